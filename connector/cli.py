@@ -1,0 +1,221 @@
+"""The `smsync` command. Exit codes: 0 ok, 1 runtime failure, 2 bad input or not built yet."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from connector import __version__
+from connector.errors import ConfigError, SmsyncError
+
+app = typer.Typer(
+    name="smsync",
+    help="Keep a CRM (Salesforce or HubSpot) and Twilio SMS telling one story.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+mappings_app = typer.Typer(help="Admin YAML mappings: validate offline, check online.")
+db_app = typer.Typer(help="The state store.")
+sandbox_app = typer.Typer(help="The embedded Salesforce, HubSpot and Twilio emulators.")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _not_built(command: str, issue: int, capability: str) -> NoReturn:
+    """Say plainly that a command waits for a capability, rather than pretend to work."""
+    _fail(
+        f"smsync {command}: not available yet; it waits for issue #{issue} ({capability})."
+        " Nothing was done."
+    )
+
+
+def _configure_logs() -> None:
+    from connector import logs
+    from connector.config import SECRET_FIELDS, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+    logs.configure(settings.log_level, settings.log_format)
+    logs.secrets_from(
+        (s.get_secret_value() if s else None)
+        for s in (getattr(settings, name) for name in SECRET_FIELDS)
+    )
+
+
+@app.callback()
+def _root() -> None:
+    _configure_logs()
+
+
+@app.command()
+def version() -> None:
+    """Print the smsync version."""
+    typer.echo(__version__)
+
+
+@mappings_app.command("validate")
+def mappings_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Mapping YAML files to check.")],
+) -> None:
+    """Check mapping files offline; print every problem as FILE:LINE:COL: message."""
+    from connector.mapping_schema import validate_paths
+
+    problems = validate_paths([str(p) for p in paths])
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {len(paths)} file(s)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"ok: {len(paths)} file(s) valid", err=True)
+
+
+@mappings_app.command("schema")
+def mappings_schema() -> None:
+    """Print the JSON Schema of mapping files, for editor autocompletion."""
+    from connector.mapping_schema import mapping_json_schema
+
+    typer.echo(json.dumps(mapping_json_schema(), indent=2, sort_keys=True))
+
+
+@mappings_app.command("check")
+def mappings_check() -> None:
+    """Check every mapped field against the live CRM's describe or properties."""
+    _not_built("mappings check", 4, "the Salesforce and HubSpot adapters' schema checks")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the store's migrations (a second run changes nothing)."""
+    from connector.config import load_settings
+    from connector.logs import scrub_text
+    from connector.store.migrate import upgrade
+
+    settings = load_settings()
+    applied = upgrade(settings.database_url)
+    where = scrub_text(settings.database_url.split("@")[-1])
+    if applied:
+        typer.echo(f"applied {', '.join(applied)} to {where}")
+    else:
+        typer.echo(f"already current: {where}")
+
+
+@app.command()
+def demo(
+    crm: Annotated[str, typer.Option(help="salesforce or hubspot")] = "salesforce",
+    contacts: Annotated[int, typer.Option(min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Run the real connector against the embedded sandbox on SQLite, end to end."""
+    _not_built("demo", 9, "the sidecar runtime and demo")
+
+
+@app.command()
+def run() -> None:
+    """The sidecar: scheduler plus webhook, health and metrics endpoints."""
+    _not_built("run", 9, "the sidecar runtime")
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="One full cycle, then exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One full pull, plan, send, ingest, writeback and sweep cycle."""
+    _not_built("sync", 7, "the sync and writeback engine")
+
+
+@app.command()
+def send(
+    contact: Annotated[str, typer.Option(help="CRM record id")],
+    play: Annotated[str, typer.Option(help="Play name from plays.yaml")],
+    body: Annotated[str | None, typer.Option(help="Override the play's text")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+) -> None:
+    """A manual send, governed like every other."""
+    _not_built("send", 8, "governance and plays")
+
+
+@app.command()
+def explain(contact: Annotated[str, typer.Option(help="CRM record id")]) -> None:
+    """The decision log for one contact."""
+    _not_built("explain", 8, "governance and plays")
+
+
+@app.command()
+def report(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
+) -> None:
+    """Outcome measurement by play and segment."""
+    _not_built("report", 10, "outcome measurement")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option(help="First of four consecutive ports; 0 = any")] = 0,
+    seed_contacts: Annotated[int, typer.Option(min=0)] = 0,
+    webhook_base_url: Annotated[
+        str, typer.Option(help="Where Twilio webhooks go (the sidecar's public base URL)")
+    ] = "http://127.0.0.1:8080",
+) -> None:
+    """Serve the emulators until SIGTERM or SIGINT; print one JSON line once listening."""
+    from connector.sandbox.server import Sandbox
+
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        sandbox = Sandbox(
+            port=port, seed_contacts=seed_contacts, webhook_base_url=webhook_base_url
+        ).start()
+    except OSError as exc:
+        _fail(f"sandbox: cannot listen on port {port}: {exc.strerror}; try --port 0")
+    try:
+        sys.stdout.write(json.dumps(sandbox.describe()) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        _print_and_exit(str(exc), EXIT_USAGE)
+    except SmsyncError as exc:
+        _print_and_exit(str(exc), 1)
+
+
+def _print_and_exit(message: str, code: int) -> NoReturn:
+    from connector.logs import scrub_text
+
+    sys.stderr.write(scrub_text(message) + "\n")
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,159 @@
+"""Settings from the environment (with `*_FILE` variants for every secret), validated whole
+before anything runs, and the loaders for the admin's YAML files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from connector.errors import ConfigError
+
+PREFIX = "SMSYNC_"
+
+
+def _vendor(name: str) -> Any:
+    """Vendor credentials keep their vendors' usual names (no SMSYNC_ prefix)."""
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Every knob of the sidecar. Read-only once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, extra="ignore", frozen=True, populate_by_name=False
+    )
+
+    crm: Literal["salesforce", "hubspot"] = "salesforce"
+    database_url: str = "sqlite:///var/smsync.db"
+    mappings: Path | None = None
+    plays: Path | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_base_url: str | None = None
+    ca_file: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    api_usage_stop_share: float = Field(default=0.8, gt=0, le=1)
+
+    sf_login_url: str = Field(
+        default="https://login.salesforce.com", validation_alias=AliasChoices("SF_LOGIN_URL")
+    )
+    sf_client_id: str | None = _vendor("SF_CLIENT_ID")
+    sf_client_secret: SecretStr | None = _vendor("SF_CLIENT_SECRET")
+    sf_username: str | None = _vendor("SF_USERNAME")
+    sf_password: SecretStr | None = _vendor("SF_PASSWORD")
+    sf_jwt_key_file: Path | None = _vendor("SF_JWT_KEY_FILE")
+    sf_api_version: str = Field(default="62.0", validation_alias=AliasChoices("SF_API_VERSION"))
+
+    hubspot_access_token: SecretStr | None = _vendor("HUBSPOT_ACCESS_TOKEN")
+    hubspot_base_url: str = Field(
+        default="https://api.hubapi.com", validation_alias=AliasChoices("HUBSPOT_BASE_URL")
+    )
+
+    twilio_account_sid: str | None = _vendor("TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = _vendor("TWILIO_AUTH_TOKEN")
+    twilio_messaging_service_sid: str | None = _vendor("TWILIO_MESSAGING_SERVICE_SID")
+    twilio_from: str | None = _vendor("TWILIO_FROM")
+    twilio_base_url: str = Field(
+        default="https://api.twilio.com", validation_alias=AliasChoices("TWILIO_BASE_URL")
+    )
+
+    @field_validator("sf_login_url", "hubspot_base_url", "twilio_base_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSecretsSource(settings_cls))
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable an operator sets for a settings field."""
+    info = Settings.model_fields[field_name]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return PREFIX + field_name.upper()
+
+
+SECRET_FIELDS = tuple(
+    name for name, info in Settings.model_fields.items() if info.annotation == SecretStr | None
+)
+
+
+class _FileSecretsSource(EnvSettingsSource):
+    """`NAME_FILE=/run/secrets/x` supplies a secret `NAME` (Docker and Kubernetes style).
+
+    Ranked below the plain variable, so an explicit value wins."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name not in SECRET_FIELDS:
+            return None, field_name, False
+        var = env_name(field_name) + "_FILE"
+        path = os.environ.get(var)
+        if not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except OSError as exc:
+            raise ConfigError(
+                f"{var}: cannot read {path!r} ({exc.strerror}); point it at a readable file"
+                " holding only the secret"
+            ) from exc
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(info, name)
+            if value is not None:
+                # aliased (vendor-named) fields are populated by their alias only
+                key = env_name(name) if info.validation_alias else name
+                data[key] = value
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, or a ConfigError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field_name = str(err["loc"][0]) if err["loc"] else ""
+            var = env_name(field_name) if field_name in Settings.model_fields else field_name
+            shown = "" if field_name in SECRET_FIELDS else f" (got {err.get('input')!r})"
+            lines.append(f"{var}: {err['msg']}{shown}; fix the variable or unset it")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def require(settings: Settings, *fields: str) -> None:
+    """Fail fast, naming every missing variable, before any network call."""
+    missing = [env_name(f) for f in fields if getattr(settings, f) in (None, "")]
+    if missing:
+        raise ConfigError(
+            "missing settings: "
+            + ", ".join(missing)
+            + " (set each variable, or its _FILE variant for secrets)"
+        )

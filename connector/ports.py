@@ -1,0 +1,81 @@
+"""The Protocols the engine depends on. Adapters implement them; the engine never imports
+an adapter. Each port is one role with a few methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from connector.domain.model import ContactState, CrmRef, CrmWrite, Message, WriteResult
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where an incremental pull resumes: a server-side modstamp and the id tie-break."""
+
+    modstamp: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PullBatch:
+    """Changed records and the cursor to store once they are durably applied."""
+
+    contacts: Sequence[ContactState]
+    cursor: Cursor | None
+
+
+class CrmPort(Protocol):
+    def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
+        """Changes after `since` (minus the lookback window), oldest first, deduplicated."""
+        ...
+
+    def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
+        """Every record holding this number; several matches stay several."""
+        ...
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        """Upsert by external id in batches at the API's maximum; one result per write."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    to: str
+    body: str
+    idempotency_key: str
+    status_callback: str | None = None
+
+
+class SmsPort(Protocol):
+    def send(self, sms: OutboundSms) -> Message:
+        """One POST. Raises RetriableError when the outcome is ambiguous."""
+        ...
+
+    def find_sent(self, to: str, since: datetime) -> list[Message]:
+        """Messages to `to` since `since`, to reconcile an ambiguous send before re-sending."""
+        ...
+
+
+# --- Store -------------------------------------------------------------------------------
+# The engine reaches the state store through one tiny port: a transaction. Repositories in
+# connector.store take the Connection it yields, so a state change and the outbox row it
+# causes commit together (DESIGN: every effect leaves through a durable outbox row).
+
+from contextlib import AbstractContextManager  # noqa: E402  (appended section)
+
+from sqlalchemy import Connection  # noqa: E402
+
+
+class Store(Protocol):
+    def begin(self) -> AbstractContextManager[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        ...

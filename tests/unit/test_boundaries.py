@@ -1,0 +1,51 @@
+"""DESIGN: `connector/domain` imports nothing from the rest of the package, and adapters
+never import the engine. Checked on the source, so a lazy import cannot hide."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "connector"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative imports stay inside their folder by construction
+                found.add("." * node.level + (node.module or ""))
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+def _offenders(folder: Path, allowed_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
+    bad = []
+    for path in folder.rglob("*.py"):
+        for name in _imports(path):
+            if name.startswith("..") or (
+                name.startswith(forbidden) and not name.startswith(allowed_prefix)
+            ):
+                bad.append(f"{path} imports {name}")
+    return bad
+
+
+def test_domain_imports_nothing_from_the_rest_of_the_package() -> None:
+    assert (PACKAGE / "domain" / "model.py").exists()
+    assert _offenders(PACKAGE / "domain", "connector.domain", ("connector",)) == []
+
+
+def test_adapters_never_import_the_engine_or_runtime() -> None:
+    for folder in ("crm", "sms"):
+        assert _offenders(PACKAGE / folder, "-", ("connector.engine", "connector.runtime")) == []
+
+
+def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
+    bad = tmp_path / "domain"
+    bad.mkdir()
+    (bad / "x.py").write_text("def f():\n    from connector.store import tables\n")
+    assert _offenders(bad, "connector.domain", ("connector",)) != []

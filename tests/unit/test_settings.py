@@ -1,0 +1,87 @@
+"""Settings: SMSYNC_ prefix, vendor names for credentials, *_FILE secrets, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.config import SECRET_FIELDS, env_name, load_settings, require
+from connector.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith(("SMSYNC_", "SF_", "HUBSPOT_", "TWILIO_")):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_match_the_design() -> None:
+    s = load_settings()
+    assert s.database_url == "sqlite:///var/smsync.db"
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
+    assert s.sf_login_url == "https://login.salesforce.com"
+    assert s.twilio_base_url == "https://api.twilio.com"
+
+
+def test_vendor_variables_keep_vendor_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSYNC_CRM", "hubspot")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-123456")
+    monkeypatch.setenv("TWILIO_BASE_URL", "http://127.0.0.1:9/")
+    s = load_settings()
+    assert s.crm == "hubspot"
+    assert s.hubspot_access_token is not None
+    assert s.hubspot_access_token.get_secret_value() == "pat-123456"
+    assert s.twilio_base_url == "http://127.0.0.1:9"
+
+
+def test_every_secret_has_a_file_variant(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert set(SECRET_FIELDS) == {
+        "sf_client_secret",
+        "sf_password",
+        "hubspot_access_token",
+        "twilio_auth_token",
+    }
+    for i, field in enumerate(SECRET_FIELDS):
+        path = tmp_path / f"s{i}"
+        path.write_text(f"secret-{i}\n")
+        monkeypatch.setenv(env_name(field) + "_FILE", str(path))
+    s = load_settings()
+    for i, field in enumerate(SECRET_FIELDS):
+        assert getattr(s, field).get_secret_value() == f"secret-{i}"
+
+
+def test_plain_variable_wins_over_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "tok"
+    path.write_text("from-file")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_FILE", str(path))
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "from-env")
+    token = load_settings().twilio_auth_token
+    assert token is not None
+    assert token.get_secret_value() == "from-env"
+
+
+def test_unreadable_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SF_PASSWORD_FILE", "/nonexistent/pw")
+    with pytest.raises(ConfigError, match="SF_PASSWORD_FILE: cannot read"):
+        load_settings()
+
+
+def test_errors_name_every_bad_variable_and_hide_secret_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SMSYNC_HTTP_PORT", "eighty")
+    monkeypatch.setenv("SMSYNC_CRM", "pipedrive")
+    monkeypatch.setenv("TWILIO_BASE_URL", "api.twilio.com")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "SMSYNC_HTTP_PORT" in text
+    assert "SMSYNC_CRM" in text
+    assert "TWILIO_BASE_URL: Value error, must start with http:// or https://" in text
+
+
+def test_require_lists_all_missing_variables() -> None:
+    with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"):
+        require(load_settings(), "twilio_account_sid", "twilio_auth_token")
