@@ -28,9 +28,10 @@ def to_e164(raw: str, default_region: str = "US") -> str:
         raise InvalidPhoneNumber("empty phone number; put a number in the mapped phone field")
     try:
         parsed = phonenumbers.parse(text, default_region)
-    except NumberParseException as exc:  # its str() is "(code) reason."
+    except NumberParseException as exc:
+        reason = str(exc).partition(") ")[2].rstrip(".")  # its str() is "(code) reason."
         raise InvalidPhoneNumber(
-            f"phone number {_masked(text)} cannot be parsed ({str(exc).partition(') ')[2].rstrip('.')});"
+            f"phone number {_masked(text)} cannot be parsed ({reason});"
             " write it with its country code, e.g. +1 415 555 0123"
         ) from None
     if not phonenumbers.is_valid_number(parsed):
