@@ -215,6 +215,22 @@ class Disposition:
 
 WriteKind = Literal["field_update", "activity", "task"]
 
+# Canonical keys of CrmWrite.fields. Adapters translate them through the mapping; the
+# engine never names a CRM field.
+#
+# field_update: any canonical field of the mapping (journey_state, active_motion,
+#   disposition, consent_status, consent_timestamp, consent_source, sla_due, sla_breached,
+#   owner, owner_team, lifecycle_stage, time_zone), values canonical.
+# activity (one per SMS, in or out):
+ACTIVITY_KEYS = frozenset(
+    {"message_sid", "direction", "body", "at", "status", "phone", "play", "disposition"}
+)
+# task (follow-up, escalation or review), rendered by the engine; owner and due ride on
+# CrmWrite itself:
+TASK_KEYS = frozenset({"kind", "subject", "body", "priority", "status"})
+TaskPriority = Literal["high", "normal", "low"]
+TaskStatus = Literal["open", "done"]
+
 
 @dataclass(frozen=True, slots=True)
 class CrmWrite:

@@ -25,7 +25,7 @@ from connector.sandbox.seed import generate
 LOOPBACK = "127.0.0.1"
 
 
-def _bind(port: int = 0) -> socket.socket:
+def bind_loopback(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((LOOPBACK, port))
@@ -58,7 +58,7 @@ class Sandbox:
         self._seed = seed
         # consecutive ports from `port` when given (sf, hubspot, twilio, admin), else any free
         self._sockets = {
-            name: _bind(port + i if port else 0)
+            name: bind_loopback(port + i if port else 0)
             for i, name in enumerate(("salesforce", "hubspot", "twilio", "admin"))
         }
         self.ports = {name: s.getsockname()[1] for name, s in self._sockets.items()}
