@@ -75,7 +75,7 @@ def mappings_validate(
     paths: Annotated[list[Path], typer.Argument(help="Mapping YAML files to check.")],
 ) -> None:
     """Check mapping files offline; print every problem as FILE:LINE:COL: message."""
-    from connector.mapping_schema import validate_paths
+    from connector.mapping_loader import validate_paths
 
     problems = validate_paths([str(p) for p in paths])
     for problem in problems:
@@ -89,7 +89,7 @@ def mappings_validate(
 @mappings_app.command("schema")
 def mappings_schema() -> None:
     """Print the JSON Schema of mapping files, for editor autocompletion."""
-    from connector.mapping_schema import mapping_json_schema
+    from connector.mapping_loader import mapping_json_schema
 
     typer.echo(json.dumps(mapping_json_schema(), indent=2, sort_keys=True))
 

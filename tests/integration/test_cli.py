@@ -1,0 +1,101 @@
+"""The `smsync` command as an operator runs it: real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "mappings"
+
+
+def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_example_mappings_validate() -> None:
+    result = smsync("mappings", "validate", "mappings/salesforce.yaml", "mappings/hubspot.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_every_error_is_one_located_line_and_exit_2() -> None:
+    result = smsync("mappings", "validate", str(DATA / "three_problems.yaml"))
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    where = [line.split(": ", 1)[0].rsplit(":", 2)[1:] for line in lines]
+    assert where == [["7", "5"], ["11", "19"], ["24", "13"]]
+    assert "unknown key" in lines[0]
+    assert "expected a string" in lines[1]
+    assert "'Urgent' is not one of High, Normal, Low" in lines[2]
+
+
+def test_errors_across_files_are_all_listed() -> None:
+    result = smsync(
+        "mappings",
+        "validate",
+        str(DATA / "three_problems.yaml"),
+        str(DATA / "bad_regex.yaml"),
+        "does/not/exist.yaml",
+    )
+    assert result.returncode == 2
+    files = {line.split(":", 1)[0] for line in result.stdout.splitlines()}
+    assert files == {
+        str(DATA / "three_problems.yaml"),
+        str(DATA / "bad_regex.yaml"),
+        "does/not/exist.yaml",
+    }
+
+
+def test_schema_is_json_for_editors() -> None:
+    result = smsync("mappings", "schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["additionalProperties"] is False
+    assert "objects" in schema["properties"]
+
+
+@pytest.mark.parametrize(
+    ("args", "issue"),
+    [
+        (["run"], "#9"),
+        (["demo"], "#9"),
+        (["sync", "--once"], "#7"),
+        (["send", "--contact", "00Q1", "--play", "p"], "#8"),
+        (["explain", "--contact", "00Q1"], "#8"),
+        (["report", "--json"], "#10"),
+        (["mappings", "check"], "#4"),
+    ],
+)
+def test_unbuilt_commands_say_what_they_wait_for(args: list[str], issue: int) -> None:
+    result = smsync(*args)
+    assert result.returncode == 2
+    assert issue in result.stderr
+    assert "Nothing was done" in result.stderr
+
+
+def test_bad_settings_exit_2_naming_the_variable() -> None:
+    result = smsync("version", env={"SMSYNC_HTTP_PORT": "http"})
+    assert result.returncode == 2
+    assert "SMSYNC_HTTP_PORT" in result.stderr
+
+
+def test_version() -> None:
+    result = smsync("version")
+    assert result.returncode == 0
+    assert result.stdout.strip()
