@@ -103,13 +103,23 @@ def mappings_check() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (a second run changes nothing)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from connector.config import load_settings
     from connector.logs import scrub_text
     from connector.store.migrate import upgrade
 
     settings = load_settings()
-    applied = upgrade(settings.database_url)
     where = scrub_text(settings.database_url.split("@")[-1])
+    try:
+        applied = upgrade(settings.database_url)
+    except SQLAlchemyError as exc:
+        reason = scrub_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        _fail(
+            f"db upgrade: the database at {where} refused: {reason}."
+            " Check SMSYNC_DATABASE_URL (host, database, schema, permissions); nothing changed.",
+            1,
+        )
     if applied:
         typer.echo(f"applied {', '.join(applied)} to {where}")
     else:

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mappings"
+pytest_plugins = ["tests.integration.store_fixtures"]
 
 
 def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -99,3 +100,27 @@ def test_version() -> None:
     result = smsync("version")
     assert result.returncode == 0
     assert result.stdout.strip()
+
+
+def test_db_upgrade_creates_the_schema_then_changes_nothing(db_url: str) -> None:
+    env = {"SMSYNC_DATABASE_URL": db_url}
+    first = smsync("db", "upgrade", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied 0001")
+    second = smsync("db", "upgrade", env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith("already current")
+
+
+def test_db_upgrade_on_a_missing_schema_is_a_clear_error() -> None:
+    url = os.environ.get("SMSYNC_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("needs Postgres")
+    result = smsync(
+        "db",
+        "upgrade",
+        env={"SMSYNC_DATABASE_URL": url + "?options=-csearch_path%3Dno_such_schema_x"},
+    )
+    assert result.returncode == 1
+    assert "db upgrade: the database at" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,75 @@
+"""Leased claims shared by the inbox and both outboxes.
+
+A claim marks rows with the worker and a lease; a row whose lease ran out (its worker
+died) is claimable again. On Postgres the selection uses ``FOR UPDATE SKIP LOCKED`` so two
+replicas never take the same row; on SQLite the claim runs under the single writer lock.
+Commit the claim before doing the work, so the lease is durable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.store.dialect import lock_for_claim
+
+
+def claimable(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    """Pending, or claimed by someone whose lease has expired."""
+    return sa.or_(
+        table.c.state == "pending",
+        sa.and_(table.c.state == "claimed", table.c.lease_until <= now),
+    )
+
+
+def not_backing_off(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
+
+
+def claim(
+    conn: sa.Connection,
+    table: sa.Table,
+    where: sa.ColumnElement[bool],
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    order_by: Sequence[sa.ColumnElement[Any]] | None = None,
+    set_state: bool = True,
+) -> list[sa.Row[Any]]:
+    """Lease up to `limit` rows matching `where`; returns them as they were before."""
+    if limit <= 0:
+        return []
+    order = order_by if order_by is not None else [table.c.id]
+    stmt = sa.select(table).where(where).order_by(*order).limit(limit)
+    rows = conn.execute(lock_for_claim(conn, stmt)).all()
+    if not rows:
+        return []
+    values: dict[str, Any] = {
+        "claimed_by": worker_id,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        "attempts": table.c.attempts + 1,
+    }
+    if set_state:
+        values["state"] = "claimed"
+    conn.execute(sa.update(table).where(table.c.id.in_([r.id for r in rows])).values(**values))
+    return list(rows)
+
+
+def finish(
+    conn: sa.Connection,
+    table: sa.Table,
+    row_id: int,
+    worker_id: str | None,
+    values: dict[str, Any],
+) -> bool:
+    """Update a claimed row, only if `worker_id` still holds it (None: whoever holds it).
+
+    False means the lease was lost to another worker, which will reconcile the row."""
+    stmt = sa.update(table).where(table.c.id == row_id)
+    if worker_id is not None:
+        stmt = stmt.where(table.c.claimed_by == worker_id)
+    return conn.execute(stmt.values(**values)).rowcount == 1

@@ -1,0 +1,62 @@
+"""consent_ledger: append-only and keyed by phone, so every record sharing a number shares
+its consent. The database refuses UPDATE and DELETE on it (migration 0001's triggers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import ConsentRecord, ConsentScope, ConsentSource, ConsentStatus
+from connector.store.dialect import insert_if_absent
+from connector.store.tables import consent_ledger as t
+
+
+def append(conn: sa.Connection, record: ConsentRecord, now: datetime) -> bool:
+    """Record one consent event. Returns False when the same evidence (phone, source,
+    evidence sid) is already in the ledger: a replayed STOP is one entry."""
+    values = {
+        "phone": record.phone,
+        "status": record.status.value,
+        "scope": record.scope.value,
+        "source": record.source.value,
+        "evidence_sid": record.evidence_sid,
+        "evidence_text": record.evidence_text,
+        "at": record.at,
+        "recorded_at": now,
+    }
+    return insert_if_absent(conn, t, values)
+
+
+def latest(
+    conn: sa.Connection, phone: str, scope: ConsentScope | None = None
+) -> ConsentRecord | None:
+    """The entry in force for the number: latest by event time, then by insertion."""
+    stmt = sa.select(t).where(t.c.phone == phone)
+    if scope is not None:
+        stmt = stmt.where(t.c.scope == scope.value)
+    row = conn.execute(stmt.order_by(t.c.at.desc(), t.c.id.desc()).limit(1)).one_or_none()
+    return None if row is None else _record(row)
+
+
+def status(conn: sa.Connection, phone: str, scope: ConsentScope | None = None) -> ConsentStatus:
+    record = latest(conn, phone, scope)
+    return ConsentStatus.UNKNOWN if record is None else record.status
+
+
+def history(conn: sa.Connection, phone: str) -> list[ConsentRecord]:
+    rows = conn.execute(sa.select(t).where(t.c.phone == phone).order_by(t.c.at, t.c.id)).all()
+    return [_record(row) for row in rows]
+
+
+def _record(row: sa.Row[Any]) -> ConsentRecord:
+    return ConsentRecord(
+        phone=row.phone,
+        status=ConsentStatus(row.status),
+        scope=ConsentScope(row.scope),
+        source=ConsentSource(row.source),
+        at=row.at,
+        evidence_sid=row.evidence_sid,
+        evidence_text=row.evidence_text,
+    )

@@ -1,0 +1,101 @@
+"""contact_state: what the connector knows of each CRM record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
+from connector.store import sla
+from connector.store.dialect import insert
+from connector.store.tables import contact_state as t
+
+
+def upsert(conn: sa.Connection, contact: ContactState, now: datetime) -> None:
+    """Insert or replace the state of one record. Its SLA timer lives in `sla`."""
+    values: dict[str, Any] = {
+        "phone": contact.phone,
+        "tz_zones": list(contact.time_zones.zones) if contact.time_zones else None,
+        "tz_source": contact.time_zones.source.value if contact.time_zones else None,
+        "owner_id": contact.owner_id,
+        "owner_team": contact.owner_team,
+        "lifecycle_stage": contact.lifecycle_stage,
+        "journey_state": contact.journey_state,
+        "active_motion": contact.active_motion,
+        "disposition": contact.disposition,
+        "consent": contact.consent.value,
+        "segments": dict(contact.segments),
+        "crm_modstamp": contact.modstamp,
+        "deleted": contact.deleted,
+        "updated_at": now,
+    }
+    stmt = insert(conn, t).values(
+        crm_object_type=contact.ref.object_type, crm_id=contact.ref.id, **values
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["crm_object_type", "crm_id"], set_=values)
+    )
+
+
+def get(conn: sa.Connection, ref: CrmRef) -> ContactState | None:
+    row = conn.execute(
+        sa.select(t).where(t.c.crm_object_type == ref.object_type, t.c.crm_id == ref.id)
+    ).one_or_none()
+    return None if row is None else _contact(conn, row)
+
+
+def find_by_phone(conn: sa.Connection, phone: str) -> list[ContactState]:
+    """Every record holding this number (deleted ones excluded); several stay several."""
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.phone == phone, t.c.deleted.is_(False))
+        .order_by(t.c.crm_object_type, t.c.crm_id)
+    ).all()
+    return [_contact(conn, row) for row in rows]
+
+
+def set_disposition(conn: sa.Connection, ref: CrmRef, disposition: str, now: datetime) -> bool:
+    result = conn.execute(
+        sa.update(t)
+        .where(t.c.crm_object_type == ref.object_type, t.c.crm_id == ref.id)
+        .values(disposition=disposition, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def set_consent_for_phone(
+    conn: sa.Connection, phone: str, consent: ConsentStatus, now: datetime
+) -> int:
+    """Mirror a ledger change on every record sharing the number; returns how many."""
+    result = conn.execute(
+        sa.update(t).where(t.c.phone == phone).values(consent=consent.value, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
+def _contact(conn: sa.Connection, row: sa.Row[Any]) -> ContactState:
+    ref = CrmRef(row.crm_object_type, row.crm_id)
+    zones = (
+        TimeZones(tuple(row.tz_zones), TzSource(row.tz_source))
+        if row.tz_zones is not None and row.tz_source is not None
+        else None
+    )
+    timer = sla.open_timer(conn, ref)
+    return ContactState(
+        ref=ref,
+        phone=row.phone,
+        time_zones=zones,
+        owner_id=row.owner_id,
+        owner_team=row.owner_team,
+        lifecycle_stage=row.lifecycle_stage,
+        journey_state=row.journey_state,
+        active_motion=row.active_motion,
+        disposition=row.disposition,
+        consent=ConsentStatus(row.consent),
+        sla=timer.timer if timer else None,
+        segments=dict(row.segments or {}),
+        modstamp=row.crm_modstamp,
+        deleted=bool(row.deleted),
+    )

@@ -1,0 +1,127 @@
+"""crm_outbox: CRM writes waiting to be sent, keyed by their deterministic external id.
+
+Enqueueing the same external id twice keeps the first row, and a replayed write is an
+upsert at the CRM, so an expired lease is simply claimed and sent again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import CrmRef, CrmWrite
+from connector.store import claims
+from connector.store.dialect import insert_if_absent
+from connector.store.records import CrmOutboxRow
+from connector.store.tables import crm_outbox as t
+
+
+def enqueue(conn: sa.Connection, write: CrmWrite, now: datetime) -> bool:
+    """Queue a write; False when its external id is already queued (nothing changes)."""
+    values = {
+        "external_id": write.external_id,
+        "kind": write.kind,
+        "target_type": write.target.object_type,
+        "target_id": write.target.id,
+        "fields": dict(write.fields),
+        "owner_id": write.owner_id,
+        "due": write.due,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
+    return insert_if_absent(conn, t, values, ["external_id"])
+
+
+def claim(
+    conn: sa.Connection, worker_id: str, limit: int, lease_seconds: float, now: datetime
+) -> list[CrmOutboxRow]:
+    """Lease up to `limit` writes, oldest first (a writeback batch)."""
+    where = sa.and_(claims.claimable(t, now), claims.not_backing_off(t, now))
+    rows = claims.claim(
+        conn, t, where, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now
+    )
+    return [_row(r, state="claimed", attempts=r.attempts + 1) for r in rows]
+
+
+def mark_done(
+    conn: sa.Connection,
+    row_id: int,
+    crm_id: str | None,
+    now: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {"state": "done", "crm_id": crm_id, "done_at": now, "lease_until": None},
+    )
+
+
+def mark_failed(
+    conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
+) -> bool:
+    """Final failure; the engine records it in the retry ledger for an operator."""
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {"state": "failed", "last_error": error, "done_at": now, "lease_until": None},
+    )
+
+
+def retry_later(
+    conn: sa.Connection,
+    row_id: int,
+    error: str,
+    retry_at: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {
+            "state": "pending",
+            "last_error": error,
+            "next_attempt_at": retry_at,
+            "lease_until": None,
+            "claimed_by": None,
+        },
+    )
+
+
+def get(conn: sa.Connection, external_id: str) -> CrmOutboxRow | None:
+    row = conn.execute(sa.select(t).where(t.c.external_id == external_id)).one_or_none()
+    return None if row is None else _row(row)
+
+
+def counts(conn: sa.Connection) -> dict[str, int]:
+    rows = conn.execute(sa.select(t.c.state, sa.func.count()).group_by(t.c.state))
+    return {state: int(n) for state, n in rows}
+
+
+def _row(
+    row: sa.Row[Any], *, state: str | None = None, attempts: int | None = None
+) -> CrmOutboxRow:
+    write = CrmWrite(
+        kind=row.kind,
+        external_id=row.external_id,
+        target=CrmRef(row.target_type, row.target_id),
+        fields=dict(row.fields),
+        owner_id=row.owner_id,
+        due=row.due,
+    )
+    return CrmOutboxRow(
+        id=row.id,
+        write=write,
+        state=state or row.state,  # type: ignore[arg-type]
+        attempts=row.attempts if attempts is None else attempts,
+        crm_id=row.crm_id,
+        last_error=row.last_error,
+    )

@@ -1,0 +1,80 @@
+"""decision_log: what the governance chokepoint decided for each candidate send, and why
+(``smsync explain``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import CrmRef, Decision, Verdict
+from connector.store.records import DecisionEntry
+from connector.store.tables import decision_log as t
+
+
+def append(
+    conn: sa.Connection,
+    decision: Decision,
+    at: datetime,
+    *,
+    contact: CrmRef | None = None,
+    phone: str | None = None,
+    play: str | None = None,
+) -> int:
+    result = conn.execute(
+        sa.insert(t)
+        .values(
+            contact_type=contact.object_type if contact else None,
+            contact_id=contact.id if contact else None,
+            phone=phone,
+            verdict=decision.verdict.value,
+            reasons=list(decision.reasons),
+            play=play,
+            send_at=decision.send_at,
+            at=at,
+        )
+        .returning(t.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def for_contact(conn: sa.Connection, contact: CrmRef, limit: int = 100) -> list[DecisionEntry]:
+    """Newest first."""
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id)
+        .order_by(t.c.at.desc(), t.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [_entry(row) for row in rows]
+
+
+def blocked_reasons(conn: sa.Connection, since: datetime | None = None) -> dict[str, int]:
+    """Blocked decisions per reason (a decision with two reasons counts for both)."""
+    stmt = sa.select(t.c.reasons).where(t.c.verdict == Verdict.BLOCK.value)
+    if since is not None:
+        stmt = stmt.where(t.c.at >= since)
+    counts: dict[str, int] = {}
+    for (reasons,) in conn.execute(stmt):
+        for reason in reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def _entry(row: sa.Row[Any]) -> DecisionEntry:
+    contact = (
+        CrmRef(row.contact_type, row.contact_id)
+        if row.contact_type is not None and row.contact_id is not None
+        else None
+    )
+    return DecisionEntry(
+        id=row.id,
+        contact=contact,
+        phone=row.phone,
+        decision=Decision(
+            verdict=Verdict(row.verdict), reasons=tuple(row.reasons), send_at=row.send_at
+        ),
+        play=row.play,
+        at=row.at,
+    )

@@ -1,0 +1,111 @@
+"""inbox: every webhook and polled event lands here first, deduplicated by provider id.
+
+The unique key in the database, not an in-process cache, makes a duplicate delivered twice,
+concurrently, to two replicas produce one row (RELIABILITY row 13)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.store import claims
+from connector.store.dialect import insert_if_absent
+from connector.store.records import InboxItem, InboxKind
+from connector.store.tables import inbox as t
+
+
+def insert_if_new(
+    conn: sa.Connection,
+    provider_id: str,
+    kind: InboxKind,
+    payload: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """True only for the first delivery of `provider_id`."""
+    values = {
+        "provider_id": provider_id,
+        "kind": kind,
+        "payload": payload,
+        "received_at": now,
+        "attempts": 0,
+    }
+    return insert_if_absent(conn, t, values, ["provider_id"])
+
+
+def claim(
+    conn: sa.Connection,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    *,
+    kind: InboxKind | None = None,
+) -> list[InboxItem]:
+    """Lease unprocessed items, oldest first; an expired lease is claimable again."""
+    where = sa.and_(
+        t.c.processed_at.is_(None),
+        sa.or_(t.c.lease_until.is_(None), t.c.lease_until <= now),
+    )
+    if kind is not None:
+        where = sa.and_(where, t.c.kind == kind)
+    rows = claims.claim(
+        conn,
+        t,
+        where,
+        worker_id=worker_id,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=now,
+        set_state=False,
+    )
+    return [_item(row, attempts=row.attempts + 1) for row in rows]
+
+
+def mark_processed(
+    conn: sa.Connection, item_id: int, now: datetime, worker_id: str | None = None
+) -> bool:
+    return claims.finish(
+        conn, t, item_id, worker_id, {"processed_at": now, "lease_until": None, "last_error": None}
+    )
+
+
+def release(
+    conn: sa.Connection,
+    item_id: int,
+    error: str,
+    retry_at: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    """Give an item back after a failure; it becomes claimable at `retry_at`."""
+    return claims.finish(
+        conn,
+        t,
+        item_id,
+        worker_id,
+        {"last_error": error, "lease_until": retry_at, "claimed_by": None},
+    )
+
+
+def pending_count(conn: sa.Connection) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).where(t.c.processed_at.is_(None))).scalar_one()
+    )
+
+
+def get(conn: sa.Connection, provider_id: str) -> InboxItem | None:
+    row = conn.execute(sa.select(t).where(t.c.provider_id == provider_id)).one_or_none()
+    return None if row is None else _item(row)
+
+
+def _item(row: sa.Row[Any], attempts: int | None = None) -> InboxItem:
+    return InboxItem(
+        id=row.id,
+        provider_id=row.provider_id,
+        kind=row.kind,
+        payload=dict(row.payload),
+        received_at=row.received_at,
+        attempts=row.attempts if attempts is None else attempts,
+        processed_at=row.processed_at,
+    )

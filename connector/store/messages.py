@@ -1,0 +1,162 @@
+"""messages and message_events: one row per provider sid, its status moving only forward.
+
+Every status event is kept raw in message_events, including regressions and events for a
+sid not stored yet; when that message is stored later, those events are folded in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import CrmRef, Direction, Message, MessageStatus, advances
+from connector.store.dialect import insert_if_absent, lock_row
+from connector.store.tables import message_events as ev
+from connector.store.tables import messages as t
+
+
+def upsert(
+    conn: sa.Connection, message: Message, now: datetime, contact: CrmRef | None = None
+) -> Message:
+    """Store or refresh a message; its status never moves back. Returns what is stored."""
+    existing = _locked(conn, message.sid)
+    if existing is None:
+        status, error = _fold_events(conn, message.sid, message.status, message.error_code)
+        values: dict[str, Any] = {
+            "sid": message.sid,
+            "direction": message.direction.value,
+            "from_number": message.from_,
+            "to_number": message.to,
+            "body": message.body,
+            "status": status.value,
+            "play": message.play,
+            "error_code": error,
+            "num_segments": message.num_segments,
+            "contact_type": contact.object_type if contact else None,
+            "contact_id": contact.id if contact else None,
+            "created_at": message.at,
+            "updated_at": now,
+        }
+        if insert_if_absent(conn, t, values, ["sid"]):
+            got = get(conn, message.sid)
+            assert got is not None
+            return got
+        existing = _locked(conn, message.sid)  # a concurrent writer stored it first
+        assert existing is not None
+    current = MessageStatus(existing.status)
+    update: dict[str, Any] = {
+        "body": message.body or existing.body,
+        "play": message.play or existing.play,
+        "num_segments": message.num_segments,
+        "updated_at": now,
+    }
+    if contact is not None:
+        update |= {"contact_type": contact.object_type, "contact_id": contact.id}
+    if advances(current, message.status):
+        update["status"] = message.status.value
+        if message.error_code is not None:
+            update["error_code"] = message.error_code
+    conn.execute(sa.update(t).where(t.c.sid == message.sid).values(**update))
+    got = get(conn, message.sid)
+    assert got is not None
+    return got
+
+
+def apply_status(
+    conn: sa.Connection,
+    sid: str,
+    status: MessageStatus,
+    *,
+    at: datetime,
+    now: datetime,
+    error_code: int | None = None,
+    raw: dict[str, Any] | None = None,
+) -> bool:
+    """Apply a status callback. True when it moved the message forward; a regression, a
+    repeat or an unknown sid returns False. The raw event is kept either way."""
+    existing = _locked(conn, sid)
+    applied = existing is not None and advances(MessageStatus(existing.status), status)
+    conn.execute(
+        sa.insert(ev).values(
+            sid=sid,
+            status=status.value,
+            error_code=error_code,
+            applied=applied,
+            raw=raw,
+            at=at,
+            received_at=now,
+        )
+    )
+    if applied:
+        values: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if error_code is not None:
+            values["error_code"] = error_code
+        conn.execute(sa.update(t).where(t.c.sid == sid).values(**values))
+    return applied
+
+
+def get(conn: sa.Connection, sid: str) -> Message | None:
+    row = conn.execute(sa.select(t).where(t.c.sid == sid)).one_or_none()
+    return None if row is None else _message(row)
+
+
+def contact_of(conn: sa.Connection, sid: str) -> CrmRef | None:
+    row = conn.execute(
+        sa.select(t.c.contact_type, t.c.contact_id).where(t.c.sid == sid)
+    ).one_or_none()
+    if row is None or row.contact_type is None or row.contact_id is None:
+        return None
+    return CrmRef(row.contact_type, row.contact_id)
+
+
+def events(conn: sa.Connection, sid: str) -> list[tuple[MessageStatus, bool]]:
+    """Every raw status event for the sid, in arrival order, with whether it applied."""
+    rows = conn.execute(
+        sa.select(ev.c.status, ev.c.applied).where(ev.c.sid == sid).order_by(ev.c.id)
+    )
+    return [(MessageStatus(r.status), bool(r.applied)) for r in rows]
+
+
+def for_contact(conn: sa.Connection, contact: CrmRef, limit: int = 100) -> list[Message]:
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id)
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [_message(row) for row in rows]
+
+
+def _locked(conn: sa.Connection, sid: str) -> sa.Row[Any] | None:
+    return conn.execute(lock_row(conn, sa.select(t).where(t.c.sid == sid))).one_or_none()
+
+
+def _fold_events(
+    conn: sa.Connection, sid: str, status: MessageStatus, error_code: int | None
+) -> tuple[MessageStatus, int | None]:
+    """Status events that arrived before the message row: the furthest one wins."""
+    rows = conn.execute(
+        sa.select(ev.c.status, ev.c.error_code).where(ev.c.sid == sid).order_by(ev.c.id)
+    )
+    for row in rows:
+        candidate = MessageStatus(row.status)
+        if advances(status, candidate):
+            status = candidate
+            error_code = row.error_code if row.error_code is not None else error_code
+    return status, error_code
+
+
+def _message(row: sa.Row[Any]) -> Message:
+    return Message(
+        sid=row.sid,
+        direction=Direction(row.direction),
+        from_=row.from_number,
+        to=row.to_number,
+        body=row.body,
+        status=MessageStatus(row.status),
+        at=row.created_at,
+        play=row.play,
+        error_code=row.error_code,
+        num_segments=row.num_segments,
+    )

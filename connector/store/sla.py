@@ -1,0 +1,139 @@
+"""sla_timers: response-time promises per contact; at most one open timer per contact and
+kind (a partial unique index), so a second reply does not restart the clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import CrmRef, SlaKind, SlaTimer
+from connector.store.dialect import insert
+from connector.store.records import SlaEntry
+from connector.store.tables import sla_timers as t
+
+_OPEN = sa.and_(t.c.met.is_(None), t.c.breached.is_(None))
+
+
+def start(
+    conn: sa.Connection,
+    contact: CrmRef,
+    kind: SlaKind,
+    *,
+    started: datetime,
+    due: datetime,
+    source_sid: str | None = None,
+) -> SlaEntry:
+    """Open a timer, or return the one already open for this contact and kind."""
+    stmt = insert(conn, t).values(
+        contact_type=contact.object_type,
+        contact_id=contact.id,
+        kind=kind.value,
+        started=started,
+        due=due,
+        source_sid=source_sid,
+    )
+    conn.execute(stmt.on_conflict_do_nothing())
+    entry = _open(conn, contact, kind)
+    assert entry is not None
+    return entry
+
+
+def meet(conn: sa.Connection, contact: CrmRef, kind: SlaKind, at: datetime) -> SlaEntry | None:
+    """Close the open timer as met; None when there was none."""
+    entry = _open(conn, contact, kind)
+    if entry is None:
+        return None
+    conn.execute(sa.update(t).where(t.c.id == entry.id, _OPEN).values(met=at))
+    return get(conn, entry.id)
+
+
+def breach(conn: sa.Connection, timer_id: int, at: datetime) -> bool:
+    """Mark an open timer breached; False if it was met or breached meanwhile."""
+    return (
+        conn.execute(sa.update(t).where(t.c.id == timer_id, _OPEN).values(breached=at)).rowcount
+        == 1
+    )
+
+
+def escalate(conn: sa.Connection, timer_id: int, at: datetime) -> bool:
+    """Record that a breach was escalated; once only."""
+    result = conn.execute(
+        sa.update(t)
+        .where(t.c.id == timer_id, t.c.breached.is_not(None), t.c.escalated.is_(None))
+        .values(escalated=at)
+    )
+    return result.rowcount == 1
+
+
+def due(conn: sa.Connection, now: datetime, limit: int = 500) -> list[SlaEntry]:
+    """Open timers past their due time, most overdue first."""
+    rows = conn.execute(
+        sa.select(t).where(_OPEN, t.c.due <= now).order_by(t.c.due, t.c.id).limit(limit)
+    ).all()
+    return [_entry(row) for row in rows]
+
+
+def unescalated(conn: sa.Connection, limit: int = 500) -> list[SlaEntry]:
+    """Breached timers whose escalation has not been written yet."""
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.breached.is_not(None), t.c.escalated.is_(None))
+        .order_by(t.c.breached, t.c.id)
+        .limit(limit)
+    ).all()
+    return [_entry(row) for row in rows]
+
+
+def for_contact(conn: sa.Connection, contact: CrmRef) -> list[SlaEntry]:
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id)
+        .order_by(t.c.started, t.c.id)
+    ).all()
+    return [_entry(row) for row in rows]
+
+
+def open_timer(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
+    """The open timer due soonest, of any kind."""
+    row = conn.execute(
+        sa.select(t)
+        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id, _OPEN)
+        .order_by(t.c.due, t.c.id)
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _entry(row)
+
+
+def get(conn: sa.Connection, timer_id: int) -> SlaEntry | None:
+    row = conn.execute(sa.select(t).where(t.c.id == timer_id)).one_or_none()
+    return None if row is None else _entry(row)
+
+
+def _open(conn: sa.Connection, contact: CrmRef, kind: SlaKind) -> SlaEntry | None:
+    row = conn.execute(
+        sa.select(t).where(
+            t.c.contact_type == contact.object_type,
+            t.c.contact_id == contact.id,
+            t.c.kind == kind.value,
+            _OPEN,
+        )
+    ).one_or_none()
+    return None if row is None else _entry(row)
+
+
+def _entry(row: sa.Row[Any]) -> SlaEntry:
+    return SlaEntry(
+        id=row.id,
+        contact=CrmRef(row.contact_type, row.contact_id),
+        timer=SlaTimer(
+            kind=SlaKind(row.kind),
+            started=row.started,
+            due=row.due,
+            met=row.met,
+            breached=row.breached,
+            escalated=row.escalated,
+        ),
+        source_sid=row.source_sid,
+    )

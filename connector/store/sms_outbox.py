@@ -1,0 +1,187 @@
+"""sms_outbox: every text leaves only through a row here, committed with the decision that
+allowed it. A row that may already have reached the provider (ambiguous, or a lease that
+ran out mid-send) is handed out with `reconcile_first` so it is never re-sent blindly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.model import CrmRef
+from connector.store import claims
+from connector.store.dialect import insert_if_absent
+from connector.store.records import SmsOutboxRow
+from connector.store.tables import sms_outbox as t
+
+
+def enqueue(
+    conn: sa.Connection,
+    idempotency_key: str,
+    *,
+    to: str,
+    body: str,
+    send_at: datetime,
+    now: datetime,
+    contact: CrmRef | None = None,
+    play: str | None = None,
+) -> bool:
+    """Queue a text; False when a row with this key already exists (nothing changes)."""
+    values = {
+        "idempotency_key": idempotency_key,
+        "contact_type": contact.object_type if contact else None,
+        "contact_id": contact.id if contact else None,
+        "to_number": to,
+        "body": body,
+        "play": play,
+        "send_at": send_at,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
+    return insert_if_absent(conn, t, values, ["idempotency_key"])
+
+
+def claim(
+    conn: sa.Connection, worker_id: str, limit: int, lease_seconds: float, now: datetime
+) -> list[SmsOutboxRow]:
+    """Lease due rows: pending ones whose send time has come, expired claims, and ambiguous
+    rows awaiting reconciliation."""
+    where = sa.or_(
+        sa.and_(t.c.state == "pending", t.c.send_at <= now, claims.not_backing_off(t, now)),
+        sa.and_(t.c.state == "claimed", t.c.lease_until <= now),
+        sa.and_(t.c.state == "ambiguous", claims.not_backing_off(t, now)),
+    )
+    rows = claims.claim(
+        conn,
+        t,
+        where,
+        worker_id=worker_id,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=now,
+        order_by=[t.c.send_at, t.c.id],
+    )
+    return [
+        _row(r, state="claimed", attempts=r.attempts + 1, reconcile=r.state != "pending")
+        for r in rows
+    ]
+
+
+def mark_sent(
+    conn: sa.Connection,
+    row_id: int,
+    provider_sid: str,
+    now: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {"state": "sent", "provider_sid": provider_sid, "done_at": now, "lease_until": None},
+    )
+
+
+def mark_failed(
+    conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
+) -> bool:
+    """A definite, final failure (an invalid number, an opted-out recipient): never retried."""
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {"state": "failed", "last_error": error, "done_at": now, "lease_until": None},
+    )
+
+
+def mark_ambiguous(
+    conn: sa.Connection,
+    row_id: int,
+    error: str,
+    reconcile_at: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    """The provider may have accepted it: reconcile at `reconcile_at` before any re-send."""
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {
+            "state": "ambiguous",
+            "last_error": error,
+            "next_attempt_at": reconcile_at,
+            "lease_until": None,
+        },
+    )
+
+
+def retry_later(
+    conn: sa.Connection,
+    row_id: int,
+    error: str,
+    retry_at: datetime,
+    worker_id: str | None = None,
+) -> bool:
+    """The provider certainly did not accept it (a 429, a refused connection): send again."""
+    return claims.finish(
+        conn,
+        t,
+        row_id,
+        worker_id,
+        {
+            "state": "pending",
+            "last_error": error,
+            "next_attempt_at": retry_at,
+            "lease_until": None,
+            "claimed_by": None,
+        },
+    )
+
+
+def get(conn: sa.Connection, row_id: int) -> SmsOutboxRow | None:
+    row = conn.execute(sa.select(t).where(t.c.id == row_id)).one_or_none()
+    return None if row is None else _row(row)
+
+
+def by_key(conn: sa.Connection, idempotency_key: str) -> SmsOutboxRow | None:
+    row = conn.execute(sa.select(t).where(t.c.idempotency_key == idempotency_key)).one_or_none()
+    return None if row is None else _row(row)
+
+
+def counts(conn: sa.Connection) -> dict[str, int]:
+    """Rows per state, for metrics and reports."""
+    rows = conn.execute(sa.select(t.c.state, sa.func.count()).group_by(t.c.state))
+    return {state: int(n) for state, n in rows}
+
+
+def _row(
+    row: sa.Row[Any],
+    *,
+    state: str | None = None,
+    attempts: int | None = None,
+    reconcile: bool = False,
+) -> SmsOutboxRow:
+    contact = (
+        CrmRef(row.contact_type, row.contact_id)
+        if row.contact_type is not None and row.contact_id is not None
+        else None
+    )
+    return SmsOutboxRow(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        to=row.to_number,
+        body=row.body,
+        send_at=row.send_at,
+        state=state or row.state,  # type: ignore[arg-type]
+        attempts=row.attempts if attempts is None else attempts,
+        contact=contact,
+        play=row.play,
+        provider_sid=row.provider_sid,
+        last_error=row.last_error,
+        reconcile_first=reconcile,
+    )

@@ -1,0 +1,255 @@
+"""The store's schema as SQLAlchemy Core tables.
+
+Migrations in ``migrations/versions`` create exactly this (a test compares the two). A
+"contact ref" is the CRM object type and id as two columns, with no foreign key, so a
+message or decision can be recorded before or without a ``contact_state`` row."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from connector.store.coltypes import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+SMS_STATES = ("pending", "claimed", "sent", "failed", "ambiguous")
+CRM_STATES = ("pending", "claimed", "done", "failed")
+CRM_KINDS = ("field_update", "activity", "task")
+INBOX_KINDS = ("inbound", "status")
+EFFECTS = ("crm", "sms")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _ref(prefix: str = "contact", *, nullable: bool = True) -> list[sa.Column[str]]:
+    return [
+        sa.Column(f"{prefix}_type", sa.String(64), nullable=nullable),
+        sa.Column(f"{prefix}_id", sa.String(64), nullable=nullable),
+    ]
+
+
+contact_state = sa.Table(
+    "contact_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crm_object_type", sa.String(64), nullable=False),
+    sa.Column("crm_id", sa.String(64), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("tz_zones", sa.JSON, nullable=True),
+    sa.Column("tz_source", sa.String(16), nullable=True),
+    sa.Column("owner_id", sa.String(64), nullable=True),
+    sa.Column("owner_team", sa.String(128), nullable=True),
+    sa.Column("lifecycle_stage", sa.String(128), nullable=True),
+    sa.Column("journey_state", sa.String(128), nullable=True),
+    sa.Column("active_motion", sa.String(128), nullable=True),
+    sa.Column("disposition", sa.String(64), nullable=True),
+    sa.Column("consent", sa.String(16), nullable=False),
+    sa.Column("segments", sa.JSON, nullable=False),
+    sa.Column("crm_modstamp", UtcDateTime, nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("crm_object_type", "crm_id"),
+    sa.Index(None, "phone"),
+)
+
+consent_ledger = sa.Table(
+    "consent_ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("evidence_sid", sa.String(64), nullable=True),
+    sa.Column("evidence_text", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    # The same evidence recorded twice (a replayed webhook) is one entry. Entries without
+    # evidence (NULL sid) are distinct by design: NULLs never collide in a unique key.
+    sa.UniqueConstraint("phone", "source", "evidence_sid"),
+    sa.Index(None, "phone", "at"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sid", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("from_number", sa.String(20), nullable=False),
+    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("play", sa.String(128), nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("num_segments", sa.Integer, nullable=False),
+    *_ref(),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("sid"),
+    sa.Index(None, "contact_type", "contact_id"),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sid", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("applied", sa.Boolean, nullable=False),
+    sa.Column("raw", sa.JSON, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Index(None, "sid"),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("provider_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("provider_id"),
+    sa.CheckConstraint(_in("kind", INBOX_KINDS), name="kind"),
+    sa.Index(None, "processed_at", "id"),
+)
+
+sms_outbox = sa.Table(
+    "sms_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(191), nullable=False),
+    *_ref(),
+    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("play", sa.String(128), nullable=True),
+    sa.Column("send_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("provider_sid", sa.String(64), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("idempotency_key"),
+    sa.CheckConstraint(_in("state", SMS_STATES), name="state"),
+    sa.Index(None, "state", "send_at"),
+)
+
+crm_outbox = sa.Table(
+    "crm_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("external_id", sa.String(191), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    *_ref("target", nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("owner_id", sa.String(64), nullable=True),
+    sa.Column("due", UtcDateTime, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("crm_id", sa.String(64), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("done_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("external_id"),
+    sa.CheckConstraint(_in("kind", CRM_KINDS), name="kind"),
+    sa.CheckConstraint(_in("state", CRM_STATES), name="state"),
+    sa.Index(None, "state", "id"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("modstamp", UtcDateTime, nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+decision_log = sa.Table(
+    "decision_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    *_ref(),
+    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("play", sa.String(128), nullable=True),
+    sa.Column("send_at", UtcDateTime, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "contact_type", "contact_id", "at"),
+)
+
+sla_timers = sa.Table(
+    "sla_timers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    *_ref(nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("started", UtcDateTime, nullable=False),
+    sa.Column("due", UtcDateTime, nullable=False),
+    sa.Column("met", UtcDateTime, nullable=True),
+    sa.Column("breached", UtcDateTime, nullable=True),
+    sa.Column("escalated", UtcDateTime, nullable=True),
+    sa.Column("source_sid", sa.String(64), nullable=True),
+    sa.Index(None, "due"),
+    # One open timer per contact and kind.
+    sa.Index(
+        "uq_sla_timers_open",
+        "contact_type",
+        "contact_id",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text("met IS NULL AND breached IS NULL"),
+        postgresql_where=sa.text("met IS NULL AND breached IS NULL"),
+    ),
+)
+
+retry_ledger = sa.Table(
+    "retry_ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("effect", sa.String(8), nullable=False),
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("reason_code", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("first_failed_at", UtcDateTime, nullable=False),
+    sa.Column("last_failed_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("resolved_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("effect", EFFECTS), name="effect"),
+    # One open entry per effect; a resolved one may be followed by a new failure.
+    sa.Index(
+        "uq_retry_ledger_open",
+        "effect",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("resolved_at IS NULL"),
+        postgresql_where=sa.text("resolved_at IS NULL"),
+    ),
+)
