@@ -4,9 +4,12 @@ an adapter. Each port is one role with a few methods."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 from connector.domain.model import ContactState, CrmRef, CrmWrite, Message, WriteResult
 
@@ -69,11 +72,6 @@ class SmsPort(Protocol):
 # The engine reaches the state store through one tiny port: a transaction. Repositories in
 # connector.store take the Connection it yields, so a state change and the outbox row it
 # causes commit together (DESIGN: every effect leaves through a durable outbox row).
-
-from contextlib import AbstractContextManager  # noqa: E402  (appended section)
-
-from sqlalchemy import Connection  # noqa: E402
-
 
 class Store(Protocol):
     def begin(self) -> AbstractContextManager[Connection]:

@@ -256,6 +256,7 @@ class WriteResult:
     error_code: str | None = None
     error_message: str | None = None
     retriable: bool = False
+    orphaned: bool = False  # the target was deleted or merged: never retry
 
 
 @unique

@@ -1,0 +1,1 @@
+"""Orchestration over the ports: pull, plan, send, ingest, writeback, sweep."""

@@ -1,0 +1,154 @@
+"""Writeback: drain the CRM outbox through the CRM adapter, exactly once.
+
+Rows are claimed (leased) in one transaction, written through `CrmPort.write` (which
+batches at the API maximum and upserts by external id), and settled in another. A crash
+between the CRM's acknowledgement and the settle leaves the lease to expire; the replay
+is an upsert on the same external id, so the CRM still holds one record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Connection
+
+from connector.domain.model import WriteResult
+from connector.errors import AuthError, QuotaExhaustedError, RetriableError
+from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
+from connector.ports import Clock, CrmPort, Store
+from connector.store import crm_outbox, retry
+from connector.store.records import CrmOutboxRow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WritebackPolicy:
+    batch: int = 1000  # rows per claim: the adapter splits them at the API's maximum
+    lease_s: float = 300.0
+    max_attempts: int = 8  # per-record retries before the row is left to an operator
+    base_backoff_s: float = 30.0
+    max_backoff_s: float = 3600.0
+    quota_pause_s: float = 900.0  # a graceful stop: try again after this
+
+
+@dataclass
+class WritebackReport:
+    claimed: int = 0
+    written: int = 0
+    created: int = 0
+    retrying: int = 0
+    failed: int = 0
+    orphaned: int = 0
+    stopped: str | None = None  # why writeback stopped early, if it did
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+def _backoff(policy: WritebackPolicy, attempts: int) -> timedelta:
+    seconds = min(policy.base_backoff_s * (2 ** max(attempts - 1, 0)), policy.max_backoff_s)
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Writeback:
+    """One worker's view: where rows come from, where they go, and how to settle them."""
+
+    store: Store
+    crm: CrmPort
+    clock: Clock
+    crm_name: str
+    worker_id: str
+    policy: WritebackPolicy = field(default_factory=WritebackPolicy)
+
+    def drain(self, *, max_rounds: int | None = None) -> WritebackReport:
+        """Write every due outbox row. Stops gracefully on quota or auth failure."""
+        p = self.policy
+        report = WritebackReport()
+        rounds = 0
+        while max_rounds is None or rounds < max_rounds:
+            rounds += 1
+            with self.store.begin() as conn:
+                rows = crm_outbox.claim(conn, self.worker_id, p.batch, p.lease_s, self.clock.now())
+            if not rows:
+                break
+            report.claimed += len(rows)
+            try:
+                results = self.crm.write([row.write for row in rows])
+            except (QuotaExhaustedError, AuthError) as exc:
+                reason = "quota" if isinstance(exc, QuotaExhaustedError) else "auth"
+                self._release(rows, str(exc), timedelta(seconds=p.quota_pause_s))
+                report.stopped = reason
+                CRM_WRITE_STOPS.labels(self.crm_name, reason).inc()
+                log.warning("writeback.stopped", crm=self.crm_name, reason=reason, detail=str(exc))
+                break
+            except RetriableError as exc:
+                self._release(rows, str(exc), _backoff(p, rows[0].attempts))
+                report.retrying += len(rows)
+                log.warning(
+                    "writeback.batch_deferred", crm=self.crm_name, rows=len(rows), detail=str(exc)
+                )
+                break
+            self._settle(rows, results, report)
+        return report
+
+    def _release(self, rows: list[CrmOutboxRow], error: str, after: timedelta) -> None:
+        now = self.clock.now()
+        with self.store.begin() as conn:
+            for row in rows:
+                crm_outbox.retry_later(conn, row.id, error, now + after, self.worker_id)
+
+    def _settle(
+        self, rows: list[CrmOutboxRow], results: list[WriteResult], report: WritebackReport
+    ) -> None:
+        by_id = {r.external_id: r for r in results}
+        now = self.clock.now()
+        with self.store.begin() as conn:
+            for row in rows:
+                ext = row.write.external_id
+                result = by_id.get(ext)
+                if result is None:  # an adapter that lost a result must not lose the write
+                    result = WriteResult(ext, ok=False, error_code="NO_RESULT", retriable=True)
+                if result.ok:
+                    crm_outbox.mark_done(conn, row.id, result.crm_id, now, self.worker_id)
+                    retry.resolve(conn, "crm", ext, now)
+                    report.written += 1
+                    report.created += int(result.created)
+                    CRM_WRITES.labels(self.crm_name, row.write.kind, "ok").inc()
+                    continue
+                outcome, next_at = self._fail(conn, row, result, now, report)
+                retry.record_failure(
+                    conn,
+                    "crm",
+                    ext,
+                    reason_code=result.error_code or "UNKNOWN",
+                    message=result.error_message or result.error_code or "unknown error",
+                    now=now,
+                    next_attempt_at=next_at,
+                )
+                CRM_WRITES.labels(self.crm_name, row.write.kind, outcome).inc()
+
+    def _fail(
+        self,
+        conn: Connection,
+        row: CrmOutboxRow,
+        result: WriteResult,
+        now: datetime,
+        report: WritebackReport,
+    ) -> tuple[str, datetime | None]:
+        """Orphaned targets and exhausted retries stop; the rest back off and come again."""
+        message = result.error_message or result.error_code or "unknown error"
+        report.errors[result.error_code or "UNKNOWN"] += 1
+        if result.orphaned:
+            crm_outbox.mark_failed(conn, row.id, f"orphaned: {message}", now, self.worker_id)
+            report.orphaned += 1
+            return "orphaned", None
+        if result.retriable and row.attempts < self.policy.max_attempts:
+            next_at = now + _backoff(self.policy, row.attempts)
+            crm_outbox.retry_later(conn, row.id, message, next_at, self.worker_id)
+            report.retrying += 1
+            return "retrying", next_at
+        crm_outbox.mark_failed(conn, row.id, message, now, self.worker_id)
+        report.failed += 1
+        return "failed", None
