@@ -296,7 +296,10 @@ class SandboxState:
 class Emulator(Protocol):
     """One vendor: an ASGI route table plus the admin hooks the sandbox needs."""
 
-    vendor: Vendor
+    @property
+    def vendor(self) -> str:
+        """One of VENDORS (read-only, so a Literal-typed class attribute satisfies it)."""
+        ...
 
     @property
     def app(self) -> ASGIApp: ...

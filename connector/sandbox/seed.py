@@ -200,19 +200,21 @@ def generate(contacts: int, *, seed: int = 7, owners: int = 8) -> SeedData:
     for i in range(contacts):
         area, zone = AREA_CODES[i % len(AREA_CODES)]
         roll = rng.random()
-        e164: str | None = _number(rng, area)
-        typed = _typed(rng, e164)
+        number = _number(rng, area)
+        typed = _typed(rng, number)
         mobile = True
+        if roll < 0.05:  # a desk phone
+            mobile = False
+            landlines.add(number)
+        elif roll < 0.08 and previous_e164 is not None:  # the same person as Lead and Contact
+            number = previous_e164
+            typed = _typed(rng, number)
+        e164: str | None = number
         if roll < 0.02:  # an unusable number, as CRMs are full of
             typed = rng.choice(("555-0100", "+1 (111) 222-3333", "n/a", "12345"))
             e164 = None
+            landlines.discard(number)
             invalid.add(typed)
-        elif roll < 0.05:  # a desk phone
-            mobile = False
-            landlines.add(e164)
-        elif roll < 0.08 and previous_e164 is not None:  # the same person as Lead and Contact
-            e164 = previous_e164
-            typed = _typed(rng, e164)
         kind: Literal["lead", "contact"] = "lead" if i % 2 == 0 else "contact"
         first, last = FIRST[rng.randrange(len(FIRST))], LAST[rng.randrange(len(LAST))]
         out.append(

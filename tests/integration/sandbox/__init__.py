@@ -1,0 +1,1 @@
+"""Sandbox emulator tests, driven by the real vendor SDKs."""
