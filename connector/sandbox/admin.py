@@ -4,7 +4,7 @@ vendor surfaces the connector sees."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,55 +27,58 @@ async def _json(request: Request) -> dict[str, Any]:
         return {}
     data = await request.json()
     if not isinstance(data, dict):
-        raise ValueError("body must be a JSON object")
+        raise ValueError("body must be a JSON object")  # noqa: TRY004 - a 400, not a bug
     return data
 
 
-def build_admin(state: SandboxState, emulators: dict[str, Emulator]) -> Starlette:
-    def vendor_of(request: Request) -> Emulator | None:
-        return emulators.get(request.path_params["vendor"])
+class AdminApi:
+    """Handlers of `/__sandbox/*`; state lives in SandboxState and the emulators."""
 
-    async def stats(_: Request) -> JSONResponse:
-        return JSONResponse(state.stats.snapshot())
+    def __init__(self, state: SandboxState, emulators: dict[str, Emulator]) -> None:
+        self.state = state
+        self.emulators = emulators
 
-    async def faults(request: Request) -> JSONResponse:
-        if request.method == "GET":
-            return JSONResponse(state.faults.snapshot())
+    async def stats(self, _: Request) -> JSONResponse:
+        return JSONResponse(self.state.stats.snapshot())
+
+    async def faults(self, request: Request) -> JSONResponse:
         if request.method == "DELETE":
-            state.faults.clear()
-            return JSONResponse(state.faults.snapshot())
-        return _error(405, "use GET, DELETE, or POST /__sandbox/faults/{vendor}")
+            self.state.faults.clear()
+        return JSONResponse(self.state.faults.snapshot())
 
-    async def vendor_faults(request: Request) -> JSONResponse:
+    async def vendor_faults(self, request: Request) -> JSONResponse:
         vendor = request.path_params["vendor"]
         if vendor not in VENDORS:
             return _error(404, f"unknown vendor {vendor!r}; one of {', '.join(VENDORS)}")
         if request.method == "DELETE":
-            state.faults.clear(vendor)
+            self.state.faults.clear(vendor)
         elif request.method == "POST":
             try:
                 spec = FaultSpec.model_validate(await _json(request))
-            except (ValidationError, ValueError) as exc:
-                detail = exc.errors(include_url=False) if isinstance(exc, ValidationError) else []
-                return _error(400, f"invalid fault spec: {exc}", detail=detail)
-            state.faults.set(vendor, spec)
-        return JSONResponse(state.faults.snapshot()[vendor])
+            except ValidationError as exc:
+                return _error(
+                    400, f"invalid fault spec: {exc}", detail=exc.errors(include_url=False)
+                )
+            except ValueError as exc:
+                return _error(400, f"invalid fault spec: {exc}")
+            self.state.faults.set(vendor, spec)
+        return JSONResponse(self.state.faults.snapshot()[vendor])
 
-    async def reset(request: Request) -> JSONResponse:
+    async def reset(self, request: Request) -> JSONResponse:
         body = await _json(request)
         what = set(body.get("what", ["data", "stats", "faults", "clock"]))
         if "data" in what:
-            for emulator in emulators.values():
+            for emulator in self.emulators.values():
                 emulator.reset()
         if "stats" in what:
-            state.stats.reset()
+            self.state.stats.reset()
         if "faults" in what:
-            state.faults.clear()
+            self.state.faults.clear()
         if "clock" in what:
-            state.clock.set(datetime.now(state.clock.now().tzinfo))
+            self.state.clock.set(datetime.now(UTC))
         return JSONResponse({"reset": sorted(what)})
 
-    async def seed(request: Request) -> JSONResponse:
+    async def seed(self, request: Request) -> JSONResponse:
         body = await _json(request)
         try:
             count = int(body.get("contacts", 100))
@@ -85,30 +88,30 @@ def build_admin(state: SandboxState, emulators: dict[str, Emulator]) -> Starlett
         if not 0 <= count <= 500_000:
             return _error(400, "contacts must be between 0 and 500000")
         data = generate(count, seed=rng_seed)
-        created = {name: emu.seed(data) for name, emu in emulators.items()}
+        created = {name: emu.seed(data) for name, emu in self.emulators.items()}
         return JSONResponse({"contacts": count, "created": created})
 
-    async def clock(request: Request) -> JSONResponse:
+    async def clock(self, request: Request) -> JSONResponse:
         if request.method == "POST":
             body = await _json(request)
             try:
                 if "advance_s" in body:
-                    state.clock.advance(float(body["advance_s"]))
+                    self.state.clock.advance(float(body["advance_s"]))
                 elif "set" in body:
-                    state.clock.set(
+                    self.state.clock.set(
                         datetime.fromisoformat(str(body["set"])),
                         freeze=bool(body.get("freeze", False)),
                     )
                 elif body.get("freeze") is False:
-                    state.clock.unfreeze()
+                    self.state.clock.unfreeze()
                 else:
                     return _error(400, "send {advance_s: N} or {set: ISO8601, freeze: bool}")
             except ValueError as exc:
                 return _error(400, f"bad clock request: {exc}")
-        return JSONResponse({"now": state.clock.now().isoformat()})
+        return JSONResponse({"now": self.state.clock.now().isoformat()})
 
-    async def records(request: Request) -> JSONResponse:
-        emulator = vendor_of(request)
+    async def records(self, request: Request) -> JSONResponse:
+        emulator = self.emulators.get(request.path_params["vendor"])
         if emulator is None:
             return _error(404, "unknown vendor")
         field = request.query_params.get("field")
@@ -118,17 +121,24 @@ def build_admin(state: SandboxState, emulators: dict[str, Emulator]) -> Starlett
         found = emulator.find(request.path_params["object"], field, value)
         return JSONResponse({"count": len(found), "records": found})
 
-    routes: list[BaseRoute] = [
-        Route("/__sandbox/stats", stats),
-        Route("/__sandbox/faults", faults, methods=["GET", "DELETE"]),
-        Route("/__sandbox/faults/{vendor}", vendor_faults, methods=["GET", "POST", "DELETE"]),
-        Route("/__sandbox/reset", reset, methods=["POST"]),
-        Route("/__sandbox/seed", seed, methods=["POST"]),
-        Route("/__sandbox/clock", clock, methods=["GET", "POST"]),
-        Route("/__sandbox/records/{vendor}/{object}", records),
-    ]
-    for name, emulator in emulators.items():
-        extra = emulator.admin_routes()
-        if extra:
-            routes.append(Mount(f"/__sandbox/{name}", routes=extra))
-    return Starlette(routes=routes)
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route("/__sandbox/stats", self.stats),
+            Route("/__sandbox/faults", self.faults, methods=["GET", "DELETE"]),
+            Route(
+                "/__sandbox/faults/{vendor}", self.vendor_faults, methods=["GET", "POST", "DELETE"]
+            ),
+            Route("/__sandbox/reset", self.reset, methods=["POST"]),
+            Route("/__sandbox/seed", self.seed, methods=["POST"]),
+            Route("/__sandbox/clock", self.clock, methods=["GET", "POST"]),
+            Route("/__sandbox/records/{vendor}/{object}", self.records),
+        ]
+        for name, emulator in self.emulators.items():
+            extra = emulator.admin_routes()
+            if extra:
+                routes.append(Mount(f"/__sandbox/{name}", routes=extra))
+        return routes
+
+
+def build_admin(state: SandboxState, emulators: dict[str, Emulator]) -> Starlette:
+    return Starlette(routes=AdminApi(state, emulators).routes())

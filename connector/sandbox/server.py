@@ -32,7 +32,7 @@ def bind_loopback(port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((LOOPBACK, port))
     sock.listen(1024)
-    sock.setblocking(False)
+    sock.setblocking(False)  # noqa: FBT003 - the socket API's own positional flag
     return sock
 
 
