@@ -1,0 +1,306 @@
+"""Record writes with Salesforce's validation: the same rules for single-record routes,
+sObject Collections and composite subrequests, so every path fails alike.
+
+Errors carry Salesforce's `{"message", "errorCode", "fields"}` items."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connector.sandbox.core import SandboxState
+from connector.sandbox.salesforce.schema import FieldDef, ObjectDef
+from connector.sandbox.salesforce.soql import parse_datetime_literal
+from connector.sandbox.salesforce.store import Record, Store, id18, looks_like_id, truncate_ms
+
+VENDOR = "salesforce"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TEXT = frozenset({"string", "phone", "picklist", "textarea", "email"})
+
+
+class RecordFailureError(Exception):
+    """A write refused for one record; `status` is what a single-record route answers."""
+
+    def __init__(self, code: str, message: str, fields: list[str] | None = None, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+        self.status = status
+
+    def rest_body(self) -> list[dict[str, Any]]:
+        """The list body of a single-record REST error."""
+        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
+
+    def collection_error(self) -> dict[str, Any]:
+        """One entry of a collection result's `errors`."""
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+
+def not_found(message: str = "The requested resource does not exist") -> RecordFailureError:
+    return RecordFailureError("NOT_FOUND", message, status=404)
+
+
+def parse_datetime(value: str) -> datetime:
+    """The datetime forms Salesforce accepts in JSON: with Z, +0000, +00:00, or none (UTC)."""
+    try:
+        return parse_datetime_literal(value)
+    except ValueError:
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class Writer:
+    def __init__(self, state: SandboxState, schema: dict[str, ObjectDef], store: Store) -> None:
+        self.state = state
+        self.schema = schema
+        self.store = store
+        self.user_id = ""
+
+    def now(self) -> datetime:
+        return truncate_ms(self.state.clock.now())
+
+    # validation --------------------------------------------------------------------------
+    def values(
+        self,
+        obj: ObjectDef,
+        body: Any,
+        *,
+        creating: bool,
+        passthrough: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """JSON body -> canonical field name -> Python value; raises RecordFailureError."""
+        if not isinstance(body, dict):
+            raise RecordFailureError(
+                "JSON_PARSER_ERROR", "Can not deserialize SObject out of non-object token"
+            )
+        out: dict[str, Any] = {}
+        readonly: list[str] = []
+        for key, raw in body.items():
+            if key == "attributes" or key.lower() in passthrough:
+                continue
+            f = obj.field(key)
+            if f is None:
+                raise RecordFailureError(
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}"
+                )
+            if not (f.createable if creating else f.updateable):
+                readonly.append(f.name)
+                continue
+            out[f.name] = self._convert(f, raw)
+        if readonly:
+            raise RecordFailureError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(readonly)}. Please check the "
+                "security settings of this field and verify that it is read/write for your "
+                "profile or permission set.",
+                readonly,
+            )
+        return out
+
+    def _convert(self, f: FieldDef, raw: Any) -> Any:
+        if raw is None or (raw == "" and f.type in _TEXT | {"reference"}):
+            return None
+        if isinstance(raw, (dict, list)) or (isinstance(raw, bool) and f.type != "boolean"):
+            raise _deserialize(f.type, raw)
+        if f.type in {"boolean", "datetime", "date"}:
+            return _scalar(f.type, raw)
+        value = raw if isinstance(raw, str) else str(raw)
+        label = f.label or f.name
+        if f.type in {"reference", "id"}:
+            return self._reference(f, label, value)
+        if f.type == "picklist":
+            if value not in f.picklist:
+                raise RecordFailureError(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{label}: bad value for restricted picklist field: {value}",
+                    [f.name],
+                )
+            return value
+        if f.length and len(value) > f.length:
+            raise RecordFailureError(
+                "STRING_TOO_LONG",
+                f"{label}: data value too large: {value[:100]} (max length={f.length})",
+                [f.name],
+            )
+        if f.type == "email" and not _EMAIL.match(value):
+            raise RecordFailureError(
+                "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [f.name]
+            )
+        return value
+
+    def _reference(self, f: FieldDef, label: str, value: str) -> str:
+        if not looks_like_id(value):
+            raise RecordFailureError(
+                "MALFORMED_ID", f"{label}: id value of incorrect type: {value}", [f.name]
+            )
+        full = id18(value) if len(value) == 15 else value
+        if f.reference_to:
+            target = self.store.object_for_id(full)
+            if target not in f.reference_to:
+                raise RecordFailureError(
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    f"{label}: id value of incorrect type: {value}",
+                    [f.name],
+                )
+            if self.store.get(target, full) is None:
+                raise RecordFailureError(
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    "invalid cross reference id",
+                    [f.name],
+                )
+        return full
+
+    def _check_required(self, obj: ObjectDef, row: Record) -> None:
+        missing = [
+            f.name for f in obj.fields.values() if f.required and row.get(f.name) in (None, "")
+        ]
+        if missing:
+            raise RecordFailureError(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
+
+    def _check_unique(self, obj: ObjectDef, row: Record) -> None:
+        for f in obj.fields.values():
+            if (
+                not f.unique
+                or row.get(f.name) is None
+                or not self.store.has_unique(obj.name, f.name)
+            ):
+                continue
+            other = self.store.by_unique(obj.name, f.name, row[f.name])
+            if other is not None and other["Id"] != row["Id"]:
+                raise RecordFailureError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {f.name} duplicates value on record with id: "
+                    f"{other['Id']}",
+                )
+
+    @staticmethod
+    def _derive(obj: ObjectDef, row: Record) -> None:
+        if obj.field("Name") is not None and obj.name in {"Lead", "Contact", "User"}:
+            parts = [row.get("FirstName"), row.get("LastName")]
+            row["Name"] = " ".join(p for p in parts if p) or None
+
+    def injected(self, *keys: Any) -> None:
+        """The per-record fault, when one is set for any of these keys."""
+        spec = self.state.faults.record_error(VENDOR, *(str(k) for k in keys if k))
+        if spec is not None:
+            self.state.stats.fault(VENDOR, "record_error")
+            raise RecordFailureError(spec.code, spec.message, status=spec.status)
+
+    # mutations ---------------------------------------------------------------------------
+    def create(
+        self, obj: ObjectDef, values: dict[str, Any], *, stamp: datetime | None = None
+    ) -> Record:
+        self.injected(*(values.get(f.name) for f in obj.fields.values() if f.external_id))
+        now = stamp or self.now()
+        row: Record = {
+            "Id": self.store.new_id(obj.name),
+            "IsDeleted": False,
+            "CreatedDate": now,
+            "CreatedById": self.user_id,
+            "LastModifiedDate": now,
+            "LastModifiedById": self.user_id,
+            "SystemModstamp": now,
+        }
+        for f in obj.fields.values():
+            if f.default_value is not None:
+                row[f.name] = f.default_value
+            elif f.type == "boolean" and f.createable:
+                row[f.name] = f.name == "IsActive"
+        if obj.field("OwnerId") is not None:
+            row["OwnerId"] = self.user_id
+        row.update(values)
+        self._derive(obj, row)
+        self._check_required(obj, row)
+        self._check_unique(obj, row)
+        self.store.put(obj.name, row)
+        return row
+
+    def update(self, obj: ObjectDef, record_id: str, values: dict[str, Any]) -> Record:
+        self.injected(record_id)
+        current = self.store.get(obj.name, record_id) if looks_like_id(record_id) else None
+        if current is None:
+            raise RecordFailureError(
+                "ENTITY_IS_DELETED" if self._deleted(obj, record_id) else "NOT_FOUND",
+                "entity is deleted"
+                if self._deleted(obj, record_id)
+                else "The requested resource does not exist",
+                status=404,
+            )
+        row = dict(current)
+        row.update(values)
+        self._derive(obj, row)
+        self._check_required(obj, row)
+        self._check_unique(obj, row)
+        now = self.now()
+        row["LastModifiedDate"] = row["SystemModstamp"] = now
+        row["LastModifiedById"] = self.user_id
+        self.store.put(obj.name, row)
+        return row
+
+    def _deleted(self, obj: ObjectDef, record_id: str) -> bool:
+        return self.store.get(obj.name, record_id, include_deleted=True) is not None
+
+    def upsert(
+        self, obj: ObjectDef, ext: FieldDef, ext_value: str, values: dict[str, Any]
+    ) -> tuple[Record, bool]:
+        """(record, created); matched on the external id only."""
+        self.injected(ext_value)
+        existing = self.store.by_unique(obj.name, ext.name, ext_value)
+        if existing is not None:
+            return self.update(obj, existing["Id"], values), False
+        return self.create(obj, {**values, ext.name: ext_value}), True
+
+    def delete(self, obj: ObjectDef, record_id: str) -> None:
+        self.injected(record_id)
+        current = self.store.get(obj.name, record_id) if looks_like_id(record_id) else None
+        if current is None:
+            if looks_like_id(record_id) and self._deleted(obj, record_id):
+                raise RecordFailureError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+            raise not_found()
+        now = self.now()
+        row = dict(current)
+        row.update(
+            IsDeleted=True, LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id
+        )
+        self.store.put(obj.name, row)
+
+
+def _scalar(kind: str, raw: Any) -> Any:
+    """boolean, datetime and date values from JSON."""
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"true", "false"}:
+            return raw.lower() == "true"
+        raise _deserialize(kind, raw)
+    if not isinstance(raw, str):
+        raise _deserialize(kind, raw)
+    try:
+        if kind == "datetime":
+            return truncate_ms(parse_datetime(raw))
+        return date.fromisoformat(raw[:10])
+    except ValueError as exc:
+        raise _deserialize(kind, raw) from exc
+
+
+def _deserialize(kind: str, raw: Any) -> RecordFailureError:
+    jackson = {bool: "VALUE_TRUE", int: "VALUE_NUMBER_INT", float: "VALUE_NUMBER_FLOAT"}.get(
+        type(raw), "VALUE_STRING"
+    )
+    if isinstance(raw, dict):
+        jackson = "START_OBJECT"
+    elif isinstance(raw, list):
+        jackson = "START_ARRAY"
+    elif raw is False:
+        jackson = "VALUE_FALSE"
+    return RecordFailureError(
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {kind} from {jackson} value {raw} or request may be "
+        "missing a required field",
+    )
