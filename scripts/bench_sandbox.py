@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox, bind_loopback
 
@@ -71,6 +72,7 @@ def measure(calls: int) -> dict[str, Any]:
         c = sb.credentials
         sf = requests.Session()
         sf.verify = str(sb.ca_file)
+        sf.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
         token = sf.post(
             f"{sb.urls['salesforce']}/services/oauth2/token",
             data={
@@ -98,8 +100,10 @@ def measure(calls: int) -> dict[str, Any]:
         hs.headers["Authorization"] = f"Bearer {c.hubspot_token}"
         hub = f"{sb.urls['hubspot']}/crm/v3/objects/contacts"
         contact_id = hs.get(hub, params={"limit": 1}).json()["results"][0]["id"]
-        # stay under the emulated 100-per-10 s limit: the bench measures latency, not limits
-        hs_calls = min(calls, 40)
+        hubspot = sb.emulators["hubspot"]
+        assert isinstance(hubspot, HubSpotEmulator)
+        hubspot.configure_limits(ten_secondly=10**7, daily=10**8)  # latency, not limits
+        hs_calls = calls
         out["hubspot_get"] = _time(hs_calls, lambda _: hs.get(f"{hub}/{contact_id}"))
         out["hubspot_patch"] = _time(
             hs_calls,
@@ -125,7 +129,8 @@ def measure(calls: int) -> dict[str, Any]:
     worst = max(v["p50_ms"] for v in vendor)
     out["worst_p50_ms"] = worst
     out["worst_added_p50_ms"] = round(worst - out["bare_starlette"]["p50_ms"], 3)
-    out["within_2ms_p50"] = worst <= 2.0
+    # what the emulators add over the same HTTP stack serving a bare route: the bar is 2 ms
+    out["added_within_2ms_p50"] = out["worst_added_p50_ms"] <= 2.0
     return out
 
 

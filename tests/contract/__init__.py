@@ -1,0 +1,1 @@
+"""One suite every CRM adapter passes against the sandbox (singer-sdk's habit)."""

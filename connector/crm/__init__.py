@@ -1,0 +1,27 @@
+"""CRM adapters. Each implements `connector.ports.CrmPort` with the same file names
+(client, mapping, errors), so knowing one means knowing the other."""
+
+from __future__ import annotations
+
+from connector.config import Settings
+from connector.errors import ConfigError
+from connector.mapping_schema import MappingConfig
+from connector.ports import CrmPort, IdMap
+
+
+def build_crm(
+    settings: Settings, mapping: MappingConfig, *, id_map: IdMap | None = None
+) -> CrmPort:
+    """The adapter for `SMSYNC_CRM`, checked against the mapping file's own `crm:`."""
+    if mapping.crm != settings.crm:
+        raise ConfigError(
+            f"SMSYNC_CRM is {settings.crm!r} but the mapping file is for {mapping.crm!r};"
+            " point SMSYNC_MAPPINGS at the matching file"
+        )
+    if settings.crm == "salesforce":
+        from connector.crm.salesforce.client import SalesforceCrm
+
+        return SalesforceCrm.from_settings(settings, mapping)
+    from connector.crm.hubspot.client import HubSpotCrm
+
+    return HubSpotCrm.from_settings(settings, mapping, id_map=id_map)

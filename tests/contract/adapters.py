@@ -1,0 +1,102 @@
+"""How the contract suite builds each adapter and reaches behind it (through the vendor's
+own API, never the adapter) to change or count CRM records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connector.config import Settings, load_settings
+from connector.crm import build_crm
+from connector.mapping_loader import load_mapping
+from connector.ports import CrmPort
+from connector.sandbox.seed import SeedData
+from connector.sandbox.server import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CrmCase:
+    vendor: str
+    sandbox: Sandbox
+    seed: SeedData
+    crm: CrmPort
+    settings: Settings
+    contact_objects: tuple[str, ...]  # where seeded people live in this CRM
+    activity_object: str
+    task_object: str
+    external_id_field: str
+    _sf_token: str | None = None
+
+    def records_with_external_id(self, object_name: str, external_id: str) -> int:
+        return len(
+            self.sandbox.emulators[self.vendor].find(
+                object_name, self.external_id_field, external_id
+            )
+        )
+
+    def expected_people(self) -> int:
+        return len(self.seed.contacts)
+
+    def change_field(self, object_name: str, record_id: str, crm_field: str, value: Any) -> None:
+        """An admin edits a record in the CRM's own UI (here: its REST API)."""
+        if self.vendor == "salesforce":
+            base = self.sandbox.urls["salesforce"]
+            r = self._sf().patch(
+                f"{base}/services/data/v62.0/sobjects/{object_name}/{record_id}",
+                json={crm_field: value},
+            )
+        else:
+            r = requests.patch(
+                f"{self.sandbox.urls['hubspot']}/crm/v3/objects/{object_name}/{record_id}",
+                json={"properties": {crm_field: value}},
+                headers={"Authorization": f"Bearer {self.sandbox.credentials.hubspot_token}"},
+                timeout=10,
+            )
+        assert r.status_code in (200, 204), r.text
+
+    def _sf(self) -> requests.Session:
+        s = requests.Session()
+        s.verify = str(self.sandbox.ca_file)
+        s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
+        if self._sf_token is None:
+            c = self.sandbox.credentials
+            self._sf_token = s.post(
+                f"{self.sandbox.urls['salesforce']}/services/oauth2/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": c.sf_client_id,
+                    "client_secret": c.sf_client_secret,
+                    "username": c.sf_username,
+                    "password": c.sf_password,
+                },
+                timeout=10,
+            ).json()["access_token"]
+        s.headers["Authorization"] = f"Bearer {self._sf_token}"
+        return s
+
+
+def build_case(vendor: str, sandbox: Sandbox, seed: SeedData) -> CrmCase:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in sandbox.env().items():
+            mp.setenv(key, value)
+        mp.setenv("SMSYNC_CRM", vendor)
+        settings = load_settings()
+    mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
+    crm = build_crm(settings, mapping)
+    return CrmCase(
+        vendor=vendor,
+        sandbox=sandbox,
+        seed=seed,
+        crm=crm,
+        settings=settings,
+        contact_objects=mapping.object_names,
+        activity_object=mapping.activity.object,
+        task_object=mapping.tasks.object,
+        external_id_field=mapping.activity.external_id_field,
+    )

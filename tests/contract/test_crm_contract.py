@@ -1,0 +1,160 @@
+"""The CRM contract: pull, resolve, write, re-write (idempotent), partial failure.
+
+Every adapter passes it unchanged against the sandbox, so the engine can trust any of
+them the same way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from connector.domain.model import ConsentStatus, ContactState, CrmRef, CrmWrite
+from connector.ports import Cursor
+from connector.sandbox.core import RecordErrorSpec
+from tests.contract.adapters import CrmCase
+
+
+def _pull_all(
+    case: CrmCase, since: Cursor | None = None
+) -> tuple[list[ContactState], Cursor | None]:
+    states: list[ContactState] = []
+    cursor = since
+    for batch in case.crm.pull(since):
+        states.extend(batch.contacts)
+        cursor = batch.cursor or cursor
+    return states, cursor
+
+
+def test_pull_emits_every_person_once_in_canonical_form(crm_case: CrmCase) -> None:
+    states, cursor = _pull_all(crm_case)
+    refs = Counter(s.ref for s in states)
+    assert len(refs) == crm_case.expected_people()
+    assert max(refs.values()) == 1
+    assert cursor is not None
+    seeded = {c.phone_e164 for c in crm_case.seed.contacts if c.phone_e164}
+    phones = {s.phone for s in states if s.phone}
+    assert phones <= seeded  # E.164, never the raw spelling
+    assert len(phones) == len(seeded)
+    consents = Counter(s.consent for s in states)
+    expected = Counter(ConsentStatus(c.consent) for c in crm_case.seed.contacts)
+    assert consents == expected
+
+
+def test_incremental_pull_sees_a_change_and_not_the_rest(crm_case: CrmCase) -> None:
+    states, cursor = _pull_all(crm_case)
+    assert cursor is not None
+    target = states[3].ref
+    crm_case.sandbox.state.clock.advance(5)
+    field = "SMS_Active_Motion__c" if crm_case.vendor == "salesforce" else "smsync_active_motion"
+    crm_case.change_field(target.object_type, target.id, field, "renewal")
+    crm_case.sandbox.state.clock.advance(5)
+    changed, _ = _pull_all(crm_case, cursor)
+    by_ref = {s.ref: s for s in changed}
+    assert target in by_ref
+    assert by_ref[target].active_motion == "renewal"
+    # the lookback may re-emit a few recent rows, never the whole table
+    assert len(changed) < crm_case.expected_people() / 2
+
+
+def test_resolve_by_phone_returns_every_record_sharing_the_number(crm_case: CrmCase) -> None:
+    counts = Counter(c.phone_e164 for c in crm_case.seed.contacts if c.phone_e164)
+    shared = next(phone for phone, n in counts.items() if n > 1)
+    refs = crm_case.crm.find_by_phone(shared)
+    assert len(refs) == counts[shared]
+    assert len(set(refs)) == len(refs)
+    spelled = f"({shared[2:5]}) {shared[5:8]}-{shared[8:]}"
+    assert sorted(map(str, crm_case.crm.find_by_phone(spelled))) == sorted(map(str, refs))
+    assert crm_case.crm.find_by_phone("+19995550100") == []
+
+
+def _writes(case: CrmCase, target: CrmRef, sid: str) -> list[CrmWrite]:
+    at = datetime(2026, 11, 2, 15, 4, tzinfo=UTC)
+    return [
+        CrmWrite(
+            "activity",
+            f"sms:{sid}",
+            target,
+            {
+                "message_sid": sid,
+                "direction": "inbound",
+                "body": "Can we move it to Thursday?",
+                "at": at,
+                "status": "received",
+                "phone": "+14155550123",
+                "disposition": "reschedule_requested",
+            },
+        ),
+        CrmWrite(
+            "task",
+            f"task:{sid}:follow_up",
+            target,
+            {
+                "kind": "follow_up",
+                "subject": "SMS reply (reschedule_requested)",
+                "body": "Call back to reschedule.",
+                "priority": "high",
+                "status": "open",
+            },
+            owner_id=None,
+            due=at + timedelta(hours=2),
+        ),
+        CrmWrite(
+            "field_update",
+            f"field:{target}:{sid}",
+            target,
+            {"disposition": "reschedule_requested", "journey_state": "engaged"},
+        ),
+    ]
+
+
+def test_write_then_rewrite_is_idempotent(crm_case: CrmCase) -> None:
+    states, _ = _pull_all(crm_case)
+    target = states[0].ref
+    sid = "SM" + "a" * 32
+    writes = _writes(crm_case, target, sid)
+    first = crm_case.crm.write(writes)
+    assert [r.external_id for r in first] == [w.external_id for w in writes]
+    assert all(r.ok for r in first), first
+    assert first[0].created
+    assert first[1].created
+    assert crm_case.records_with_external_id(crm_case.activity_object, f"sms:{sid}") == 1
+    assert crm_case.records_with_external_id(crm_case.task_object, f"task:{sid}:follow_up") == 1
+
+    second = crm_case.crm.write(writes)
+    assert all(r.ok for r in second), second
+    assert not any(r.created for r in second)
+    assert [r.crm_id for r in second[:2]] == [r.crm_id for r in first[:2]]
+    assert crm_case.records_with_external_id(crm_case.activity_object, f"sms:{sid}") == 1
+    assert crm_case.records_with_external_id(crm_case.task_object, f"task:{sid}:follow_up") == 1
+
+    pulled, _ = _pull_all(crm_case)
+    updated = next(s for s in pulled if s.ref == target)
+    assert updated.disposition == "reschedule_requested"
+    assert updated.journey_state == "engaged"
+
+
+def test_partial_failure_fails_only_that_record(crm_case: CrmCase) -> None:
+    states, _ = _pull_all(crm_case)
+    writes = [
+        w
+        for i, s in enumerate(states[:6])
+        for w in _writes(crm_case, s.ref, f"SM{i:032x}")
+        if w.kind == "activity"
+    ]
+    bad = writes[2].external_id
+    crm_case.sandbox.state.faults.set(
+        crm_case.vendor,
+        crm_case.sandbox.state.faults.get(crm_case.vendor).model_copy(
+            update={"record_errors": {bad: RecordErrorSpec(code="FIELD_INTEGRITY_EXCEPTION")}}
+        ),
+    )
+    results = crm_case.crm.write(writes)
+    by_id = {r.external_id: r for r in results}
+    assert not by_id[bad].ok
+    assert by_id[bad].error_code
+    assert [r.ok for r in results].count(True) == len(writes) - 1
+    for w in writes:
+        expected = 0 if w.external_id == bad else 1
+        assert (
+            crm_case.records_with_external_id(crm_case.activity_object, w.external_id) == expected
+        )
