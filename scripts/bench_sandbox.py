@@ -70,20 +70,7 @@ def measure(calls: int) -> dict[str, Any]:
 
     with Sandbox(seed_contacts=50) as sb:
         c = sb.credentials
-        sf = requests.Session()
-        sf.verify = str(sb.ca_file)
-        sf.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
-        token = sf.post(
-            f"{sb.urls['salesforce']}/services/oauth2/token",
-            data={
-                "grant_type": "password",
-                "client_id": c.sf_client_id,
-                "client_secret": c.sf_client_secret,
-                "username": c.sf_username,
-                "password": c.sf_password,
-            },
-        ).json()["access_token"]
-        sf.headers["Authorization"] = f"Bearer {token}"
+        sf = sb.salesforce_session()
         data = f"{sb.urls['salesforce']}/services/data/v62.0"
         lead_id = sf.get(f"{data}/query", params={"q": "SELECT Id FROM Lead LIMIT 1"}).json()[
             "records"

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
@@ -126,21 +125,8 @@ def count_records(sb: Sandbox, mapping: MappingConfig, writes: list[CrmWrite]) -
 
 
 def naive_salesforce(sb: Sandbox, mapping: MappingConfig) -> Callable[[CrmWrite], None]:
-    session = requests.Session()
-    session.verify = str(sb.ca_file)
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
-    c = sb.credentials
-    token = session.post(
-        f"{sb.urls['salesforce']}/services/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": c.sf_client_id,
-            "client_secret": c.sf_client_secret,
-            "username": c.sf_username,
-            "password": c.sf_password,
-        },
-        timeout=30,
-    ).json()["access_token"]
+    session = sb.salesforce_session()
+    token = str(session.headers["Authorization"]).removeprefix("Bearer ")
     sf = Salesforce(
         instance_url=sb.urls["salesforce"], session_id=token, session=session, version=SF_VERSION
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import requests
 import trustme
 import uvicorn
 
@@ -141,6 +142,28 @@ class Sandbox:
             "TWILIO_FROM": c.twilio_from,
             "TWILIO_BASE_URL": self.urls["twilio"],
         }
+
+    def salesforce_session(self) -> requests.Session:
+        """A `requests.Session` trusting the sandbox CA, holding a password-flow token, for
+        tests and benchmarks that reach behind the connector."""
+        session = requests.Session()
+        session.verify = str(self.ca_file)
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
+        c = self.credentials
+        reply = session.post(
+            f"{self.urls['salesforce']}/services/oauth2/token",
+            data={
+                "grant_type": "password",
+                "client_id": c.sf_client_id,
+                "client_secret": c.sf_client_secret,
+                "username": c.sf_username,
+                "password": c.sf_password,
+            },
+            timeout=30,
+        )
+        reply.raise_for_status()
+        session.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+        return session
 
     def describe(self) -> dict[str, Any]:
         """The one JSON line `smsync sandbox serve` prints."""

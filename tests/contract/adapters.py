@@ -31,7 +31,7 @@ class CrmCase:
     activity_object: str
     task_object: str
     external_id_field: str
-    _sf_token: str | None = None
+    _sf_session: requests.Session | None = None
 
     def records_with_external_id(self, object_name: str, external_id: str) -> int:
         return len(
@@ -61,24 +61,9 @@ class CrmCase:
         assert r.status_code in (200, 204), r.text
 
     def _sf(self) -> requests.Session:
-        s = requests.Session()
-        s.verify = str(self.sandbox.ca_file)
-        s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (psf/requests#3829)
-        if self._sf_token is None:
-            c = self.sandbox.credentials
-            self._sf_token = s.post(
-                f"{self.sandbox.urls['salesforce']}/services/oauth2/token",
-                data={
-                    "grant_type": "password",
-                    "client_id": c.sf_client_id,
-                    "client_secret": c.sf_client_secret,
-                    "username": c.sf_username,
-                    "password": c.sf_password,
-                },
-                timeout=10,
-            ).json()["access_token"]
-        s.headers["Authorization"] = f"Bearer {self._sf_token}"
-        return s
+        if self._sf_session is None:
+            self._sf_session = self.sandbox.salesforce_session()
+        return self._sf_session
 
 
 def build_case(vendor: str, sandbox: Sandbox, seed: SeedData) -> CrmCase:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_sandbox_small_run_reports_every_endpoint() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_sandbox.py"), "--calls", "20", "--json"],
+        [sys.executable, str(ROOT / "scripts" / "bench_sandbox.py"), "--calls", "5", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
