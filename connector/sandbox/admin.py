@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from connector.sandbox.core import VENDORS, Emulator, FaultSpec, SandboxState
+from connector.sandbox.core import Emulator, SandboxState
+from connector.sandbox.faults import FaultSpec
 from connector.sandbox.seed import generate
+from connector.sandbox.vendors import VENDORS
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:

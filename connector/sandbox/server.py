@@ -20,7 +20,9 @@ import trustme
 import uvicorn
 
 from connector.sandbox.admin import build_admin
-from connector.sandbox.core import ASGIApp, Credentials, Emulator, FaultMiddleware, SandboxState
+from connector.sandbox.asgi import ASGIApp
+from connector.sandbox.core import Credentials, Emulator, SandboxState
+from connector.sandbox.middleware import FaultMiddleware
 from connector.sandbox.seed import generate
 
 LOOPBACK = "127.0.0.1"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, CrmWrite
 from connector.ports import Cursor
-from connector.sandbox.core import RecordErrorSpec
+from connector.sandbox.faults import RecordErrorSpec
 from tests.contract.adapters import CrmCase
 
 

@@ -24,14 +24,13 @@ def _imports(path: Path) -> set[str]:
 
 
 def _offenders(folder: Path, allowed_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
-    bad = []
-    for path in folder.rglob("*.py"):
-        for name in _imports(path):
-            if name.startswith("..") or (
-                name.startswith(forbidden) and not name.startswith(allowed_prefix)
-            ):
-                bad.append(f"{path} imports {name}")
-    return bad
+    return [
+        f"{path} imports {name}"
+        for path in folder.rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("..")
+        or (name.startswith(forbidden) and not name.startswith(allowed_prefix))
+    ]
 
 
 def test_domain_imports_nothing_from_the_rest_of_the_package() -> None:

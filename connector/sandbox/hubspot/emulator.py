@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connector.sandbox.core import ASGIApp, Credentials, SandboxState, Vendor
+from connector.sandbox.asgi import ASGIApp
+from connector.sandbox.core import Credentials, SandboxState
 from connector.sandbox.hubspot import batch
 from connector.sandbox.hubspot.errors import HubSpotError, validation_error
 from connector.sandbox.hubspot.limits import TEN_SECONDLY, LimitConfig, rate_limit_error
@@ -25,6 +26,7 @@ from connector.sandbox.hubspot.portal import VENDOR, Portal
 from connector.sandbox.hubspot.search import parse as parse_search
 from connector.sandbox.hubspot.search import run as run_search
 from connector.sandbox.seed import SeedData
+from connector.sandbox.vendors import Vendor
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.sandbox.core import RecordErrorSpec, SandboxState
+from connector.sandbox.core import SandboxState
+from connector.sandbox.faults import RecordErrorSpec
 from connector.sandbox.hubspot.associations import AssociationStore, Link
 from connector.sandbox.hubspot.errors import HubSpotError, not_found, validation_error
 from connector.sandbox.hubspot.limits import LimitConfig, RateLimiter

@@ -15,7 +15,8 @@ from typing import Any
 
 import jwt
 
-from connector.sandbox.core import Credentials, SandboxClock
+from connector.sandbox.clock import SandboxClock
+from connector.sandbox.core import Credentials
 
 ORG_ID = "00D8c0000000001EAA"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"

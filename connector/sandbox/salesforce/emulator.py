@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connector.sandbox.core import ASGIApp, Credentials, SandboxState
+from connector.sandbox.asgi import ASGIApp
+from connector.sandbox.core import Credentials, SandboxState
 from connector.sandbox.salesforce.api import Call, DataApi, Reply, error
 from connector.sandbox.salesforce.auth import Auth, OAuthError
 from connector.sandbox.salesforce.composite import Collections, Composite

@@ -25,15 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connector.sandbox.core import (
-    ASGIApp,
-    Credentials,
-    Receive,
-    SandboxState,
-    Scope,
-    Send,
-    Vendor,
-)
+from connector.sandbox.asgi import ASGIApp, Receive, Scope, Send
+from connector.sandbox.core import Credentials, SandboxState
 from connector.sandbox.seed import SeedData
 from connector.sandbox.twilio import errors
 from connector.sandbox.twilio.messages import (
@@ -49,6 +42,7 @@ from connector.sandbox.twilio.messages import (
 )
 from connector.sandbox.twilio.network import Keyword, Network, Webhook, keyword
 from connector.sandbox.twilio.numbers import NumberBook, geo_fields, normalize, segments
+from connector.sandbox.vendors import Vendor
 
 MAX_BODY = 1600
 DEFAULT_PAGE_SIZE = 50

@@ -1,5 +1,5 @@
 """Webhook delivery as the phone network does it: signed, retried once, and on demand
-duplicated or out of order. Also the Advanced Opt-Out keyword rules.
+duplicated, out of order or lost. Also the Advanced Opt-Out keyword rules.
 
 Deliveries for one message run one after another (a chain per message sid), so the
 order the network chose is the order the receiver sees; different messages run in
@@ -66,6 +66,10 @@ class NetworkKnobs(BaseModel):
     )
     shuffle_seed: int = 7
     retry: bool = Field(default=True, description="retry once on error or 5xx, as Twilio does")
+    drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of webhooks lost before any attempt"
+    )
+    drop_seed: int = Field(default=7, description="seeds the choice of which webhooks drop")
     timeout_s: float = Field(default=15.0, gt=0, le=60)
 
 
@@ -92,17 +96,20 @@ class Network:
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._rng = random.Random(self.knobs.shuffle_seed)
+        self._drop_rng = random.Random(self.knobs.drop_seed)
         self._client: httpx.AsyncClient | None = None
 
     def reset(self) -> None:
         self.knobs = NetworkKnobs()
         self._rng = random.Random(self.knobs.shuffle_seed)
+        self._drop_rng = random.Random(self.knobs.drop_seed)
         self.log.clear()
         self.held.clear()
 
     def configure(self, knobs: NetworkKnobs) -> None:
         self.knobs = knobs
         self._rng = random.Random(knobs.shuffle_seed)
+        self._drop_rng = random.Random(knobs.drop_seed)
 
     def send(self, hook: Webhook) -> None:
         """Queue `hook` for delivery (a status callback may be held for reordering)."""
@@ -132,6 +139,16 @@ class Network:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
     def _chain(self, hook: Webhook) -> None:
+        # decided here, in the order webhooks are sent, so a seed gives the same losses
+        if self.knobs.drop_rate and self._drop_rng.random() < self.knobs.drop_rate:
+            self.log.append(
+                {
+                    **self._entry(hook, "", 0, 0),
+                    "error": "dropped by the network (drop_rate)",
+                    "dropped": True,
+                }
+            )
+            return
         previous = self._chains.get(hook.sid)
         task = asyncio.get_running_loop().create_task(self._deliver(hook, previous))
         self._chains[hook.sid] = task
@@ -161,15 +178,8 @@ class Network:
                 if await self._attempt(hook, copy, attempt):
                     break
 
-    async def _attempt(self, hook: Webhook, copy: int, attempt: int) -> bool:
-        """One POST; True when the receiver answered below 500."""
-        sig = signature(self._auth_token, hook.url, hook.params)
-        headers = {
-            "X-Twilio-Signature": sig,
-            "I-Twilio-Idempotency-Token": hook.token,
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        }
-        entry: dict[str, Any] = {
+    def _entry(self, hook: Webhook, sig: str, copy: int, attempt: int) -> dict[str, Any]:
+        return {
             "kind": hook.kind,
             "sid": hook.sid,
             "url": hook.url,
@@ -180,7 +190,18 @@ class Network:
             "at": self._now().isoformat(),
             "status_code": None,
             "error": None,
+            "dropped": False,
         }
+
+    async def _attempt(self, hook: Webhook, copy: int, attempt: int) -> bool:
+        """One POST; True when the receiver answered below 500."""
+        sig = signature(self._auth_token, hook.url, hook.params)
+        headers = {
+            "X-Twilio-Signature": sig,
+            "I-Twilio-Idempotency-Token": hook.token,
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        }
+        entry = self._entry(hook, sig, copy, attempt)
         self.log.append(entry)
         try:
             response = await self._http().post(

@@ -31,7 +31,7 @@ from hubspot.crm.objects.tasks import SimplePublicObjectBatchInputUpsert as Task
 from hubspot.crm.properties import ApiException as PropertyApiException
 from hubspot.crm.properties import PropertyCreate
 
-from connector.sandbox.core import FaultSpec, RecordErrorSpec
+from connector.sandbox.faults import FaultSpec, RecordErrorSpec
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
 from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, fresh

@@ -9,7 +9,7 @@ import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
 
-from connector.sandbox.core import FaultSpec, Storm
+from connector.sandbox.faults import FaultSpec, Storm
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
 from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, fresh
