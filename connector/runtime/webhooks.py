@@ -1,0 +1,280 @@
+"""The webhook routes of the sidecar's ASGI app: Twilio inbound messages and status
+callbacks, verified, then stored in the inbox before the answer goes back.
+
+    POST /webhooks/twilio/inbound   200 with empty TwiML, once the inbox row is committed
+    POST /webhooks/twilio/status    204, once the inbox row and the status are committed
+
+Order of checks, so that nothing untrusted has an effect: a bad or missing signature is
+403 before the body is even parsed into an event; a signed request missing what Twilio
+always sends is 400; only then does the database see anything. A duplicate (the same
+provider id) is answered like the first delivery and changes nothing: the inbox's unique
+key decides, so it holds across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+import anyio
+import sqlalchemy as sa
+import structlog
+from anyio import CapacityLimiter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from connector.config import Settings
+from connector.errors import ConfigError
+from connector.logs import mask_phone, register_secret
+from connector.metrics import INTAKE_SECONDS, WEBHOOKS
+from connector.ports import Clock, Store
+from connector.sms.twilio import signature
+from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
+from connector.sms.twilio.webhooks import (
+    InboundEvent,
+    MalformedWebhookError,
+    StatusEvent,
+    parse_inbound,
+    parse_status,
+)
+from connector.store import inbox, messages
+
+log = structlog.get_logger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_BODY_BYTES = 64 * 1024  # Twilio's parameters fit well under this
+Kind = Literal["inbound", "status"]
+
+
+class _UtcClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def store_inbound(conn: sa.Connection, event: InboundEvent, now: datetime) -> bool:
+    """True when this delivery was the first of its MessageSid."""
+    return inbox.insert_if_new(conn, event.provider_id, "inbound", event.payload("webhook"), now)
+
+
+def store_status(conn: sa.Connection, event: StatusEvent, now: datetime) -> bool:
+    """The callback into the inbox and, when new, onto the message's state machine (a
+    regression is kept as a raw event and changes nothing)."""
+    if not inbox.insert_if_new(conn, event.provider_id, "status", event.payload("webhook"), now):
+        return False
+    messages.apply_status(
+        conn,
+        event.sid,
+        event.status,
+        at=event.at,
+        now=now,
+        error_code=event.error_code,
+        raw=event.raw,
+    )
+    return True
+
+
+class TwilioWebhooks:
+    """The two endpoints over one store. Database work runs in worker threads, at most
+    one at a time on SQLite (one writer anyway: queueing here beats busy-wait polling)."""
+
+    def __init__(
+        self,
+        *,
+        auth_token: str,
+        public_base_url: str | None,
+        store: Store,
+        clock: Clock,
+        db_concurrency: int,
+    ) -> None:
+        self.auth_token = auth_token
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.store = store
+        self.clock = clock
+        self.limiter = CapacityLimiter(db_concurrency)
+        self.group_commit = db_concurrency == 1
+        self._pending: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]] = []
+        self._flushing = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    def url_of(self, request: Request, path: str) -> str:
+        """The URL Twilio signed: the public base URL when configured, else this request's."""
+        query = request.url.query
+        if self.public_base_url is not None:
+            return signature.public_url(self.public_base_url, path, query)
+        return str(request.url)
+
+    async def _verified(self, request: Request, path: str, kind: Kind) -> dict[str, str] | Response:
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            WEBHOOKS.labels(kind, "too_large").inc()
+            return Response(status_code=413)
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        given = request.headers.get("x-twilio-signature")
+        if not signature.verify(self.auth_token, self.url_of(request, path), pairs, given):
+            WEBHOOKS.labels(kind, "forbidden").inc()
+            log.warning(
+                "webhook.forbidden",
+                kind=kind,
+                reason="missing signature" if not given else "signature mismatch",
+            )
+            return Response("invalid signature", status_code=403, media_type="text/plain")
+        params: dict[str, str] = {}
+        for name, value in pairs:
+            params.setdefault(name, value)
+        return params
+
+    async def _commit(self, fn: Callable[[sa.Connection], bool]) -> bool:
+        """Run `fn` in a committed transaction; returns once the commit is durable.
+
+        With one writer (SQLite), requests that arrive while a commit runs are committed
+        together in the next transaction (group commit): each still answers only after
+        its own row is committed, and the per-transaction cost is shared."""
+        if not self.group_commit:
+
+            def run() -> bool:
+                with self.store.begin() as conn:
+                    return fn(conn)
+
+            return await anyio.to_thread.run_sync(run, limiter=self.limiter)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if not self._flushing:
+            # its own task, so a request that goes away cannot strand the others' commits
+            self._flushing = True
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+        finally:
+            self._flushing = False
+
+    async def _flush(
+        self, batch: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]]
+    ) -> None:
+        def together() -> list[bool]:
+            with self.store.begin() as conn:
+                return [fn(conn) for fn, _ in batch]
+
+        def alone(fn: Callable[[sa.Connection], bool]) -> bool:
+            with self.store.begin() as conn:
+                return fn(conn)
+
+        try:
+            results = await anyio.to_thread.run_sync(together, limiter=self.limiter)
+        except Exception:  # noqa: BLE001 - one bad item must not fail the others: retry alone
+            for fn, future in batch:
+                try:
+                    result = await anyio.to_thread.run_sync(alone, fn)
+                except Exception as exc:  # noqa: BLE001 - handed to the request that owns it
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():  # its request may have gone away; the row stands
+                future.set_result(result)
+
+    async def inbound(self, request: Request) -> Response:
+        started = time.perf_counter()
+        params = await self._verified(request, INBOUND_PATH, "inbound")
+        if isinstance(params, Response):
+            return params
+        try:
+            event = parse_inbound(params, self.clock.now())
+        except MalformedWebhookError as exc:
+            WEBHOOKS.labels("inbound", "malformed").inc()
+            return Response(str(exc), status_code=400, media_type="text/plain")
+        new = await self._commit(partial(store_inbound, event=event, now=event.at))
+        self._done("inbound", new, started, event.sid, event.from_)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def status(self, request: Request) -> Response:
+        started = time.perf_counter()
+        params = await self._verified(request, STATUS_PATH, "status")
+        if isinstance(params, Response):
+            return params
+        try:
+            event = parse_status(
+                params, self.clock.now(), idempotency_key=request.query_params.get("k")
+            )
+        except MalformedWebhookError as exc:
+            WEBHOOKS.labels("status", "malformed").inc()
+            return Response(str(exc), status_code=400, media_type="text/plain")
+        new = await self._commit(partial(store_status, event=event, now=event.at))
+        self._done("status", new, started, event.sid, params.get("To", ""))
+        return Response(status_code=204)
+
+    @staticmethod
+    def _done(kind: Kind, new: bool, started: float, sid: str, phone: str) -> None:
+        INTAKE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        WEBHOOKS.labels(kind, "new" if new else "duplicate").inc()
+        if not new:
+            log.info("webhook.duplicate", kind=kind, sid=sid, phone=mask_phone(phone))
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(INBOUND_PATH, self.inbound, methods=["POST"]),
+            Route(STATUS_PATH, self.status, methods=["POST"]),
+        ]
+
+
+def webhook_routes(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    db_concurrency: int | None = None,
+) -> list[BaseRoute]:
+    """The Twilio webhook routes, for the runtime to mount beside health and metrics."""
+    token = settings.twilio_auth_token
+    if token is None or not token.get_secret_value():
+        raise ConfigError(
+            "TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_FILE) is required to verify webhooks"
+        )
+    register_secret(token.get_secret_value())
+    if settings.public_base_url is None:
+        log.warning(
+            "webhook.no_public_base_url",
+            hint="set SMSYNC_PUBLIC_BASE_URL when a proxy sits in front of the sidecar",
+        )
+    if db_concurrency is None:
+        dialect = _dialect(store) or settings.database_url.split(":", 1)[0]
+        db_concurrency = 1 if dialect.startswith("sqlite") else 8
+    hooks = TwilioWebhooks(
+        auth_token=token.get_secret_value(),
+        public_base_url=settings.public_base_url,
+        store=store,
+        clock=clock or _UtcClock(),
+        db_concurrency=db_concurrency,
+    )
+    return hooks.routes()
+
+
+def _dialect(store: Any) -> str | None:
+    name = getattr(store, "dialect", None)
+    return name if isinstance(name, str) else None
+
+
+def build_webhook_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    db_concurrency: int | None = None,
+) -> Starlette:
+    """A Starlette app serving only the webhook routes (tests, benchmarks, or mounting)."""
+    return Starlette(
+        routes=webhook_routes(settings, store, clock=clock, db_concurrency=db_concurrency)
+    )

@@ -1,0 +1,1 @@
+"""SMS provider adapters (Twilio first). Each implements `connector.ports.SmsPort`."""

@@ -1,0 +1,134 @@
+"""Twilio's answers classified in one table: error code (else HTTP status) -> action.
+
+    SmsyncError
+    ├── RetriableError
+    │   ├── RateLimitedError         20429 / HTTP 429: back off, honour Retry-After
+    │   ├── TwilioServerError        5xx: back off and retry
+    │   └── AmbiguousSendError       the POST may have reached Twilio: reconcile, never re-POST
+    ├── FatalError
+    │   └── AuthError                20003 / 401: credentials wrong or revoked
+    └── RecordError
+        ├── TwilioRecordError        any other 4xx: this message failed, ledger it
+        ├── ProviderOptOutError      21610: the recipient texted STOP; feed the consent ledger
+        └── InvalidNumberError       21211, 21614: permanent; record on the contact, never retry
+
+Messages carry the code and Twilio's text, never the phone number in full."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum, unique
+from typing import Any
+
+from connector.errors import (
+    AuthError,
+    RateLimitedError,
+    RecordError,
+    RetriableError,
+    SmsyncError,
+)
+from connector.logs import mask_phone, scrub_text
+
+
+@unique
+class Action(StrEnum):
+    RETRY = "retry"
+    AUTH = "auth"
+    OPT_OUT = "provider_opt_out"
+    INVALID_NUMBER = "invalid_number"
+    RECORD = "record"
+
+
+# The one table. Codes first; the HTTP status decides only when the code is not listed.
+CODE_ACTIONS: Mapping[int, Action] = {
+    21610: Action.OPT_OUT,  # attempt to send to an unsubscribed recipient
+    21211: Action.INVALID_NUMBER,  # invalid 'To' number
+    21614: Action.INVALID_NUMBER,  # 'To' is not a mobile number
+    20429: Action.RETRY,  # too many requests
+    20003: Action.AUTH,  # authenticate
+    20500: Action.RETRY,  # internal server error
+    20503: Action.RETRY,  # service unavailable
+}
+STATUS_ACTIONS: Mapping[int, Action] = {401: Action.AUTH, 403: Action.AUTH, 429: Action.RETRY}
+
+
+def action_for(status: int, code: int | None) -> Action:
+    if code is not None and code in CODE_ACTIONS:
+        return CODE_ACTIONS[code]
+    if status in STATUS_ACTIONS:
+        return STATUS_ACTIONS[status]
+    if status >= 500:
+        return Action.RETRY
+    return Action.RECORD
+
+
+class TwilioServerError(RetriableError):
+    """Twilio answered 5xx: the message was not created; safe to POST again."""
+
+
+class AmbiguousSendError(RetriableError):
+    """The request may have reached Twilio and no answer came back. Whoever retries must
+    list the recipient's messages first (`TwilioSms.reconcile`); a blind re-POST could
+    text the person twice."""
+
+
+class TwilioRecordError(RecordError):
+    """This message was refused; other messages are unaffected."""
+
+    def __init__(self, message: str, *, code: str, to: str = "", status: int = 400) -> None:
+        super().__init__(message, code=code)
+        self.to = to
+        self.status = status
+
+
+class ProviderOptOutError(TwilioRecordError):
+    """21610: the recipient opted out at the provider. The engine records it in the
+    consent ledger as a provider-block opt-out (`ConsentSource.PROVIDER_BLOCK`)."""
+
+
+class InvalidNumberError(TwilioRecordError):
+    """21211 / 21614: the number can never receive this text. Permanent: never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioFailure:
+    """What Twilio said, parsed from `{code, message, more_info, status}`."""
+
+    status: int
+    code: int | None
+    message: str
+
+    @classmethod
+    def parse(cls, status: int, body: Any) -> TwilioFailure:
+        code: int | None = None
+        message = ""
+        if isinstance(body, Mapping):
+            raw = body.get("code")
+            if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
+                code = int(raw)
+            message = str(body.get("message") or "")
+        return cls(status=status, code=code, message=scrub_text(message)[:300])
+
+
+def to_exception(
+    failure: TwilioFailure, *, to: str = "", retry_after: float | None = None
+) -> SmsyncError:
+    """The exception for a non-2xx answer, per the table."""
+    action = action_for(failure.status, failure.code)
+    code = str(failure.code) if failure.code is not None else f"http_{failure.status}"
+    where = f" (to {mask_phone(to)})" if to else ""
+    text = f"Twilio {failure.status} {code}: {failure.message or 'no message'}{where}"
+    if action is Action.RETRY:
+        if failure.status == 429 or failure.code == 20429:
+            return RateLimitedError(text, retry_after=retry_after)
+        return TwilioServerError(text, retry_after=retry_after)
+    if action is Action.AUTH:
+        return AuthError(
+            f"{text}; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or its _FILE variant)"
+        )
+    if action is Action.OPT_OUT:
+        return ProviderOptOutError(text, code=code, to=to, status=failure.status)
+    if action is Action.INVALID_NUMBER:
+        return InvalidNumberError(text, code=code, to=to, status=failure.status)
+    return TwilioRecordError(text, code=code, to=to, status=failure.status)
