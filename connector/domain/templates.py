@@ -1,0 +1,94 @@
+"""Play templates: `$token` / `${token}` text where each token says whether it is required.
+
+A missing required value blocks the send (`missing_data`) rather than texting "Hi ,".
+Optional tokens fall back to their declared text (empty by default)."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+# Values the engine supplies for every contact, beyond the mapping's canonical fields.
+BUILTIN_TOKENS: Final = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "owner_name",
+    "owner_first_name",
+    "meeting_time",
+    "meeting_date",
+    "renewal_date",
+    "booking_link",
+    "sender_name",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpec:
+    required: bool = True
+    fallback: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """One `$name` or `${name}` (`raw`, as written) in the text, at character `offset`."""
+
+    name: str
+    offset: int
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadDollar:
+    """A `$` not followed by a name, at character `offset`."""
+
+    offset: int
+
+
+@lru_cache(maxsize=1024)
+def _scan(text: str) -> tuple[tuple[TokenUse, ...], tuple[BadDollar, ...]]:
+    uses, bad = scan(text)
+    return tuple(uses), tuple(bad)
+
+
+def scan(text: str) -> tuple[list[TokenUse], list[BadDollar]]:
+    """Every token use and every stray `$` in the text, in order."""
+    uses: list[TokenUse] = []
+    bad: list[BadDollar] = []
+    for match in string.Template.pattern.finditer(text):
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            uses.append(TokenUse(name, match.start(), match.group(0)))
+        elif match.group("invalid") is not None:
+            bad.append(BadDollar(match.start()))
+    return uses, bad
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    text: str
+    tokens: Mapping[str, TokenSpec] = field(default_factory=dict)
+
+    def render(self, values: Mapping[str, str | None]) -> tuple[str | None, tuple[str, ...]]:
+        """(text, ()) or (None, the required tokens without a value). Whitespace-only
+        counts as missing. Undeclared tokens are treated as required."""
+        filled: dict[str, str] = {}
+        missing: list[str] = []
+        for use in _scan(self.text)[0]:
+            if use.name in filled or use.name in missing:
+                continue
+            value = values.get(use.name)
+            spec = self.tokens.get(use.name, TokenSpec())
+            if value is not None and value.strip():
+                filled[use.name] = value.strip()
+            elif spec.required:
+                missing.append(use.name)
+            else:
+                filled[use.name] = spec.fallback
+        if missing:
+            return None, tuple(missing)
+        return string.Template(self.text).safe_substitute(filled), ()

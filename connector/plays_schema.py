@@ -1,0 +1,304 @@
+"""The admin's plays file: the governance policy and the plays, as frozen pydantic models.
+
+Every model forbids unknown keys, so a typo is an error rather than a silent default.
+Token-level template checks need the file's text and the mapping, so `plays_loader` does
+them; everything else is checked here, located at the offending key or value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
+
+from connector.mapping_schema import Strict, Weekday
+from connector.mapping_types import Clock, SnakeName, TimeZoneName, fail
+
+ALL_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value == 0:
+            return timedelta(0)
+        raise fail(f"expected a duration with a unit like '{value}m' or '{value}h', got {value}")
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise fail(f"expected a duration like 30s, 15m, 2h, 3d or 1w, got {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern}),
+]
+ConsentModeName = Literal["opt_in_required", "opt_out_only"]
+PredicateOpName = Literal["equals", "not_equals", "in", "not_in", "is_set", "is_empty"]
+
+
+class WindowSpec(Strict):
+    """A daily span of local time, [start, end); it may not cross midnight."""
+
+    start: Clock = Field(description='Opening time, "HH:MM" in quotes.')
+    end: Clock = Field(description='Closing time, "HH:MM" in quotes; after start.')
+    days: tuple[Weekday, ...] = Field(
+        ALL_WEEKDAYS, min_length=1, description="Days it applies to; default every day."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.end <= self.start:
+            raise fail(
+                f"end {self.end:%H:%M} must be after start {self.start:%H:%M}"
+                " (windows that cross midnight are not supported)"
+            )
+        if len(set(self.days)) != len(self.days):
+            raise fail("a day is listed twice in days; list each day once")
+        return self
+
+
+def _window(start: int, end: int, days: tuple[Weekday, ...] = ALL_WEEKDAYS) -> WindowSpec:
+    return WindowSpec.model_validate({"start": f"{start}:00", "end": f"{end}:00", "days": days})
+
+
+class ConsentSpec(Strict):
+    default: ConsentModeName = Field(
+        "opt_in_required", description="opt_in_required or opt_out_only, where no region rule."
+    )
+    regions: Mapping[str, ConsentModeName] = Field(
+        default_factory=dict, description="Region (policy.region_segment value) → mode."
+    )
+
+
+class QuietHoursSpec(Strict):
+    """When texts may go, in the recipient's local time (TCPA: 08:00 to 21:00)."""
+
+    default: WindowSpec = Field(
+        default_factory=lambda: _window(8, 21), description="Window for every recipient."
+    )
+    regions: Mapping[str, WindowSpec] = Field(
+        default_factory=dict, description="Stricter windows per region, e.g. FL: 08:00-20:00."
+    )
+    zones: Mapping[TimeZoneName, WindowSpec] = Field(
+        default_factory=dict, description="Windows per IANA zone; beat region windows."
+    )
+    unknown_zone: Literal["default", "hold"] = Field(
+        "default", description="With no zone known: use default_zone, or hold the send."
+    )
+    default_zone: TimeZoneName | None = Field(
+        "America/New_York", description="Zone assumed when none is known (unknown_zone: default)."
+    )
+
+    @model_validator(mode="after")
+    def _zone_for_default(self) -> Self:
+        if self.unknown_zone == "default" and self.default_zone is None:
+            raise fail("unknown_zone: default needs a default_zone; set one or use hold")
+        return self
+
+
+class CapsSpec(Strict):
+    per_day: int | None = Field(None, ge=0, description="Texts per local day; none: no cap.")
+    per_week: int | None = Field(None, ge=0, description="Texts per local ISO week.")
+
+
+class PredicateSpec(Strict):
+    """A test on one canonical field or segment, e.g. {field: lifecycle_stage, op: in,
+    values: [customer]}."""
+
+    field: SnakeName = Field(description="Canonical field or segment name.")
+    op: PredicateOpName = Field(
+        "equals", description="equals, not_equals, in, not_in, is_set or is_empty."
+    )
+    values: tuple[str, ...] = Field((), description="Values compared with.")
+
+    @model_validator(mode="after")
+    def _values_fit(self) -> Self:
+        if self.op in ("is_set", "is_empty") and self.values:
+            raise fail(f"op {self.op} takes no values; remove values")
+        if self.op in ("equals", "not_equals") and len(self.values) != 1:
+            raise fail(f"op {self.op} takes exactly one value; use op: in for several")
+        if self.op in ("in", "not_in") and not self.values:
+            raise fail(f"op {self.op} needs at least one value")
+        return self
+
+
+class SuppressionSpec(Strict):
+    active_conversation: Duration = Field(
+        timedelta(hours=24), description="An inbound text within this pauses automated plays."
+    )
+    rep_engaged: Duration = Field(
+        timedelta(hours=48), description="Rep activity (last-activity field) within this."
+    )
+    not_now_cooldown: Duration = Field(
+        timedelta(days=30), description="No plays for this long after a not_now reply."
+    )
+    exclusions: tuple[PredicateSpec, ...] = Field(
+        (), description="Contacts matching any of these never get automated plays."
+    )
+
+
+class PolicySpec(Strict):
+    consent: ConsentSpec = Field(default_factory=ConsentSpec, description="Consent by region.")
+    quiet_hours: QuietHoursSpec = Field(
+        default_factory=QuietHoursSpec, description="Sending windows in local time."
+    )
+    business_hours: WindowSpec = Field(
+        default_factory=lambda: _window(9, 17, ALL_WEEKDAYS[:5]),
+        description="Recipient-local hours for plays with business_hours_only.",
+    )
+    caps: CapsSpec = Field(
+        default_factory=lambda: CapsSpec(per_day=1, per_week=3),
+        description="Automated texts per contact across all plays.",
+    )
+    suppression: SuppressionSpec = Field(
+        default_factory=SuppressionSpec, description="When automated plays hold back."
+    )
+    region_segment: SnakeName = Field(
+        "region", description="Segment whose value names the contact's region (e.g. a state)."
+    )
+
+
+class OutcomeSpec(Strict):
+    """The play's one measurable outcome: a field condition or a reply disposition."""
+
+    field: SnakeName | None = Field(None, description="Canonical field tested.")
+    op: PredicateOpName = Field("equals", description="How the field is tested.")
+    values: tuple[str, ...] = Field((), description="Values the field is tested against.")
+    disposition: SnakeName | None = Field(None, description="A reply disposition, e.g. confirmed.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.field is None) == (self.disposition is None):
+            raise fail("an outcome is either a field condition or a disposition; give one")
+        if self.disposition is not None and self.values:
+            raise fail("values apply to a field condition, not to a disposition")
+        if self.field is not None:
+            PredicateSpec(field=self.field, op=self.op, values=self.values)
+        return self
+
+
+class FieldChangeSpec(Strict):
+    field: SnakeName = Field(description="Canonical field watched.")
+    from_: str | None = Field(None, alias="from", description="Old value; omit for any.")
+    to: str | None = Field(None, description="New value; omit for any.")
+
+
+class DateOffsetSpec(Strict):
+    field: SnakeName = Field(description="Date field, e.g. meeting_time or renewal_date.")
+    before: Duration = Field(description="How long before that date the play fires, e.g. 1h.")
+
+
+class FormSpec(Strict):
+    form: str | None = Field(None, min_length=1, description="Form name; omit for any form.")
+
+
+_TRIGGERS = (
+    "field_changed",
+    "stage_entered",
+    "meeting_booked",
+    "date_approaching",
+    "inactive_days",
+    "form_submitted",
+)
+
+
+class TriggerSpec(Strict):
+    """Exactly one of these CRM signals starts the play."""
+
+    field_changed: FieldChangeSpec | None = Field(None, description="A field went from X to Y.")
+    stage_entered: SnakeName | None = Field(None, description="Lifecycle stage entered.")
+    meeting_booked: Literal[True] | None = Field(None, description="true: a meeting was booked.")
+    date_approaching: DateOffsetSpec | None = Field(None, description="A date minus an offset.")
+    inactive_days: int | None = Field(None, ge=1, description="No activity for this many days.")
+    form_submitted: FormSpec | None = Field(None, description="A web form was submitted.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [name for name in _TRIGGERS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise fail(
+                f"a trigger needs exactly one of {', '.join(_TRIGGERS)}"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        return self
+
+
+class TimingSpec(Strict):
+    delay: Duration = Field(timedelta(0), description="Wait this long after the trigger.")
+    business_hours_only: bool = Field(default=False, description="Send only within business_hours.")
+    expires_after: Duration | None = Field(
+        None, description="Drop the send this long after the trigger if not yet sent."
+    )
+    outside_window: Literal["defer", "drop"] = Field(
+        "defer", description="Outside quiet hours: defer to the next opening, or drop."
+    )
+
+    @model_validator(mode="after")
+    def _expiry_after_delay(self) -> Self:
+        if self.expires_after is not None and self.expires_after <= self.delay:
+            raise fail("expires_after must be longer than delay, or nothing could ever send")
+        return self
+
+
+class TokenSpecModel(Strict):
+    required: bool = Field(default=True, description="No value blocks the send (missing_data).")
+    fallback: str = Field("", description="Text used when an optional token has no value.")
+
+    @model_validator(mode="after")
+    def _fallback_optional(self) -> Self:
+        if self.required and self.fallback:
+            raise fail("a fallback only applies to an optional token; set required: false")
+        return self
+
+
+class TemplateSpec(Strict):
+    text: str = Field(min_length=1, description="Text with $token or ${token} placeholders.")
+    tokens: Mapping[SnakeName, TokenSpecModel] = Field(
+        default_factory=dict, description="Every token the text uses, required or not."
+    )
+
+
+class PlaySpec(Strict):
+    name: SnakeName = Field(description="Play name, lower_snake_case; also the motion name.")
+    owner_team: str = Field(min_length=1, description="Team accountable for the play.")
+    priority: int = Field(ge=0, le=1000, description="Higher wins caps and conflicts.")
+    outcome: OutcomeSpec = Field(description="The one measurable outcome.")
+    trigger: TriggerSpec = Field(description="The CRM signal that starts it.")
+    timing: TimingSpec = Field(default_factory=TimingSpec, description="Delay, hours, expiry.")
+    template: TemplateSpec = Field(description="The text and its tokens.")
+    cooldown: Duration = Field(timedelta(0), description="No repeat to a contact within this.")
+    holdout_percent: float = Field(
+        0.0, ge=0, le=100, description="Share of contacts held out, for measurement."
+    )
+    caps: CapsSpec | None = Field(None, description="Caps for this play alone.")
+    exclusions: tuple[PredicateSpec, ...] = Field(
+        (), description="Contacts matching any of these never get this play."
+    )
+
+
+def _unique_names(plays: tuple[PlaySpec, ...]) -> tuple[PlaySpec, ...]:
+    names = [p.name for p in plays]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise fail(f"play {', '.join(twice)} defined more than once; names must be unique")
+    return plays
+
+
+class PlaysConfig(Strict):
+    """Governance policy and plays: every outbound text is checked against these."""
+
+    version: Literal[1] = Field(description="Format version of this file; always 1.")
+    policy: PolicySpec = Field(default_factory=PolicySpec, description="The governance rules.")
+    plays: Annotated[tuple[PlaySpec, ...], AfterValidator(_unique_names)] = Field(
+        min_length=1, description="The plays (motions)."
+    )
+
+    def play(self, name: str) -> PlaySpec | None:
+        return next((p for p in self.plays if p.name == name), None)

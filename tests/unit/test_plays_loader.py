@@ -1,0 +1,154 @@
+"""The plays file: the example loads clean, mistakes are located FILE:LINE:COL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.domain.plays import OutsideWindow, TriggerKind
+from connector.domain.policy import ConsentMode
+from connector.errors import MappingError, Problem
+from connector.mapping_loader import load_mapping
+from connector.mapping_schema import MappingConfig
+from connector.plays_loader import load_plays, to_policy, validate_plays_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "mappings" / "plays.yaml"
+DATA = ROOT / "tests" / "data" / "plays"
+
+
+@pytest.fixture(scope="module")
+def mapping() -> MappingConfig:
+    return load_mapping(ROOT / "mappings" / "salesforce.yaml")
+
+
+def located(problems: list[Problem]) -> list[tuple[int, int]]:
+    return [(p.line, p.col) for p in problems]
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_example_loads_clean_against_both_mappings(crm: str) -> None:
+    mapping = load_mapping(ROOT / "mappings" / f"{crm}.yaml")
+    assert validate_plays_paths([EXAMPLE], mapping) == []
+    policy = to_policy(load_plays(EXAMPLE, mapping))
+    assert set(policy.plays) == {
+        "speed_to_lead",
+        "meeting_confirmation",
+        "no_show_prevention",
+        "stalled_stage_nudge",
+        "renewal_reminder",
+        "reactivation",
+    }
+
+
+def test_example_converts_to_the_domain(mapping: MappingConfig) -> None:
+    policy = to_policy(load_plays(EXAMPLE, mapping))
+    assert policy.consent.mode("TX") is ConsentMode.OPT_OUT_ONLY
+    assert policy.consent.mode("CA") is ConsentMode.OPT_IN_REQUIRED
+    assert str(policy.quiet_hours.window("America/New_York", "FL")) == "08:00-20:00"
+    assert policy.business_hours.days == frozenset(range(5))
+    speed = policy.plays["speed_to_lead"]
+    assert speed.timing.delay == timedelta(minutes=2)
+    assert speed.timing.outside_window is OutsideWindow.DROP
+    assert speed.trigger.kind is TriggerKind.STAGE_ENTERED
+    no_show = policy.plays["no_show_prevention"].trigger
+    assert no_show.kind is TriggerKind.DATE_APPROACHING
+    assert no_show.before == timedelta(hours=2)
+    reactivation = policy.plays["reactivation"].trigger
+    assert (reactivation.from_value, reactivation.to_value) == ("disqualified", "lead")
+    confirmation = policy.plays["meeting_confirmation"].template
+    assert not confirmation.tokens["first_name"].required
+
+
+def test_unknown_key_token_not_in_mapping_and_bad_window_are_three_problems(
+    mapping: MappingConfig,
+) -> None:
+    path = DATA / "three_problems.yaml"
+    with pytest.raises(MappingError) as caught:
+        load_plays(path, mapping)
+    problems = caught.value.problems
+    assert located(problems) == [(9, 5), (15, 36), (21, 5)]
+    assert problems[0].message.startswith(
+        "plays[0].cooldwon: unknown key; did you mean 'cooldown'?"
+    )
+    assert problems[1].message.startswith(
+        "plays[0].template.text: token $favourite_colour is not a field the mapping maps"
+    )
+    assert problems[2].message.startswith(
+        "policy.quiet_hours.default: end 08:00 must be after start 21:00"
+    )
+    assert str(problems[0]).startswith(f"{path}:9:5: ")
+
+
+def test_without_a_mapping_any_declared_token_is_fine() -> None:
+    assert located(validate_plays_paths([DATA / "three_problems.yaml"])) == [(9, 5), (21, 5)]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plays.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+PLAY = """\
+version: 1
+plays:
+  - name: nudge
+    owner_team: sdr
+    priority: 10
+    outcome: {disposition: interested}
+    trigger: {inactive_days: 14}
+"""
+
+
+def test_undeclared_token_and_stray_dollar_in_a_block_scalar(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        PLAY
+        + "    template:\n"
+        + "      text: |\n"
+        + "        Hi $first_name,\n"
+        + "        it costs 5$ and ${owner_name} says hi\n"
+        + "      tokens:\n"
+        + "        first_name: {required: true}\n",
+    )
+    problems = validate_plays_paths([path])
+    assert located(problems) == [(11, 19), (11, 25)]
+    assert "a '$' is not followed by a token name" in problems[0].message
+    assert "token $owner_name is not declared" in problems[1].message
+
+
+@pytest.mark.parametrize(
+    ("extra", "where", "text"),
+    [
+        ("    timing: {delay: 2h, expires_after: 1h}\n", (9, 5), "expires_after must be longer"),
+        ("    timing: {delay: 15}\n", (9, 21), "expected a duration with a unit"),
+        ("    cooldown: 3 days\n", (9, 15), "expected a duration like"),
+        ("    holdout_percent: 120\n", (9, 22), "less than or equal to 100"),
+    ],
+)
+def test_single_value_problems(
+    tmp_path: Path, extra: str, where: tuple[int, int], text: str
+) -> None:
+    template = '    template: {text: "Hi"}\n'
+    problems = validate_plays_paths([_write(tmp_path, PLAY + template + extra)])
+    assert located(problems) == [where]
+    assert text in problems[0].message
+
+
+def test_trigger_needs_exactly_one_signal(tmp_path: Path) -> None:
+    text = PLAY.replace(
+        "trigger: {inactive_days: 14}", "trigger: {inactive_days: 14, stage_entered: new}"
+    )
+    problems = validate_plays_paths([_write(tmp_path, text + '    template: {text: "Hi"}\n')])
+    assert located(problems) == [(7, 5)]
+    assert "exactly one of" in problems[0].message
+
+
+def test_duplicate_play_names(tmp_path: Path) -> None:
+    body = PLAY.split("plays:\n", 1)[1] + '    template: {text: "Hi"}\n'
+    problems = validate_plays_paths([_write(tmp_path, "version: 1\nplays:\n" + body + body)])
+    assert len(problems) == 1
+    assert "defined more than once" in problems[0].message
