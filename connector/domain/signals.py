@@ -1,0 +1,113 @@
+"""Signals for the plays, from what changed in a CRM record between two pulls.
+
+Plays react to changes, never to states: a contact that has sat at "meeting_booked" for a
+month must not be congratulated on every pull. So signals come only from comparing the
+previous and the new `ContactState` of one record, and a record seen for the first time
+emits nothing unless the caller asks (a first pull of 200,000 contacts is not 200,000
+events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum, unique
+
+from connector.domain.model import ContactState, CrmRef
+
+MEETING_BOOKED = "meeting_booked"
+
+
+@unique
+class SignalKind(StrEnum):
+    STAGE_CHANGED = "stage_changed"
+    JOURNEY_CHANGED = "journey_changed"
+    MEETING_BOOKED = "meeting_booked"
+    OWNER_CHANGED = "owner_changed"
+    CONSENT_CHANGED = "consent_changed"
+    INACTIVE = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One change, with the values either side in `details` (``from``/``to`` and any
+    context), and the CRM's modstamp of the change when known."""
+
+    kind: SignalKind
+    ref: CrmRef
+    details: Mapping[str, str | int | None] = field(default_factory=dict)
+    at: datetime | None = None
+
+
+def changes(
+    previous: ContactState | None,
+    current: ContactState,
+    *,
+    meeting_booked: str = MEETING_BOOKED,
+    new_record_signals: bool = False,
+) -> tuple[Signal, ...]:
+    """Signals for what changed from `previous` to `current` of one record.
+
+    Emitted in a fixed order: stage, journey (then meeting booked when the journey
+    reached `meeting_booked`, the canonical value the mapping maps to), owner, consent.
+    A deleted record emits nothing. With no `previous`, nothing, or, when
+    `new_record_signals`, the changes from an empty record."""
+    if previous is not None and previous.ref != current.ref:
+        raise ValueError(f"cannot compare two records: {previous.ref} and {current.ref}")
+    if current.deleted:
+        return ()
+    if previous is None:
+        if not new_record_signals:
+            return ()
+        previous = ContactState(ref=current.ref, phone=current.phone)
+    at = current.modstamp
+    ref = current.ref
+    found: list[Signal] = []
+
+    def changed(
+        kind: SignalKind, before: str | None, after: str | None, **extra: str | None
+    ) -> None:
+        if before != after:
+            found.append(Signal(kind, ref, {"from": before, "to": after, **extra}, at))
+
+    changed(SignalKind.STAGE_CHANGED, previous.lifecycle_stage, current.lifecycle_stage)
+    changed(SignalKind.JOURNEY_CHANGED, previous.journey_state, current.journey_state)
+    if current.journey_state == meeting_booked and previous.journey_state != meeting_booked:
+        found.append(Signal(SignalKind.MEETING_BOOKED, ref, {"from": previous.journey_state}, at))
+    changed(
+        SignalKind.OWNER_CHANGED,
+        previous.owner_id,
+        current.owner_id,
+        team=current.owner_team,
+    )
+    changed(SignalKind.CONSENT_CHANGED, previous.consent.value, current.consent.value)
+    return tuple(found)
+
+
+def became_inactive(
+    ref: CrmRef,
+    last_activity: datetime | None,
+    *,
+    days: int,
+    now: datetime,
+    last_checked: datetime | None,
+) -> Signal | None:
+    """An `inactive` signal when the record crossed `days` without activity since the
+    previous check, so it fires once per quiet spell however often the sweep runs.
+
+    With no previous check (a first run), a record already past the mark fires once. A
+    record with no recorded activity never fires: there is no spell to measure."""
+    if days <= 0:
+        raise ValueError("inactivity is counted in whole days, at least 1")
+    if last_activity is None:
+        return None
+    mark = last_activity + timedelta(days=days)
+    if mark > now or (last_checked is not None and mark <= last_checked):
+        return None
+    return Signal(
+        SignalKind.INACTIVE,
+        ref,
+        {"days": days, "last_activity": last_activity.isoformat()},
+        mark,
+    )
