@@ -73,7 +73,17 @@ class SmsPort(Protocol):
 # connector.store take the Connection it yields, so a state change and the outbox row it
 # causes commit together (DESIGN: every effect leaves through a durable outbox row).
 
+
 class Store(Protocol):
     def begin(self) -> AbstractContextManager[Connection]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         ...
+
+
+class IdMap(Protocol):
+    """External id -> CRM id, for CRMs (objects) without a unique-value property to upsert
+    on: HubSpot tasks and communications in `local_map` mode."""
+
+    def get_many(self, external_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def put_many(self, pairs: dict[str, str]) -> None: ...
