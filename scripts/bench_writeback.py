@@ -28,6 +28,7 @@ from connector.crm import build_crm
 from connector.domain.model import ContactState, CrmWrite
 from connector.mapping_loader import load_mapping
 from connector.mapping_schema import MappingConfig
+from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,20 +220,26 @@ def naive_hubspot(sb: Sandbox, mapping: MappingConfig) -> Callable[[CrmWrite], N
 NAIVE = {"salesforce": naive_salesforce, "hubspot": naive_hubspot}
 
 
-def _prepare(sb: Sandbox, crm: str, people: int) -> None:
+def _prepare(sb: Sandbox, mapping: MappingConfig, people: int) -> None:
     for emulator in sb.emulators.values():
         emulator.reset()
     sb.state.faults.clear()
     sb.seed(people)
-    if crm == "hubspot":  # this bench measures batching, not the rate limiter
-        sb.emulators["hubspot"].configure_limits(ten_secondly=10**7, daily=10**8)  # type: ignore[attr-defined]
+    hubspot = sb.emulators.get("hubspot")
+    if isinstance(hubspot, HubSpotEmulator):
+        hubspot.configure_limits(ten_secondly=10**7, daily=10**8)  # batching, not limits
+        # local_map mode is for accounts that refuse unique properties on engagements: make
+        # the sandbox refuse them too, so only the adapter's id map prevents duplicates
+        hubspot.refuse_engagement_unique(mapping.idempotency_mode == "local_map")
 
 
-def run(crm: str, records: int, people: int) -> dict[str, Any]:
+def run(crm: str, records: int, people: int, idempotency: str | None = None) -> dict[str, Any]:
     mapping = load_mapping(ROOT / "mappings" / f"{crm}.yaml")
+    if idempotency is not None:  # HubSpot: unique_property (upsert) or local_map (id map)
+        mapping = mapping.model_copy(update={"idempotency": idempotency})
     with Sandbox(vendors=(crm,)) as sb:
         settings = settings_for(sb, crm)
-        _prepare(sb, crm, people)
+        _prepare(sb, mapping, people)
         adapter = build_crm(settings, mapping)
         targets = [s for batch in adapter.pull(None) for s in batch.contacts]
         writes = workload(targets, records)
@@ -250,7 +257,7 @@ def run(crm: str, records: int, people: int) -> dict[str, Any]:
         held = count_records(sb, mapping, writes)
         expected = sum(w.kind != "field_update" for w in writes)
 
-        _prepare(sb, crm, people)
+        _prepare(sb, mapping, people)
         naive = NAIVE[crm](sb, mapping)
         targets = [s for batch in build_crm(settings, mapping).pull(None) for s in batch.contacts]
         writes = workload(targets, records)
@@ -263,6 +270,7 @@ def run(crm: str, records: int, people: int) -> dict[str, Any]:
 
     return {
         "crm": crm,
+        "idempotency": mapping.idempotency_mode,
         "records": records,
         "api_calls": api_calls,
         "records_per_call": round(records / max(api_calls, 1), 1),
@@ -284,9 +292,16 @@ def main() -> None:
     parser.add_argument("--crm", choices=("salesforce", "hubspot"), required=True)
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--people", type=int, default=500, help="seeded CRM records to target")
+    parser.add_argument(
+        "--idempotency",
+        choices=("unique_property", "local_map"),
+        help="HubSpot only: override the mapping's idempotency mode",
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
-    result = run(args.crm, args.records, args.people)
+    if args.idempotency and args.crm != "hubspot":
+        parser.error("--idempotency applies to --crm hubspot only")
+    result = run(args.crm, args.records, args.people, args.idempotency)
     if not args.json:
         for key, value in result.items():
             print(f"{key:>22}: {value}")
