@@ -95,9 +95,29 @@ def mappings_schema() -> None:
 
 
 @mappings_app.command("check")
-def mappings_check() -> None:
+def mappings_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="Mapping file (default: SMSYNC_MAPPINGS)")
+    ] = None,
+) -> None:
     """Check every mapped field against the live CRM's describe or properties."""
-    _not_built("mappings check", 4, "the Salesforce and HubSpot adapters' schema checks")
+    from connector.config import load_settings, mapping_path
+    from connector.mapping_loader import load_mapping
+
+    settings = load_settings()
+    target = path or mapping_path(settings)
+    mapping = load_mapping(target)
+    if mapping.crm == "salesforce":
+        from connector.crm.salesforce.schema_check import check_mapping
+    else:
+        from connector.crm.hubspot.schema_check import check_mapping
+    problems = check_mapping(settings.model_copy(update={"crm": mapping.crm}), mapping, target)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) against the {mapping.crm} schema", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"ok: every mapped field of {target} fits the {mapping.crm} schema", err=True)
 
 
 @db_app.command("upgrade")

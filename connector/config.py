@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     api_usage_stop_share: float = Field(default=0.8, gt=0, le=1)
+    pull_lookback_s: float = Field(default=300.0, ge=0, le=86_400)
+    # `smsync run`: one interval per periodic job (SMSYNC_<JOB>_INTERVAL_S), the grace
+    # period on SIGTERM, and how long a readiness answer is reused
+    pull_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    plan_interval_s: float = Field(default=30.0, gt=0, le=86_400)
+    send_interval_s: float = Field(default=10.0, gt=0, le=86_400)
+    ingest_interval_s: float = Field(default=5.0, gt=0, le=86_400)
+    writeback_interval_s: float = Field(default=15.0, gt=0, le=86_400)
+    reconcile_interval_s: float = Field(default=300.0, gt=0, le=86_400)
+    sweep_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    gauges_interval_s: float = Field(default=15.0, gt=0, le=86_400)
+    shutdown_timeout_s: float = Field(default=25.0, gt=0, le=3_600)
+    ready_cache_s: float = Field(default=5.0, ge=0, le=600)
 
     sf_login_url: str = Field(
         default="https://login.salesforce.com", validation_alias=AliasChoices("SF_LOGIN_URL")
@@ -54,6 +67,9 @@ class Settings(BaseSettings):
     sf_password: SecretStr | None = _vendor("SF_PASSWORD")
     sf_jwt_key_file: Path | None = _vendor("SF_JWT_KEY_FILE")
     sf_api_version: str = Field(default="62.0", validation_alias=AliasChoices("SF_API_VERSION"))
+    sf_query_batch_size: int = Field(
+        default=2000, ge=200, le=2000, validation_alias=AliasChoices("SF_QUERY_BATCH_SIZE")
+    )
 
     hubspot_access_token: SecretStr | None = _vendor("HUBSPOT_ACCESS_TOKEN")
     hubspot_base_url: str = Field(
@@ -157,3 +173,8 @@ def require(settings: Settings, *fields: str) -> None:
             + ", ".join(missing)
             + " (set each variable, or its _FILE variant for secrets)"
         )
+
+
+def mapping_path(settings: Settings) -> Path:
+    """`SMSYNC_MAPPINGS`, else the example for the configured CRM."""
+    return settings.mappings or Path("mappings") / f"{settings.crm}.yaml"

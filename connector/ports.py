@@ -87,3 +87,17 @@ class IdMap(Protocol):
     def get_many(self, external_ids: Sequence[str]) -> dict[str, str]: ...
 
     def put_many(self, pairs: dict[str, str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+
+
+class TokenVault(Protocol):
+    """Durable home of a rotated OAuth pair (the store's `oauth_tokens` table)."""
+
+    def load(self) -> TokenPair | None: ...
+
+    def save(self, pair: TokenPair) -> None: ...

@@ -253,3 +253,26 @@ retry_ledger = sa.Table(
         postgresql_where=sa.text("resolved_at IS NULL"),
     ),
 )
+
+
+# External id -> CRM id, for objects written by create rather than upsert (HubSpot
+# engagements without a unique property). An empty crm_id means "create sent, outcome
+# unknown": the adapter searches before it would ever create again.
+crm_id_map = sa.Table(
+    "crm_id_map",
+    metadata,
+    sa.Column("external_id", sa.String(191), primary_key=True),
+    sa.Column("crm_id", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The rotated OAuth pair of a provider (HubSpot refresh tokens rotate on every refresh:
+# losing the new one locks the connector out).
+oauth_tokens = sa.Table(
+    "oauth_tokens",
+    metadata,
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

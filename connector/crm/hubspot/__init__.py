@@ -1,0 +1,1 @@
+"""HubSpot adapter: `CrmPort` on hubspot-api-client 12 (see `client.HubSpotCrm`)."""

@@ -1,0 +1,137 @@
+"""`HubSpotCrm`: the `CrmPort` for HubSpot, on hubspot-api-client 12.
+
+It wires the parts: `api` (SDK calls, limiter, retries, the error table), `pull` (contacts
+within the search cap), `writer` (batched idempotent writes) and `mapping`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from connector.config import Settings, require
+from connector.crm.hubspot.api import HubSpotApi
+from connector.crm.hubspot.auth import PrivateAppToken, TokenSource
+from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
+from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
+from connector.crm.hubspot.pull import ContactPuller
+from connector.crm.hubspot.writer import Writer
+from connector.domain.model import CrmRef, CrmWrite, WriteResult
+from connector.domain.phones import try_e164
+from connector.errors import ConfigError
+from connector.mapping_schema import MappingConfig
+from connector.ports import CrmPort, Cursor, IdMap, PullBatch
+from connector.retry import RetryPolicy
+
+DEFAULT_LOOKBACK_S = 30.0
+
+
+class HubSpotCrm:
+    def __init__(
+        self,
+        api: HubSpotApi,
+        mapping: MappingConfig,
+        *,
+        id_map: IdMap | None = None,
+        lookback_s: float = DEFAULT_LOOKBACK_S,
+    ) -> None:
+        if mapping.crm != "hubspot":
+            raise ConfigError(f"the mapping is for {mapping.crm}, not hubspot")
+        if CONTACTS not in mapping.object_names:
+            raise ConfigError("a HubSpot mapping must list the contacts object")
+        self.api = api
+        self.mapping = mapping
+        self.mapper = ContactMapper(mapping, CONTACTS)
+        self.puller = ContactPuller(api, self.mapper, lookback_s=lookback_s)
+        self.writer = Writer(
+            api, self.mapper, mapping.idempotency_mode or "unique_property", id_map
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        mapping: MappingConfig,
+        *,
+        id_map: IdMap | None = None,
+        tokens: TokenSource | None = None,
+        tier: Tier | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], object] | None = None,
+        policy: RetryPolicy | None = None,
+        lookback_s: float = DEFAULT_LOOKBACK_S,
+    ) -> HubSpotCrm:
+        """The adapter for these settings. `tokens` replaces the private-app token (OAuth);
+        `clock`/`sleep` let tests run the limiter on the sandbox's clock."""
+        if tokens is None:
+            require(settings, "hubspot_access_token")
+            secret = settings.hubspot_access_token
+            assert secret is not None
+            tokens = PrivateAppToken(secret.get_secret_value())
+        limiter = RateLimiter(
+            tier or TIERS["starter"],
+            daily_share=settings.api_usage_stop_share,
+            clock=clock or time.monotonic,
+            sleep=sleep or time.sleep,
+        )
+        api = HubSpotApi(
+            settings.hubspot_base_url,
+            tokens,
+            limiter,
+            policy=policy,
+            ca_file=settings.ca_file,
+        )
+        return cls(api, mapping, id_map=id_map, lookback_s=lookback_s)
+
+    # CrmPort -------------------------------------------------------------------------------
+
+    def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
+        return self.puller.pull(since)
+
+    def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
+        """Every contact whose mapped phone properties hold this number, however typed.
+
+        HubSpot stores what people typed, so the search is a token match on the last four
+        digits (every common spelling ends in them) and the hits are compared as E.164."""
+        wanted = try_e164(phone_e164)
+        if wanted is None:
+            return []
+        digits = wanted[-4:]
+        groups = [
+            {"filters": [{"propertyName": p, "operator": "CONTAINS_TOKEN", "value": f"*{digits}"}]}
+            for p in self.mapper.phone_fields
+        ]
+        refs: dict[str, CrmRef] = {}
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            body: dict[str, object] = {
+                "filterGroups": groups,
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": list(self.mapper.phone_fields),
+                "limit": 200,
+            }
+            if after:
+                body["after"] = after
+            page = self.api.call(
+                "search contacts by phone",
+                self.api.contacts_search.do_search_with_http_info,
+                search=True,
+                public_object_search_request=body,
+            ).data
+            for obj in page.results or []:
+                props = obj.properties or {}
+                if any(try_e164(props.get(p)) == wanted for p in self.mapper.phone_fields):
+                    refs.setdefault(str(obj.id), CrmRef(CONTACTS, str(obj.id)))
+            nxt = page.paging.next.after if page.paging and page.paging.next else None
+            if not nxt or nxt in seen:
+                break
+            seen.add(nxt)
+            after = nxt
+        return list(refs.values())
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        return self.writer.write(writes)
+
+
+def _conforms(crm: HubSpotCrm) -> CrmPort:
+    return crm  # mypy checks HubSpotCrm against the port here

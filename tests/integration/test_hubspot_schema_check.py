@@ -1,0 +1,58 @@
+"""`smsync mappings check` for HubSpot: the four kinds of error, each at FILE:LINE:COL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.crm.hubspot.schema_check import check_mapping
+from connector.mapping_loader import load_mapping
+from connector.sandbox.server import Sandbox
+from tests.integration.hubspot_kit import ROOT, fresh_account, settings_for
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(vendors=("hubspot",)) as s:
+        yield s
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_the_shipped_mapping_fits_the_sandbox_portal(sb: Sandbox) -> None:
+    fresh_account(sb, contacts=0)
+    path = ROOT / "mappings" / "hubspot.yaml"
+    assert check_mapping(settings_for(sb), load_mapping(path), path) == []
+
+
+def test_four_kinds_of_error_are_located_in_the_file(sb: Sandbox, tmp_path: Path) -> None:
+    account = fresh_account(sb, contacts=0)
+    account.emulator.refuse_engagement_unique()
+    text = (ROOT / "mappings" / "hubspot.yaml").read_text()
+    text = text.replace("  owner_team: smsync_owner_team", "  owner_team: smsync_team_name")
+    text = text.replace("  sla_due: smsync_sla_due", "  sla_due: smsync_owner_team")
+    text = text.replace("    unknown: unknown\n", "    unknown: unknown\n    maybe: unknown\n", 1)
+    path = tmp_path / "hubspot.yaml"
+    path.write_text(text)
+    problems = check_mapping(settings_for(sb), load_mapping(path), path)
+    by_line = {p.line: p for p in problems}
+    assert all(p.file == str(path) for p in problems)
+
+    missing = by_line[_line_of(text, "owner_team: smsync_team_name")]
+    assert "does not exist" in missing.message
+    assert missing.col == text.splitlines()[missing.line - 1].index("smsync_team_name") + 1
+    mismatch = by_line[_line_of(text, "sla_due: smsync_owner_team")]
+    assert "type string" in mismatch.message
+    assert "datetime" in mismatch.message
+    option = by_line[_line_of(text, "maybe: unknown")]
+    assert "'maybe' is not an option" in option.message
+    not_unique = [p for p in problems if "not unique" in p.message]
+    assert len(not_unique) == 2  # communications and tasks
+    assert {p.line for p in not_unique} == {
+        i for i, line in enumerate(text.splitlines(), 1) if "external_id_field:" in line
+    }
+    assert len(problems) == 5
