@@ -107,11 +107,15 @@ def mappings_check(
     settings = load_settings()
     target = path or mapping_path(settings)
     mapping = load_mapping(target)
+    settings = settings.model_copy(update={"crm": mapping.crm})
     if mapping.crm == "salesforce":
-        from connector.crm.salesforce.schema_check import check_mapping
+        from connector.crm.salesforce.schema_check import check_mapping as check_salesforce
+
+        problems = check_salesforce(settings, mapping, target)
     else:
-        from connector.crm.hubspot.schema_check import check_mapping
-    problems = check_mapping(settings.model_copy(update={"crm": mapping.crm}), mapping, target)
+        from connector.crm.hubspot.schema_check import check_mapping as check_hubspot
+
+        problems = check_hubspot(settings, mapping, target)
     for problem in problems:
         typer.echo(str(problem))
     if problems:

@@ -82,7 +82,7 @@ def test_schema_is_json_for_editors() -> None:
         (["report", "--json"], "#10"),
     ],
 )
-def test_unbuilt_commands_say_what_they_wait_for(args: list[str], issue: int) -> None:
+def test_unbuilt_commands_say_what_they_wait_for(args: list[str], issue: str) -> None:
     result = smsync(*args)
     assert result.returncode == 2
     assert issue in result.stderr
