@@ -1,0 +1,159 @@
+"""`SalesforceCrm`: the Salesforce implementation of `connector.ports.CrmPort`.
+
+It wires the parts: our own OAuth (auth), the call discipline (transport), the usage
+tracker (limits), the pull, the phone lookup and the composite writer."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import phonenumbers
+import requests
+import structlog
+
+from connector.config import Settings
+from connector.crm.salesforce.auth import SessionManager
+from connector.crm.salesforce.limits import ApiUsage
+from connector.crm.salesforce.mapping import SalesforceMapping
+from connector.crm.salesforce.pull import Puller
+from connector.crm.salesforce.queries import phone_query
+from connector.crm.salesforce.transport import SalesforceApi
+from connector.crm.salesforce.writer import Writer
+from connector.domain.model import CrmRef, CrmWrite, WriteResult
+from connector.domain.phones import try_e164
+from connector.logs import mask_phone
+from connector.mapping_schema import MappingConfig
+from connector.ports import Cursor, PullBatch
+from connector.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+PHONE_DIGITS_MATCHED = 7  # national digits matched in order: selective, spelling-agnostic
+
+
+def spellings(e164: str) -> list[str]:
+    """How people type one number: E.164, national, international, digits, dots, dashes."""
+    parsed = phonenumbers.parse(e164)
+    fmt = phonenumbers.PhoneNumberFormat
+    national = phonenumbers.format_number(parsed, fmt.NATIONAL)
+    digits = str(parsed.national_number)
+    out = [
+        e164,
+        national,
+        phonenumbers.format_number(parsed, fmt.INTERNATIONAL),
+        digits,
+        e164[1:],
+    ]
+    if len(digits) == 10 and parsed.country_code == 1:
+        a, b, c = digits[:3], digits[3:6], digits[6:]
+        out += [f"{a}-{b}-{c}", f"{a}.{b}.{c}", f"{a} {b} {c}", f"1-{a}-{b}-{c}", f"({a}){b}-{c}"]
+    return list(dict.fromkeys(out))
+
+
+def digits_pattern(e164: str) -> str:
+    """`%5%5%5%0%1%2%3%`: the last national digits in order, any separators between."""
+    digits = str(phonenumbers.parse(e164).national_number)[-PHONE_DIGITS_MATCHED:]
+    return "%" + "%".join(digits) + "%"
+
+
+class SalesforceCrm:
+    """Pull, resolve and write Salesforce records for smsync."""
+
+    def __init__(
+        self,
+        api: SalesforceApi,
+        mapping: SalesforceMapping,
+        *,
+        batch_size: int = 2000,
+        lookback: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.api = api
+        self.mapping = mapping
+        self.puller = Puller(api, mapping, batch_size=batch_size, lookback=lookback)
+        self.writer = Writer(api, mapping, api.usage)
+        # idle keep-alive connections close with the adapter, even when nobody calls close()
+        self._finalizer = weakref.finalize(self, api.http.close)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        mapping: MappingConfig,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> SalesforceCrm:
+        """Nothing is called yet: the first pull, lookup or write logs in."""
+        verify: str | bool = str(settings.ca_file) if settings.ca_file else True
+        http = requests.Session()
+        http.verify = verify
+        usage = ApiUsage(settings.api_usage_stop_share)
+        http.hooks["response"].append(usage.hook)
+        sessions = SessionManager.shared(settings, verify=verify, sleep=sleep)
+        api = SalesforceApi(
+            sessions,
+            http,
+            usage,
+            version=settings.sf_api_version,
+            verify=verify,
+            policy=policy,
+            sleep=sleep,
+        )
+        return cls(
+            api,
+            SalesforceMapping(mapping),
+            batch_size=settings.sf_query_batch_size,
+            lookback=timedelta(seconds=settings.pull_lookback_s),
+        )
+
+    # CrmPort -----------------------------------------------------------------------------
+    def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
+        try:
+            yield from self.puller.pull(since)
+        finally:
+            self._idle()
+
+    def _idle(self) -> None:
+        """Drop idle keep-alive connections between operations: Salesforce closes idle ones
+        anyway, and a TLS peer left holding one cannot shut down promptly."""
+        self.api.http.close()
+
+    def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
+        target = try_e164(phone_e164)
+        if target is None:
+            log.info("salesforce.find_by_phone_invalid", phone=mask_phone(phone_e164 or ""))
+            return []
+        try:
+            return self._find(target)
+        finally:
+            self._idle()
+
+    def _find(self, target: str) -> list[CrmRef]:
+        refs: list[CrmRef] = []
+        for obj in self.mapping.objects.values():
+            soql = phone_query(
+                obj.name,
+                ["Id", *obj.phone_fields],
+                obj.phone_fields,
+                spellings(target),
+                digits_pattern(target),
+            )
+            for page in self.api.query_pages(soql):
+                for row in page:
+                    numbers = {try_e164(row.get(f)) for f in obj.phone_fields}
+                    if target in numbers:
+                        refs.append(CrmRef(obj.name, str(row["Id"])))
+        return list(dict.fromkeys(refs))
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        if not writes:
+            return []
+        try:
+            return self.writer.write(writes)
+        finally:
+            self._idle()

@@ -1,0 +1,74 @@
+"""The adapter's SOQL, built in one place: identifiers from the validated mapping only,
+and every value through simple-salesforce's `format_soql` / `quote_soql_value`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from simple_salesforce.format import format_soql
+
+from connector.ports import Cursor
+
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def identifier(name: str) -> str:
+    """An object or field API name; anything else is refused, never quoted into SOQL."""
+    if not _IDENT.fullmatch(name):
+        raise ValueError(f"not a Salesforce API name: {name!r}")
+    return name
+
+
+def _select(object_name: str, fields: Sequence[str]) -> str:
+    # S608: identifiers pass `identifier()` (API names only); values never reach this line
+    return f"SELECT {', '.join(identifier(f) for f in fields)} FROM {identifier(object_name)}"  # noqa: S608
+
+
+def pull_query(object_name: str, fields: Sequence[str], start: Cursor | None) -> str:
+    """Rows after `start` in (SystemModstamp, Id) order; the tie-break never skips a row.
+
+    `quote_soql_value` drops sub-second digits, so the filter is a superset of the rows
+    after `start`; the puller drops what it has already emitted."""
+    head = _select(object_name, fields)
+    order = " ORDER BY SystemModstamp, Id"
+    if start is None:
+        return head + order
+    if not start.id:
+        return head + format_soql(" WHERE SystemModstamp >= {}", start.modstamp) + order
+    return (
+        head
+        + format_soql(
+            " WHERE (SystemModstamp = {ts} AND Id > {id}) OR SystemModstamp > {ts}",
+            ts=start.modstamp,
+            id=start.id,
+        )
+        + order
+    )
+
+
+def phone_query(
+    object_name: str,
+    fields: Sequence[str],
+    phone_fields: Sequence[str],
+    spellings: Sequence[str],
+    digits_pattern: str,
+) -> str:
+    """Candidates for one number: exact spellings, or the national digits in order with
+    anything between them (`%4%1%5%...`); the caller keeps only true E.164 matches."""
+    clauses = []
+    for name in phone_fields:
+        field = identifier(name)
+        clauses.append(format_soql(f"{field} IN {{}}", list(spellings)))
+        clauses.append(format_soql(f"{field} LIKE {{}}", digits_pattern))
+    return _select(object_name, fields) + " WHERE " + " OR ".join(clauses) + " ORDER BY Id"
+
+
+def owner_query(object_name: str, record_id: str) -> str:
+    return _select(object_name, ["Id"]) + format_soql(" WHERE Id = {}", record_id)
+
+
+def soql_datetime(when: datetime) -> str:
+    """What `quote_soql_value` writes for a datetime (UTC, whole seconds)."""
+    return format_soql("{}", when)

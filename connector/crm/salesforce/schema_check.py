@@ -1,0 +1,220 @@
+"""`smsync mappings check` for Salesforce: every mapped field against the org's describe.
+
+Five kinds of problem, each reported at its place in the mapping file: a missing field, a
+type mismatch, a field smsync writes that is not updateable, an external-id field that is
+not marked External ID, and a value-map entry that is not in the field's picklist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connector.config import Settings
+from connector.crm.salesforce.client import SalesforceCrm
+from connector.crm.salesforce.mapping import SCALAR_FIELDS, VALUE_MAPPED
+from connector.errors import ConfigError, Problem
+from connector.mapping_schema import MappingConfig
+from connector.yaml_source import YamlDocument, YamlPath, read_yaml
+
+# canonical field -> the describe types it may have
+TYPES: dict[str, frozenset[str]] = {
+    "phone": frozenset({"phone", "string"}),
+    "journey_state": frozenset({"picklist", "string"}),
+    "active_motion": frozenset({"string", "picklist", "textarea"}),
+    "disposition": frozenset({"picklist", "string"}),
+    "consent_status": frozenset({"picklist", "string"}),
+    "consent_timestamp": frozenset({"datetime"}),
+    "consent_source": frozenset({"picklist", "string"}),
+    "sla_due": frozenset({"datetime"}),
+    "sla_breached": frozenset({"boolean"}),
+    "owner": frozenset({"reference"}),
+    "owner_team": frozenset({"string", "picklist", "textarea"}),
+    "lifecycle_stage": frozenset({"picklist", "string"}),
+    "time_zone": frozenset({"string", "picklist"}),
+}
+EXTERNAL_ID_TYPES = frozenset({"string", "email", "int", "double", "id"})
+Describe = dict[str, dict[str, Any]]  # field name -> its describe entry
+
+
+@dataclass(frozen=True, slots=True)
+class _Use:
+    """One mapped field: where the file names it, and what smsync needs of it."""
+
+    object: str
+    field: str
+    canonical: str  # a key of TYPES, or "segment"
+    path: YamlPath
+    written: bool
+
+
+class _Checker:
+    def __init__(self, mapping: MappingConfig, doc: YamlDocument) -> None:
+        self.mapping = mapping
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def problem(self, path: YamlPath, message: str, *, key: bool = False) -> None:
+        pos = self.doc.nearest(path, prefer_key=key)
+        self.problems.append(Problem(self.doc.file, pos.line, pos.col, message))
+
+    def uses(self) -> Iterable[_Use]:
+        for i, obj in enumerate(self.mapping.objects):
+            for j, phone in enumerate(obj.phone_fields):
+                yield _Use(
+                    obj.name, phone, "phone", ("objects", i, "phone_fields", j), written=False
+                )
+            fm = self.mapping.field_map(obj.name)
+            for canonical in SCALAR_FIELDS:
+                name = getattr(fm, canonical)
+                if not name:
+                    continue
+                overridden = getattr(obj.fields, canonical) is not None
+                path: YamlPath = (
+                    ("objects", i, "fields", canonical) if overridden else ("fields", canonical)
+                )
+                yield _Use(obj.name, name, canonical, path, written=True)
+            for seg, name in fm.segments.items():
+                own = seg in obj.fields.segments
+                path = (
+                    ("objects", i, "fields", "segments", seg)
+                    if own
+                    else ("fields", "segments", seg)
+                )
+                yield _Use(obj.name, name, "segment", path, written=False)
+
+    def check_use(self, use: _Use, fields: Describe) -> None:
+        found = fields.get(use.field.lower())
+        if found is None:
+            self.problem(
+                use.path,
+                f"{use.object} has no field {use.field!r} (for {use.canonical}); create it in"
+                " Setup or map an existing field (API names end in __c for custom fields)",
+            )
+            return
+        ftype = str(found.get("type"))
+        allowed = TYPES.get(use.canonical)
+        if allowed is not None and ftype not in allowed:
+            self.problem(
+                use.path,
+                f"{use.object}.{found['name']} is a {ftype} field, but {use.canonical} needs"
+                f" {' or '.join(sorted(allowed))}; map a field of the right type",
+            )
+        if use.written and not found.get("updateable", False):
+            self.problem(
+                use.path,
+                f"{use.object}.{found['name']} is not updateable, but smsync writes"
+                f" {use.canonical} back; grant edit access (field-level security) or map"
+                " another field",
+            )
+
+    def check_external_id(self, section: str, obj: str, field: str, fields: Describe) -> None:
+        path: YamlPath = (section, "external_id_field")
+        found = fields.get(field.lower())
+        if found is None:
+            self.problem(
+                path,
+                f"{obj} has no field {field!r}; create a Text field marked External ID and"
+                " Unique to hold smsync's ids",
+            )
+            return
+        if not found.get("externalId", False):
+            self.problem(
+                path,
+                f"{obj}.{found['name']} is not an External ID field, so writes cannot upsert"
+                " on it (replays would duplicate); tick External ID (and Unique) in Setup",
+            )
+        elif str(found.get("type")) not in EXTERNAL_ID_TYPES:
+            self.problem(path, f"{obj}.{found['name']} cannot hold smsync's text ids")
+
+    def check_value_maps(self, described: dict[str, Describe]) -> None:
+        for kind in VALUE_MAPPED:
+            values: dict[str, str] = dict(getattr(self.mapping.value_maps, kind))
+            if not values:
+                continue
+            picklists: list[set[str]] = []
+            for obj in self.mapping.objects:
+                name = getattr(self.mapping.field_map(obj.name), kind)
+                found = described.get(obj.name, {}).get(str(name).lower()) if name else None
+                if found is not None and found.get("type") == "picklist":
+                    picklists.append(_picklist(found))
+            if not picklists:
+                continue
+            allowed = set().union(*picklists)
+            for crm_value in values:
+                if crm_value not in allowed:
+                    self.problem(
+                        ("value_maps", kind, crm_value),
+                        f"value_maps.{kind}: {crm_value!r} is not a value of the mapped"
+                        f" picklist (values: {', '.join(sorted(allowed))}); fix the spelling"
+                        " (API value, not label) or add the value in Setup",
+                        key=True,
+                    )
+
+    def check_task_picklists(self, fields: Describe) -> None:
+        tasks = self.mapping.tasks
+        for path, field, value in (
+            (("tasks", "priority"), "Priority", tasks.priority),
+            (("tasks", "type"), "Type", tasks.type),
+            (("tasks", "status", "open"), "Status", tasks.status.open),
+            (("tasks", "status", "done"), "Status", tasks.status.done),
+        ):
+            found = fields.get(field.lower())
+            if found is not None and found.get("type") == "picklist":
+                allowed = _picklist(found)
+                if value not in allowed:
+                    self.problem(
+                        path,
+                        f"{tasks.object}.{field} has no picklist value {value!r} (values:"
+                        f" {', '.join(sorted(allowed))})",
+                    )
+
+
+def _picklist(entry: dict[str, Any]) -> set[str]:
+    return {
+        str(p.get("value"))
+        for p in entry.get("picklistValues") or []
+        if p.get("active", True) and p.get("value") is not None
+    }
+
+
+def check_mapping(
+    settings: Settings, mapping: MappingConfig, mapping_path: str | Path
+) -> list[Problem]:
+    """Every problem of the mapping against the org; empty when it is all fine."""
+    doc = read_yaml(mapping_path)
+    if doc.problems:
+        return list(doc.problems)
+    crm = SalesforceCrm.from_settings(settings, mapping)
+    checker = _Checker(mapping, doc)
+    try:
+        names = dict.fromkeys(
+            [*mapping.object_names, mapping.activity.object, mapping.tasks.object]
+        )
+        described: dict[str, Describe] = {}
+        for i, name in enumerate(names):
+            try:
+                body = crm.api.restful("describe", f"sobjects/{name}/describe")
+            except ConfigError:
+                path: YamlPath = ("objects", i, "name") if i < len(mapping.objects) else ()
+                checker.problem(path, f"the org has no object {name!r} (or it is not visible)")
+                continue
+            described[name] = {
+                str(f.get("name", "")).lower(): f for f in (body or {}).get("fields", [])
+            }
+        for use in checker.uses():
+            if use.object in described:
+                checker.check_use(use, described[use.object])
+        for section, obj, field in (
+            ("activity", mapping.activity.object, mapping.activity.external_id_field),
+            ("tasks", mapping.tasks.object, mapping.tasks.external_id_field),
+        ):
+            if obj in described:
+                checker.check_external_id(section, obj, field, described[obj])
+        checker.check_value_maps(described)
+        if mapping.tasks.object in described:
+            checker.check_task_picklists(described[mapping.tasks.object])
+    finally:
+        crm.close()
+    return sorted(set(checker.problems), key=lambda p: (p.line, p.col, p.message))
