@@ -99,3 +99,37 @@ def test_an_external_id_flag_removed_in_the_org_is_reported(
     finally:
         task.external_id = True
     assert [p.message.split(" is ")[0] for p in problems] == ["Task.SMS_Message_Id__c"] * 2
+
+
+def test_the_cli_reports_every_kind_and_exits_2(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`smsync mappings check` as an operator runs it, pointed at the sandbox by its env."""
+    import os
+    import subprocess
+    import sys
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for original, seeded, _ in SEEDS:
+        text = text.replace(original, seeded)
+    bad = tmp_path / "salesforce.yaml"
+    bad.write_text(text, encoding="utf-8")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}, **sandbox.env()}
+
+    def check(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "connector.cli", "mappings", "check", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+
+    good = check(EXAMPLE)
+    assert good.returncode == 0, good.stdout + good.stderr
+    result = check(bad)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert all(line.startswith(f"{bad}:") for line in lines)
+    for _, _, expected in SEEDS:  # a default-map field is reported for Lead and Contact
+        assert any(expected in line for line in lines), expected
