@@ -163,7 +163,24 @@ def demo(
 @app.command()
 def run() -> None:
     """The sidecar: scheduler plus webhook, health and metrics endpoints."""
-    _not_built("run", 9, "the sidecar runtime")
+    import os
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connector.config import load_settings
+    from connector.logs import scrub_text
+    from connector.runtime.service import Service
+
+    service = Service(load_settings())
+    try:
+        code = service.run()  # ConfigError (bad settings, mapping, second replica) -> exit 2
+    except SQLAlchemyError as exc:
+        reason = scrub_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        _fail(f"run: the database refused: {reason}. Check SMSYNC_DATABASE_URL.", 1)
+    if service.unfinished:  # a job overran the shutdown timeout: its leases cover it
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 @app.command()

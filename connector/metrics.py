@@ -27,3 +27,42 @@ WEBHOOKS = Counter("smsync_webhooks_total", "Webhooks received", ["kind", "outco
 INTAKE_SECONDS = Histogram(
     "smsync_webhook_intake_seconds", "From request to inbox commit", ["kind"]
 )
+
+# --- the runtime's view (issue 9): the operator's dashboard ---------------------------------
+SYNC_LAG = Gauge(
+    "smsync_sync_lag_seconds",
+    "Seconds since the pull cursor of a CRM object last advanced",
+    ["cursor"],
+)
+OUTBOX_DEPTH = Gauge(
+    "smsync_outbox_depth", "Rows waiting in an outbox (pending or claimed)", ["outbox"]
+)
+OUTBOX_AGE = Gauge(
+    "smsync_outbox_oldest_age_seconds",
+    "Age of the oldest row still waiting in an outbox (0 when empty)",
+    ["outbox"],
+)
+INBOX_DEPTH = Gauge("smsync_inbox_depth", "Webhook and poll events not yet processed")
+RATE_LIMIT_WAITS = Counter(
+    "smsync_rate_limit_waits_total",
+    "Times a call waited because a vendor throttled us or a local limiter held it back",
+    ["vendor"],
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "smsync_rate_limit_wait_seconds_total", "Seconds spent waiting on rate limits", ["vendor"]
+)
+SLA_TIMERS_OPEN = Gauge(
+    "smsync_sla_timers_open", "SLA timers neither met nor breached yet", ["kind"]
+)
+SLA_TIMERS_BREACHED = Gauge(
+    "smsync_sla_timers_breached", "SLA timers breached and not met since", ["kind"]
+)
+ERRORS = Counter(
+    "smsync_errors_total", "Errors by where they happened and their class", ["where", "error"]
+)
+JOB_RUNS = Counter("smsync_job_runs_total", "Periodic job runs by outcome", ["job", "outcome"])
+JOB_SECONDS = Histogram("smsync_job_seconds", "Duration of periodic job runs", ["job"])
+JOB_LEADER = Gauge(
+    "smsync_job_leader", "1 while this replica leads the periodic job, else 0", ["job"]
+)
+READY = Gauge("smsync_ready", "1 when the last readiness check of this kind passed", ["check"])

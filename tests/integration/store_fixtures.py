@@ -4,7 +4,7 @@ Postgres comes from SMSYNC_TEST_DATABASE_URL. Unset: the Postgres cases skip, ex
 CI, where they fail (never skip in CI). Set but unreachable: they fail. Each test gets its
 own freshly created schema, dropped afterwards, because several people share the server.
 
-Test modules load these with ``pytest_plugins = ["tests.integration.store_fixtures"]``."""
+Registered for every test module by ``tests/conftest.py``."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mappings"
-pytest_plugins = ["tests.integration.store_fixtures"]
 
 
 def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,7 +73,6 @@ def test_schema_is_json_for_editors() -> None:
 @pytest.mark.parametrize(
     ("args", "issue"),
     [
-        (["run"], "#9"),
         (["demo"], "#9"),
         (["sync", "--once"], "#7"),
         (["send", "--contact", "00Q1", "--play", "p"], "#8"),

@@ -15,8 +15,6 @@ from connector.store.id_map import StoreIdMap
 from connector.store.tokens import StoreTokenVault
 from tests.integration.hubspot_kit import activity, fresh_account, task
 
-pytest_plugins = ["tests.integration.store_fixtures"]
-
 
 def test_id_map_round_trip_and_overwrite(store: SqlStore) -> None:
     ids = StoreIdMap(store)

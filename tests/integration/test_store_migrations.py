@@ -14,8 +14,6 @@ from connector.store import make_engine
 from connector.store.migrate import current, head, upgrade
 from connector.store.tables import metadata
 
-pytest_plugins = ["tests.integration.store_fixtures"]
-
 
 def inventory(url: str) -> dict[str, Any]:
     """Tables, columns (name, type, nullable), indexes and unique constraints."""

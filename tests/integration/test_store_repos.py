@@ -41,8 +41,6 @@ from connector.store import (
 )
 from connector.store.db import SqlStore
 
-pytest_plugins = ["tests.integration.store_fixtures"]
-
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
 PHONE = "+14155550123"
 LEAD = CrmRef("Lead", "00Q000000000001")

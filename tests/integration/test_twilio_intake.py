@@ -25,8 +25,6 @@ from connector.sms.twilio.reconcile import CURSOR_NAME, poll
 from connector.store import SqlStore, cursors, inbox
 from connector.store.tables import inbox as inbox_table
 
-pytest_plugins = ["tests.integration.store_fixtures"]
-
 INBOUND = "/webhooks/twilio/inbound"
 
 

@@ -1,0 +1,165 @@
+"""Readiness: can this replica do its work right now? The database answers, and the CRM and
+Twilio accept our credentials.
+
+Each check is a plain callable that raises when the answer is no. `Readiness` runs them,
+remembers each answer for a few seconds (`SMSYNC_READY_CACHE_S`) so a busy prober cannot
+spend the CRM's API budget, and reports which check failed and why, scrubbed of secrets.
+
+The CRM and Twilio checks make one cheap authenticated read each (Salesforce `limits`,
+HubSpot one contact, Twilio one message), with no retries: a probe must answer quickly,
+and the prober itself retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+
+from connector.config import Settings, require
+from connector.crm.salesforce.auth import SessionManager
+from connector.errors import AuthError
+from connector.logs import register_secret, scrub_text
+from connector.metrics import READY
+from connector.ports import Store
+from connector.retry import RetryPolicy
+
+Check = Callable[[], None]
+TIMEOUT = (3.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Readiness:
+    """Runs the injected checks; each answer is reused for `cache_s` seconds."""
+
+    def __init__(
+        self,
+        checks: Mapping[str, Check],
+        *,
+        cache_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.checks = dict(checks)
+        self.cache_s = cache_s
+        self._now = monotonic
+        self._cache: dict[str, tuple[float, CheckResult]] = {}
+        self._locks = {name: threading.Lock() for name in self.checks}
+
+    def _one(self, name: str) -> CheckResult:
+        with self._locks[name]:  # concurrent probes wait for one answer, not N calls
+            cached = self._cache.get(name)
+            if cached is not None and self._now() - cached[0] < self.cache_s:
+                return cached[1]
+            try:
+                self.checks[name]()
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said why
+                detail = scrub_text(str(exc).splitlines()[0] if str(exc) else "")
+                result = CheckResult(name, ok=False, detail=f"{type(exc).__name__}: {detail}")
+            else:
+                result = CheckResult(name, ok=True)
+            READY.labels(name).set(int(result.ok))
+            self._cache[name] = (self._now(), result)
+            return result
+
+    def run(self) -> list[CheckResult]:
+        return [self._one(name) for name in self.checks]
+
+
+def database_check(store: Store) -> Check:
+    def check() -> None:
+        with store.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    return check
+
+
+def _session(settings: Settings) -> requests.Session:
+    http = requests.Session()
+    http.trust_env = False  # a CA bundle from the environment must not override ours
+    http.verify = str(settings.ca_file) if settings.ca_file else True
+    return http
+
+
+def _answer(vendor: str, response: requests.Response) -> None:
+    if response.status_code in (401, 403):
+        raise AuthError(f"{vendor} refused our credentials (HTTP {response.status_code})")
+    if response.status_code >= 400:
+        raise RuntimeError(f"{vendor} answered HTTP {response.status_code}")
+
+
+def salesforce_check(settings: Settings) -> Check:
+    """A login (reused until refused) and one `limits` read with its token."""
+    verify: str | bool = str(settings.ca_file) if settings.ca_file else True
+    sessions = SessionManager(
+        settings, verify=verify, policy=RetryPolicy(attempts=1, max_total_s=10.0)
+    )
+    http = _session(settings)
+
+    def get(token: str, instance: str) -> requests.Response:
+        url = f"{instance}/services/data/v{settings.sf_api_version}/limits"
+        return http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+
+    def check() -> None:
+        login = sessions.current()
+        response = get(login.access_token, login.instance_url)
+        if response.status_code == 401:
+            login = sessions.refresh(login)
+            response = get(login.access_token, login.instance_url)
+        _answer("Salesforce", response)
+
+    return check
+
+
+def hubspot_check(settings: Settings) -> Check:
+    require(settings, "hubspot_access_token")
+    token = settings.hubspot_access_token
+    assert token is not None
+    register_secret(token.get_secret_value())
+    http = _session(settings)
+    url = f"{settings.hubspot_base_url}/crm/v3/objects/contacts"
+
+    def check() -> None:
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        _answer("HubSpot", http.get(url, params={"limit": 1}, headers=headers, timeout=TIMEOUT))
+
+    return check
+
+
+def twilio_check(settings: Settings) -> Check:
+    require(settings, "twilio_account_sid", "twilio_auth_token")
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    assert sid is not None
+    assert token is not None
+    register_secret(token.get_secret_value())
+    http = _session(settings)
+    http.auth = (sid, token.get_secret_value())
+    url = f"{settings.twilio_base_url}/2010-04-01/Accounts/{sid}/Messages.json"
+
+    def check() -> None:
+        _answer("Twilio", http.get(url, params={"PageSize": 1}, timeout=TIMEOUT))
+
+    return check
+
+
+def standard_checks(settings: Settings, store: Store) -> dict[str, Check]:
+    """database, crm and sms, as `/readyz` reports them."""
+    crm = salesforce_check(settings) if settings.crm == "salesforce" else hubspot_check(settings)
+    return {"database": database_check(store), "crm": crm, "sms": twilio_check(settings)}
+
+
+def as_json(results: list[CheckResult]) -> dict[str, Any]:
+    ok = all(r.ok for r in results)
+    return {
+        "status": "ok" if ok else "unavailable",
+        "checks": {r.name: ("ok" if r.ok else r.detail) for r in results},
+    }

@@ -1,0 +1,246 @@
+"""`smsync run`: validate, take the replica guard, migrate, then serve HTTP and run jobs
+until SIGTERM or SIGINT.
+
+Start-up order is what makes "bad input changes nothing" true: settings, mapping, plays,
+credentials and the HTTP port are all checked before the database is opened, so a mistake
+exits 2 with nothing written. Then the SQLite single-replica guard (before the file is
+touched), then migrations (what `smsync db upgrade` does), then the jobs and uvicorn.
+
+Shutdown on SIGTERM: jobs stop claiming work at once (the `stopping` event), uvicorn stops
+accepting and finishes its requests, the batches in flight get until
+`SMSYNC_SHUTDOWN_TIMEOUT_S` to settle, then the leases are released and the process exits
+0. A batch cut off by the deadline is safe: its outbox rows stay leased, the lease expires,
+and the replay is an upsert by external id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+import structlog
+import uvicorn
+
+from connector.config import Settings, mapping_path, require
+from connector.crm import build_crm
+from connector.errors import ConfigError
+from connector.mapping_loader import load_mapping
+from connector.mapping_schema import MappingConfig
+from connector.ports import CrmPort, IdMap
+from connector.runtime.app import build_app
+from connector.runtime.jobs import Jobs
+from connector.runtime.leases import Leader, Leadership, SoloLeader, SqliteGuard, sqlite_path
+from connector.runtime.readiness import Check, Readiness, standard_checks
+from connector.runtime.registry import FACTORIES, JobContext, JobFactory, UtcClock, build_jobs
+from connector.runtime.webhooks import webhook_routes
+from connector.sms.twilio.client import TwilioSms
+from connector.store import SqlStore
+from connector.store.engine import safe_url
+from connector.store.id_map import StoreIdMap
+from connector.store.migrate import upgrade
+
+log = structlog.get_logger(__name__)
+
+
+class LateIdMap:
+    """The CRM adapter is built (and so checked) before the store exists; its id map is
+    bound to the store once the store is open."""
+
+    def __init__(self) -> None:
+        self.target: IdMap | None = None
+
+    def _bound(self) -> IdMap:
+        if self.target is None:
+            raise RuntimeError("the id map is used before the store was opened")
+        return self.target
+
+    def get_many(self, external_ids: Sequence[str]) -> dict[str, str]:
+        return self._bound().get_many(external_ids)
+
+    def put_many(self, pairs: dict[str, str]) -> None:
+        self._bound().put_many(pairs)
+
+
+@dataclass
+class Prepared:
+    """Everything checked before the database is touched."""
+
+    settings: Settings
+    mapping: MappingConfig
+    crm: CrmPort
+    sms: TwilioSms
+    id_map: LateIdMap
+    sock: socket.socket
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the database is opened (a port in use is a
+    configuration problem, reported without side effects)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"SMSYNC_HTTP_HOST:SMSYNC_HTTP_PORT {host}:{port} cannot be bound ({exc.strerror});"
+            " pick a free port or stop what holds it"
+        ) from None
+    sock.listen(socketserver.TCPServer.request_queue_size * 100)
+    sock.set_inheritable(True)
+    return sock
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Validate the whole configuration; raises ConfigError (MappingError) and writes nothing."""
+    mapping = load_mapping(mapping_path(settings))
+    if settings.plays is not None:
+        from connector.plays_loader import load_plays
+
+        load_plays(settings.plays, mapping)
+    require(settings, "twilio_account_sid", "twilio_auth_token")
+    safe_url(settings.database_url)  # a malformed URL is a ConfigError here
+    sms = TwilioSms.from_settings(settings)
+    id_map = LateIdMap()
+    crm = build_crm(settings, mapping, id_map=id_map)
+    sock = bind(settings.http_host, settings.http_port)
+    return Prepared(settings, mapping, crm, sms, id_map, sock)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGTERM/SIGINT, and
+    uvicorn's habit of re-raising the signal after shutdown would turn exit 0 into 143."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class Service:
+    """The sidecar. `run()` blocks until a stop signal; returns the exit code."""
+
+    settings: Settings
+    factories: dict[str, JobFactory | None] = field(default_factory=lambda: dict(FACTORIES))
+    checks: Mapping[str, Check] | None = None  # default: database, crm, sms
+    install_signals: bool = True
+    unfinished: list[str] = field(default_factory=list)
+    port: int | None = None
+    _server: _Server | None = None
+    _jobs: Jobs | None = None
+    _stop_requested: threading.Event = field(default_factory=threading.Event)
+    _deadline: float | None = None
+
+    def stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (what SIGTERM does); safe from any thread."""
+        if self._stop_requested.is_set():
+            if self._server is not None:
+                self._server.force_exit = True  # a second signal: stop waiting on requests
+            return
+        self._stop_requested.set()
+        self._deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        log.info("runtime.stopping", reason=reason, timeout_s=self.settings.shutdown_timeout_s)
+        if self._jobs is not None:
+            self._jobs.stopping.set()  # stop claiming work now
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop(signal.Signals(signum).name)
+
+    def run(self) -> int:
+        s = self.settings
+        if self.install_signals:  # first: a SIGTERM during start-up is a graceful stop too
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        ready = prepare(s)  # raises before anything is written
+        guard: SqliteGuard | None = None
+        path = sqlite_path(s.database_url)
+        if path is not None:
+            guard = SqliteGuard(path).acquire()
+        store: SqlStore | None = None
+        leadership: Leadership | None = None
+        try:
+            upgrade(s.database_url)  # logs what it applied; a no-op when current
+            store = SqlStore.from_url(s.database_url)
+            ready.id_map.target = StoreIdMap(store)
+            sqlite = store.dialect == "sqlite"
+            leadership = SoloLeader() if sqlite else Leader(s.database_url)
+            self._serve(ready, store, leadership)
+        finally:
+            ready.sock.close()
+            close = getattr(ready.crm, "close", None)
+            if callable(close):
+                close()
+            if leadership is not None:
+                leadership.close()
+            if store is not None:
+                store.close()
+            if guard is not None:
+                guard.release()
+        log.info("runtime.stopped", unfinished=self.unfinished)
+        return 0
+
+    def _serve(self, ready: Prepared, store: SqlStore, leadership: Leadership) -> None:
+        s = self.settings
+        holder: list[Jobs] = []
+
+        def wake(name: str) -> bool:
+            return holder[0].wake(name) if holder else False
+
+        ctx = JobContext(
+            settings=s,
+            store=store,
+            mapping=ready.mapping,
+            crm=ready.crm,
+            sms=ready.sms,
+            clock=UtcClock(),
+            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+            wake=wake,
+        )
+        job_list, _missing = build_jobs(ctx, self.factories)
+        jobs = Jobs(job_list, leadership)
+        holder.append(jobs)
+        self._jobs = jobs
+        checks = self.checks if self.checks is not None else standard_checks(s, store)
+        app = build_app(
+            Readiness(checks, cache_s=s.ready_cache_s),
+            webhooks=webhook_routes(s, store),
+            on_webhook=lambda: jobs.wake("ingest"),
+        )
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=max(int(s.shutdown_timeout_s), 1),
+        )
+        server = _Server(config)
+        self._server = server
+        self.port = int(ready.sock.getsockname()[1])
+        if self._stop_requested.is_set():
+            server.should_exit = True
+            jobs.stopping.set()
+        jobs.start()
+        log.info(
+            "runtime.listening",
+            host=s.http_host,
+            port=self.port,
+            jobs=jobs.names,
+            replica_mode="single (SQLite)" if isinstance(leadership, SoloLeader) else "postgres",
+        )
+        try:
+            asyncio.run(server.serve(sockets=[ready.sock]))
+        finally:
+            self.stop("server stopped")
+            deadline = self._deadline or time.monotonic()
+            self.unfinished = jobs.shutdown(max(deadline - time.monotonic(), 0.0))

@@ -1,0 +1,291 @@
+"""`smsync run` as an operator runs it: a real process against the sandbox and a temp
+SQLite file. Readiness follows the CRM's auth, /metrics is scraped, SIGTERM (also during a
+writeback batch) exits 0 within the timeout, a second replica on the same SQLite file is
+refused, and a bad mapping exits 2 before any database file exists."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from connector.crm.salesforce.client import SalesforceCrm
+from connector.domain.model import CrmRef, CrmWrite
+from connector.mapping_loader import load_mapping
+from connector.sandbox.faults import FaultSpec
+from connector.sandbox.salesforce.emulator import SalesforceEmulator
+from connector.sandbox.server import Sandbox
+from connector.store import SqlStore, crm_outbox, make_engine
+from connector.store.migrate import upgrade
+from connector.store.tables import crm_outbox as outbox_table
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD_MAPPING = ROOT / "tests" / "data" / "mappings" / "three_problems.yaml"
+SHUTDOWN_TIMEOUT_S = 15
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(vendors=("salesforce", "hubspot", "twilio"), seed_contacts=30) as sb:
+        yield sb
+        gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _clean_sandbox(sandbox: Sandbox) -> None:
+    sandbox.state.faults.clear()
+    requests.post(
+        f"{sandbox.urls['admin']}/__sandbox/salesforce/revoke", json={"revoked": False}, timeout=10
+    )
+    requests.post(
+        f"{sandbox.urls['admin']}/__sandbox/hubspot/token", json={"revoked": False}, timeout=10
+    )
+
+
+class Sidecar:
+    """One `smsync run` process."""
+
+    def __init__(self, sb: Sandbox, db: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
+        self.env = {
+            **clean,
+            **sb.env(),
+            "SMSYNC_DATABASE_URL": f"sqlite:///{db}",
+            "SMSYNC_HTTP_PORT": str(self.port),
+            "SMSYNC_READY_CACHE_S": "0",
+            "SMSYNC_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+            "SMSYNC_LOG_FORMAT": "json",
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "connector.cli", "run"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"smsync run exited early: {self.proc.communicate()}")
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("smsync run did not become healthy")
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(f"{self.base}{path}", timeout=30)
+
+    def terminate(self) -> tuple[int, float, str]:
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=SHUTDOWN_TIMEOUT_S + 30)
+        return self.proc.returncode, time.monotonic() - started, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def sidecars() -> Iterator[list[Sidecar]]:
+    made: list[Sidecar] = []
+    yield made
+    for car in made:
+        car.kill()
+
+
+def test_readyz_follows_crm_auth_and_sigterm_exits_0(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    car = Sidecar(sandbox, tmp_path / "var" / "smsync.db")
+    sidecars.append(car)
+    car.wait_healthy()
+    assert car.get("/healthz").json() == {"status": "ok"}
+    assert car.get("/readyz").status_code == 200
+    admin = sandbox.urls["admin"]
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": True}, timeout=10)
+    reply = car.get("/readyz")
+    assert reply.status_code == 503
+    checks = reply.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["sms"] == "ok"
+    assert "AuthError" in checks["crm"]
+    assert sandbox.credentials.sf_client_secret not in reply.text
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": False}, timeout=10)
+    assert car.get("/readyz").status_code == 200
+    metrics = car.get("/metrics").text
+    for name in ("smsync_outbox_depth", "smsync_sla_timers_open", "smsync_job_runs_total"):
+        assert f"# TYPE {name}" in metrics
+    assert 'smsync_ready{check="crm"} 1.0' in metrics
+    code, took, err = car.terminate()
+    assert code == 0, err[-2000:]
+    assert took < SHUTDOWN_TIMEOUT_S
+    assert "runtime.stopped" in err
+    assert "Traceback" not in err
+
+
+def test_readyz_on_hubspot_follows_the_token(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    car = Sidecar(
+        sandbox,
+        tmp_path / "smsync.db",
+        SMSYNC_CRM="hubspot",
+        SMSYNC_MAPPINGS=str(ROOT / "mappings" / "hubspot.yaml"),
+    )
+    sidecars.append(car)
+    car.wait_healthy()
+    admin = sandbox.urls["admin"]
+    requests.post(f"{admin}/__sandbox/hubspot/token", json={"revoked": True}, timeout=10)
+    reply = car.get("/readyz")
+    assert reply.status_code == 503
+    assert "HubSpot refused our credentials" in reply.json()["checks"]["crm"]
+    requests.post(f"{admin}/__sandbox/hubspot/token", json={"revoked": False}, timeout=10)
+    assert car.get("/readyz").status_code == 200
+    code, _, err = car.terminate()
+    assert code == 0, err[-2000:]
+
+
+def test_a_second_replica_on_the_same_sqlite_file_is_refused(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    db = tmp_path / "smsync.db"
+    first = Sidecar(sandbox, db)
+    sidecars.append(first)
+    first.wait_healthy()
+    before = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
+    second = Sidecar(sandbox, db)
+    sidecars.append(second)
+    _, err = second.proc.communicate(timeout=60)
+    assert second.proc.returncode == 2
+    assert "single-replica" in err
+    assert "Traceback" not in err
+    after = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
+    assert [(n, s) for n, s, _ in after if n.endswith(".lock")] == [
+        (n, s) for n, s, _ in before if n.endswith(".lock")
+    ]
+    assert first.proc.poll() is None  # the first one is untouched
+    assert first.terminate()[0] == 0
+
+
+def test_a_bad_mapping_exits_2_with_located_errors_and_no_database(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    db = tmp_path / "var" / "smsync.db"
+    car = Sidecar(sandbox, db, SMSYNC_MAPPINGS=str(BAD_MAPPING))
+    sidecars.append(car)
+    _, err = car.proc.communicate(timeout=60)
+    assert car.proc.returncode == 2
+    located = [line for line in err.splitlines() if line.startswith(f"{BAD_MAPPING}:")]
+    assert len(located) == 3
+    assert located[0].split(":")[1:3] == ["7", "5"]
+    assert not db.exists()
+    assert not db.parent.exists()
+
+
+def activity(target: CrmRef, n: int) -> CrmWrite:
+    sid = f"SM{n:032x}"
+    return CrmWrite(
+        "activity",
+        f"sms:{sid}",
+        target,
+        {
+            "message_sid": sid,
+            "direction": "inbound",
+            "body": f"reply {n}",
+            "at": datetime(2026, 11, 2, 15, 0, tzinfo=UTC),
+            "status": "received",
+        },
+    )
+
+
+def outbox_states(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(outbox_table.c.state, sa.func.count()).group_by(outbox_table.c.state)
+            )
+            return {str(state): int(n) for state, n in rows}
+    finally:
+        engine.dispose()
+
+
+def test_sigterm_during_a_writeback_batch_finishes_it_and_exits_0(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "smsync.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    from connector.config import load_settings
+
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+    crm = SalesforceCrm.from_settings(load_settings(), mapping)
+    targets = [s.ref for b in crm.pull(None) for s in b.contacts][:10]
+    crm.close()
+    writes = [activity(targets[n % len(targets)], n) for n in range(120)]
+    store = SqlStore.from_url(url)
+    with store.begin() as conn:
+        for write in writes:
+            crm_outbox.enqueue(conn, write, datetime.now(UTC))
+    store.close()
+    # each composite call now takes 1.5 s: the batch is still in flight when SIGTERM lands
+    sandbox.state.faults.set("salesforce", FaultSpec.model_validate({"latency_ms": 1500}))
+    car = Sidecar(sandbox, db)
+    sidecars.append(car)
+    deadline = time.monotonic() + 30
+    while outbox_states(url).get("claimed", 0) == 0:
+        assert time.monotonic() < deadline, "writeback never claimed the rows"
+        time.sleep(0.02)
+    code, took, err = car.terminate()
+    assert code == 0, err[-2000:]
+    assert took < SHUTDOWN_TIMEOUT_S
+    states = outbox_states(url)
+    assert states.get("claimed", 0) == 0, states  # the batch in flight settled
+    assert states.get("done", 0) > 0
+    sandbox.state.faults.clear()
+    # a restart finishes the rest; each write exists once in the CRM
+    again = Sidecar(sandbox, db)
+    sidecars.append(again)
+    again.wait_healthy()
+    deadline = time.monotonic() + 60
+    while outbox_states(url).get("done", 0) < len(writes):
+        assert time.monotonic() < deadline, outbox_states(url)
+        time.sleep(0.1)
+    assert again.terminate()[0] == 0
+    emulator = cast("SalesforceEmulator", sandbox.emulators["salesforce"])
+    for write in writes[:: len(writes) // 12]:
+        sid = write.fields["message_sid"]
+        found = emulator.find("Task", "SMS_Message_Id__c", write.external_id) or emulator.find(
+            "Task", "SMS_Message_Id__c", str(sid)
+        )
+        assert len(found) == 1, (write.external_id, found)
