@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import signal
 import sys
@@ -190,7 +192,42 @@ def sync(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One full pull, plan, send, ingest, writeback and sweep cycle."""
-    _not_built("sync", 7, "the sync and writeback engine")
+    if not once:
+        _fail("smsync sync: pass --once (the continuous loop is `smsync run`)")
+    from connector.config import load_settings
+    from connector.engine.context import build_context
+    from connector.engine.cycle import run_cycle
+    from connector.store.migrate import upgrade
+
+    try:
+        settings = load_settings()
+        planner = None
+        if importlib.util.find_spec("connector.engine.plan") is not None:
+            planner = importlib.import_module("connector.engine.plan").build_planner(settings)
+        upgrade(settings.database_url)  # schema only; a dry run rolls back everything else
+        ctx = build_context(settings, planner=planner)
+        try:
+            report = run_cycle(ctx, dry_run=dry_run).to_json()
+        finally:
+            ctx.store.close()
+    except SmsyncError as exc:
+        _fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for name in ("pull", "send", "reconcile", "ingest", "writeback", "sweep"):
+        if report.get(name) is not None:
+            typer.echo(f"{name}: {json.dumps(report[name])}")
+    if dry_run:
+        typer.echo(f"would write {len(report['would_write'])} CRM record(s):")
+        for w in report["would_write"]:
+            fields = json.dumps(w["fields"])
+            typer.echo(f"  {w['kind']} {w['external_id']} -> {w['target']}: {fields}")
+        typer.echo(f"would send {len(report['would_send'])} SMS:")
+        for m in report["would_send"]:
+            typer.echo(f"  {m['idempotency_key']} to {m['to']}: {m['body']}")
+    for note in report["notes"]:
+        typer.echo(f"note: {note}")
 
 
 @app.command()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     gauges_interval_s: float = Field(default=15.0, gt=0, le=86_400)
     shutdown_timeout_s: float = Field(default=25.0, gt=0, le=3_600)
     ready_cache_s: float = Field(default=5.0, ge=0, le=600)
+    # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
+    # the API answers 401 to everyone
+    api_token: SecretStr | None = None
 
     sf_login_url: str = Field(
         default="https://login.salesforce.com", validation_alias=AliasChoices("SF_LOGIN_URL")
@@ -72,6 +75,11 @@ class Settings(BaseSettings):
     )
 
     hubspot_access_token: SecretStr | None = _vendor("HUBSPOT_ACCESS_TOKEN")
+    # OAuth instead of a private-app token: the refresh token (rotated copies persist in the
+    # store) plus the app's client id and secret; HUBSPOT_ACCESS_TOKEN is then optional
+    hubspot_client_id: str | None = _vendor("HUBSPOT_CLIENT_ID")
+    hubspot_client_secret: SecretStr | None = _vendor("HUBSPOT_CLIENT_SECRET")
+    hubspot_refresh_token: SecretStr | None = _vendor("HUBSPOT_REFRESH_TOKEN")
     hubspot_base_url: str = Field(
         default="https://api.hubapi.com", validation_alias=AliasChoices("HUBSPOT_BASE_URL")
     )

@@ -8,6 +8,7 @@ complete and check the file as it is typed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -76,6 +77,8 @@ _F = {
     "time_zone": "Field holding the contact's IANA time zone (e.g. America/Chicago); when "
     "empty, the time zone is guessed from the phone's area code.",
     "segments": "Named segment fields, segment name → CRM field (e.g. industry: Industry).",
+    "phone_status": "Optional field set to 'invalid' when the provider refuses the number "
+    "for good (Twilio 21211, 21614, 30003, 30005, 30006); leave unset if the CRM has none.",
 }
 
 Segments = Mapping[SnakeName, ApiName]
@@ -96,6 +99,7 @@ class FieldOverrides(Strict):
     owner_team: ApiName | None = Field(None, description=_F["owner_team"])
     lifecycle_stage: ApiName | None = Field(None, description=_F["lifecycle_stage"])
     time_zone: ApiName | None = Field(None, description=_F["time_zone"])
+    phone_status: ApiName | None = Field(None, description=_F["phone_status"])
     segments: Segments = Field(default_factory=dict, description=_F["segments"])
 
 
@@ -114,6 +118,7 @@ class FieldMap(Strict):
     owner_team: ApiName | None = Field(None, description=_F["owner_team"])
     lifecycle_stage: ApiName | None = Field(None, description=_F["lifecycle_stage"])
     time_zone: ApiName | None = Field(None, description=_F["time_zone"])
+    phone_status: ApiName | None = Field(None, description=_F["phone_status"])
     segments: Segments = Field(default_factory=dict, description=_F["segments"])
 
     def overridden(self, overrides: FieldOverrides) -> FieldMap:
@@ -234,6 +239,15 @@ _PLACEHOLDERS = (
 )
 
 
+class TalkTrack(Strict):
+    """What to say to a reply of one disposition."""
+
+    disposition: Disposition = Field(description="The disposition this talk track is for.")
+    text: Annotated[str, Field(min_length=1)] = Field(
+        description="e.g. 'Share the pricing sheet and offer a 15-minute call.'"
+    )
+
+
 class TaskSettings(Strict):
     """The follow-up task created for the owner when a reply needs a human."""
 
@@ -261,6 +275,20 @@ class TaskSettings(Strict):
         min_length=1,
         description="User or queue id that gets the task when the contact has no owner.",
     )
+    review_owner_id: str | None = Field(
+        None,
+        min_length=1,
+        description="User or queue id that gets the one review task for a reply from an "
+        "unknown number or from a number on several records. Default: fallback_owner_id.",
+    )
+    talk_tracks: tuple[TalkTrack, ...] = Field(
+        (),
+        description="What the rep should say per disposition, appended to the follow-up "
+        "task's body.",
+    )
+
+    def talk_track(self, disposition: str) -> str | None:
+        return next((t.text for t in self.talk_tracks if t.disposition == disposition), None)
 
 
 # --- SLA --------------------------------------------------------------------------------
@@ -275,6 +303,9 @@ class BusinessHours(Strict):
     start: Clock = Field(description='Opening time, "HH:MM" in quotes.')
     end: Clock = Field(description='Closing time, "HH:MM" in quotes; after start.')
     time_zone: TimeZoneName = Field(description="IANA time zone of these hours.")
+    holidays: tuple[date, ...] = Field(
+        (), description="Local dates the SLA clock does not run, e.g. [2026-12-25]."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Self:
@@ -296,9 +327,55 @@ class SlaPolicy(Strict):
 
 class SlaSettings(Strict):
     business_hours: BusinessHours = Field(description="When the SLA clock runs.")
+
     policies: Mapping[SnakeName, SlaPolicy] = Field(
         default_factory=dict,
         description="Named SLA policies that disposition rules refer to by `sla: <name>`.",
+    )
+
+
+# --- routing ---------------------------------------------------------------------------
+
+
+class TeamSettings(Strict):
+    """One sales team: who takes replies when a record's owner cannot, and who hears
+    about SLA breaches."""
+
+    name: Annotated[str, Field(min_length=1)] = Field(
+        description="The team's name, as the owner_team field holds it."
+    )
+    members: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (), description="User ids in round-robin order."
+    )
+    round_robin: bool = Field(
+        default=True, description="Rotate tasks of unowned records over the active members."
+    )
+    fallback_owner_id: str | None = Field(
+        None, min_length=1, description="User or queue that takes the team's tasks otherwise."
+    )
+    lead_id: str | None = Field(
+        None, min_length=1, description="User who gets the escalation task on an SLA breach."
+    )
+    business_hours: BusinessHours | None = Field(
+        None,
+        description="The team's own SLA hours, when they differ from sla.business_hours "
+        "(e.g. a West team on Pacific time).",
+    )
+
+
+class RoutingSettings(Strict):
+    """Who owns follow-ups: the record owner while active, else the owner's team."""
+
+    teams: tuple[TeamSettings, ...] = Field((), description="The teams and their rosters.")
+    inactive_users: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (),
+        description="User ids who no longer take work (left, on leave); their records "
+        "route to their team.",
+    )
+    escalation_owner_id: str | None = Field(
+        None,
+        min_length=1,
+        description="User who gets escalation tasks when the team has no lead.",
     )
 
 
@@ -414,6 +491,10 @@ class MappingConfig(Strict):
     sla: SlaSettings | None = Field(None, description="Business hours and SLA policies.")
     dispositions: Dispositions = Field(
         default_factory=Dispositions, description="Disposition vocabulary and rules."
+    )
+    routing: RoutingSettings = Field(
+        default_factory=RoutingSettings,
+        description="Teams, rotations and escalation leads for follow-up tasks.",
     )
 
     @model_validator(mode="wrap")

@@ -6,11 +6,15 @@ from __future__ import annotations
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.mapping_schema import MappingConfig
-from connector.ports import CrmPort, IdMap
+from connector.ports import CrmPort, IdMap, TokenVault
 
 
 def build_crm(
-    settings: Settings, mapping: MappingConfig, *, id_map: IdMap | None = None
+    settings: Settings,
+    mapping: MappingConfig,
+    *,
+    id_map: IdMap | None = None,
+    token_vault: TokenVault | None = None,
 ) -> CrmPort:
     """The adapter for `SMSYNC_CRM`, checked against the mapping file's own `crm:`."""
     if mapping.crm != settings.crm:
@@ -24,4 +28,4 @@ def build_crm(
         return SalesforceCrm.from_settings(settings, mapping)
     from connector.crm.hubspot.client import HubSpotCrm
 
-    return HubSpotCrm.from_settings(settings, mapping, id_map=id_map)
+    return HubSpotCrm.from_settings(settings, mapping, id_map=id_map, token_vault=token_vault)

@@ -8,6 +8,7 @@ alike."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,7 +81,10 @@ class Credentials:
     sf_password: str
     sf_jwt_private_key_pem: bytes  # the connector signs JWT-bearer assertions with this
     sf_jwt_public_key_pem: bytes  # the emulator verifies them with this
-    hubspot_token: str
+    hubspot_token: str  # the private-app token
+    hubspot_oauth_client_id: str  # an OAuth app: /oauth/v1/token exchanges its refresh token
+    hubspot_oauth_client_secret: str
+    hubspot_oauth_refresh_token: str  # the first one; each exchange rotates it
     twilio_account_sid: str
     twilio_auth_token: str
     twilio_from: str
@@ -108,6 +112,9 @@ class Credentials:
             sf_jwt_private_key_pem=private_pem,
             sf_jwt_public_key_pem=public_pem,
             hubspot_token="pat-na1-" + secrets.token_hex(16),
+            hubspot_oauth_client_id=str(uuid.uuid4()),
+            hubspot_oauth_client_secret=str(uuid.uuid4()),
+            hubspot_oauth_refresh_token="na1-" + str(uuid.uuid4()),
             twilio_account_sid="AC" + secrets.token_hex(16),
             twilio_auth_token=secrets.token_hex(16),
             twilio_from="+15005550006",

@@ -41,7 +41,10 @@ def test_every_secret_has_a_file_variant(monkeypatch: pytest.MonkeyPatch, tmp_pa
         "sf_client_secret",
         "sf_password",
         "hubspot_access_token",
+        "hubspot_client_secret",
+        "hubspot_refresh_token",
         "twilio_auth_token",
+        "api_token",
     }
     for i, field in enumerate(SECRET_FIELDS):
         path = tmp_path / f"s{i}"

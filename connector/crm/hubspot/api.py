@@ -62,8 +62,8 @@ class HubSpotApi:
         self.sleep = sleep or limiter._sleep  # noqa: SLF001 - one sleep for both
         self.timeout_s = timeout_s
         extra: dict[str, Any] = {"ssl_ca_cert": str(ca_file)} if ca_file else {}
-        client = HubSpot(
-            access_token=tokens.token(),
+        client = HubSpot(  # the token is set per call (`_once`): it may not exist yet
+            access_token=None,
             host=base_url.rstrip("/"),
             retry=Retry(total=False),
             **extra,

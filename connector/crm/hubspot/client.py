@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 from connector.config import Settings, require
 from connector.crm.hubspot.api import HubSpotApi
-from connector.crm.hubspot.auth import PrivateAppToken, TokenSource
+from connector.crm.hubspot.auth import (
+    OAuthTokens,
+    PrivateAppToken,
+    TokenSource,
+    oauth_exchange,
+)
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
 from connector.crm.hubspot.pull import ContactPuller
@@ -18,11 +23,46 @@ from connector.crm.hubspot.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
+from connector.logs import get_logger
 from connector.mapping_schema import MappingConfig
-from connector.ports import CrmPort, Cursor, IdMap, PullBatch
+from connector.ports import CrmPort, Cursor, IdMap, PullBatch, TokenPair, TokenVault
 from connector.retry import RetryPolicy
 
 DEFAULT_LOOKBACK_S = 30.0
+TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
+
+log = get_logger(__name__)
+
+
+def tokens_from_settings(settings: Settings, vault: TokenVault | None = None) -> TokenSource:
+    """OAuth when HUBSPOT_REFRESH_TOKEN is set (client id and secret then required; the
+    access token optional, else fetched on first use), otherwise the private-app token."""
+    if settings.hubspot_refresh_token is None:
+        require(settings, "hubspot_access_token")
+        secret = settings.hubspot_access_token
+        assert secret is not None
+        return PrivateAppToken(secret.get_secret_value())
+    require(settings, "hubspot_client_id", "hubspot_client_secret", "hubspot_refresh_token")
+    client_id, client_secret = settings.hubspot_client_id, settings.hubspot_client_secret
+    assert client_id is not None
+    assert client_secret is not None
+    access = settings.hubspot_access_token
+    initial = TokenPair(
+        access.get_secret_value() if access is not None else "",
+        settings.hubspot_refresh_token.get_secret_value(),
+    )
+    if vault is None:
+        log.warning(
+            "hubspot.oauth_unpersisted",
+            hint="rotated refresh tokens are kept in memory only and lost on restart",
+        )
+    exchange = oauth_exchange(
+        settings.hubspot_base_url + TOKEN_PATH,
+        client_id,
+        client_secret.get_secret_value(),
+        ca_file=settings.ca_file,
+    )
+    return OAuthTokens(initial, exchange, vault)
 
 
 class HubSpotCrm:
@@ -54,19 +94,18 @@ class HubSpotCrm:
         *,
         id_map: IdMap | None = None,
         tokens: TokenSource | None = None,
+        token_vault: TokenVault | None = None,
         tier: Tier | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], object] | None = None,
         policy: RetryPolicy | None = None,
         lookback_s: float = DEFAULT_LOOKBACK_S,
     ) -> HubSpotCrm:
-        """The adapter for these settings. `tokens` replaces the private-app token (OAuth);
-        `clock`/`sleep` let tests run the limiter on the sandbox's clock."""
+        """The adapter for these settings (see `tokens_from_settings`; `tokens` overrides
+        it, `token_vault` persists rotated OAuth pairs); `clock`/`sleep` let tests run the
+        limiter on the sandbox's clock."""
         if tokens is None:
-            require(settings, "hubspot_access_token")
-            secret = settings.hubspot_access_token
-            assert secret is not None
-            tokens = PrivateAppToken(secret.get_secret_value())
+            tokens = tokens_from_settings(settings, token_vault)
         limiter = RateLimiter(
             tier or TIERS["starter"],
             daily_share=settings.api_usage_stop_share,

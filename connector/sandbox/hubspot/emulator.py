@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ from connector.sandbox.core import Credentials, SandboxState
 from connector.sandbox.hubspot import batch
 from connector.sandbox.hubspot.errors import HubSpotError, validation_error
 from connector.sandbox.hubspot.limits import TEN_SECONDLY, LimitConfig, rate_limit_error
+from connector.sandbox.hubspot.oauth import OAuthError, OAuthServer
 from connector.sandbox.hubspot.objects import TYPE_ALIASES, object_type
 from connector.sandbox.hubspot.portal import VENDOR, Portal
 from connector.sandbox.hubspot.search import parse as parse_search
@@ -75,6 +77,7 @@ class HubSpotEmulator:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.portal = Portal(state, self.base_url)
+        self.oauth = OAuthServer(credentials)
         self._app = Starlette(routes=self._routes())
 
     # the Emulator protocol ---------------------------------------------------------------
@@ -91,6 +94,7 @@ class HubSpotEmulator:
 
     def reset(self) -> None:
         self.portal.reset()
+        self.oauth.reset()
 
     def seed(self, data: SeedData) -> dict[str, int]:
         return self.portal.seed(data)
@@ -157,7 +161,25 @@ class HubSpotEmulator:
                     return JSONResponse({"error": str(exc)}, 400)
             return JSONResponse({"revoked": self.portal.token_revoked})
 
+        async def oauth(request: Request) -> JSONResponse:
+            expired = False
+            if request.method == "POST":
+                try:
+                    body = await _admin_body(request)
+                except (ValueError, TypeError) as exc:
+                    return JSONResponse({"error": str(exc)}, 400)
+                if body.get("expire_access"):
+                    expired = self.oauth.expire_access()
+            return JSONResponse(
+                {
+                    "expired": expired,
+                    "has_access_token": self.oauth.access_token is not None,
+                    "exchanges": self.oauth.exchanges,
+                }
+            )
+
         return [
+            Route("/oauth", oauth, methods=["GET", "POST"]),
             Route("/limits", limits, methods=["GET", "POST"]),
             Route("/index-delay", index_delay, methods=["GET", "POST"]),
             Route("/unique", unique, methods=["GET", "POST"]),
@@ -191,9 +213,23 @@ class HubSpotEmulator:
         return endpoint
 
     def _authenticate(self, request: Request) -> None:
-        expected = f"Bearer {self.credentials.hubspot_token}"
-        if self.portal.token_revoked or request.headers.get("authorization") != expected:
+        """The private-app token or the current OAuth access token; a rotated-out (or
+        admin-expired) OAuth token gets EXPIRED_AUTHENTICATION, as an old one does."""
+        header = request.headers.get("authorization", "")
+        scheme, _, bearer = header.partition(" ")
+        if self.portal.token_revoked or scheme.lower() != "bearer" or not bearer:
             raise HubSpotError(401, _NO_CREDENTIALS, "INVALID_AUTHENTICATION")
+        if bearer != self.credentials.hubspot_token:
+            verdict = self.oauth.check(bearer)
+            if verdict == "expired":
+                raise HubSpotError(
+                    401,
+                    "The OAuth token used to make this call expired 1 second(s) ago.",
+                    "EXPIRED_AUTHENTICATION",
+                    context={"expiredSecondsAgo": ["1"]},
+                )
+            if verdict != "ok":
+                raise HubSpotError(401, _NO_CREDENTIALS, "INVALID_AUTHENTICATION")
         if self.state.faults.session_call(VENDOR):
             raise HubSpotError(
                 401,
@@ -201,6 +237,15 @@ class HubSpotEmulator:
                 "EXPIRED_AUTHENTICATION",
                 context={"expiredSecondsAgo": ["0"]},
             )
+
+    async def _token(self, request: Request) -> Response:
+        """`POST /oauth/v1/token`: form-encoded, outside the CRM API's auth and limits."""
+        raw = (await request.body()).decode("utf-8", "replace")
+        form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        try:
+            return _json(self.oauth.exchange(form))
+        except OAuthError as err:
+            return _json(err.body, 400)
 
     # CRM objects ----------------------------------------------------------------------------
 
@@ -340,6 +385,7 @@ class HubSpotEmulator:
         api = self._api
         objects = "/crm/v3/objects/{type}"
         return [
+            Route("/oauth/v1/token", self._token, methods=["POST"]),
             Route(objects + "/batch/{action}", api(self._batch), methods=["POST"]),
             Route(objects + "/search", api(self._search, search=True), methods=["POST"]),
             Route(objects, api(self._objects), methods=["GET", "POST"]),

@@ -1,0 +1,317 @@
+"""Ingest: turn inbox items (webhooks and polled events) into state and CRM writes.
+
+Per item, in one transaction with `inbox.mark_processed`: the consent ledger, the
+disposition, the activity, field updates, an owned follow-up task with its SLA timer,
+or the one review task of an unknown or shared number. A crash before the commit leaves
+the item unprocessed (its lease expires and it is claimed again); after it, everything
+it caused is in the outbox. Resolving a number the local state does not know asks the CRM
+(`find_by_phone`) before the transaction, never inside it.
+
+Status items: the message's state machine was already moved at intake. A final status
+updates the message's activity; a permanent failure marks the number invalid on its
+record, and a provider block (21610) enters the consent ledger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from connector.domain import consent as consent_rules
+from connector.domain.dispositions import Classification, classify
+from connector.domain.model import (
+    OPTED_OUT,
+    ContactState,
+    CrmRef,
+    CrmWrite,
+    Direction,
+    Message,
+    MessageStatus,
+)
+from connector.domain.phones import try_e164
+from connector.domain.routing import route
+from connector.domain.sla import add_business_time, start_timer
+from connector.engine import consent_sync, outbox, tasks
+from connector.engine.context import EngineContext
+from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
+from connector.logs import mask_phone, scrub_text
+from connector.store import contacts, inbox, messages, sla
+from connector.store.records import InboxItem
+
+log = structlog.get_logger(__name__)
+
+PROVIDER_BLOCK = 21610
+# Twilio codes that say the number will never take a text: invalid, landline, unreachable,
+# unknown or carrier-rejected destination.
+PERMANENT_FAILURES = frozenset({21211, 21614, 30003, 30005, 30006})
+# Dispositions that end the active motion (the play has its outcome).
+ENDS_MOTION = frozenset({OPTED_OUT, "wrong_number"})
+BATCH = 200
+LEASE_S = 120.0
+RETRY_AFTER = timedelta(seconds=30)
+
+
+@dataclass
+class IngestReport:
+    claimed: int = 0
+    processed: int = 0
+    failed: int = 0
+    inbound: int = 0
+    statuses: int = 0
+    crm_writes: int = 0
+    tasks: int = 0
+    reviews: int = 0
+    consent_changes: int = 0
+    dispositions: Counter[str] = field(default_factory=Counter)
+
+
+def _parse_at(raw: Any, default: datetime) -> datetime:
+    if isinstance(raw, str) and raw:
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=default.tzinfo)
+    return default
+
+
+def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
+    """Process every claimable inbox item (or up to `max_items`)."""
+    policy = ReplyPolicy.from_mapping(ctx.mapping)
+    report = IngestReport()
+    while max_items is None or report.claimed < max_items:
+        limit = BATCH if max_items is None else min(BATCH, max_items - report.claimed)
+        with ctx.store.begin() as conn:
+            items = inbox.claim(conn, ctx.worker_id, limit, LEASE_S, ctx.clock.now())
+        if not items:
+            break
+        report.claimed += len(items)
+        queued_before = report.crm_writes
+        for item in items:
+            _one(ctx, policy, item, report)
+        if report.crm_writes > queued_before:
+            ctx.woke("writeback")
+    return report
+
+
+def _one(ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: IngestReport) -> None:
+    try:
+        extra: list[CrmRef] = []
+        if item.kind == "inbound":
+            extra = _resolve_remote(ctx, item.payload)
+        with ctx.store.begin() as conn:
+            now = ctx.clock.now()
+            if item.kind == "inbound":
+                _inbound(ctx, policy, conn, item=item, extra=extra, now=now, report=report)
+                report.inbound += 1
+            else:
+                _status(ctx, conn, item, now, report)
+                report.statuses += 1
+            inbox.mark_processed(conn, item.id, now, ctx.worker_id)
+        report.processed += 1
+    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+        report.failed += 1
+        message = scrub_text(f"{type(exc).__name__}: {exc}")
+        log.warning("ingest.item_failed", provider_id=item.provider_id, error=message)
+        with ctx.store.begin() as conn:
+            inbox.release(conn, item.id, message, ctx.clock.now() + RETRY_AFTER, ctx.worker_id)
+
+
+def _resolve_remote(ctx: EngineContext, payload: dict[str, Any]) -> list[CrmRef]:
+    """CRM records of the sender the local state does not know (a network call, so
+    outside the item's transaction)."""
+    phone = try_e164(str(payload.get("from") or ""))
+    if phone is None:
+        return []
+    with ctx.store.begin() as conn:
+        if contacts.find_by_phone(conn, phone):
+            return []
+    return sorted(ctx.crm.find_by_phone(phone), key=lambda r: (r.object_type, r.id))
+
+
+def _put(conn: sa.Connection, write: CrmWrite, now: datetime, report: IngestReport) -> None:
+    report.crm_writes += int(outbox.put(conn, write, now))
+
+
+def _inbound(
+    ctx: EngineContext,
+    policy: ReplyPolicy,
+    conn: sa.Connection,
+    *,
+    item: InboxItem,
+    extra: list[CrmRef],
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    p = item.payload
+    sid = str(p["sid"])
+    at = _parse_at(p.get("at"), item.received_at)
+    phone = try_e164(str(p.get("from") or "")) or str(p.get("from") or "")
+    message = Message(
+        sid=sid,
+        direction=Direction.INBOUND,
+        from_=phone,
+        to=str(p.get("to") or ""),
+        body=str(p.get("body") or ""),
+        status=MessageStatus.RECEIVED,
+        at=at,
+        num_segments=int(p.get("num_segments") or 1),
+    )
+    states = contacts.find_by_phone(conn, phone)
+    refs = [s.ref for s in states] + [r for r in extra if r not in {s.ref for s in states}]
+    primary = refs[0] if refs else None
+    messages.upsert(conn, message, now, primary if len(refs) == 1 else None)
+    found = classify(
+        message.body,
+        policy.rules,
+        opt_out_type=p.get("opt_out_type"),
+        sid=sid,
+        at=at,
+    )
+    name = found.name
+    report.dispositions[name] += 1
+    if found.compliance is not None:
+        entry = consent_rules.from_keyword(found.compliance, phone=phone, at=at)
+        if entry is not None:
+            report.consent_changes += 1
+            report.crm_writes += consent_sync.record_event(conn, entry, now, also=extra)
+    in_vocabulary = name in ctx.mapping.dispositions.vocabulary
+    _put(
+        conn,
+        tasks.activity(message, primary or tasks.REVIEW_TARGET, disposition=name),
+        now,
+        report,
+    )
+    play = next((s.active_motion for s in states if s.active_motion), None)
+    due: datetime | None = None
+    single = states[0] if len(states) == 1 and len(refs) == 1 else None
+    if single is not None and found.creates_task:
+        due = _follow_up(
+            ctx,
+            policy,
+            conn,
+            state=single,
+            message=message,
+            found=found,
+            now=now,
+            play=play,
+            report=report,
+        )
+    elif len(refs) != 1:
+        # unknown number, or several records: one review task, never one per record
+        calendar = policy.calendar(None)
+        review_due = add_business_time(at, sla_for(ctx.mapping, None, name)[1], calendar)
+        _put(
+            conn,
+            tasks.review(message, refs, name, owner_id=policy.review_owner_id, due=review_due),
+            now,
+            report,
+        )
+        report.reviews += 1
+        log.info("ingest.review_task", sid=sid, phone=mask_phone(phone), records=len(refs))
+    for ref in refs:
+        fields: dict[str, object] = {}
+        if in_vocabulary:
+            fields["disposition"] = name
+            contacts.set_disposition(conn, ref, name, now)
+        if name in ENDS_MOTION:
+            fields["active_motion"] = None
+        if due is not None and ref == primary and _mapped(ctx, ref, "sla_due"):
+            fields["sla_due"] = due
+        if fields:
+            write = CrmWrite("field_update", tasks.fields_id(sid, ref), ref, fields)
+            _put(conn, write, now, report)
+
+
+def _mapped(ctx: EngineContext, ref: CrmRef, canonical: str) -> bool:
+    try:
+        return getattr(ctx.mapping.field_map(ref.object_type), canonical, None) is not None
+    except KeyError:
+        return False
+
+
+def _follow_up(
+    ctx: EngineContext,
+    policy: ReplyPolicy,
+    conn: sa.Connection,
+    *,
+    state: ContactState,
+    message: Message,
+    found: Classification,
+    now: datetime,
+    play: str | None,
+    report: IngestReport,
+) -> datetime:
+    """The owned follow-up task and its SLA timer (an open timer is not restarted)."""
+    team = policy.team(state.owner_team)
+    rotation = load_rotation(conn, policy.teams)
+    assignment = route(
+        state.owner_id,
+        team,
+        rotation,
+        owner_active=state.owner_id is not None and state.owner_id not in policy.inactive,
+        fallback_owner_id=None,  # the adapter applies the mapping's fallback owner
+    )
+    save_rotation(conn, rotation, assignment.rotation, now)
+    kind, within = sla_for(ctx.mapping, found.sla, found.name)
+    timer = start_timer(kind, message.at, within, policy.calendar(state.owner_team))
+    entry = sla.start(
+        conn, state.ref, kind, started=timer.started, due=timer.due, source_sid=message.sid
+    )
+    due = entry.timer.due
+    write = tasks.follow_up(
+        ctx.mapping,
+        message,
+        state.ref,
+        found.name,
+        owner_id=assignment.owner_id,
+        due=due,
+        sla_kind=kind.value,
+        play=play,
+    )
+    _put(conn, write, now, report)
+    report.tasks += 1
+    return due
+
+
+def _status(
+    ctx: EngineContext, conn: sa.Connection, item: InboxItem, now: datetime, report: IngestReport
+) -> None:
+    p = item.payload
+    sid = str(p["sid"])
+    message = messages.get(conn, sid)
+    if message is None or message.direction is not Direction.OUTBOUND:
+        return  # not one of ours (or not stored yet): the raw event is kept by intake
+    target = messages.contact_of(conn, sid)
+    code = message.error_code
+    if target is not None and message.status.terminal:
+        write = tasks.activity(message, target)
+        fields = dict(write.fields)
+        if code is not None:
+            fields["status"] = f"{message.status.value} ({code})"
+        _put(conn, CrmWrite("activity", write.external_id, target, fields), now, report)
+    if code == PROVIDER_BLOCK:
+        entry = consent_rules.from_provider_block(
+            phone=message.to, at=message.at, message_sid=sid, error_code=code
+        )
+        report.consent_changes += 1
+        report.crm_writes += consent_sync.record_event(conn, entry, now)
+    elif code in PERMANENT_FAILURES:
+        for state in contacts.find_by_phone(conn, message.to):
+            if _mapped(ctx, state.ref, "phone_status"):
+                _put(
+                    conn,
+                    CrmWrite(
+                        "field_update",
+                        tasks.fields_id(f"{sid}:phone", state.ref),
+                        state.ref,
+                        {"phone_status": "invalid"},
+                    ),
+                    now,
+                    report,
+                )
+        log.info("ingest.number_invalid", sid=sid, phone=mask_phone(message.to), code=code)

@@ -1,0 +1,100 @@
+"""Pull: CRM changes since the cursor into contact state, signals and the consent ledger.
+
+Each batch the adapter yields is applied in ONE transaction: the contact states, the
+consent the CRM shows (an opt-out suppresses at once; an opt-in needs a source and a
+timestamp, which a bare field does not carry), the consent corrections for records that
+disagree with the ledger, the planner's sends, and the cursor. A crash loses nothing
+(the cursor did not move) and doubles nothing (states are upserts, sends and writes are
+keyed). Batches are consumed as they come, so memory stays flat however many records a
+first pull brings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Connection
+
+from connector.domain import consent as consent_rules
+from connector.domain.model import ConsentStatus, ContactState
+from connector.domain.signals import changes
+from connector.engine import consent_sync
+from connector.engine.context import EngineContext
+from connector.store import consent, contacts, cursors
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class PullReport:
+    batches: int = 0
+    contacts: int = 0
+    signals: int = 0
+    sends_planned: int = 0
+    consent_changes: int = 0
+    crm_writes: int = 0
+
+
+def cursor_name(ctx: EngineContext) -> str:
+    return f"pull:{ctx.settings.crm}"
+
+
+def run(ctx: EngineContext) -> PullReport:
+    report = PullReport()
+    name = cursor_name(ctx)
+    with ctx.store.begin() as conn:
+        since = cursors.get(conn, name)
+    for batch in ctx.crm.pull(since):
+        with ctx.store.begin() as conn:
+            now = ctx.clock.now()
+            for contact in batch.contacts:
+                _apply(ctx, conn, contact, now, report)
+            if batch.cursor is not None:
+                cursors.set_(conn, name, batch.cursor, now)
+        report.batches += 1
+    if report.crm_writes:
+        ctx.woke("writeback")
+    if report.sends_planned:
+        ctx.woke("send")
+    log.info(
+        "pull.done",
+        batches=report.batches,
+        contacts=report.contacts,
+        signals=report.signals,
+        sends_planned=report.sends_planned,
+    )
+    return report
+
+
+def _apply(
+    ctx: EngineContext,
+    conn: Connection,
+    contact: ContactState,
+    now: datetime,
+    report: PullReport,
+) -> None:
+    previous = contacts.get(conn, contact.ref)
+    contacts.upsert(conn, contact, now)
+    report.contacts += 1
+    signals = changes(previous, contact)
+    report.signals += len(signals)
+    phone = contact.phone
+    if phone and not contact.deleted:
+        if contact.consent is not ConsentStatus.UNKNOWN:
+            history = consent.history(conn, phone)
+            decision = consent_rules.decide_crm_consent(
+                history,
+                contact.consent,
+                None,
+                None,
+                phone=phone,
+                observed_at=now,
+                evidence_text=f"CRM field on {contact.ref}",
+            )
+            if decision.record is not None:
+                report.consent_changes += 1
+                report.crm_writes += consent_sync.record_event(conn, decision.record, now)
+        report.crm_writes += consent_sync.correct(conn, phone, now)
+    if ctx.planner is not None and not contact.deleted:
+        report.sends_planned += ctx.planner.plan(conn, contact, signals, now)

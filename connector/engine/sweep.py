@@ -1,0 +1,144 @@
+"""Sweep: meet SLA timers the rep answered, breach the ones that fell due, escalate.
+
+A timer is met by an outbound manual send through the connector to the contact after the
+timer started (an `sms_outbox` row keyed ``manual:...`` that reached the provider). A task
+closed in the CRM is not seen: the pull reads people, not tasks (see the report of
+issue 7), so a rep who answers outside smsync should close the SLA by texting through it.
+
+A breach writes, in one transaction with the timer's state: the record's breached flag
+(and the due time), the follow-up task's raised priority, and an escalation task for the
+team lead (`routing.escalation_owner`). `sla.escalate` runs once per timer, so a replayed
+sweep writes nothing new."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import structlog
+
+from connector.domain import sla as sla_rules
+from connector.domain.model import CrmRef, CrmWrite
+from connector.domain.routing import escalation_owner
+from connector.engine import outbox, tasks
+from connector.engine.context import EngineContext
+from connector.engine.policy import ReplyPolicy
+from connector.store import contacts, sla
+from connector.store.records import SlaEntry
+from connector.store.tables import sla_timers as timers_t
+from connector.store.tables import sms_outbox as sms_t
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class SweepReport:
+    met: int = 0
+    breached: int = 0
+    escalated: int = 0
+    crm_writes: int = 0
+
+
+def _answered_at(conn: sa.Connection, entry: SlaEntry) -> datetime | None:
+    row = conn.execute(
+        sa.select(sa.func.min(sms_t.c.done_at)).where(
+            sms_t.c.contact_type == entry.contact.object_type,
+            sms_t.c.contact_id == entry.contact.id,
+            sms_t.c.idempotency_key.like("manual:%"),
+            sms_t.c.state == "sent",
+            sms_t.c.done_at >= entry.timer.started,
+        )
+    ).scalar_one_or_none()
+    return row if isinstance(row, datetime) else None
+
+
+def _open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
+    ids = conn.execute(
+        sa.select(timers_t.c.id)
+        .where(timers_t.c.met.is_(None), timers_t.c.breached.is_(None))
+        .order_by(timers_t.c.due)
+        .limit(limit)
+    ).scalars()
+    found = [sla.get(conn, int(i)) for i in ids]
+    return [e for e in found if e is not None]
+
+
+def run(ctx: EngineContext) -> SweepReport:
+    policy = ReplyPolicy.from_mapping(ctx.mapping)
+    report = SweepReport()
+    with ctx.store.begin() as conn:
+        now = ctx.clock.now()
+        for entry in _open_timers(conn):
+            answered = _answered_at(conn, entry)
+            if answered is not None:
+                _meet(conn, entry, answered, now, report)
+        for entry in sla.due(conn, now):
+            # the store's `due <= now` includes the due instant, which is still on time
+            if sla_rules.is_breached(entry.timer, now) and sla.breach(conn, entry.id, now):
+                report.breached += 1
+        for entry in sla.unescalated(conn):
+            _escalate(ctx, policy, conn, entry=entry, now=now, report=report)
+    if report.crm_writes:
+        ctx.woke("writeback")
+    return report
+
+
+def _meet(
+    conn: sa.Connection, entry: SlaEntry, answered: datetime, now: datetime, report: SweepReport
+) -> None:
+    if sla.meet(conn, entry.contact, entry.timer.kind, answered) is None:
+        return
+    report.met += 1
+    if entry.source_sid:
+        done = CrmWrite(
+            "task",
+            tasks.task_id(entry.source_sid, tasks.FOLLOW_UP),
+            entry.contact,
+            {"status": "done"},
+        )
+        report.crm_writes += int(outbox.put(conn, done, now))
+
+
+def _escalate(
+    ctx: EngineContext,
+    policy: ReplyPolicy,
+    conn: sa.Connection,
+    *,
+    entry: SlaEntry,
+    now: datetime,
+    report: SweepReport,
+) -> None:
+    state = contacts.get(conn, entry.contact)
+    team = policy.team(state.owner_team if state else None)
+    lead = escalation_owner(team, policy.escalation_owner_id or policy.fallback_owner_id)
+    found = sla_rules.escalate(entry.timer, now, policy.task_priority, lead)
+    if found is None or not sla.escalate(conn, entry.id, now):
+        return
+    report.escalated += 1
+    ref: CrmRef = entry.contact
+    writes: list[CrmWrite] = []
+    fields = {
+        k: v
+        for k, v in found.fields.items()
+        if getattr(ctx.mapping.field_map(ref.object_type), k, None) is not None
+    }
+    if fields:
+        writes.append(CrmWrite("field_update", tasks.fields_id(f"sla{entry.id}", ref), ref, fields))
+    source = entry.source_sid or f"sla{entry.id}"
+    if entry.source_sid:
+        writes.append(tasks.priority_raise(entry.source_sid, ref, found.priority))
+    assert entry.timer.breached is not None
+    writes.append(
+        tasks.escalation(
+            source,
+            ref,
+            lead_id=found.lead_id,
+            kind=found.task_kind,
+            due=entry.timer.due,
+            breached=entry.timer.breached,
+        )
+    )
+    for write in writes:
+        report.crm_writes += int(outbox.put(conn, write, now))
+    log.info("sweep.escalated", contact=str(ref), lead=found.lead_id)

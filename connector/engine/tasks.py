@@ -1,0 +1,189 @@
+"""The CRM writes a reply or a breach causes, each with its deterministic external id:
+
+    sms:<sid>                  the activity logging one text
+    task:<sid>:follow_up       the owner's follow-up for a reply that needs a human
+    task:<sid>:review          the one review task for an unknown or shared number
+    task:<sid>:sla_escalation  the team lead's task when the follow-up's SLA is breached
+    fields:<sid>:<type>/<id>   disposition, journey and SLA fields a reply sets on a record
+    consent:<key>:<type>/<id>  consent fields brought in line with the ledger
+
+Task text comes from the mapping's templates; phone numbers appear only masked."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from connector.domain.model import CrmRef, CrmWrite, Message, TaskPriority
+from connector.logs import mask_phone
+from connector.mapping_schema import MappingConfig
+
+REVIEW_TARGET = CrmRef("review", "")  # no record: the adapters write an unlinked task
+FOLLOW_UP = "follow_up"
+REVIEW = "review"
+
+
+def activity_id(sid: str) -> str:
+    return f"sms:{sid}"
+
+
+def task_id(sid: str, kind: str) -> str:
+    return f"task:{sid}:{kind}"
+
+
+def activity(message: Message, target: CrmRef, *, disposition: str | None = None) -> CrmWrite:
+    fields: dict[str, object] = {
+        "message_sid": message.sid,
+        "direction": message.direction.value,
+        "body": message.body,
+        "at": message.at,
+        "status": message.status.value,
+        "phone": message.from_ if message.direction.value == "inbound" else message.to,
+    }
+    if message.play:
+        fields["play"] = message.play
+    if disposition:
+        fields["disposition"] = disposition
+    return CrmWrite("activity", activity_id(message.sid), target, fields)
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    return string.Template(template).safe_substitute(values)
+
+
+def _values(
+    message: Message,
+    disposition: str,
+    *,
+    contact: str,
+    owner: str | None,
+    play: str | None,
+    due: datetime | None,
+    sla_kind: str | None,
+) -> dict[str, str]:
+    return {
+        "contact_name": contact,
+        "phone_masked": mask_phone(message.from_),
+        "body": message.body,
+        "disposition": disposition,
+        "due": due.isoformat(timespec="minutes") if due else "no SLA",
+        "owner_name": owner or "unassigned",
+        "play": play or "none",
+        "sla_kind": sla_kind or "no SLA",
+    }
+
+
+def follow_up(
+    mapping: MappingConfig,
+    message: Message,
+    target: CrmRef,
+    disposition: str,
+    *,
+    owner_id: str | None,
+    due: datetime | None,
+    sla_kind: str | None,
+    play: str | None,
+) -> CrmWrite:
+    cfg = mapping.tasks
+    values = _values(
+        message,
+        disposition,
+        contact=str(target),
+        owner=owner_id,
+        play=play,
+        due=due,
+        sla_kind=sla_kind,
+    )
+    body = render(cfg.body, values).rstrip()
+    track = cfg.talk_track(disposition)
+    if track:
+        body += f"\n\nTalk track ({disposition}): {track}"
+    return CrmWrite(
+        "task",
+        task_id(message.sid, FOLLOW_UP),
+        target,
+        {
+            "kind": FOLLOW_UP,
+            "subject": render(cfg.subject, values),
+            "body": body,
+            "status": "open",
+        },
+        owner_id=owner_id,
+        due=due,
+    )
+
+
+def review(
+    message: Message,
+    records: Sequence[CrmRef],
+    disposition: str,
+    *,
+    owner_id: str | None,
+    due: datetime | None,
+) -> CrmWrite:
+    """One task for the queue, whatever the number of records: it names them all."""
+    masked = mask_phone(message.from_)
+    if records:
+        why = f"{masked} is on {len(records)} records: " + ", ".join(map(str, records))
+    else:
+        why = f"{masked} is on no CRM record"
+    body = (
+        f"{why}.\nThey wrote ({disposition}):\n\n{message.body}\n\n"
+        "Find or merge the right record, then answer."
+    )
+    target = records[0] if records else REVIEW_TARGET
+    return CrmWrite(
+        "task",
+        task_id(message.sid, REVIEW),
+        target,
+        {
+            "kind": REVIEW,
+            "subject": f"Review SMS reply ({disposition}) from {masked}",
+            "body": body,
+            "status": "open",
+        },
+        owner_id=owner_id,
+        due=due,
+    )
+
+
+def escalation(
+    source_sid: str,
+    target: CrmRef,
+    *,
+    lead_id: str | None,
+    kind: str,
+    due: datetime,
+    breached: datetime,
+) -> CrmWrite:
+    return CrmWrite(
+        "task",
+        task_id(source_sid, kind),
+        target,
+        {
+            "kind": kind,
+            "subject": f"SLA breached: SMS reply on {target} unanswered",
+            "body": (
+                f"The reply follow-up task:{source_sid}:{FOLLOW_UP} was due "
+                f"{due.isoformat(timespec='minutes')} and is still open "
+                f"(breached {breached.isoformat(timespec='minutes')})."
+            ),
+            "priority": "high",
+            "status": "open",
+        },
+        owner_id=lead_id,
+        due=breached,
+    )
+
+
+def priority_raise(source_sid: str, target: CrmRef, priority: TaskPriority) -> CrmWrite:
+    return CrmWrite("task", task_id(source_sid, FOLLOW_UP), target, {"priority": priority})
+
+
+def fields_id(key: str, target: CrmRef) -> str:
+    return f"fields:{key}:{target.object_type}/{target.id}"
+
+
+def consent_id(key: str, target: CrmRef) -> str:
+    return f"consent:{key}:{target.object_type}/{target.id}"

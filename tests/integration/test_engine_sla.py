@@ -1,0 +1,141 @@
+"""Issue 7 acceptance 2: a reply's SLA falls due in business hours across a weekend and a
+DST change, and the sweep breaches and escalates it at exactly that time (clock frozen),
+once. Runs over SQLite and Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.config import Settings
+from connector.domain.model import ContactState, CrmRef, CrmWrite, WriteResult
+from connector.engine import ingest, sweep
+from connector.engine.context import EngineContext
+from connector.mapping_loader import load_mapping
+from connector.ports import Cursor, PullBatch
+from connector.store import SqlStore, contacts, crm_outbox, inbox, sla
+
+pytest_plugins = ["tests.integration.store_fixtures"]
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = "+12125550123"
+REF = CrmRef("Lead", "00Q000000000001AAA")
+OWNER = "005000000000001AAA"
+LEAD = "005000000000009AAA"  # the East team's lead in mappings/salesforce.yaml
+# Friday 6 March 2026, 16:30 in New York (EST). Clocks spring forward on Sunday 8 March.
+REPLY_AT = datetime(2026, 3, 6, 21, 30, tzinfo=UTC)
+# pricing_question: 4 business hours. Friday 16:30-17:30 is one; Monday 9 March opens at
+# 09:00 EDT (13:00 UTC), so the other three end at 12:00 EDT = 16:00 UTC.
+DUE = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)
+SID = "SM" + "a" * 32
+
+
+class FrozenClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class UnusedCrm:
+    """The SLA path never calls the CRM (the record is known locally); fail if it does."""
+
+    def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
+        raise AssertionError("pull is not part of this test")
+
+    def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
+        raise AssertionError("the record is known locally")
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        raise AssertionError("writeback is not part of this test")
+
+
+@pytest.fixture
+def ctx(store: SqlStore) -> EngineContext:
+    return EngineContext(
+        settings=Settings(),
+        mapping=load_mapping(ROOT / "mappings" / "salesforce.yaml"),
+        store=store,
+        crm=UnusedCrm(),
+        sms=None,
+        clock=FrozenClock(REPLY_AT),
+        worker_id="test",
+    )
+
+
+def _at(ctx: EngineContext, when: datetime) -> None:
+    clock = ctx.clock
+    assert isinstance(clock, FrozenClock)
+    clock.at = when
+
+
+def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext) -> None:
+    with ctx.store.begin() as conn:
+        contacts.upsert(
+            conn,
+            ContactState(ref=REF, phone=PHONE, owner_id=OWNER, owner_team="East"),
+            REPLY_AT,
+        )
+        payload = {
+            "source": "webhook",
+            "sid": SID,
+            "from": PHONE,
+            "to": "+15005550006",
+            "body": "How much does it cost?",
+            "at": REPLY_AT.isoformat(),
+            "opt_out_type": None,
+        }
+        inbox.insert_if_new(conn, SID, "inbound", payload, REPLY_AT)
+    report = ingest.run(ctx)
+    assert report.processed == 1
+    assert report.tasks == 1
+    with ctx.store.begin() as conn:
+        timers = sla.for_contact(conn, REF)
+        task = crm_outbox.get(conn, f"task:{SID}:follow_up")
+        fields = crm_outbox.get(conn, f"fields:{SID}:Lead/{REF.id}")
+    assert [t.timer.due for t in timers] == [DUE]
+    assert task is not None
+    assert task.write.owner_id == OWNER
+    assert task.write.due == DUE
+    assert "Talk track (pricing_question)" in str(task.write.fields["body"])
+    assert fields is not None
+    assert fields.write.fields["disposition"] == "pricing_question"
+
+    # Saturday, Sunday and Monday morning before the due instant: nothing breaches
+    for when in (
+        datetime(2026, 3, 7, 18, 0, tzinfo=UTC),
+        datetime(2026, 3, 8, 18, 0, tzinfo=UTC),
+        DUE - timedelta(seconds=1),
+        DUE,
+    ):
+        _at(ctx, when)
+        assert sweep.run(ctx).breached == 0
+
+    _at(ctx, DUE + timedelta(seconds=1))
+    first = sweep.run(ctx)
+    assert first.breached == 1
+    assert first.escalated == 1
+    with ctx.store.begin() as conn:
+        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
+        raised = crm_outbox.get(conn, f"task:{SID}:follow_up")
+        flag = crm_outbox.get(conn, f"fields:sla{timers[0].id}:Lead/{REF.id}")
+        timer = sla.get(conn, timers[0].id)
+    assert escalation is not None
+    assert escalation.write.owner_id == LEAD
+    assert raised is not None
+    assert raised.write.fields["priority"] == "high"
+    assert raised.write.fields["subject"]  # the raise kept the task's own text
+    assert flag is not None
+    assert flag.write.fields["sla_breached"] is True
+    assert timer is not None
+    assert timer.timer.breached == DUE + timedelta(seconds=1)
+    assert timer.timer.escalated is not None
+
+    # a replayed sweep escalates nothing twice
+    _at(ctx, DUE + timedelta(hours=1))
+    again = sweep.run(ctx)
+    assert (again.breached, again.escalated, again.crm_writes) == (0, 0, 0)
