@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from connector import __version__
-from connector.errors import ConfigError, SmsyncError
+from connector.errors import ConfigError, MappingError, SmsyncError
 
 app = typer.Typer(
     name="smsync",
@@ -74,12 +74,38 @@ def version() -> None:
 
 @mappings_app.command("validate")
 def mappings_validate(
-    paths: Annotated[list[Path], typer.Argument(help="Mapping YAML files to check.")],
+    paths: Annotated[list[Path], typer.Argument(help="Mapping or plays YAML files to check.")],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Mapping that plays files' tokens must fit (default: SMSYNC_MAPPINGS)"),
+    ] = None,
 ) -> None:
-    """Check mapping files offline; print every problem as FILE:LINE:COL: message."""
-    from connector.mapping_loader import validate_paths
+    """Check mapping and plays files offline; print every problem as FILE:LINE:COL: message.
 
-    problems = validate_paths([str(p) for p in paths])
+    A file whose top level has `plays:` or `policy:` is a plays file: its tokens are checked
+    against `--mapping`, else SMSYNC_MAPPINGS, else the example for SMSYNC_CRM."""
+    from connector.config import load_settings, mapping_path
+    from connector.errors import Problem
+    from connector.mapping_loader import load_mapping, validate_paths
+    from connector.mapping_schema import MappingConfig
+    from connector.plays_loader import validate_plays_paths
+    from connector.yaml_source import read_yaml
+
+    def is_plays(path: Path) -> bool:
+        data = read_yaml(path).data
+        return isinstance(data, dict) and bool({"plays", "policy"} & set(data))
+
+    plays_files = [p for p in paths if is_plays(p)]
+    problems: list[Problem] = validate_paths([str(p) for p in paths if p not in plays_files])
+    if plays_files:
+        target = mapping or mapping_path(load_settings())
+        against: MappingConfig | None = None
+        try:
+            against = load_mapping(target)
+        except MappingError as exc:
+            if mapping is not None:  # named on purpose: its problems are the user's too
+                problems.extend(exc.problems)
+        problems.extend(validate_plays_paths(plays_files, against))
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -238,13 +264,62 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
     """A manual send, governed like every other."""
-    _not_built("send", 8, "governance and plays")
+    from connector.config import load_settings
+    from connector.engine.context import SystemClock, default_worker_id
+    from connector.engine.manual import UnknownContactError, manual_send
+    from connector.engine.plan import load_policy
+    from connector.sms.twilio.client import TwilioSms
+    from connector.store import SqlStore
+
+    settings = load_settings()
+    policy = load_policy(settings)
+    if policy is None:
+        _fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
+    sms = None
+    if not dry_run:
+        sms = TwilioSms.from_settings(settings)
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        result = manual_send(
+            store,
+            sms,
+            SystemClock(),
+            policy,
+            contact_id=contact,
+            play=play,
+            body=body,
+            dry_run=dry_run,
+            worker_id=default_worker_id(),
+        )
+    except UnknownContactError as exc:
+        _fail(f"send: {exc}")
+    finally:
+        store.close()
+    typer.echo(json.dumps(result.as_dict(), sort_keys=True))
+    if result.verdict.value == "block" or result.outcome in ("blocked", "failed"):
+        raise typer.Exit(1)
 
 
 @app.command()
-def explain(contact: Annotated[str, typer.Option(help="CRM record id")]) -> None:
-    """The decision log for one contact."""
-    _not_built("explain", 8, "governance and plays")
+def explain(
+    contact: Annotated[str, typer.Option(help="CRM record id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The decision log for one contact, newest first."""
+    from connector.config import load_settings
+    from connector.engine.explain import explain as explain_contact
+    from connector.store import SqlStore
+
+    store = SqlStore.from_url(load_settings().database_url)
+    try:
+        with store.begin() as conn:
+            found = explain_contact(conn, contact)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(found.as_json(), sort_keys=True))
+    else:
+        typer.echo("\n".join(found.lines()))
 
 
 @app.command()

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum, unique
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -41,6 +42,7 @@ class FrequencyCaps:
     per_week: int | None = None
 
 
+@lru_cache(maxsize=65_536)  # the hot path: the same sends are bucketed per candidate
 def _buckets(at: datetime, zone: ZoneInfo) -> tuple[date, tuple[int, int]]:
     local = at.astimezone(zone)
     iso = local.isocalendar()

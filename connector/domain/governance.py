@@ -45,6 +45,7 @@ from connector.domain.model import ConsentStatus, ContactState, Decision, Verdic
 from connector.domain.plays import OutsideWindow, Play
 from connector.domain.policy import ConsentMode, Policy, UnknownZone
 from connector.domain.quiet_hours import (
+    Window,
     ZoneResolution,
     next_opening,
     resolve_zones,
@@ -240,7 +241,7 @@ def _when(
     for name in zones.zones:
         window = quiet.window(name, region)
         if play is not None and play.timing.business_hours_only:
-            both = window.intersect(policy.business_hours)
+            both = _intersect(window, policy.business_hours)
             if both is None:
                 raise _block("quiet_hours", "business hours never fall inside quiet hours")
             window = both
@@ -262,6 +263,11 @@ def _when(
     if expires is not None and send_at >= expires:
         raise _block("expired", f"next opening {_fmt(send_at)} is past {_fmt(expires)}")
     return send_at, zones, notes
+
+
+@lru_cache(maxsize=1024)
+def _intersect(window: Window, business: Window) -> Window | None:
+    return window.intersect(business)
 
 
 def _caps(play: Play, ctx: ContactContext, policy: Policy, at: datetime, zone: str) -> None:

@@ -74,8 +74,6 @@ def test_schema_is_json_for_editors() -> None:
     ("args", "issue"),
     [
         (["demo"], "#9"),
-        (["send", "--contact", "00Q1", "--play", "p"], "#8"),
-        (["explain", "--contact", "00Q1"], "#8"),
         (["report", "--json"], "#10"),
     ],
 )

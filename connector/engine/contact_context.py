@@ -1,0 +1,171 @@
+"""What governance needs to know about one recipient, read from the store in the caller's
+transaction: consent from the phone-keyed ledger, the texts already sent or scheduled to
+the number, the last inbound text, an open follow-up, a `not_now` reply, token values.
+
+Read at plan time and again at send time, so a STOP that arrived in between blocks the
+send (the chokepoint is final before the provider)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from connector.domain import consent as consent_rules
+from connector.domain.caps import SentRecord
+from connector.domain.governance import ContactContext
+from connector.domain.model import ConsentStatus, ContactState, CrmRef
+from connector.engine.outbox_keys import kind_of
+from connector.store import consent, contacts, sla
+from connector.store import tables as tb
+
+NOT_NOW = "not_now"
+LAST_ACTIVITY = "last_activity"  # a segment holding the mapped last-activity field
+# texts that never reach the provider do not count against caps or cooldowns
+_LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
+# a provider verdict on the number, kept in sms_outbox.last_error (see engine.send)
+LANDLINE_ERROR = "landline"
+
+
+def effective_consent(
+    conn: sa.Connection, state: ContactState
+) -> tuple[ConsentStatus, datetime | None]:
+    """The number's consent and, when opted out, since when.
+
+    The ledger decides; a CRM record that says opted out is honoured even before the
+    ledger has caught up (opt-out is absolute, whichever side knows first)."""
+    if not state.phone:
+        return state.consent, None
+    history = consent.history(conn, state.phone)
+    entry = consent_rules.effective(history)
+    if entry is not None and entry.status is ConsentStatus.OPTED_OUT:
+        return ConsentStatus.OPTED_OUT, entry.at
+    if state.consent is ConsentStatus.OPTED_OUT:
+        return ConsentStatus.OPTED_OUT, None
+    if entry is not None:
+        return entry.status, None
+    return state.consent, None
+
+
+def _sends(conn: sa.Connection, phone: str, exclude_id: int | None) -> tuple[SentRecord, ...]:
+    t = tb.sms_outbox
+    stmt = sa.select(t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at).where(
+        t.c.to_number == phone, t.c.state.in_(_LIVE_STATES)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(t.c.id != exclude_id)
+    return tuple(
+        SentRecord(row.done_at or row.send_at, kind_of(row.idempotency_key), row.play)
+        for row in conn.execute(stmt)
+    )
+
+
+def _last_inbound(conn: sa.Connection, phone: str) -> datetime | None:
+    t = tb.messages
+    at: datetime | None = conn.execute(
+        sa.select(sa.func.max(t.c.created_at)).where(
+            t.c.from_number == phone, t.c.direction == "inbound"
+        )
+    ).scalar_one_or_none()
+    return at
+
+
+def _provider_says_landline(conn: sa.Connection, phone: str) -> bool:
+    t = tb.sms_outbox
+    hit = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.to_number == phone,
+            t.c.state == "failed",
+            t.c.last_error.like(f"{LANDLINE_ERROR}%"),
+        )
+        .limit(1)
+    ).first()
+    return hit is not None
+
+
+def _open_task(conn: sa.Connection, ref: CrmRef) -> bool:
+    """An open SLA timer is a reply waiting on its owner's follow-up task; a task still
+    queued for the CRM is one too."""
+    if sla.open_timer(conn, ref) is not None:
+        return True
+    t = tb.crm_outbox
+    queued = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.kind == "task",
+            t.c.target_type == ref.object_type,
+            t.c.target_id == ref.id,
+            t.c.state.in_(("pending", "claimed")),
+        )
+        .limit(1)
+    ).first()
+    return queued is not None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def token_values(state: ContactState) -> dict[str, str | None]:
+    """Canonical fields and segments (first_name, meeting_time... when the mapping maps
+    them as segments), by canonical name, for templates and predicates."""
+    values: dict[str, str | None] = {
+        "lifecycle_stage": state.lifecycle_stage,
+        "journey_state": state.journey_state,
+        "active_motion": state.active_motion,
+        "disposition": state.disposition,
+        "owner_team": state.owner_team,
+        "owner": state.owner_id,
+        "owner_id": state.owner_id,
+    }
+    values.update(state.segments)
+    return values
+
+
+def load(
+    conn: sa.Connection,
+    state: ContactState,
+    *,
+    exclude_outbox_id: int | None = None,
+) -> ContactContext:
+    """The recipient as governance sees it; `exclude_outbox_id` leaves out the row being
+    re-checked, so a queued text does not count against itself."""
+    status, opted_out_at = effective_consent(conn, state)
+    current = replace(state, consent=status) if status is not state.consent else state
+    phone = state.phone
+    last_inbound = _last_inbound(conn, phone) if phone else None
+    not_now_at = None
+    if state.disposition == NOT_NOW:
+        not_now_at = last_inbound or state.modstamp
+    landline = bool(phone) and _provider_says_landline(conn, phone or "")
+    return ContactContext(
+        state=current,
+        values=token_values(state),
+        sends=_sends(conn, phone, exclude_outbox_id) if phone else (),
+        last_inbound_at=last_inbound,
+        last_rep_activity_at=_timestamp(state.segments.get(LAST_ACTIVITY)),
+        open_task=_open_task(conn, state.ref),
+        not_now_at=not_now_at,
+        opted_out_at=opted_out_at,
+        line_type="landline" if landline else None,
+    )
+
+
+def find_contact(conn: sa.Connection, crm_id: str) -> ContactState | None:
+    """The stored record with this CRM id, whatever its object type (ids are unique
+    across objects in both CRMs); None when the connector has not pulled it."""
+    t = tb.contact_state
+    row = conn.execute(
+        sa.select(t.c.crm_object_type).where(t.c.crm_id == crm_id).order_by(t.c.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return contacts.get(conn, CrmRef(row.crm_object_type, crm_id))

@@ -1,0 +1,62 @@
+"""Idempotency keys of `sms_outbox` rows, and what kind of send each key names.
+
+The key is the row's identity (a replayed plan enqueues nothing twice) and says which
+checks the chokepoint applies at send time, so every producer of texts uses these:
+
+    play:<play>:<object>/<id>:<trigger time>     an automated play
+    manual:<play>:<object>/<id>:<request id>     a person's send (CLI or API)
+    help:<inbound sid>                           the answer to HELP
+    opt_out_confirmation:<inbound sid>           the one STOP confirmation
+
+A key with any other prefix is checked as a manual send: consent, number and quiet hours,
+the strictest set that any person-initiated text gets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connector.domain.caps import SendKind
+from connector.domain.model import CrmRef
+
+_PREFIX: dict[str, SendKind] = {
+    "play": SendKind.PLAY,
+    "manual": SendKind.MANUAL,
+    "help": SendKind.HELP_REPLY,
+    "opt_out_confirmation": SendKind.OPT_OUT_CONFIRMATION,
+}
+
+
+def play_key(play: str, contact: CrmRef, fired_at: datetime) -> str:
+    return f"play:{play}:{contact}:{fired_at.isoformat()}"
+
+
+def manual_key(play: str, contact: CrmRef, request_id: str) -> str:
+    return f"manual:{play}:{contact}:{request_id}"
+
+
+def help_key(inbound_sid: str) -> str:
+    return f"help:{inbound_sid}"
+
+
+def opt_out_confirmation_key(inbound_sid: str) -> str:
+    return f"opt_out_confirmation:{inbound_sid}"
+
+
+def kind_of(key: str) -> SendKind:
+    return _PREFIX.get(key.split(":", 1)[0], SendKind.MANUAL)
+
+
+def fired_at(key: str) -> datetime | None:
+    """The trigger time a play key carries (its last field), or None."""
+    if kind_of(key) is not SendKind.PLAY:
+        return None
+    # the ref may hold ':' in theory, the ISO time always does: split on the play part
+    rest = key.split(":", 2)[2]
+    for cut in range(len(rest)):
+        if rest[cut] == ":":
+            try:
+                found = datetime.fromisoformat(rest[cut + 1 :])
+            except ValueError:
+                continue
+            return found if found.tzinfo is not None else None
+    return None

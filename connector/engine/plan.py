@@ -1,0 +1,186 @@
+"""plan: the pull's signals start plays; governance decides each candidate; allowed and
+deferred sends enter the SMS outbox in the pull's own transaction.
+
+`PlaysPlanner` is the engine's `Planner` (see `connector.engine.context`). Every
+evaluation, blocked or not, goes to the decision log. A queued text keeps its trigger time
+in its idempotency key (`play:<play>:<contact>:<trigger time>`), so re-planning the same
+change queues nothing twice and the send step can re-check the play's expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+import structlog
+
+from connector.config import Settings
+from connector.domain import plays as p
+from connector.domain.caps import SendKind
+from connector.domain.governance import SendCandidate, evaluate_batch
+from connector.domain.model import ContactState, Verdict
+from connector.domain.policy import Policy
+from connector.domain.signals import Signal, SignalKind
+from connector.engine import contact_context
+from connector.engine.decisions import record
+from connector.engine.outbox_keys import play_key
+from connector.mapping_schema import MappingConfig
+from connector.plays_loader import load_plays, to_policy
+from connector.store import sms_outbox
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PLAYS = Path("mappings") / "plays.yaml"
+MEETING_FIELD = "meeting_time"  # the segment holding the booked meeting's start
+# CRM-side fields whose changes `field_changed` triggers can name, by signal kind
+_FIELD_OF: dict[SignalKind, str] = {
+    SignalKind.STAGE_CHANGED: "lifecycle_stage",
+    SignalKind.JOURNEY_CHANGED: "journey_state",
+    SignalKind.OWNER_CHANGED: "owner",
+    SignalKind.CONSENT_CHANGED: "consent_status",
+}
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p.Signal]:
+    """The pull's signal as the plays' triggers read it: a field change for every change,
+    plus the specific kinds (stage entered, meeting booked, inactive)."""
+    at = signal.at or now
+    details = signal.details
+    old, new = details.get("from"), details.get("to")
+    out: list[p.Signal] = []
+    field_name = _FIELD_OF.get(signal.kind)
+    if field_name is not None:
+        out.append(
+            p.Signal(p.SignalKind.FIELD_CHANGED, at, {"field": field_name, "old": old, "new": new})
+        )
+    if signal.kind is SignalKind.STAGE_CHANGED:
+        out.append(p.Signal(p.SignalKind.STAGE_CHANGED, at, {"old": old, "new": new}))
+    elif signal.kind is SignalKind.MEETING_BOOKED:
+        meeting: dict[str, p.SignalValue] = {"field": MEETING_FIELD}
+        starts = _timestamp(contact.segments.get(MEETING_FIELD))
+        if starts is not None:
+            meeting["at"] = starts
+        out.append(p.Signal(p.SignalKind.MEETING_BOOKED, at, meeting))
+    elif signal.kind is SignalKind.INACTIVE:
+        days = details.get("days")
+        out.append(
+            p.Signal(p.SignalKind.INACTIVE, at, {"days": days if isinstance(days, int) else 0})
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOutcome:
+    """One evaluated candidate, for callers that report (dry runs, tests)."""
+
+    play: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    send_at: datetime | None
+    queued: bool
+
+
+class PlaysPlanner:
+    """Signals -> triggered plays -> governance -> decision log + SMS outbox."""
+
+    def __init__(self, policy: Policy, plays: Mapping[str, p.Play] | None = None) -> None:
+        self.policy = policy
+        self.plays: Mapping[str, p.Play] = policy.plays if plays is None else plays
+
+    def candidates(
+        self, contact: ContactState, signals: Sequence[Signal], now: datetime
+    ) -> list[SendCandidate]:
+        """One candidate per play and trigger time, highest priority first."""
+        seen: set[tuple[str, datetime]] = set()
+        found: list[SendCandidate] = []
+        for signal in signals:
+            for adapted in play_signals(signal, contact, now):
+                for hit in p.triggered(self.plays, adapted):
+                    key = (hit.play.name, hit.fired_at)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(SendCandidate(SendKind.PLAY, hit.play, hit.fired_at))
+        return found
+
+    def evaluate(
+        self, conn: sa.Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
+    ) -> list[PlanOutcome]:
+        """Decide, log and queue; the outcomes say what happened to each candidate."""
+        if contact.deleted:
+            return []
+        candidates = self.candidates(contact, signals, now)
+        if not candidates:
+            return []
+        ctx = contact_context.load(conn, contact)
+        results = evaluate_batch(candidates, ctx, self.policy, now)
+        outcomes: list[PlanOutcome] = []
+        for candidate, result in zip(candidates, results, strict=True):
+            play = candidate.play
+            assert play is not None
+            assert candidate.triggered_at is not None
+            record(conn, result, now, contact=contact.ref, phone=contact.phone, play=play.name)
+            queued = False
+            if result.verdict is not Verdict.BLOCK:
+                assert result.send_at is not None
+                assert result.body is not None
+                assert contact.phone is not None  # governance blocks a missing number
+                queued = sms_outbox.enqueue(
+                    conn,
+                    play_key(play.name, contact.ref, candidate.triggered_at),
+                    to=contact.phone,
+                    body=result.body,
+                    send_at=result.send_at,
+                    now=now,
+                    contact=contact.ref,
+                    play=play.name,
+                )
+            outcomes.append(
+                PlanOutcome(
+                    play.name, result.verdict, result.decision.reasons, result.send_at, queued
+                )
+            )
+        log.info(
+            "plan.evaluated",
+            contact=str(contact.ref),
+            candidates=len(candidates),
+            queued=sum(o.queued for o in outcomes),
+        )
+        return outcomes
+
+    def plan(
+        self, conn: sa.Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
+    ) -> int:
+        return sum(o.queued for o in self.evaluate(conn, contact, signals, now))
+
+
+def plays_path(settings: Settings) -> Path | None:
+    """`SMSYNC_PLAYS`, else `mappings/plays.yaml` when it exists, else None (no plays)."""
+    if settings.plays is not None:
+        return settings.plays
+    return DEFAULT_PLAYS if DEFAULT_PLAYS.is_file() else None
+
+
+def load_policy(settings: Settings, mapping: MappingConfig | None = None) -> Policy | None:
+    """The governance policy from the plays file (validated against the mapping), or None
+    when there is no plays file. A bad file raises `MappingError` with every problem."""
+    path = plays_path(settings)
+    if path is None:
+        return None
+    return to_policy(load_plays(path, mapping))
+
+
+def build_planner(settings: Settings, mapping: MappingConfig | None = None) -> PlaysPlanner | None:
+    policy = load_policy(settings, mapping)
+    return None if policy is None else PlaysPlanner(policy)

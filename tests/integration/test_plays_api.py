@@ -1,0 +1,151 @@
+"""`POST /api/send` in-process: the bearer token, and the same chokepoint as the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from connector.config import Settings
+from connector.domain.model import (
+    ConsentStatus,
+    ContactState,
+    CrmRef,
+    TimeZones,
+    TzSource,
+)
+from connector.engine.plan import PlaysPlanner
+from connector.plays_loader import load_plays, to_policy
+from connector.ports import Clock, SmsPort
+from connector.runtime.api import api_routes
+from connector.store import SqlStore, contacts
+from connector.store import tables as tb
+
+pytest_plugins = ["tests.integration.store_fixtures"]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOON = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)  # 12:00 in New York
+TOKEN = "s3cret-api-token"
+LEAD = CrmRef("Lead", "00Q000000000001")
+GONE = CrmRef("Lead", "00Q000000000002")
+
+
+class Fixed:
+    def now(self) -> datetime:
+        return NOON
+
+
+@dataclass
+class Ctx:
+    store: SqlStore
+    sms: SmsPort | None
+    clock: Clock
+    worker_id: str
+    planner: PlaysPlanner
+
+
+class Client:
+    """A synchronous face on httpx's in-process ASGI transport."""
+
+    def __init__(self, app: Starlette, portal: anyio.from_thread.BlockingPortal) -> None:
+        self.portal = portal
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        reply: httpx.Response = self.portal.call(partial(self.http.post, path, **kwargs))
+        return reply
+
+
+@contextmanager
+def _client(store: SqlStore, token: str | None) -> Iterator[Client]:
+    policy = to_policy(load_plays(ROOT / "tests" / "data" / "plays" / "scenario.yaml"))
+    ctx = Ctx(store, None, Fixed(), "api-test", PlaysPlanner(policy))
+    settings = Settings(api_token=token) if token else Settings()
+    app = Starlette(routes=api_routes(settings, ctx))
+    with anyio.from_thread.start_blocking_portal() as portal:
+        client = Client(app, portal)
+        try:
+            yield client
+        finally:
+            portal.call(client.http.aclose)
+
+
+@pytest.fixture
+def people(store: SqlStore) -> SqlStore:
+    zones = TimeZones(("America/New_York",), TzSource.CRM_FIELD)
+    with store.begin() as conn:
+        contacts.upsert(conn, ContactState(LEAD, "+12125550123", zones), NOON)
+        contacts.upsert(
+            conn,
+            ContactState(GONE, "+12125550124", zones, consent=ConsentStatus.OPTED_OUT),
+            NOON,
+        )
+    return store
+
+
+def _rows(store: SqlStore) -> int:
+    with store.begin() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(tb.sms_outbox)).scalar_one())
+
+
+REQUEST = {"contact": LEAD.id, "play": "meeting_confirmation", "idempotency_key": "r-1"}
+
+
+def test_no_token_wrong_token_or_none_configured_is_401(people: SqlStore) -> None:
+    with _client(people, TOKEN) as client:
+        assert client.post("/api/send", json=REQUEST).status_code == 401
+        wrong = client.post("/api/send", json=REQUEST, headers={"Authorization": "Bearer no"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"].startswith("Bearer")
+    with _client(people, None) as client:
+        unset = client.post("/api/send", json=REQUEST, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert unset.status_code == 401
+    assert _rows(people) == 0
+
+
+def test_an_allowed_send_is_queued_once_per_idempotency_key(people: SqlStore) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with _client(people, TOKEN) as client:
+        first = client.post("/api/send", json=REQUEST, headers=auth)
+        again = client.post("/api/send", json=REQUEST, headers=auth)
+    assert first.status_code == 200, first.text
+    assert first.json()["verdict"] == "allow"
+    assert first.json()["queued"] is True
+    assert again.json()["queued"] is False
+    assert _rows(people) == 1
+
+
+def test_an_opted_out_contact_is_blocked_by_the_chokepoint(people: SqlStore) -> None:
+    with _client(people, TOKEN) as client:
+        r = client.post(
+            "/api/send",
+            json={"contact": GONE.id, "play": "meeting_confirmation", "body": "hello"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    assert r.status_code == 409
+    assert [x["code"] for x in r.json()["reasons"]] == ["opted_out"]
+    assert _rows(people) == 0
+
+
+def test_bad_requests_are_400_and_unknown_contacts_404(people: SqlStore) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with _client(people, TOKEN) as client:
+        assert client.post("/api/send", content=b"{", headers=auth).status_code == 400
+        assert client.post("/api/send", json={"play": "x"}, headers=auth).status_code == 400
+        unknown = client.post("/api/send", json={**REQUEST, "play": "nope"}, headers=auth)
+        missing = client.post("/api/send", json={**REQUEST, "contact": "00Q404"}, headers=auth)
+    assert unknown.status_code == 400
+    assert missing.status_code == 404
+    assert _rows(people) == 0

@@ -1,0 +1,102 @@
+"""Issue 8 acceptance 3, and the manual-send CLI, as an operator runs them: real process,
+real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYS = ROOT / "tests" / "data" / "plays"
+
+
+def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_bad_plays_file_exits_2_with_three_located_lines() -> None:
+    result = smsync("mappings", "validate", str(PLAYS / "three_problems.yaml"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    where = [line.split(": ", 1)[0].rsplit(":", 2)[1:] for line in lines]
+    assert where == [["9", "5"], ["15", "36"], ["21", "5"]]
+    assert all(line.startswith(str(PLAYS / "three_problems.yaml") + ":") for line in lines)
+    assert "cooldwon: unknown key" in lines[0]
+    assert "token $favourite_colour is not a field the mapping maps" in lines[1]
+    assert "end 08:00 must be after start 21:00" in lines[2]
+
+
+def test_plays_tokens_are_checked_against_the_configured_crm_mapping() -> None:
+    # `industry` is a segment of both example mappings; `region` too. Both pass.
+    for crm in ("salesforce", "hubspot"):
+        result = smsync("mappings", "validate", "mappings/plays.yaml", env={"SMSYNC_CRM": crm})
+        assert result.returncode == 0, result.stdout + result.stderr
+    named = smsync(
+        "mappings",
+        "validate",
+        str(PLAYS / "three_problems.yaml"),
+        "--mapping",
+        "mappings/hubspot.yaml",
+    )
+    assert named.returncode == 2
+    assert len(named.stdout.splitlines()) == 3
+
+
+def test_mappings_and_plays_validate_together() -> None:
+    result = smsync(
+        "mappings", "validate", "mappings/salesforce.yaml", str(PLAYS / "scenario.yaml")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_manual_send_of_an_unknown_contact_exits_2_and_sends_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'smsync.db'}"
+    assert smsync("db", "upgrade", env={"SMSYNC_DATABASE_URL": db}).returncode == 0
+    result = smsync(
+        "send",
+        "--contact",
+        "00Q000000000404",
+        "--play",
+        "speed_to_lead",
+        "--dry-run",
+        env={"SMSYNC_DATABASE_URL": db, "SMSYNC_PLAYS": str(PLAYS / "scenario.yaml")},
+    )
+    assert result.returncode == 2
+    assert "no contact '00Q000000000404'" in result.stderr
+
+
+def test_manual_send_of_an_unknown_play_exits_2(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'smsync.db'}"
+    result = smsync(
+        "send",
+        "--contact",
+        "00Q1",
+        "--play",
+        "no_such_play",
+        "--dry-run",
+        env={"SMSYNC_DATABASE_URL": db, "SMSYNC_PLAYS": str(PLAYS / "scenario.yaml")},
+    )
+    assert result.returncode == 2
+    assert "unknown play 'no_such_play'" in result.stderr
+    assert "speed_to_lead" in result.stderr
+
+
+def test_explain_with_no_decisions_says_so(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'smsync.db'}"
+    assert smsync("db", "upgrade", env={"SMSYNC_DATABASE_URL": db}).returncode == 0
+    result = smsync("explain", "--contact", "003X", env={"SMSYNC_DATABASE_URL": db})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no decisions recorded for 003X"
