@@ -26,6 +26,7 @@ from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, SmsPort
 from connector.store import SqlStore
 from connector.store.id_map import StoreIdMap
+from connector.store.tokens import StoreTokenVault
 
 
 class Planner(Protocol):
@@ -87,7 +88,12 @@ def build_context(
     config = mapping if mapping is not None else load_mapping(mapping_path(settings))
     db = store if store is not None else SqlStore.from_url(settings.database_url)
     the_clock: Clock = clock if clock is not None else SystemClock()
-    crm = build_crm(settings, config, id_map=StoreIdMap(db, the_clock.now))
+    crm = build_crm(
+        settings,
+        config,
+        id_map=StoreIdMap(db, the_clock.now),
+        token_vault=StoreTokenVault(db, "hubspot", the_clock.now),
+    )
     sms: SmsPort | None = None
     if settings.twilio_account_sid and settings.twilio_auth_token:
         sms = TwilioSms.from_settings(settings)
