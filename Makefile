@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create or refresh .venv with the dev extras (a no-op when current)
 
 test: setup ## Lint, type-check, then run the whole test suite
+	@# CI renders the HTML report in a real headless browser; a laptop keeps its own choice
+	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; fi
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy

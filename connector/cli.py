@@ -38,14 +38,6 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _not_built(command: str, issue: int, capability: str) -> NoReturn:
-    """Say plainly that a command waits for a capability, rather than pretend to work."""
-    _fail(
-        f"smsync {command}: not available yet; it waits for issue #{issue} ({capability})."
-        " Nothing was done."
-    )
-
-
 def _configure_logs() -> None:
     from connector import logs
     from connector.config import SECRET_FIELDS, load_settings
@@ -181,11 +173,20 @@ def db_upgrade() -> None:
 @app.command()
 def demo(
     crm: Annotated[str, typer.Option(help="salesforce or hubspot")] = "salesforce",
-    contacts: Annotated[int, typer.Option(min=1)] = 200,
+    contacts: Annotated[int, typer.Option(min=10)] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """Run the real connector against the embedded sandbox on SQLite, end to end."""
-    _not_built("demo", 9, "the sidecar runtime and demo")
+    from connector import logs
+    from connector.demo.runner import CRMS, run_demo
+
+    if crm not in CRMS:
+        _fail(f"demo: --crm must be one of {', '.join(CRMS)} (got {crm!r})")
+    logs.configure("warning")  # the progress bars and the summary are the demo's output
+    try:
+        run_demo(crm, contacts, as_json=as_json)
+    except (SmsyncError, ValueError) as exc:
+        _fail(f"demo: {exc}", 2 if isinstance(exc, ConfigError | ValueError) else 1)
 
 
 @app.command()
@@ -324,11 +325,47 @@ def explain(
 
 @app.command()
 def report(
+    *,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start of the period (ISO date or time, UTC if naive)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End of the period, exclusive")] = None,
+    by: Annotated[str | None, typer.Option(help="Group by play, segment, team or owner")] = None,
+    segment: Annotated[str, typer.Option(help="The segment key for --by segment")] = "industry",
 ) -> None:
     """Outcome measurement by play and segment."""
-    _not_built("report", 10, "outcome measurement")
+    from rich.console import Console
+
+    from connector.config import load_settings
+    from connector.report.queries import GroupBy, Scope, build_report
+    from connector.report.render import print_report, to_html, to_json
+    from connector.report.setup import parse_when, play_outcomes_of
+    from connector.store import SqlStore
+
+    try:
+        group = GroupBy(by) if by is not None else None
+    except ValueError:
+        _fail(f"report: --by must be one of {', '.join(g.value for g in GroupBy)}")
+    settings = load_settings()
+    scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
+    outcomes = play_outcomes_of(settings)
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        with store.begin() as conn:
+            found = build_report(conn, scope, outcomes)
+    finally:
+        store.close()
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(to_html(found), encoding="utf-8")
+    if as_json:
+        typer.echo(to_json(found))
+    elif html is None:
+        print_report(found, Console())
+    else:
+        typer.echo(f"wrote {html}")
 
 
 @sandbox_app.command("serve")

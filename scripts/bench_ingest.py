@@ -8,9 +8,13 @@ in its own process) until each is committed to the inbox on SQLite.
 server's answer, which it sends only after the inbox commit. Every event must be in the
 inbox afterwards, exactly once, or the run fails.
 
-The server's CPU time and peak RSS are its own, counted from after start-up. "e2e" (from
-webhook to the CRM write acknowledged by the sandbox) needs the engine's ingest and
-writeback loop, which this script does not run yet: those keys are null, with a note.
+The server's CPU time and peak RSS are its own, counted from after start-up.
+
+"e2e" is a second pass with the same events and pacing against the whole sidecar: the
+sandbox (Salesforce + Twilio) in this process, `smsync run` as a child process with
+default settings on a temp SQLite file. It runs from the moment a signed webhook is due on
+the socket to the moment the sandbox holds its activity `sms:<MessageSid>` (the CRM write
+acknowledged), through the runtime's ingest and writeback jobs and their wake-ups.
 
 The last line is one JSON object: {events, wall_s, events_per_s, intake_p50_ms,
 intake_p95_ms, e2e_p50_ms, e2e_p95_ms, cpu_ms_per_event, peak_rss_mb, ...}."""
@@ -28,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +40,10 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 INBOUND = "/webhooks/twilio/inbound"
+E2E_CONTACTS = 200  # seeded CRM records the replies come from
 E2E_NOTE = (
-    "e2e needs the engine's ingest and writeback (issue 7), not run by this script yet; "
-    "e2e_p50_ms and e2e_p95_ms are null rather than guessed"
+    "intake: the webhook app alone; e2e: smsync run (default settings, SQLite) against the "
+    "sandbox, from the signed webhook to the activity sms:<sid> held by the sandbox CRM"
 )
 
 
@@ -84,18 +90,31 @@ def serve(db_url: str, stats_file: Path) -> None:
 # -- the client ---------------------------------------------------------------------------
 
 
-def signed_requests(n: int, port: int, token: str) -> list[bytes]:
-    """N distinct inbound webhooks, signed for the server's public URL, as raw HTTP."""
+def signed_requests(
+    n: int,
+    port: int,
+    token: str,
+    *,
+    phones: list[str] | None = None,
+    account: tuple[str, str] = ("AC" + "0" * 32, "+15005550006"),
+    sids: list[str] | None = None,
+) -> list[bytes]:
+    """N distinct inbound webhooks, signed for the server's public URL, as raw HTTP.
+    `phones`: senders to cycle through; `account`: (AccountSid, To); `sids` collects the
+    MessageSids in order."""
     from connector.sms.twilio.signature import compute
 
     url = f"http://127.0.0.1:{port}{INBOUND}"
     out = []
     for i in range(n):
+        sid = "SM" + secrets.token_hex(16)
+        if sids is not None:
+            sids.append(sid)
         params = {
-            "MessageSid": "SM" + secrets.token_hex(16),
-            "AccountSid": "AC" + "0" * 32,
-            "From": f"+1415{5550000 + i % 10000:07d}",
-            "To": "+15005550006",
+            "MessageSid": sid,
+            "AccountSid": account[0],
+            "From": phones[i % len(phones)] if phones else f"+1415{5550000 + i % 10000:07d}",
+            "To": account[1],
             "Body": f"Reply {i}: yes, Thursday works",
             "NumMedia": "0",
             "NumSegments": "1",
@@ -131,9 +150,14 @@ async def _roundtrip(
 
 
 async def drive(
-    port: int, requests_: list[bytes], concurrency: int, rate: float | None
+    port: int,
+    requests_: list[bytes],
+    concurrency: int,
+    rate: float | None,
+    began_at: list[float] | None = None,
 ) -> tuple[list[float], float, int]:
-    """Send every request over `concurrency` keep-alive connections; latencies in s."""
+    """Send every request over `concurrency` keep-alive connections; latencies in s.
+    `began_at`, when given, receives each request's start (perf_counter), by index."""
     latencies: list[float] = []
     failures = 0
     next_index = 0
@@ -150,6 +174,8 @@ async def drive(
                 if due is not None:
                     await asyncio.sleep(max(due - time.perf_counter(), 0))
                 began = due if due is not None else time.perf_counter()
+                if began_at is not None:
+                    began_at[i] = began
                 status = await _roundtrip(reader, writer, requests_[i])
                 latencies.append(time.perf_counter() - began)
                 if status != 200:
@@ -186,6 +212,154 @@ def inbox_count(db_url: str) -> tuple[int, int]:
     return int(rows), int(distinct)
 
 
+# -- end to end: smsync run against the sandbox -------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"smsync run exited at start-up with {proc.returncode}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise SystemExit("smsync run did not become healthy")
+
+
+def _wait_pulled(db_url: str, timeout: float = 60) -> int:
+    """Wait until the first pull has stored the CRM's people (the count stops moving)."""
+    import sqlalchemy as sa
+
+    from connector.store import SqlStore
+    from connector.store.tables import contact_state
+
+    store = SqlStore.from_url(db_url)
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with store.begin() as conn:
+                n = int(
+                    conn.execute(sa.select(sa.func.count()).select_from(contact_state)).scalar_one()
+                )
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            elif n > 0 and time.monotonic() - stable_since > 1.0:
+                return n
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise SystemExit("the first pull did not finish")
+
+
+def _watch(
+    emulator: Any, ext_field: str, obj: str, sids: list[str], timeout_s: float
+) -> tuple[dict[str, float], threading.Event]:
+    """A thread noting when each activity `sms:<sid>` appears in the sandbox CRM."""
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def loop() -> None:
+        pending = set(sids)
+        deadline = time.perf_counter() + timeout_s
+        while pending and time.perf_counter() < deadline:
+            for sid in list(pending):
+                if emulator.store.by_unique(obj, ext_field, f"sms:{sid}") is not None:
+                    seen[sid] = time.perf_counter()
+                    pending.discard(sid)
+            time.sleep(0.005)
+        done.set()
+
+    threading.Thread(target=loop, name="e2e-watch", daemon=True).start()
+    return seen, done
+
+
+def e2e(events: int, rate: float | None, concurrency: int) -> dict[str, Any]:
+    """The second pass: webhook -> smsync run -> CRM write acknowledged; latencies in s."""
+    from connector.mapping_loader import load_mapping
+    from connector.sandbox.seed import generate
+    from connector.sandbox.server import Sandbox
+    from connector.store.migrate import upgrade
+
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
+    obj, ext_field = mapping.activity.object, mapping.activity.external_id_field
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        tempfile.TemporaryDirectory(prefix="smsync-bench-e2e-") as tmp,
+        Sandbox(vendors=("salesforce", "twilio"), seed_contacts=E2E_CONTACTS) as sb,
+    ):
+        db_url = f"sqlite:///{Path(tmp) / 'smsync.db'}"
+        upgrade(db_url)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
+        env = {
+            **clean,
+            **sb.env(),
+            "SMSYNC_DATABASE_URL": db_url,
+            "SMSYNC_HTTP_PORT": str(port),
+            "SMSYNC_PUBLIC_BASE_URL": base,
+            "SMSYNC_LOG_LEVEL": "warning",
+            "SMSYNC_LOG_FORMAT": "json",
+            "PYTHONPATH": str(ROOT),
+        }
+        with (Path(tmp) / "sidecar.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "connector.cli", "run"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+            try:
+                _wait_healthy(proc, base)
+                _wait_pulled(db_url)
+                c = sb.credentials
+                phones = [p.phone_e164 for p in generate(E2E_CONTACTS).contacts if p.phone_e164]
+                sids: list[str] = []
+                prepared = signed_requests(
+                    events,
+                    port,
+                    c.twilio_auth_token,
+                    phones=phones,
+                    account=(c.twilio_account_sid, c.twilio_from),
+                    sids=sids,
+                )
+                began = [0.0] * events
+                seen, watched = _watch(
+                    sb.emulators["salesforce"], ext_field, obj, sids, events / (rate or 50) + 120
+                )
+                _, _, failures = asyncio.run(
+                    drive(port, prepared, min(concurrency, events), rate, began)
+                )
+                watched.wait()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    missing = [sid for sid in sids if sid not in seen]
+    if failures or missing:
+        raise SystemExit(
+            f"e2e: {failures} non-200 answers, {len(missing)} of {events} activities never "
+            "reached the sandbox CRM"
+        )
+    return {"latencies": [seen[sid] - began[i] for i, sid in enumerate(sids)]}
+
+
 def run(events: int, rate: float | None, concurrency: int) -> dict[str, Any]:
     from connector.logs import configure
     from connector.store.migrate import upgrade
@@ -216,14 +390,15 @@ def run(events: int, rate: float | None, concurrency: int) -> dict[str, Any]:
             f"intake lost or repeated events: {failures} non-200 answers, "
             f"{rows} inbox rows ({distinct} distinct) for {events} events"
         )
+    end_to_end = e2e(events, rate, concurrency)["latencies"]
     return {
         "events": events,
         "wall_s": round(wall, 3),
         "events_per_s": round(events / wall, 1),
         "intake_p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "intake_p95_ms": round(percentile(latencies, 95) * 1000, 2),
-        "e2e_p50_ms": None,
-        "e2e_p95_ms": None,
+        "e2e_p50_ms": round(percentile(end_to_end, 50) * 1000, 2),
+        "e2e_p95_ms": round(percentile(end_to_end, 95) * 1000, 2),
         "cpu_ms_per_event": round(usage["cpu_s"] * 1000 / events, 3),
         "peak_rss_mb": round(usage["peak_rss_mb"], 1),
         "rate": rate,
@@ -253,7 +428,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{result['events']} webhooks in {result['wall_s']} s: "
             f"{result['events_per_s']}/s, intake p50 {result['intake_p50_ms']} ms, "
-            f"p95 {result['intake_p95_ms']} ms, {result['cpu_ms_per_event']} CPU ms/event"
+            f"p95 {result['intake_p95_ms']} ms, {result['cpu_ms_per_event']} CPU ms/event; "
+            f"e2e p50 {result['e2e_p50_ms']} ms, p95 {result['e2e_p95_ms']} ms"
         )
         print(f"note: {E2E_NOTE}")
     print(json.dumps(result))

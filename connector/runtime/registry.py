@@ -1,30 +1,42 @@
 """Which periodic jobs `smsync run` schedules, and what each one calls.
 
-`FACTORIES` lists every job of the data flow in DESIGN.md. A job whose engine function
-exists maps to a factory building its body from the `JobContext`; the others map to None
-and are not scheduled at all (a no-op that looked like it worked would hide the gap), and
-`smsync run` says once at start which ones are not available yet. When the engine
-(issue 7) lands a stage, wiring it in is one line here: replace its None by a factory."""
+`FACTORIES` lists every job of the data flow in DESIGN.md. Each factory builds its job's
+body from the `JobContext`; the engine steps share ONE `EngineContext` per job context
+(`engine_context`), whose `on_enqueue` is the scheduler's `wake`: an ingest that queued
+CRM writes runs the writeback job at once instead of at its next tick. A factory may be
+None for a stage that is not available: it is not scheduled at all (a no-op that looked
+like it worked would hide the gap), and `smsync run` says so once at start.
+
+Planning has no job of its own: the planner runs inside the pull, in the transaction of the
+state change whose signals it plans from (DESIGN.md, data flow 2), so a send is queued
+exactly when its cause is committed."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
 
 from connector.config import Settings
+from connector.domain.model import CrmRef, CrmWrite, WriteResult
+from connector.engine import ingest, pull, send, sweep
+from connector.engine.context import EngineContext, Planner
 from connector.engine.writeback import Writeback
 from connector.mapping_schema import MappingConfig
-from connector.ports import Clock, CrmPort, Store
+from connector.ports import Clock, CrmPort, Cursor, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
 from connector.sms.twilio.client import TwilioSms
 from connector.sms.twilio.reconcile import poll
+from connector.store import SqlStore
 
 log = structlog.get_logger(__name__)
+
+INGEST_BATCH = 200  # inbox items per pass between two looks at the stop event
+SEND_BATCH = 100  # SMS outbox rows per pass
 
 
 class UtcClock:
@@ -44,9 +56,103 @@ class JobContext:
     clock: Clock
     worker_id: str
     wake: Callable[[str], bool]
+    planner: Planner | None = None
+    shared: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 JobFactory = Callable[[JobContext], JobFn]
+
+
+def engine_context(jc: JobContext) -> EngineContext:
+    """The engine context of this job context, built once and shared by every engine job
+    (and the `/api/send` route): new work it queues wakes the job that drains it."""
+    found = jc.shared.get("engine")
+    if isinstance(found, EngineContext):
+        return found
+    if not isinstance(jc.store, SqlStore):
+        raise TypeError("the engine runs over a SqlStore")
+    built = EngineContext(
+        settings=jc.settings,
+        mapping=jc.mapping,
+        store=jc.store,
+        crm=jc.crm,
+        sms=jc.sms,
+        clock=jc.clock,
+        worker_id=jc.worker_id,
+        planner=jc.planner,
+        on_enqueue=jc.wake,
+    )
+    jc.shared["engine"] = built
+    return built
+
+
+class StoppablePull:
+    """The CRM port with a pull that ends after the batch in hand once shutdown begins.
+    Each batch is committed with its cursor, so stopping between two loses nothing."""
+
+    def __init__(self, crm: CrmPort, stopping: threading.Event) -> None:
+        self.crm = crm
+        self.stopping = stopping
+
+    def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
+        for batch in self.crm.pull(since):
+            yield batch
+            if self.stopping.is_set():
+                return
+
+    def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
+        return self.crm.find_by_phone(phone_e164)
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        return self.crm.write(writes)
+
+
+def pull_job(jc: JobContext) -> JobFn:
+    """CRM changes since the cursor -> contact state, consent, signals and planned sends."""
+    ctx = engine_context(jc)
+
+    def run(stopping: threading.Event) -> None:
+        if not stopping.is_set():
+            pull.run(replace(ctx, crm=StoppablePull(ctx.crm, stopping)))
+
+    return run
+
+
+def ingest_job(jc: JobContext) -> JobFn:
+    """The inbox, one batch at a time until it is empty or shutdown begins; each batch
+    that queued CRM writes wakes writeback (inside `ingest.run`)."""
+    ctx = engine_context(jc)
+
+    def run(stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            if ingest.run(ctx, max_items=INGEST_BATCH).claimed == 0:
+                return
+
+    return run
+
+
+def send_job(jc: JobContext) -> JobFn:
+    """Due SMS outbox rows through the chokepoint to Twilio, one claimed batch at a time."""
+    ctx = engine_context(jc)
+
+    def run(stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            report = send.run(ctx, limit=SEND_BATCH)
+            if report.claimed == 0 or report.stopped is not None:
+                return
+
+    return run
+
+
+def sweep_job(jc: JobContext) -> JobFn:
+    """SLA breaches and escalations (one transaction; its writes wake writeback)."""
+    ctx = engine_context(jc)
+
+    def run(stopping: threading.Event) -> None:
+        if not stopping.is_set():
+            sweep.run(ctx)
+
+    return run
 
 
 def writeback_job(ctx: JobContext) -> JobFn:
@@ -72,7 +178,8 @@ def writeback_job(ctx: JobContext) -> JobFn:
 
 
 def reconcile_job(ctx: JobContext) -> JobFn:
-    """Twilio's reconciliation poll; recovered events wake ingest."""
+    """Twilio's reconciliation poll; recovered events wake ingest. Like every job it runs
+    once at start-up, so webhooks lost while the process was down come back at once."""
 
     def run(_stopping: threading.Event) -> None:
         result = poll(ctx.sms, ctx.store, now=ctx.clock.now)
@@ -86,15 +193,14 @@ def store_gauges_job(ctx: JobContext) -> JobFn:
     return gauges_job(ctx.store)
 
 
-# The data flow's stages, in order. None: the engine (issue 7) has not provided it yet.
+# The data flow's stages, in order (plan runs inside pull; see the module docstring).
 FACTORIES: dict[str, JobFactory | None] = {
-    "pull": None,  # issue 7: connector.engine pull (CRM changes -> contact state, signals)
-    "plan": None,  # issue 7/8: plays + governance -> SMS outbox
-    "send": None,  # issue 7: claim SMS outbox rows -> Twilio
-    "ingest": None,  # issue 7: inbox -> consent, dispositions, SLA, CRM outbox
+    "pull": pull_job,
+    "send": send_job,
+    "ingest": ingest_job,
     "writeback": writeback_job,
     "reconcile": reconcile_job,
-    "sweep": None,  # issue 7: SLA breaches, escalations, deferred sends
+    "sweep": sweep_job,
     "gauges": store_gauges_job,
 }
 
@@ -109,7 +215,7 @@ def interval_of(settings: Settings, name: str) -> float:
 def build_jobs(
     ctx: JobContext, factories: dict[str, JobFactory | None] | None = None
 ) -> tuple[list[Job], list[str]]:
-    """The jobs to schedule, and the names of those not available yet."""
+    """The jobs to schedule, and the names of those not available."""
     jobs: list[Job] = []
     missing: list[str] = []
     for name, factory in (factories if factories is not None else FACTORIES).items():
@@ -121,6 +227,6 @@ def build_jobs(
         log.warning(
             "jobs.not_available",
             jobs=missing,
-            reason="waiting for the sync engine (issue #7); these stages do not run yet",
+            reason="these stages have no job factory; they do not run",
         )
     return jobs, missing

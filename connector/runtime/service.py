@@ -24,28 +24,41 @@ import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import FrameType
 
+import sqlalchemy as sa
 import structlog
 import uvicorn
 
 from connector.config import Settings, mapping_path, require
 from connector.crm import build_crm
+from connector.engine.context import Planner
+from connector.engine.plan import build_planner
 from connector.errors import ConfigError
 from connector.mapping_loader import load_mapping
 from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap
+from connector.runtime.api import api_routes
 from connector.runtime.app import build_app
 from connector.runtime.jobs import Jobs
 from connector.runtime.leases import Leader, Leadership, SoloLeader, SqliteGuard, sqlite_path
 from connector.runtime.readiness import Check, Readiness, standard_checks
-from connector.runtime.registry import FACTORIES, JobContext, JobFactory, UtcClock, build_jobs
+from connector.runtime.registry import (
+    FACTORIES,
+    JobContext,
+    JobFactory,
+    UtcClock,
+    build_jobs,
+    engine_context,
+)
 from connector.runtime.webhooks import webhook_routes
 from connector.sms.twilio.client import TwilioSms
 from connector.store import SqlStore
 from connector.store.engine import safe_url
 from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
+from connector.store.tables import crm_outbox, inbox, sms_outbox
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +92,7 @@ class Prepared:
     sms: TwilioSms
     id_map: LateIdMap
     sock: socket.socket
+    planner: Planner | None = None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -103,17 +117,33 @@ def bind(host: str, port: int) -> socket.socket:
 def prepare(settings: Settings) -> Prepared:
     """Validate the whole configuration; raises ConfigError (MappingError) and writes nothing."""
     mapping = load_mapping(mapping_path(settings))
-    if settings.plays is not None:
-        from connector.plays_loader import load_plays
-
-        load_plays(settings.plays, mapping)
+    planner = build_planner(settings, mapping)  # the plays file, validated against the mapping
     require(settings, "twilio_account_sid", "twilio_auth_token")
     safe_url(settings.database_url)  # a malformed URL is a ConfigError here
     sms = TwilioSms.from_settings(settings)
     id_map = LateIdMap()
     crm = build_crm(settings, mapping, id_map=id_map)
     sock = bind(settings.http_host, settings.http_port)
-    return Prepared(settings, mapping, crm, sms, id_map, sock)
+    return Prepared(settings, mapping, crm, sms, id_map, sock, planner)
+
+
+def expire_dead_leases(store: SqlStore) -> int:
+    """SQLite only, under the single-replica guard: every lease in the database belongs to
+    a process that is gone (this one has claimed nothing yet), so its rows are claimable
+    now rather than when the lease runs out. The rows keep their holder, so a late
+    settlement by that holder is still refused (`claims.finish`); the replay is keyed."""
+    now = datetime.now(UTC)
+    expired = 0
+    with store.begin() as conn:
+        for table in (inbox, crm_outbox, sms_outbox):
+            expired += conn.execute(
+                sa.update(table)
+                .where(table.c.claimed_by.is_not(None), table.c.lease_until > now)
+                .values(lease_until=now)
+            ).rowcount
+    if expired:
+        log.info("runtime.leases_expired", rows=expired, reason="their process is gone")
+    return expired
 
 
 class _Server(uvicorn.Server):
@@ -174,6 +204,8 @@ class Service:
             store = SqlStore.from_url(s.database_url)
             ready.id_map.target = StoreIdMap(store)
             sqlite = store.dialect == "sqlite"
+            if sqlite:
+                expire_dead_leases(store)
             leadership = SoloLeader() if sqlite else Leader(s.database_url)
             self._serve(ready, store, leadership)
         finally:
@@ -206,6 +238,7 @@ class Service:
             clock=UtcClock(),
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
             wake=wake,
+            planner=ready.planner,
         )
         job_list, _missing = build_jobs(ctx, self.factories)
         jobs = Jobs(job_list, leadership)
@@ -214,7 +247,7 @@ class Service:
         checks = self.checks if self.checks is not None else standard_checks(s, store)
         app = build_app(
             Readiness(checks, cache_s=s.ready_cache_s),
-            webhooks=webhook_routes(s, store),
+            webhooks=[*webhook_routes(s, store), *api_routes(s, engine_context(ctx))],
             on_webhook=lambda: jobs.wake("ingest"),
         )
         config = uvicorn.Config(

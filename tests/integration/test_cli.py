@@ -70,20 +70,6 @@ def test_schema_is_json_for_editors() -> None:
     assert "objects" in schema["properties"]
 
 
-@pytest.mark.parametrize(
-    ("args", "issue"),
-    [
-        (["demo"], "#9"),
-        (["report", "--json"], "#10"),
-    ],
-)
-def test_unbuilt_commands_say_what_they_wait_for(args: list[str], issue: str) -> None:
-    result = smsync(*args)
-    assert result.returncode == 2
-    assert issue in result.stderr
-    assert "Nothing was done" in result.stderr
-
-
 def test_bad_settings_exit_2_naming_the_variable() -> None:
     result = smsync("version", env={"SMSYNC_HTTP_PORT": "http"})
     assert result.returncode == 2

@@ -1,4 +1,5 @@
-"""scripts/bench_ingest.py end to end at a small scale: the JSON shape, not the timing."""
+"""scripts/bench_ingest.py end to end at a small scale: the JSON shape, not the timing (the
+e2e pass runs `smsync run` against the sandbox, so every figure is measured)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_the_last_line_is_the_json_summary() -> None:
         [sys.executable, str(ROOT / "scripts" / "bench_ingest.py"), "--events", "40", "--json"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=True,
         cwd=ROOT,
     )
@@ -38,9 +39,11 @@ def test_the_last_line_is_the_json_summary() -> None:
         assert result[key] > 0
     assert result["intake_p50_ms"] <= result["intake_p95_ms"]
     assert result["cpu_ms_per_event"] > 0
-    # e2e needs the engine: reported as unknown, never made up
-    assert result["e2e_p50_ms"] is None
-    assert result["e2e_p95_ms"] is None
+    # e2e: webhook -> smsync run -> activity held by the sandbox CRM, for every event
+    assert result["e2e_p50_ms"] > 0
+    assert result["e2e_p95_ms"] > 0
+    assert result["e2e_p50_ms"] <= result["e2e_p95_ms"]
+    assert result["e2e_p50_ms"] >= result["intake_p50_ms"]  # it includes the intake
     assert "e2e" in result["note"]
 
 
@@ -59,7 +62,7 @@ def test_a_paced_run_reports_its_rate() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=True,
         cwd=ROOT,
     )
@@ -67,3 +70,4 @@ def test_a_paced_run_reports_its_rate() -> None:
     assert result["rate"] == 200
     assert result["events"] == 20
     assert result["wall_s"] >= 19 / 200  # paced, not a burst
+    assert result["e2e_p95_ms"] > 0

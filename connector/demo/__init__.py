@@ -1,0 +1,1 @@
+"""`smsync demo`: the real connector through one simulated business day on the sandbox."""

@@ -1,0 +1,76 @@
+"""The people on the CRM side of the demo: admins and reps editing records through the
+vendor's own REST API, as its UI would. Their calls and writes are counted apart, so the
+demo's `crm_api_calls` and `crm_records_written` are the connector's alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from connector.sandbox.server import Sandbox
+
+SF_API = "v62.0"
+RATE_LIMIT_TRIES = 20
+
+
+@dataclass
+class CrmAdmin:
+    vendor: str
+    sandbox: Sandbox
+    calls: int = 0  # sandbox-counted API calls made by the simulated people
+    written: int = 0  # sandbox-counted records they wrote
+    _sf: requests.Session | None = field(default=None, repr=False)
+    _hs: requests.Session | None = field(default=None, repr=False)
+
+    def edit(self, object_name: str, record_id: str, values: dict[str, Any]) -> None:
+        """One record edit; raises on a refusal (the demo must not hide a broken step)."""
+        stats = self.sandbox.state.stats
+        calls, written = stats.calls(self.vendor), stats.records_written(self.vendor)
+        try:
+            self._edit(object_name, record_id, values)
+        finally:
+            self.calls += stats.calls(self.vendor) - calls
+            self.written += stats.records_written(self.vendor) - written
+
+    def _edit(self, object_name: str, record_id: str, values: dict[str, Any]) -> None:
+        if self.vendor == "salesforce":
+            base = f"{self.sandbox.urls['salesforce']}/services/data/{SF_API}"
+            url = f"{base}/sobjects/{object_name}/{record_id}"
+            r = self._salesforce().patch(url, json=values, timeout=30)
+            if r.status_code == 401:  # the admin's session expired as the clock moved
+                self._sf = None
+                r = self._salesforce().patch(url, json=values, timeout=30)
+        else:
+            url = f"{self.sandbox.urls['hubspot']}/crm/v3/objects/{object_name}/{record_id}"
+            r = self._hubspot().patch(url, json={"properties": values}, timeout=30)
+            for _ in range(RATE_LIMIT_TRIES):
+                if r.status_code != 429:
+                    break
+                # HubSpot's 10-second window: the person waits (on the demo clock) and retries
+                self.sandbox.state.clock.advance(float(r.headers.get("Retry-After") or 2))
+                r = self._hubspot().patch(url, json={"properties": values}, timeout=30)
+        if r.status_code not in (200, 204):
+            raise RuntimeError(
+                f"demo: the {self.vendor} sandbox refused an edit of {object_name}/{record_id}:"
+                f" {r.status_code} {r.text[:300]}"
+            )
+
+    def _salesforce(self) -> requests.Session:
+        if self._sf is None:
+            self._sf = self.sandbox.salesforce_session()
+        return self._sf
+
+    def _hubspot(self) -> requests.Session:
+        if self._hs is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.headers["Authorization"] = f"Bearer {self.sandbox.credentials.hubspot_token}"
+            self._hs = session
+        return self._hs
+
+    def close(self) -> None:
+        for session in (self._sf, self._hs):
+            if session is not None:
+                session.close()

@@ -1,0 +1,73 @@
+"""`smsync demo`: build the world, play the day with progress bars on stderr, summarise.
+
+stdout carries only the summary table, then (with `--json`) one JSON line, last."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from connector.demo.scenario import START, Day
+from connector.demo.summary import Summary, collect, render
+from connector.demo.world import DemoWorld
+
+CRMS = ("salesforce", "hubspot")
+
+
+def run_demo(crm: str, contacts: int, *, as_json: bool = False) -> Summary:
+    if crm not in CRMS:
+        raise ValueError(f"--crm must be one of {', '.join(CRMS)}")
+    if contacts < 10:
+        raise ValueError("--contacts must be at least 10 (the day needs a few of each)")
+    started = time.monotonic()
+    err = Console(stderr=True)
+    out = Console(soft_wrap=True)
+    with DemoWorld(crm, contacts, START) as world:
+        day = Day(world, contacts)
+        steps = day.steps()
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        with progress:
+            overall = progress.add_task(f"business day on {crm}", total=len(steps))
+            for step in steps:
+                world.sandbox.state.clock.set(max(step.at, world.now))
+                task = progress.add_task(step.title, total=None)
+                jobs = progress.add_task("  jobs", total=None, visible=False)
+
+                def advance(n: int, task: TaskID = task) -> None:
+                    progress.advance(task, n)
+
+                def job_done(_name: str, jobs: TaskID = jobs) -> None:
+                    progress.update(jobs, visible=True)
+                    progress.advance(jobs, 1)
+
+                world.on_job = job_done
+                items = step.act(advance)
+                progress.update(task, total=max(items, 1), completed=max(items, 1))
+                progress.remove_task(jobs)
+                progress.advance(overall, 1)
+        summary = collect(world, day.admin, contacts, day.consent_baseline)
+        day.admin.close()
+    summary.wall_s = time.monotonic() - started
+    render(summary, out)
+    if as_json:
+        out.print(json.dumps(summary.to_json(), sort_keys=False), markup=False, highlight=False)
+    return summary

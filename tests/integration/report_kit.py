@@ -1,0 +1,160 @@
+"""A store dataset with known ground truth for the report tests (see test_report_figures)."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain.plays import FieldPredicate, Outcome, PredicateOp
+from connector.store import tables as tb
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+SINCE = datetime(2024, 3, 1, tzinfo=UTC)
+UNTIL = datetime(2024, 3, 8, tzinfo=UTC)
+OUTCOMES = {
+    "speed": Outcome(condition=FieldPredicate("lifecycle_stage", PredicateOp.EQUALS, ("working",))),
+    "confirm": Outcome(disposition="confirmed"),
+}
+
+
+def phone(name: str) -> str:
+    return f"+1555{zlib.crc32(name.encode()) % 10_000_000:07d}"
+
+
+class Builder:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sids = 0
+
+    def contact(self, cid: str, team: str, **extra: Any) -> None:
+        values: dict[str, Any] = {
+            "crm_object_type": "Lead",
+            "crm_id": cid,
+            "phone": phone(cid),
+            "owner_id": f"owner-{team}",
+            "owner_team": team,
+            "consent": "opted_in",
+            "segments": {"industry": extra.pop("industry", "retail")},
+            "deleted": False,
+            "updated_at": T0,
+        }
+        self.conn.execute(sa.insert(tb.contact_state).values(**values, **extra))
+
+    def message(
+        self, cid: str, direction: str, at: datetime, status: str, play: str | None = None
+    ) -> None:
+        self.sids += 1
+        ours, theirs = "+15550000000", phone(cid)
+        self.conn.execute(
+            sa.insert(tb.messages).values(
+                sid=f"SM{self.sids:08d}",
+                direction=direction,
+                from_number=ours if direction == "outbound" else theirs,
+                to_number=theirs if direction == "outbound" else ours,
+                body="hi",
+                status=status,
+                play=play,
+                num_segments=1,
+                contact_type="Lead",
+                contact_id=cid,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+
+    def timer(self, cid: str, started: datetime, **closed: datetime) -> None:
+        self.conn.execute(
+            sa.insert(tb.sla_timers).values(
+                contact_type="Lead",
+                contact_id=cid,
+                kind="first_response",
+                started=started,
+                due=started + timedelta(seconds=900),
+                **closed,
+            )
+        )
+
+    def decision(self, cid: str, verdict: str, reasons: list[str], play: str | None) -> None:
+        self.conn.execute(
+            sa.insert(tb.decision_log).values(
+                contact_type="Lead",
+                contact_id=cid,
+                phone=phone(cid),
+                verdict=verdict,
+                reasons=reasons,
+                play=play,
+                at=T0,
+            )
+        )
+
+    def opt_out(self, cid: str, at: datetime) -> None:
+        self.conn.execute(
+            sa.insert(tb.consent_ledger).values(
+                phone=phone(cid),
+                status="opted_out",
+                scope="all",
+                source="keyword",
+                evidence_sid=f"SMstop{cid}",
+                at=at,
+                recorded_at=at,
+            )
+        )
+
+    def disposition_write(self, cid: str, disposition: str, at: datetime) -> None:
+        self.conn.execute(
+            sa.insert(tb.crm_outbox).values(
+                external_id=f"fields-{cid}-{disposition}",
+                kind="field_update",
+                target_type="Lead",
+                target_id=cid,
+                fields={"disposition": disposition},
+                state="done",
+                attempts=1,
+                created_at=at,
+            )
+        )
+
+
+def build(conn: sa.Connection) -> None:
+    """sdr: c0..c9 on play `speed`, h0..h4 held out; ae: a0..a3 on play `confirm`."""
+    b = Builder(conn)
+    h = timedelta(hours=1)
+    first = {f"c{i}": T0 + timedelta(minutes=i) for i in range(10)}
+    for i in range(10):
+        cid = f"c{i}"
+        extra: dict[str, Any] = {}
+        if i < 3:  # the play's outcome, reached 100 s, 1 h and 2 h after the first text
+            extra["lifecycle_stage"] = "working"
+            extra["crm_modstamp"] = first[cid] + timedelta(seconds=(100, 3600, 7200)[i])
+        extra["disposition"] = {0: "confirmed", 1: "meeting_booked", 2: "not_interested"}.get(i)
+        b.contact(cid, "sdr", industry="retail" if i < 5 else "health", **extra)
+        b.message(cid, "outbound", first[cid], "delivered", "speed")
+        b.message(cid, "outbound", first[cid] + 24 * h, "delivered" if i < 6 else "failed", "speed")
+        b.decision(cid, "send", ["holdout_treated"], "speed")
+    b.message("c0", "outbound", T0 - 48 * h, "delivered", "speed")  # before the period
+    for i in range(4):  # replies after the first text
+        b.message(f"c{i}", "inbound", first[f"c{i}"] + h, "received")
+    b.message("c9", "inbound", first["c9"] - h, "received")  # before any text: no reply
+    b.opt_out("c4", first["c4"] + 2 * h)
+    for i in range(5):
+        b.contact(f"h{i}", "sdr", lifecycle_stage="working" if i == 0 else "new")
+        b.decision(f"h{i}", "block", ["holdout"], "speed")
+    b.decision("c5", "block", ["quiet_hours"], "speed")
+    b.decision("c6", "block", ["quiet_hours", "caps"], "speed")
+    for i, secs in enumerate((60, 120, 600)):
+        start = T0 + (i + 2) * h
+        b.timer(f"c{i}", start, met=start + timedelta(seconds=secs))
+    late = T0 + 6 * h
+    b.timer("c3", late, met=late + timedelta(seconds=1200))  # met, but after due
+    b.timer("c4", T0 + 7 * h, breached=T0 + 7 * h + timedelta(seconds=900))
+    b.timer("c5", T0 + 8 * h)  # still open
+    b.timer("c6", T0 - 30 * h, met=T0 - 29 * h)  # before the period
+    for i in range(4):
+        cid = f"a{i}"
+        b.contact(cid, "ae", disposition="confirmed" if i == 0 else None)
+        b.message(cid, "outbound", T0 + 2 * h, "delivered", "confirm")
+    b.message("a0", "inbound", T0 + 3 * h, "received")
+    b.disposition_write("a0", "confirmed", T0 + 2 * h + timedelta(seconds=1800))

@@ -1,0 +1,90 @@
+"""Issue 9 acceptance 1: `smsync demo --json`, run as a user runs it, ends with one JSON
+line holding every key DESIGN.md lists, with no duplicate CRM record and every part of the
+day (tasks, activities, consent changes, SLA breaches, opted-out and quiet-hour blocks)
+visible. It must leave nothing behind: no `var/`, no temp directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {
+    "crm",
+    "contacts",
+    "sms_sent",
+    "sms_blocked",
+    "replies_ingested",
+    "activities_logged",
+    "tasks_created",
+    "consent_changes",
+    "sla_breaches",
+    "crm_api_calls",
+    "crm_records_written",
+    "duplicate_crm_records",
+    "wall_s",
+}
+
+
+def _demo(crm: str, tmp_path: Path) -> tuple[dict[str, Any], str, float]:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSYNC_", "SF_", "TWILIO_"))}
+    env.update(TMPDIR=str(scratch), COLUMNS="120")
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "smsync"),
+            "demo",
+            "--crm",
+            crm,
+            "--contacts",
+            "60",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,  # the demo must not depend on, or write to, the working directory
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(scratch.iterdir()) == []  # the temp database and sandbox files are gone
+    assert not (tmp_path / "var").exists()
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary, done.stdout, took
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
+    summary, stdout, took = _demo(crm, tmp_path)
+
+    assert took < 60
+    assert summary.keys() >= KEYS
+    assert summary["crm"] == crm
+    assert summary["contacts"] == 60
+    assert summary["duplicate_crm_records"] == 0
+    assert summary["missing_crm_records"] == 0
+    for key in ("tasks_created", "activities_logged", "consent_changes", "sla_breaches"):
+        assert summary[key] > 0, key
+    assert summary["sms_sent"] > 0
+    assert summary["replies_ingested"] > 0
+    blocked = summary["sms_blocked"]
+    assert isinstance(blocked, dict)
+    assert blocked.get("opted_out", 0) > 0
+    assert blocked.get("quiet_hours", 0) > 0
+    # the connector's own traffic, apart from the simulated admins' edits
+    assert summary["crm_api_calls"] > 0
+    assert summary["crm_records_written"] >= summary["activities_logged"]
+    assert 0 < summary["wall_s"] < took
+    assert "duplicate CRM records" in stdout  # the table came first
+    # no phone number reaches the output unmasked
+    assert "+1202555" not in stdout
