@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     # `smsync run`: one interval per periodic job (SMSYNC_<JOB>_INTERVAL_S), the grace
     # period on SIGTERM, and how long a readiness answer is reused
     pull_interval_s: float = Field(default=60.0, gt=0, le=86_400)
-    plan_interval_s: float = Field(default=30.0, gt=0, le=86_400)
     send_interval_s: float = Field(default=10.0, gt=0, le=86_400)
     ingest_interval_s: float = Field(default=5.0, gt=0, le=86_400)
     writeback_interval_s: float = Field(default=15.0, gt=0, le=86_400)
