@@ -175,6 +175,10 @@ def demo(
     crm: Annotated[str, typer.Option(help="salesforce or hubspot")] = "salesforce",
     contacts: Annotated[int, typer.Option(min=10)] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    keep_db: Annotated[
+        Path | None,
+        typer.Option(help="Keep the demo's SQLite database here (a new file), e.g. for report"),
+    ] = None,
 ) -> None:
     """Run the real connector against the embedded sandbox on SQLite, end to end."""
     from connector import logs
@@ -184,7 +188,7 @@ def demo(
         _fail(f"demo: --crm must be one of {', '.join(CRMS)} (got {crm!r})")
     logs.configure("warning")  # the progress bars and the summary are the demo's output
     try:
-        run_demo(crm, contacts, as_json=as_json)
+        run_demo(crm, contacts, as_json=as_json, keep_db=keep_db)
     except (SmsyncError, ValueError) as exc:
         _fail(f"demo: {exc}", 2 if isinstance(exc, ConfigError | ValueError) else 1)
 

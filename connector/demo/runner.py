@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -25,7 +26,9 @@ from connector.demo.world import DemoWorld
 CRMS = ("salesforce", "hubspot")
 
 
-def run_demo(crm: str, contacts: int, *, as_json: bool = False) -> Summary:
+def run_demo(
+    crm: str, contacts: int, *, as_json: bool = False, keep_db: Path | None = None
+) -> Summary:
     if crm not in CRMS:
         raise ValueError(f"--crm must be one of {', '.join(CRMS)}")
     if contacts < 10:
@@ -33,7 +36,7 @@ def run_demo(crm: str, contacts: int, *, as_json: bool = False) -> Summary:
     started = time.monotonic()
     err = Console(stderr=True)
     out = Console(soft_wrap=True)
-    with DemoWorld(crm, contacts, START) as world:
+    with DemoWorld(crm, contacts, START, keep_db=keep_db) as world:
         day = Day(world, contacts)
         steps = day.steps()
         progress = Progress(

@@ -151,14 +151,22 @@ class World:
 
 
 class DemoWorld:
-    """Builds the world and tears all of it down (the temp dir included) on exit."""
+    """Builds the world and tears all of it down (the temp dir included) on exit; only a
+    database asked for with `keep_db` stays."""
 
-    def __init__(self, crm: str, contacts: int, at: datetime, *, seed: int = 7) -> None:
+    def __init__(
+        self, crm: str, contacts: int, at: datetime, *, seed: int = 7, keep_db: Path | None = None
+    ) -> None:
+        """`keep_db`: put the SQLite database there and leave it (for `smsync report`);
+        it must not exist yet, so a real store is never written to by the demo."""
+        if keep_db is not None and keep_db.exists():
+            raise ValueError(f"--keep-db {keep_db} already exists; the demo wants a new file")
         self.crm = crm
         self.contacts = contacts
         self.at = at
         self.seed = seed
         self._tmp = Path(tempfile.mkdtemp(prefix="smsync-demo-"))
+        self._db = keep_db.resolve() if keep_db is not None else self._tmp / "smsync.db"
         self._sandbox: Sandbox | None = None
         self._served: Served | None = None
         self._store: SqlStore | None = None
@@ -177,7 +185,8 @@ class DemoWorld:
         # the story starts before the records exist: their modstamps are on the demo clock
         sandbox.state.clock.set(self.at)
         sandbox.seed(self.contacts, seed=self.seed)
-        db = f"sqlite:///{self._tmp / 'smsync.db'}"
+        self._db.parent.mkdir(parents=True, exist_ok=True)
+        db = f"sqlite:///{self._db}"
         upgrade(db)
         store = SqlStore.from_url(db)
         self._store = store

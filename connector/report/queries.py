@@ -44,7 +44,8 @@ Rows without a value group under ``(none)``; groups may overlap for plays."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -58,6 +59,7 @@ from connector.domain.plays import Outcome, PredicateOp
 from connector.engine.decisions import HOLDOUT_TREATED
 from connector.report.lift import Lift, holdout_lift
 from connector.store import tables as tb
+from connector.store.coltypes import UtcDateTime
 
 HOLDOUT = "holdout"
 NONE_KEY = "(none)"
@@ -300,25 +302,94 @@ def _grouped(scope: Scope, *cols: Any) -> list[Any]:
     return [c for c in cols if scope.by is not None or c is not cols[0]]
 
 
-def _first_out(scope: Scope) -> Subquery:
-    """One row per (group, messaged contact): the first outbound in the period."""
-    m = tb.messages
-    key, src = _keyed(scope, m, m.c.contact_type, m.c.contact_id, m.c.play)
-    stmt = (
-        sa.select(
-            key.label("key"),
-            m.c.contact_type,
-            m.c.contact_id,
-            sa.func.min(m.c.created_at).label("first_at"),
-            sa.func.min(m.c.to_number).label("phone"),
+# First outbound per (play, contact) and per contact in the period: most figures hang off
+# it, so `build_report` computes it once into two temporary tables (per connection, inside
+# the report's transaction) instead of re-aggregating the messages in every query.
+_scratch = sa.MetaData()
+FIRST_OUT_PLAY = sa.Table(
+    "report_first_out_play",
+    _scratch,
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Index("ix_report_first_out_play_contact", "contact_type", "contact_id"),
+    prefixes=["TEMPORARY"],
+)
+FIRST_OUT_CONTACT = sa.Table(
+    "report_first_out_contact",
+    _scratch,
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Index("ix_report_first_out_contact_contact", "contact_type", "contact_id", unique=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+@contextmanager
+def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
+    """Fill the first-outbound tables for the period; drop them when the block ends.
+
+    On an error the caller's transaction rolls back, which drops them too (DDL is
+    transactional on SQLite and Postgres), so only the happy path drops them here."""
+    _scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
+    _scratch.create_all(conn)
+    m, fp, fc = tb.messages, FIRST_OUT_PLAY, FIRST_OUT_CONTACT
+    play = sa.func.coalesce(m.c.play, NONE_KEY)
+    conn.execute(
+        sa.insert(fp).from_select(
+            ["key", "contact_type", "contact_id", "first_at", "phone"],
+            sa.select(
+                play,
+                m.c.contact_type,
+                m.c.contact_id,
+                sa.func.min(m.c.created_at),
+                sa.func.min(m.c.to_number),
+            )
+            .where(
+                m.c.direction == "outbound",
+                m.c.contact_id.is_not(None),
+                *scope.clip(m.c.created_at),
+            )
+            .group_by(play, m.c.contact_type, m.c.contact_id),
         )
-        .select_from(src)
-        .where(
-            m.c.direction == "outbound", m.c.contact_id.is_not(None), *scope.clip(m.c.created_at)
-        )
-        .group_by(*_grouped(scope, key, m.c.contact_type, m.c.contact_id))
     )
-    return stmt.subquery("first_out")
+    # per contact = the earliest over its plays (and the least number, as per play)
+    conn.execute(
+        sa.insert(fc).from_select(
+            ["contact_type", "contact_id", "first_at", "phone"],
+            sa.select(
+                fp.c.contact_type,
+                fp.c.contact_id,
+                sa.func.min(fp.c.first_at),
+                sa.func.min(fp.c.phone),
+            ).group_by(fp.c.contact_type, fp.c.contact_id),
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {fp.name}")
+        conn.exec_driver_sql(f"ANALYZE {fc.name}")
+    yield
+    _scratch.drop_all(conn)
+
+
+def _first_out(scope: Scope) -> FromClause:
+    """One row per (group, messaged contact): the first outbound in the period.
+
+    Reads the tables `first_outbound` filled; a contact's group (other than its play) is
+    a property of the contact, so the per-contact table keyed by it is the same thing."""
+    if scope.by is GroupBy.PLAY:
+        return FIRST_OUT_PLAY
+    fc = FIRST_OUT_CONTACT
+    key, src = _keyed(scope, fc, fc.c.contact_type, fc.c.contact_id)
+    return (
+        sa.select(key.label("key"), fc.c.contact_type, fc.c.contact_id, fc.c.first_at, fc.c.phone)
+        .select_from(src)
+        .subquery("first_out")
+    )
 
 
 def _percentiles(
@@ -382,13 +453,31 @@ def _flag(cond: Any) -> ColumnElement[int]:
 def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
     """Per group: (attempted, delivered) outbound messages."""
     m = tb.messages
-    key, src = _keyed(scope, m, m.c.contact_type, m.c.contact_id, m.c.play)
-    stmt = (
-        sa.select(key.label("key"), sa.func.count(), _flag(m.c.status.in_(DELIVERED)))
-        .select_from(src)
-        .where(m.c.direction == "outbound", *scope.clip(m.c.created_at))
-        .group_by(*_grouped(scope, key))
-    )
+    where = [m.c.direction == "outbound", *scope.clip(m.c.created_at)]
+    delivered = _flag(m.c.status.in_(DELIVERED))
+    stmt: sa.Executable
+    if scope.by is None or scope.by is GroupBy.PLAY:
+        key, src = _keyed(scope, m, m.c.contact_type, m.c.contact_id, m.c.play)
+        stmt = (
+            sa.select(key.label("key"), sa.func.count(), delivered)
+            .select_from(src)
+            .where(*where)
+            .group_by(*_grouped(scope, key))
+        )
+    else:  # count per contact first: the contact's group is then one join per contact
+        ref = (m.c.contact_type, m.c.contact_id)
+        per = (
+            sa.select(*ref, sa.func.count().label("n"), delivered.label("d"))
+            .where(*where)
+            .group_by(*ref)
+            .subquery("per_contact")
+        )
+        key, src = _keyed(scope, per, per.c.contact_type, per.c.contact_id)
+        stmt = (
+            sa.select(key.label("key"), sa.func.sum(per.c.n), sa.func.sum(per.c.d))
+            .select_from(src)
+            .group_by(key)
+        )
     return {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(stmt)}
 
 
@@ -610,7 +699,7 @@ def _converted(key: Any, cs: Any, outcomes: Mapping[str, Outcome], meeting: Sequ
     return sa.case(*whens, else_=default) == sa.true()
 
 
-def _outcome_at(fo: Subquery, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
+def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
     """When the contact reached the play's outcome (see the module docstring)."""
     co = tb.crm_outbox
     disp = co.c.fields["disposition"].as_string()
@@ -721,13 +810,14 @@ def build_report(
 ) -> Report:
     """Every figure of the report, for one period and grouping."""
     outcomes = outcomes or {}
-    totals = _groups(conn, replace(scope, by=None))
-    total = totals[0] if totals else GroupMetrics(key=ALL_KEY)
-    return Report(
-        scope=scope,
-        total=total,
-        groups=_groups(conn, scope) if scope.by is not None else [],
-        plays=play_outcomes(conn, scope, outcomes),
-        opt_out_trend=opt_out_trend(conn, scope),
-        response_histogram=response_histogram(conn, scope),
-    )
+    with first_outbound(conn, scope):
+        totals = _groups(conn, replace(scope, by=None))
+        total = totals[0] if totals else GroupMetrics(key=ALL_KEY)
+        return Report(
+            scope=scope,
+            total=total,
+            groups=_groups(conn, scope) if scope.by is not None else [],
+            plays=play_outcomes(conn, scope, outcomes),
+            opt_out_trend=opt_out_trend(conn, scope),
+            response_histogram=response_histogram(conn, scope),
+        )

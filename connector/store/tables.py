@@ -97,7 +97,19 @@ messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("sid"),
-    sa.Index(None, "contact_type", "contact_id"),
+    # a contact's messages, and "did they reply after X" as one probe (the report)
+    sa.Index(None, "contact_type", "contact_id", "direction", "created_at"),
+    # outbound in a period; the trailing columns cover every other column the report reads
+    sa.Index(
+        "ix_messages_direction_created_at",
+        "direction",
+        "created_at",
+        "contact_type",
+        "contact_id",
+        "play",
+        "status",
+        "to_number",
+    ),
 )
 
 message_events = sa.Table(

@@ -86,7 +86,7 @@ def test_db_upgrade_creates_the_schema_then_changes_nothing(db_url: str) -> None
     env = {"SMSYNC_DATABASE_URL": db_url}
     first = smsync("db", "upgrade", env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("applied 0001, 0002")
+    assert first.stdout.startswith("applied 0001, 0002, 0003")
     second = smsync("db", "upgrade", env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.startswith("already current")
