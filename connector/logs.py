@@ -6,6 +6,7 @@ shape (bearer tokens, Basic auth, Salesforce session ids), phone numbers by shap
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -90,7 +91,10 @@ def processors(renderer: Processor | None = None) -> list[Processor]:
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
-    """JSON when not on a TTY (containers, CI), console for a person at a terminal."""
+    """JSON when not on a TTY (containers, CI), console for a person at a terminal.
+
+    Logs go to stderr (looked up at each write, so redirection and test capture see them):
+    stdout belongs to a command's output, such as the JSON line of `--json`."""
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Processor = (
@@ -103,9 +107,21 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=(
+            structlog.PrintLoggerFactory(file=stream)
+            if stream is not None
+            else lambda *_: structlog.PrintLogger(sys.stderr)
+        ),
         cache_logger_on_first_use=False,
     )
+
+
+def configure_default() -> None:
+    """Redacted logs on stderr for any entry point (scripts, library use) that does not
+    configure logging itself; structlog's own default would print unredacted to stdout."""
+    if not structlog.is_configured():
+        level = os.environ.get("SMSYNC_LOG_LEVEL", "info").lower()
+        configure(level if level in ("debug", "info", "warning", "error") else "info")
 
 
 def secrets_from(values: Iterable[str | None]) -> None:

@@ -51,7 +51,6 @@ PERMANENT_FAILURES = frozenset({21211, 21614, 30003, 30005, 30006})
 # Dispositions that end the active motion (the play has its outcome).
 ENDS_MOTION = frozenset({OPTED_OUT, "wrong_number"})
 BATCH = 200
-LEASE_S = 120.0
 RETRY_AFTER = timedelta(seconds=30)
 
 
@@ -86,7 +85,9 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
     while max_items is None or report.claimed < max_items:
         limit = BATCH if max_items is None else min(BATCH, max_items - report.claimed)
         with ctx.store.begin() as conn:
-            items = inbox.claim(conn, ctx.worker_id, limit, LEASE_S, ctx.clock.now())
+            items = inbox.claim(
+                conn, ctx.worker_id, limit, ctx.settings.claim_lease_s, ctx.clock.now()
+            )
         if not items:
             break
         report.claimed += len(items)

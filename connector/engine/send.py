@@ -144,13 +144,13 @@ def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime)
 
 
 def claim_one(
-    conn: sa.Connection, row_id: int, worker_id: str, now: datetime
+    conn: sa.Connection, row_id: int, worker_id: str, now: datetime, lease_s: float = LEASE_S
 ) -> SmsOutboxRow | None:
     """Lease one pending, due row (a manual send going out at once)."""
     t = tb.sms_outbox
     where = sa.and_(t.c.id == row_id, t.c.state == "pending", t.c.send_at <= now)
     rows = claims.claim(
-        conn, t, where, worker_id=worker_id, limit=1, lease_seconds=LEASE_S, now=now
+        conn, t, where, worker_id=worker_id, limit=1, lease_seconds=lease_s, now=now
     )
     return sms_outbox.get(conn, row_id) if rows else None
 
@@ -167,7 +167,9 @@ class Sender:
         policy: Policy,
         *,
         on_sent: Callable[[], object] | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
+        self.lease_s = lease_s
         self.store = store
         self.sms = sms
         self.clock = clock
@@ -180,7 +182,7 @@ class Sender:
         report = SendReport()
         now = self.clock.now()
         with self.store.begin() as conn:
-            rows = sms_outbox.claim(conn, self.worker_id, limit, LEASE_S, now)
+            rows = sms_outbox.claim(conn, self.worker_id, limit, self.lease_s, now)
         report.claimed = len(rows)
         for index, row in enumerate(rows):
             try:
@@ -397,6 +399,9 @@ def run(ctx: SendContext, *, dry_run: bool = False, limit: int = 100) -> SendRep
         return SendReport(stopped="SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
     wake = getattr(ctx, "woke", None)
     on_sent = (lambda: wake("writeback")) if callable(wake) else None
-    return Sender(ctx.store, ctx.sms, ctx.clock, ctx.worker_id, policy, on_sent=on_sent).drain(
-        limit
+    settings = getattr(ctx, "settings", None)
+    lease_s = settings.claim_lease_s if settings is not None else LEASE_S
+    sender = Sender(
+        ctx.store, ctx.sms, ctx.clock, ctx.worker_id, policy, on_sent=on_sent, lease_s=lease_s
     )
+    return sender.drain(limit)

@@ -24,7 +24,7 @@ from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep
 from connector.engine.context import EngineContext, Planner
-from connector.engine.writeback import Writeback
+from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, Cursor, PullBatch, Store
 from connector.runtime.gauges import gauges_job
@@ -164,6 +164,7 @@ def writeback_job(ctx: JobContext) -> JobFn:
         clock=ctx.clock,
         crm_name=ctx.settings.crm,
         worker_id=ctx.worker_id,
+        policy=WritebackPolicy(lease_s=ctx.settings.writeback_lease_s),
     )
 
     def run(stopping: threading.Event) -> None:
