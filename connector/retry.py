@@ -8,6 +8,7 @@ last error rather than wrapping it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,8 @@ from tenacity import (
 )
 from tenacity import sleep as default_sleep
 
-from connector.errors import RetriableError
+from connector.errors import RateLimitedError, RetriableError
+from connector.metrics import RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +52,13 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
 
 
 def _log_retry(operation: str) -> Callable[[RetryCallState], None]:
+    vendor = re.split(r"[. ]", operation, maxsplit=1)[0]
+
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, RateLimitedError):
+            RATE_LIMIT_WAITS.labels(vendor).inc()
+            RATE_LIMIT_WAIT_SECONDS.labels(vendor).inc(state.upcoming_sleep)
         log.warning(
             "retrying",
             operation=operation,

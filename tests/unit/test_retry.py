@@ -87,3 +87,22 @@ def test_parse_retry_after() -> None:
     parsed = parse_retry_after(later)
     assert parsed is not None
     assert 25 <= parsed <= 31
+
+
+def test_rate_limit_waits_are_counted_per_vendor() -> None:
+    from connector.metrics import RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
+
+    waits = RATE_LIMIT_WAITS.labels("acme")
+    seconds = RATE_LIMIT_WAIT_SECONDS.labels("acme")
+    before, before_s = waits._value.get(), seconds._value.get()
+    calls: list[int] = []
+
+    def throttled() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RateLimitedError("429", retry_after=2)
+        return "ok"
+
+    assert retrying("acme.write", FAST, sleep=lambda _: None)(throttled) == "ok"
+    assert waits._value.get() - before == 2
+    assert seconds._value.get() - before_s == 4

@@ -103,7 +103,9 @@ class HubSpotApi:
         def retry_on(exc: BaseException) -> bool:
             return idempotent or not isinstance(exc, NoResponseError)
 
-        for attempt in retrying(operation, self.policy, retry_on=retry_on, sleep=self.sleep):
+        for attempt in retrying(
+            f"hubspot {operation}", self.policy, retry_on=retry_on, sleep=self.sleep
+        ):
             with attempt:
                 return self._once(operation, fn, search, kwargs)
         raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover

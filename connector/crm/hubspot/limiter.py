@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connector.errors import QuotaExhaustedError
+from connector.metrics import RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 
 TierName = Literal["starter", "professional", "capacity_pack"]
 
@@ -110,6 +111,8 @@ class RateLimiter:
                         self._searches.append(self._clock())
                     return
             self.waited_s += wait
+            RATE_LIMIT_WAITS.labels("hubspot").inc()
+            RATE_LIMIT_WAIT_SECONDS.labels("hubspot").inc(wait)
             self._sleep(wait)
 
     def release(self, headers: Mapping[str, str] | None = None) -> None:
