@@ -37,6 +37,7 @@ from connector.domain.routing import route
 from connector.domain.sla import add_business_time, start_timer
 from connector.engine import consent_sync, outbox, tasks
 from connector.engine.context import EngineContext
+from connector.engine.outbox_keys import correlation_id
 from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.logs import mask_phone, scrub_text
 from connector.store import contacts, inbox, messages, sla
@@ -100,6 +101,15 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
 
 
 def _one(ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: IngestReport) -> None:
+    # every log line about this item carries the MessageSid it came in with
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id(item.provider_id)):
+        _process(ctx, policy, item, report)
+
+
+def _process(
+    ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: IngestReport
+) -> None:
+    writes_before = report.crm_writes
     try:
         extra: list[CrmRef] = []
         if item.kind == "inbound":
@@ -114,6 +124,7 @@ def _one(ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: Inges
                 report.statuses += 1
             inbox.mark_processed(conn, item.id, now, ctx.worker_id)
         report.processed += 1
+        log.debug("ingest.processed", kind=item.kind, crm_writes=report.crm_writes - writes_before)
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
         report.failed += 1
         message = scrub_text(f"{type(exc).__name__}: {exc}")

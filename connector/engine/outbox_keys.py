@@ -60,3 +60,13 @@ def fired_at(key: str) -> datetime | None:
                 continue
             return found if found.tzinfo is not None else None
     return None
+
+
+def correlation_id(key: str) -> str | None:
+    """The provider MessageSid behind an inbox id (`SM…`, `SM…:delivered`) or a CRM
+    external id (`sms:SM…`, `task:SM…:follow_up`): the id that ties a log line from webhook
+    intake to the CRM write it caused. None for keys no message caused."""
+    for part in key.split(":"):
+        if part.startswith(("SM", "MM")) and len(part) == 34:
+            return part
+    return None

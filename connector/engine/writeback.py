@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import Connection
 
 from connector.domain.model import WriteResult
+from connector.engine.outbox_keys import correlation_id
 from connector.errors import AuthError, QuotaExhaustedError, RetriableError
 from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
 from connector.ports import Clock, CrmPort, Store
@@ -111,6 +112,12 @@ class Writeback:
                 if result is None:  # an adapter that lost a result must not lose the write
                     result = WriteResult(ext, ok=False, error_code="NO_RESULT", retriable=True)
                 if result.ok:
+                    log.debug(
+                        "writeback.written",
+                        correlation_id=correlation_id(ext),
+                        external_id=ext,
+                        created=result.created,
+                    )
                     crm_outbox.mark_done(conn, row.id, result.crm_id, now, self.worker_id)
                     retry.resolve(conn, "crm", ext, now)
                     report.written += 1
@@ -118,6 +125,13 @@ class Writeback:
                     CRM_WRITES.labels(self.crm_name, row.write.kind, "ok").inc()
                     continue
                 outcome, next_at = self._fail(conn, row, result, now, report)
+                log.warning(
+                    "writeback.record_failed",
+                    correlation_id=correlation_id(ext),
+                    external_id=ext,
+                    outcome=outcome,
+                    code=result.error_code,
+                )
                 retry.record_failure(
                     conn,
                     "crm",

@@ -222,6 +222,8 @@ class TwilioWebhooks:
         WEBHOOKS.labels(kind, "new" if new else "duplicate").inc()
         if not new:
             log.info("webhook.duplicate", kind=kind, sid=sid, phone=mask_phone(phone))
+        else:  # the MessageSid is the correlation id from here to the CRM write
+            log.debug("webhook.accepted", kind=kind, correlation_id=sid, phone=mask_phone(phone))
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -346,3 +346,34 @@ def test_the_command_dry_run_prints_and_writes_nothing(sandbox: Sandbox, tmp_pat
     assert report["pull"]["contacts"] == 20
     assert report["would_send"] == []
     assert sandbox.state.stats.records_written("salesforce") == written
+
+
+@pytest.mark.parametrize("world", ["salesforce"], indirect=True)
+def test_one_correlation_id_runs_from_webhook_to_crm_write(world: World) -> None:
+    """Issue 9: logs are structured, with the MessageSid as correlation id from the signed
+    webhook, through ingest, to the CRM write acknowledged for it."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    from connector import logs
+
+    run_cycle(world.ctx)
+    people, _ = _pick(_people(world.ctx))
+    assert people[0].phone
+    logs.configure("debug")
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+            sid = world.inbound(people[0].phone, "Yes, interested")
+            run_cycle(world.ctx)
+    finally:
+        structlog.reset_defaults()
+        logs.configure_default()
+    by_event = defaultdict(list)
+    for e in events:
+        if e.get("correlation_id") == sid:
+            by_event[e["event"]].append(e)
+    assert by_event["webhook.accepted"], [e["event"] for e in events]
+    assert by_event["ingest.processed"][0]["crm_writes"] >= 1
+    written = {e["external_id"] for e in by_event["writeback.written"]}
+    assert f"sms:{sid}" in written
+    assert all(people[0].phone not in json.dumps(e, default=str) for e in events)
