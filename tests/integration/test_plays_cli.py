@@ -3,26 +3,12 @@ real exit codes."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli_kit import smsync
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "tests" / "data" / "plays"
-
-
-def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**clean, **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 def test_a_bad_plays_file_exits_2_with_three_located_lines() -> None:
