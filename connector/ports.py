@@ -49,6 +49,11 @@ class CrmPort(Protocol):
         """Upsert by external id in batches at the API's maximum; one result per write."""
         ...
 
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        """Which of these task external ids are marked done in the CRM (a rep closed them);
+        asked in batches of at most the API's page size per call."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundSms:

@@ -1,14 +1,17 @@
 """Sweep: meet SLA timers the rep answered, breach the ones that fell due, escalate.
 
-A timer is met by an outbound manual send through the connector to the contact after the
-timer started (an `sms_outbox` row keyed ``manual:...`` that reached the provider). A task
-closed in the CRM is not seen: the pull reads people, not tasks (see the report of
-issue 7), so a rep who answers outside smsync should close the SLA by texting through it.
+A timer is met when the rep answers:
+- an outbound manual send through the connector to the contact after the timer started
+  (an `sms_outbox` row keyed ``manual:...`` that reached the provider), met at the send;
+- or the follow-up task (``task:<sid>:follow_up``) marked done in the CRM, which the sweep
+  asks the CRM about (`CrmPort.completed_tasks`) before breaching; met at the sweep, the
+  first moment smsync can know. The CRM is asked outside the database transaction; if it
+  cannot answer, the sweep goes on without it (a breach is never held back by an outage).
 
 A breach writes, in one transaction with the timer's state: the record's breached flag
 (and the due time), the follow-up task's raised priority, and an escalation task for the
 team lead (`routing.escalation_owner`). `sla.escalate` runs once per timer, so a replayed
-sweep writes nothing new."""
+sweep writes nothing new. A met timer is never breached nor escalated."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from connector.domain.routing import escalation_owner
 from connector.engine import outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.policy import ReplyPolicy
+from connector.errors import SmsyncError
 from connector.store import contacts, sla
 from connector.store.records import SlaEntry
 from connector.store.tables import sla_timers as timers_t
@@ -35,6 +39,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class SweepReport:
     met: int = 0
+    met_in_crm: int = 0
     breached: int = 0
     escalated: int = 0
     crm_writes: int = 0
@@ -64,15 +69,38 @@ def _open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
     return [e for e in found if e is not None]
 
 
+def _follow_ups_done(ctx: EngineContext) -> set[str]:
+    """Source sids of open timers whose follow-up task a rep closed in the CRM."""
+    with ctx.store.begin() as conn:
+        sids = {e.source_sid for e in _open_timers(conn) if e.source_sid}
+    if not sids:
+        return set()
+    by_task = {tasks.task_id(sid, tasks.FOLLOW_UP): sid for sid in sorted(sids)}
+    try:
+        done = ctx.crm.completed_tasks(list(by_task))
+    except SmsyncError as exc:
+        log.warning("sweep.completed_tasks_unavailable", error=type(exc).__name__)
+        return set()
+    return {by_task[ext] for ext in done if ext in by_task}
+
+
 def run(ctx: EngineContext) -> SweepReport:
     policy = ReplyPolicy.from_mapping(ctx.mapping)
     report = SweepReport()
+    closed = _follow_ups_done(ctx)
     with ctx.store.begin() as conn:
         now = ctx.clock.now()
         for entry in _open_timers(conn):
             answered = _answered_at(conn, entry)
             if answered is not None:
-                _meet(conn, entry, answered, now, report)
+                _meet(conn, entry, answered, now, report, close_task=True)
+            elif entry.source_sid in closed and _meet(
+                conn, entry, now, now, report, close_task=False
+            ):
+                report.met_in_crm += 1
+                log.info(
+                    "sweep.met_in_crm", correlation_id=entry.source_sid, contact=str(entry.contact)
+                )
         for entry in sla.due(conn, now):
             # the store's `due <= now` includes the due instant, which is still on time
             if sla_rules.is_breached(entry.timer, now) and sla.breach(conn, entry.id, now):
@@ -85,12 +113,20 @@ def run(ctx: EngineContext) -> SweepReport:
 
 
 def _meet(
-    conn: sa.Connection, entry: SlaEntry, answered: datetime, now: datetime, report: SweepReport
-) -> None:
+    conn: sa.Connection,
+    entry: SlaEntry,
+    answered: datetime,
+    now: datetime,
+    report: SweepReport,
+    *,
+    close_task: bool,
+) -> bool:
+    """Meet the timer; `close_task` marks the follow-up task done (a rep who answered by
+    text through smsync has not closed it in the CRM)."""
     if sla.meet(conn, entry.contact, entry.timer.kind, answered) is None:
-        return
+        return False
     report.met += 1
-    if entry.source_sid:
+    if close_task and entry.source_sid:
         done = CrmWrite(
             "task",
             tasks.task_id(entry.source_sid, tasks.FOLLOW_UP),
@@ -98,6 +134,7 @@ def _meet(
             {"status": "done"},
         )
         report.crm_writes += int(outbox.put(conn, done, now))
+    return True
 
 
 def _escalate(

@@ -106,6 +106,9 @@ class StoppablePull:
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         return self.crm.write(writes)
 
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        return self.crm.completed_tasks(external_ids)
+
 
 def pull_job(jc: JobContext) -> JobFn:
     """CRM changes since the cursor -> contact state, consent, signals and planned sends."""

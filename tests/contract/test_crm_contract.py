@@ -158,3 +158,31 @@ def test_partial_failure_fails_only_that_record(crm_case: CrmCase) -> None:
         assert (
             crm_case.records_with_external_id(crm_case.activity_object, w.external_id) == expected
         )
+
+
+def test_completed_tasks_reports_only_tasks_closed_in_the_crm(crm_case: CrmCase) -> None:
+    """A rep closes one follow-up task in the CRM's own UI; the other stays open."""
+    states, _ = _pull_all(crm_case)
+    closed_sid, open_sid = "SM" + "c" * 32, "SM" + "d" * 32
+    tasks = [
+        w
+        for sid, state in ((closed_sid, states[0]), (open_sid, states[1]))
+        for w in _writes(crm_case, state.ref, sid)
+        if w.kind == "task"
+    ]
+    results = crm_case.crm.write(tasks)
+    assert all(r.ok for r in results), results
+    closed, still_open = (r.external_id for r in results)
+    assert not crm_case.crm.completed_tasks([closed, still_open])
+
+    crm_id = results[0].crm_id
+    assert crm_id
+    if crm_case.vendor == "salesforce":
+        crm_case.change_field(crm_case.task_object, crm_id, "Status", "Completed")
+    else:
+        crm_case.change_field(crm_case.task_object, crm_id, "hs_task_status", "COMPLETED")
+
+    assert crm_case.crm.completed_tasks([closed, still_open, "task:SMunknown:follow_up"]) == {
+        closed
+    }
+    assert crm_case.crm.completed_tasks([]) == set()

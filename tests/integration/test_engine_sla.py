@@ -14,6 +14,7 @@ from connector.config import Settings
 from connector.domain.model import ContactState, CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, sweep
 from connector.engine.context import EngineContext
+from connector.errors import RetriableError
 from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, PullBatch
 from connector.store import SqlStore, contacts, crm_outbox, inbox, sla
@@ -41,8 +42,14 @@ class FrozenClock:
         return self.at
 
 
-class UnusedCrm:
-    """The SLA path never calls the CRM (the record is known locally); fail if it does."""
+class TaskStatusCrm:
+    """The SLA path only asks the CRM which follow-up tasks a rep closed (the record is
+    known locally); anything else fails the test."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+        self.asked: list[list[str]] = []
+        self.down = False
 
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
         raise AssertionError("pull is not part of this test")
@@ -53,6 +60,12 @@ class UnusedCrm:
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         raise AssertionError("writeback is not part of this test")
 
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        self.asked.append(list(external_ids))
+        if self.down:
+            raise RetriableError("CRM unavailable")
+        return self.done & set(external_ids)
+
 
 @pytest.fixture
 def ctx(store: SqlStore) -> EngineContext:
@@ -60,7 +73,7 @@ def ctx(store: SqlStore) -> EngineContext:
         settings=Settings(),
         mapping=load_mapping(ROOT / "mappings" / "salesforce.yaml"),
         store=store,
-        crm=UnusedCrm(),
+        crm=TaskStatusCrm(),
         sms=None,
         clock=FrozenClock(REPLY_AT),
         worker_id="test",
@@ -73,7 +86,14 @@ def _at(ctx: EngineContext, when: datetime) -> None:
     clock.at = when
 
 
-def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext) -> None:
+def _crm(ctx: EngineContext) -> TaskStatusCrm:
+    crm = ctx.crm
+    assert isinstance(crm, TaskStatusCrm)
+    return crm
+
+
+def _reply(ctx: EngineContext) -> None:
+    """The pricing question that needs a human: a follow-up task and an SLA timer."""
     with ctx.store.begin() as conn:
         contacts.upsert(
             conn,
@@ -93,6 +113,12 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     report = ingest.run(ctx)
     assert report.processed == 1
     assert report.tasks == 1
+
+
+def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext) -> None:
+    _reply(ctx)
+    # the CRM cannot say whether the task was closed: the breach still happens on time
+    _crm(ctx).down = True
     with ctx.store.begin() as conn:
         timers = sla.for_contact(conn, REF)
         task = crm_outbox.get(conn, f"task:{SID}:follow_up")
@@ -139,3 +165,37 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     _at(ctx, DUE + timedelta(hours=1))
     again = sweep.run(ctx)
     assert (again.breached, again.escalated, again.crm_writes) == (0, 0, 0)
+    assert _crm(ctx).asked  # every sweep asked about the open timer's follow-up task
+
+
+def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> None:
+    _reply(ctx)
+    follow_up = f"task:{SID}:follow_up"
+    _at(ctx, datetime(2026, 3, 9, 14, 0, tzinfo=UTC))  # Monday 10:00 EDT, before the due
+    assert sweep.run(ctx).met == 0  # still open in the CRM
+    assert _crm(ctx).asked[-1] == [follow_up]
+
+    rep_closed = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+    _crm(ctx).done.add(follow_up)
+    _at(ctx, rep_closed)
+    met = sweep.run(ctx)
+    assert (met.met, met.met_in_crm, met.breached, met.escalated) == (1, 1, 0, 0)
+    assert met.crm_writes == 0  # the task is already closed in the CRM: nothing to write
+
+    asked = len(_crm(ctx).asked)
+    _at(ctx, DUE + timedelta(hours=1))
+    after = sweep.run(ctx)
+    assert (after.met, after.breached, after.escalated, after.crm_writes) == (0, 0, 0, 0)
+    with ctx.store.begin() as conn:
+        (timer,) = sla.for_contact(conn, REF)
+        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
+        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
+        task = crm_outbox.get(conn, follow_up)
+    assert timer.timer.met == rep_closed
+    assert timer.timer.breached is None
+    assert timer.timer.escalated is None
+    assert escalation is None
+    assert flag is None
+    assert task is not None
+    assert task.write.fields.get("priority") != "high"  # never raised
+    assert len(_crm(ctx).asked) == asked  # no open timer left to ask about

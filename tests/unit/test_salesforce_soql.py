@@ -10,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.crm.salesforce.client import digits_pattern, spellings
-from connector.crm.salesforce.queries import identifier, phone_query, pull_query
+from connector.crm.salesforce.queries import (
+    done_tasks_query,
+    identifier,
+    phone_query,
+    pull_query,
+)
 from connector.ports import Cursor
 from connector.sandbox.salesforce.soql import BoolOp, Compare, InList, Literal, Not, parse
 
@@ -86,6 +91,21 @@ def test_phone_spellings_never_change_the_lookup_where_clause(
     assert isinstance(like, Compare)
     assert like.op == "LIKE"
     assert like.value.value == pattern
+
+
+@given(st.lists(NASTY, min_size=1, max_size=3), NASTY)
+def test_task_ids_and_status_never_change_the_done_tasks_where_clause(
+    ids: list[str], status: str
+) -> None:
+    q = parse(done_tasks_query("Task", "SMS_Message_Id__c", ids, status))
+    benign = parse(done_tasks_query("Task", "SMS_Message_Id__c", ["t"] * len(ids), "Completed"))
+    assert shape(q.where) == shape(benign.where)
+    assert isinstance(q.where, BoolOp)
+    in_list, done = q.where.items
+    assert isinstance(in_list, InList)
+    assert [v.value for v in in_list.values] == ids
+    assert isinstance(done, Compare)
+    assert (done.field.path, done.op, done.value.value) == ("Status", "=", status)
 
 
 def test_identifiers_are_refused_unless_they_are_api_names() -> None:

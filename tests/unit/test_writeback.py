@@ -40,6 +40,9 @@ class ScriptedCrm:
     def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
         return []
 
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        return set()
+
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         self.calls.append([w.external_id for w in writes])
         if self.quota:

@@ -19,7 +19,7 @@ from connector.crm.hubspot.auth import (
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
 from connector.crm.hubspot.pull import ContactPuller
-from connector.crm.hubspot.writer import Writer
+from connector.crm.hubspot.writer import Writer, chunks_for_search
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
@@ -170,6 +170,51 @@ class HubSpotCrm:
 
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         return self.writer.write(writes)
+
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        """One search per IN list (at most 100 values, within the body-size cap)."""
+        wanted = list(dict.fromkeys(i for i in external_ids if i))
+        cfg = self.mapping.tasks
+        ext_field = cfg.external_id_field
+        done: set[str] = set()
+        for chunk in chunks_for_search(wanted):
+            after: str | None = None
+            seen: set[str] = set()
+            while True:
+                body: dict[str, object] = {
+                    "filterGroups": [
+                        {
+                            "filters": [
+                                {"propertyName": ext_field, "operator": "IN", "values": chunk},
+                                {
+                                    "propertyName": "hs_task_status",
+                                    "operator": "EQ",
+                                    "value": cfg.status.done,
+                                },
+                            ]
+                        }
+                    ],
+                    "properties": [ext_field],
+                    "limit": 200,
+                }
+                if after:
+                    body["after"] = after
+                page = self.api.call(
+                    "search completed tasks",
+                    self.api.tasks_search.do_search_with_http_info,
+                    search=True,
+                    public_object_search_request=body,
+                ).data
+                for obj in page.results or []:
+                    ext = (obj.properties or {}).get(ext_field)
+                    if ext:
+                        done.add(str(ext))
+                nxt = page.paging.next.after if page.paging and page.paging.next else None
+                if not nxt or nxt in seen:
+                    break
+                seen.add(nxt)
+                after = nxt
+        return done & set(wanted)
 
 
 def _conforms(crm: HubSpotCrm) -> CrmPort:

@@ -352,7 +352,7 @@ class Writer:
         """External id -> HubSpot id for those that exist, by searching the property."""
         _, search_api = self._apis(obj)
         found: dict[str, str] = {}
-        for chunk in _chunks_for_search(external_ids):
+        for chunk in chunks_for_search(external_ids):
             after: str | None = None
             while True:
                 body: dict[str, Any] = {
@@ -489,7 +489,7 @@ def _named_in(message: str, inputs: list[_Input]) -> list[_Input]:
     return named
 
 
-def _chunks_for_search(values: list[str]) -> list[list[str]]:
+def chunks_for_search(values: list[str]) -> list[list[str]]:
     """IN lists small enough that the search body stays under HubSpot's size limit."""
     chunks: list[list[str]] = []
     current: list[str] = []

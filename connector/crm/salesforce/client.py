@@ -19,7 +19,7 @@ from connector.crm.salesforce.auth import SessionManager
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping
 from connector.crm.salesforce.pull import Puller
-from connector.crm.salesforce.queries import phone_query
+from connector.crm.salesforce.queries import done_tasks_query, phone_query
 from connector.crm.salesforce.transport import SalesforceApi
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
@@ -31,6 +31,7 @@ from connector.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 PHONE_DIGITS_MATCHED = 7  # national digits matched in order: selective, spelling-agnostic
+DONE_TASKS_CHUNK = 200  # external ids per SOQL IN list: one page, a short query string
 
 
 def spellings(e164: str) -> list[str]:
@@ -157,3 +158,19 @@ class SalesforceCrm:
             return self.writer.write(writes)
         finally:
             self._idle()
+
+    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(i for i in external_ids if i))
+        if not wanted:
+            return set()
+        cfg = self.mapping.config.tasks
+        done: set[str] = set()
+        try:
+            for start in range(0, len(wanted), DONE_TASKS_CHUNK):
+                chunk = wanted[start : start + DONE_TASKS_CHUNK]
+                soql = done_tasks_query(cfg.object, cfg.external_id_field, chunk, cfg.status.done)
+                for page in self.api.query_pages(soql):
+                    done.update(str(r[cfg.external_id_field]) for r in page)
+        finally:
+            self._idle()
+        return done & set(wanted)

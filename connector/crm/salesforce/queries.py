@@ -65,6 +65,16 @@ def phone_query(
     return _select(object_name, fields) + " WHERE " + " OR ".join(clauses) + " ORDER BY Id"
 
 
+def done_tasks_query(
+    object_name: str, external_id_field: str, external_ids: Sequence[str], done_status: str
+) -> str:
+    """Which of these tasks carry the mapping's done status; one IN list per call."""
+    field = identifier(external_id_field)
+    return _select(object_name, [field]) + format_soql(
+        f" WHERE {field} IN {{ids}} AND Status = {{done}}", ids=list(external_ids), done=done_status
+    )
+
+
 def owner_query(object_name: str, record_id: str) -> str:
     return _select(object_name, ["Id"]) + format_soql(" WHERE Id = {}", record_id)
 

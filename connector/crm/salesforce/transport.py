@@ -16,8 +16,8 @@ from simple_salesforce.exceptions import SalesforceError
 from connector.crm.salesforce.auth import TIMEOUT, Login, SessionManager
 from connector.crm.salesforce.errors import connection_error, to_smsync_error
 from connector.crm.salesforce.limits import ApiUsage
-from connector.errors import AuthError, FatalError, SessionExpiredError
-from connector.metrics import CRM_API_CALLS
+from connector.errors import AuthError, FatalError, RateLimitedError, SessionExpiredError
+from connector.metrics import CRM_API_CALLS, CRM_RATE_LIMITED
 from connector.retry import RetryPolicy, retrying
 
 T = TypeVar("T")
@@ -94,6 +94,8 @@ class SalesforceApi:
             return fn(client)
         except SalesforceError as exc:
             error = to_smsync_error(exc, operation)
+            if isinstance(error, RateLimitedError):  # the org shedding load, not the daily cap
+                CRM_RATE_LIMITED.labels(CRM).inc()
         except requests.RequestException as exc:
             error = connection_error(exc, operation)
         # raised outside the handler: no __context__ pins the response (and its connection)
