@@ -377,3 +377,42 @@ def test_one_correlation_id_runs_from_webhook_to_crm_write(world: World) -> None
     written = {e["external_id"] for e in by_event["writeback.written"]}
     assert f"sms:{sid}" in written
     assert all(people[0].phone not in json.dumps(e, default=str) for e in events)
+
+
+def test_a_permanent_delivery_failure_marks_the_number_invalid(world: World) -> None:
+    """Issue 7: a delivery outcome that says the number can never work (30003 unreachable)
+    updates the activity's status and marks the number invalid on every record holding it."""
+    from connector.domain.model import Direction
+    from connector.ports import OutboundSms
+    from connector.store import messages
+
+    run_cycle(world.ctx)
+    people, _ = _pick(_people(world.ctx))
+    target = people[0]
+    assert target.phone
+    admin = f"{world.sandbox.urls['admin']}/__sandbox/twilio"
+    r = requests.post(
+        f"{admin}/numbers",
+        json={
+            "number": target.phone,
+            "kind": "unreachable",
+            "status": "undelivered",
+            "error_code": 30003,
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert world.ctx.sms is not None
+    sent = world.ctx.sms.send(OutboundSms(target.phone, "Hi, quick question", "manual:test:1"))
+    with world.ctx.store.begin() as conn:  # what the send step records for each text
+        messages.upsert(conn, sent, world.ctx.clock.now(), contact=target.ref)
+    assert sent.direction is Direction.OUTBOUND
+    r = requests.post(f"{admin}/tick", json={"advance_s": 30, "wait": True}, timeout=60)
+    assert r.status_code == 200, r.text
+    run_cycle(world.ctx)
+    m = world.ctx.mapping
+    field = m.field_map(target.ref.object_type).phone_status
+    assert field is not None
+    assert world.record(target.ref.object_type, target.ref.id)[field] == "invalid"
+    activity = world.find(m.activity.object, m.activity.external_id_field, f"sms:{sent.sid}")
+    assert len(activity) == 1

@@ -50,6 +50,7 @@ SCALAR_FIELDS = (
     "owner_team",
     "lifecycle_stage",
     "time_zone",
+    "phone_status",
 )
 
 

@@ -33,6 +33,7 @@ TYPES: dict[str, frozenset[str]] = {
     "owner_team": frozenset({"string", "picklist", "textarea"}),
     "lifecycle_stage": frozenset({"picklist", "string"}),
     "time_zone": frozenset({"string", "picklist"}),
+    "phone_status": frozenset({"string", "picklist"}),
 }
 EXTERNAL_ID_TYPES = frozenset({"string", "email", "int", "double", "id"})
 Describe = dict[str, dict[str, Any]]  # field name -> its describe entry

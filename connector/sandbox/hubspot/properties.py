@@ -208,6 +208,7 @@ def _contact_defaults() -> list[PropertyDef]:
         ("smsync_disposition", "smsync disposition"),
         ("smsync_consent_source", "smsync consent source"),
         ("smsync_owner_team", "smsync owner team"),
+        ("smsync_phone_status", "smsync phone status"),
     ]
     props += [PropertyDef(n, lbl, group="smsync", hubspot_defined=False) for n, lbl in custom]
     props += [

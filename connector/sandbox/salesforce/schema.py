@@ -237,6 +237,7 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("SMS_SLA_Breached__c", "boolean", label="SMS SLA Breached"),
         FieldDef("SMS_Owner_Team__c", "string", length=80),
         FieldDef("SMS_Time_Zone__c", "string", length=64),
+        FieldDef("SMS_Phone_Status__c", "string", length=40),
     ]
 
 
