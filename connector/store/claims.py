@@ -73,3 +73,37 @@ def finish(
     if worker_id is not None:
         stmt = stmt.where(table.c.claimed_by == worker_id)
     return conn.execute(stmt.values(**values)).rowcount == 1
+
+
+def fail(
+    conn: sa.Connection,
+    table: sa.Table,
+    row_id: int,
+    error: str,
+    now: datetime,
+    *,
+    worker_id: str | None,
+) -> bool:
+    """Settle a claimed outbox row as finally failed (never claimed again)."""
+    values = {"state": "failed", "last_error": error, "done_at": now, "lease_until": None}
+    return finish(conn, table, row_id, worker_id, values)
+
+
+def release(
+    conn: sa.Connection,
+    table: sa.Table,
+    row_id: int,
+    error: str,
+    retry_at: datetime,
+    *,
+    worker_id: str | None,
+) -> bool:
+    """Hand a claimed outbox row back, to be claimed again from `retry_at`."""
+    values = {
+        "state": "pending",
+        "last_error": error,
+        "next_attempt_at": retry_at,
+        "lease_until": None,
+        "claimed_by": None,
+    }
+    return finish(conn, table, row_id, worker_id, values)

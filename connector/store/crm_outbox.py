@@ -65,13 +65,7 @@ def mark_failed(
     conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
 ) -> bool:
     """Final failure; the engine records it in the retry ledger for an operator."""
-    return claims.finish(
-        conn,
-        t,
-        row_id,
-        worker_id,
-        {"state": "failed", "last_error": error, "done_at": now, "lease_until": None},
-    )
+    return claims.fail(conn, t, row_id, error, now, worker_id=worker_id)
 
 
 def retry_later(
@@ -81,19 +75,7 @@ def retry_later(
     retry_at: datetime,
     worker_id: str | None = None,
 ) -> bool:
-    return claims.finish(
-        conn,
-        t,
-        row_id,
-        worker_id,
-        {
-            "state": "pending",
-            "last_error": error,
-            "next_attempt_at": retry_at,
-            "lease_until": None,
-            "claimed_by": None,
-        },
-    )
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
 
 
 def get(conn: sa.Connection, external_id: str) -> CrmOutboxRow | None:

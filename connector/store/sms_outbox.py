@@ -89,13 +89,7 @@ def mark_failed(
     conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
 ) -> bool:
     """A definite, final failure (an invalid number, an opted-out recipient): never retried."""
-    return claims.finish(
-        conn,
-        t,
-        row_id,
-        worker_id,
-        {"state": "failed", "last_error": error, "done_at": now, "lease_until": None},
-    )
+    return claims.fail(conn, t, row_id, error, now, worker_id=worker_id)
 
 
 def mark_ambiguous(
@@ -128,19 +122,7 @@ def retry_later(
     worker_id: str | None = None,
 ) -> bool:
     """The provider certainly did not accept it (a 429, a refused connection): send again."""
-    return claims.finish(
-        conn,
-        t,
-        row_id,
-        worker_id,
-        {
-            "state": "pending",
-            "last_error": error,
-            "next_attempt_at": retry_at,
-            "lease_until": None,
-            "claimed_by": None,
-        },
-    )
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
 
 
 def get(conn: sa.Connection, row_id: int) -> SmsOutboxRow | None:
