@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-import uvicorn
-from starlette.applications import Starlette
 
 from connector.config import Settings, load_settings
 from connector.domain.model import ContactState, CrmRef
@@ -30,10 +27,11 @@ from connector.engine.policy import ReplyPolicy, sla_for
 from connector.mapping_loader import load_mapping
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.seed import generate
-from connector.sandbox.server import Sandbox, bind_loopback
+from connector.sandbox.server import Sandbox
 from connector.store import contacts
 from connector.store.migrate import upgrade
 from connector.store.tables import contact_state
+from tests.serve_kit import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 # A Tuesday, 10:00 in New York (15:00 UTC) and 09:00 in Chicago: inside business hours.
@@ -47,32 +45,6 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return self.at
-
-
-class Served:
-    """The webhook app behind a real uvicorn server on a loopback port, in a thread."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.sock = bind_loopback()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the webhook app did not start")
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

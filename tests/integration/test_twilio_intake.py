@@ -12,46 +12,19 @@ from datetime import UTC, datetime
 import pytest
 import requests
 import sqlalchemy as sa
-import uvicorn
-from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
 from connector.config import Settings
 from connector.ports import OutboundSms
 from connector.runtime.webhooks import build_webhook_app
-from connector.sandbox.server import Sandbox, bind_loopback
+from connector.sandbox.server import Sandbox
 from connector.sms.twilio.client import TwilioSms
 from connector.sms.twilio.reconcile import CURSOR_NAME, poll
 from connector.store import SqlStore, cursors, inbox
 from connector.store.tables import inbox as inbox_table
+from tests.serve_kit import Served
 
 INBOUND = "/webhooks/twilio/inbound"
-
-
-class Served:
-    """An ASGI app behind a real uvicorn server on a loopback port, in a thread."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.sock = bind_loopback()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        for _ in range(400):
-            if self.server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the webhook app did not start")
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 def rows(store: SqlStore) -> list[str]:
