@@ -36,6 +36,22 @@ class PullBatch:
     cursor: Cursor | None
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user who can own records: what templates address the rep by."""
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+
+    @property
+    def name(self) -> str | None:
+        """First and last joined, or whichever part the CRM holds; None when it holds neither
+        (a template then falls back rather than greeting with an empty name)."""
+        parts = [p.strip() for p in (self.first_name, self.last_name) if p and p.strip()]
+        return " ".join(parts) or None
+
+
 class CrmPort(Protocol):
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
         """Changes after `since` (minus the lookback window), oldest first, deduplicated."""
@@ -52,6 +68,10 @@ class CrmPort(Protocol):
     def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
         """Which of these task external ids are marked done in the CRM (a rep closed them);
         asked in batches of at most the API's page size per call."""
+        ...
+
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        """The CRM users behind these owner ids; unknown ids are left out. Batched."""
         ...
 
 

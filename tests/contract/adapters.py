@@ -14,7 +14,7 @@ from connector.config import Settings, load_settings
 from connector.crm import build_crm
 from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
-from connector.sandbox.seed import SeedData
+from connector.sandbox.seed import SeedData, SeedOwner
 from connector.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,38 @@ class CrmCase:
                 timeout=10,
             )
         assert r.status_code in (200, 204), r.text
+
+    def seeded_owners(self) -> dict[str, SeedOwner]:
+        """The seeded owners by the id the CRM gave each, read from the CRM itself."""
+        out: dict[str, SeedOwner] = {}
+        for owner in self.seed.owners:
+            if self.vendor == "salesforce":
+                emulator = self.sandbox.emulators["salesforce"]
+                (user,) = emulator.find("User", "Username", owner.email)
+                out[str(user["Id"])] = owner
+                continue
+            r = requests.get(
+                f"{self.sandbox.urls['hubspot']}/crm/v3/owners",
+                params={"email": owner.email},
+                headers={"Authorization": f"Bearer {self.sandbox.credentials.hubspot_token}"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            (row,) = r.json()["results"]
+            out[str(row["id"])] = owner
+        return out
+
+    def made_up_owner_ids(self, n: int) -> list[str]:
+        """Well-formed owner ids that no user in the CRM holds."""
+        if self.vendor == "salesforce":
+            return [f"005{i:012d}AAA" for i in range(n)]  # the emulator's users are 0058c...
+        return [str(90_000_000 + i) for i in range(n)]  # its owners are 70000001...
+
+    def owner_lookup_calls(self) -> int:
+        """API calls so far that read users: SOQL query pages, or owners API pages."""
+        marker = "/query" if self.vendor == "salesforce" else "/crm/v3/owners"
+        calls = self.sandbox.state.stats.snapshot()[self.vendor]["calls_by_endpoint"]
+        return sum(n for endpoint, n in calls.items() if marker in endpoint)
 
     def _sf(self) -> requests.Session:
         if self._sf_session is None:

@@ -1,13 +1,16 @@
-"""The CRM contract: pull, resolve, write, re-write (idempotent), partial failure.
+"""The CRM contract: pull, resolve, write, re-write (idempotent), partial failure, owners.
 
 Every adapter passes it unchanged against the sandbox, so the engine can trust any of
 them the same way."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from connector.crm.hubspot.owners import OWNERS_PAGE
+from connector.crm.salesforce.client import OWNERS_CHUNK
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, CrmWrite
 from connector.ports import Cursor
 from connector.sandbox.faults import RecordErrorSpec
@@ -186,3 +189,44 @@ def test_completed_tasks_reports_only_tasks_closed_in_the_crm(crm_case: CrmCase)
         closed
     }
     assert crm_case.crm.completed_tasks([]) == set()
+
+
+def test_owners_resolve_seeded_users_by_name_and_leave_out_unknown_ids(crm_case: CrmCase) -> None:
+    seeded = crm_case.seeded_owners()
+    assert len(seeded) == len(crm_case.seed.owners) > 1
+    (unknown,) = crm_case.made_up_owner_ids(1)
+    found = crm_case.crm.owners([*seeded, unknown, ""])
+    assert set(found) == set(seeded)
+    for owner_id, seed in seeded.items():
+        owner = found[owner_id]
+        assert owner.id == owner_id
+        assert (owner.first_name, owner.last_name) == (seed.first_name, seed.last_name)
+        assert owner.name == f"{seed.first_name} {seed.last_name}"
+    one = next(iter(seeded))
+    assert set(crm_case.crm.owners([one, one])) == {one}
+
+
+def test_owners_of_no_ids_costs_no_api_call(crm_case: CrmCase) -> None:
+    stats = crm_case.sandbox.state.stats
+    before = stats.calls(crm_case.vendor)
+    assert crm_case.crm.owners([]) == {}
+    assert crm_case.crm.owners(["", ""]) == {}
+    assert stats.calls(crm_case.vendor) == before
+
+
+def test_owners_of_many_ids_are_asked_in_batches(crm_case: CrmCase) -> None:
+    """250 ids: Salesforce sends one IN list per chunk; HubSpot pages its owner directory
+    (a few seeded owners: one page) however many ids are asked."""
+    seeded = crm_case.seeded_owners()
+    ids = [*seeded, *crm_case.made_up_owner_ids(250 - len(seeded))]
+    assert len(ids) == 250
+    # a session the sandbox reset revoked costs one refused query; spend it elsewhere first
+    crm_case.crm.completed_tasks(["task:SMwarmup:follow_up"])
+    before = crm_case.owner_lookup_calls()
+    found = crm_case.crm.owners(ids)
+    assert set(found) == set(seeded)
+    if crm_case.vendor == "salesforce":
+        budget = math.ceil(250 / OWNERS_CHUNK)
+    else:
+        budget = math.ceil(len(seeded) / OWNERS_PAGE)
+    assert 0 < crm_case.owner_lookup_calls() - before <= budget

@@ -16,7 +16,7 @@ from connector.engine import ingest, sweep
 from connector.engine.context import EngineContext
 from connector.errors import RetriableError
 from connector.mapping_loader import load_mapping
-from connector.ports import Cursor, PullBatch
+from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, contacts, crm_outbox, inbox, sla
 
 pytest_plugins = ["tests.integration.store_fixtures"]
@@ -65,6 +65,9 @@ class TaskStatusCrm:
         if self.down:
             raise RetriableError("CRM unavailable")
         return self.done & set(external_ids)
+
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        return {}  # no owner names: templates fall back
 
 
 @pytest.fixture

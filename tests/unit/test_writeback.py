@@ -14,7 +14,7 @@ import pytest
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.errors import QuotaExhaustedError
-from connector.ports import Cursor, PullBatch
+from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, crm_outbox, retry
 from connector.store.migrate import upgrade
 
@@ -42,6 +42,9 @@ class ScriptedCrm:
 
     def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
         return set()
+
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        return {}
 
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         self.calls.append([w.external_id for w in writes])

@@ -77,6 +77,7 @@ class HubSpotApi:
         self.communications_batch = crm.objects.communications.batch_api
         self.communications_search = crm.objects.communications.search_api
         self.properties = crm.properties.core_api
+        self.owners = crm.owners.owners_api
         self.calls = 0
 
     def call(

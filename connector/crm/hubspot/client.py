@@ -18,6 +18,7 @@ from connector.crm.hubspot.auth import (
 )
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
+from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pull import ContactPuller
 from connector.crm.hubspot.writer import Writer, chunks_for_search
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
@@ -25,7 +26,7 @@ from connector.domain.phones import try_e164
 from connector.errors import ConfigError
 from connector.logs import get_logger
 from connector.mapping_schema import MappingConfig
-from connector.ports import CrmPort, Cursor, IdMap, PullBatch, TokenPair, TokenVault
+from connector.ports import CrmPort, Cursor, IdMap, Owner, PullBatch, TokenPair, TokenVault
 from connector.retry import RetryPolicy
 
 DEFAULT_LOOKBACK_S = 30.0
@@ -73,6 +74,7 @@ class HubSpotCrm:
         *,
         id_map: IdMap | None = None,
         lookback_s: float = DEFAULT_LOOKBACK_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if mapping.crm != "hubspot":
             raise ConfigError(f"the mapping is for {mapping.crm}, not hubspot")
@@ -85,6 +87,7 @@ class HubSpotCrm:
         self.writer = Writer(
             api, self.mapper, mapping.idempotency_mode or "unique_property", id_map
         )
+        self.owner_directory = OwnerDirectory(api, clock=clock)
 
     @classmethod
     def from_settings(
@@ -103,7 +106,7 @@ class HubSpotCrm:
     ) -> HubSpotCrm:
         """The adapter for these settings (see `tokens_from_settings`; `tokens` overrides
         it, `token_vault` persists rotated OAuth pairs); `clock`/`sleep` let tests run the
-        limiter on the sandbox's clock."""
+        limiter and the owner cache's expiry on the sandbox's clock."""
         if tokens is None:
             tokens = tokens_from_settings(settings, token_vault)
         limiter = RateLimiter(
@@ -119,7 +122,9 @@ class HubSpotCrm:
             policy=policy,
             ca_file=settings.ca_file,
         )
-        return cls(api, mapping, id_map=id_map, lookback_s=lookback_s)
+        return cls(
+            api, mapping, id_map=id_map, lookback_s=lookback_s, clock=clock or time.monotonic
+        )
 
     # CrmPort -------------------------------------------------------------------------------
 
@@ -215,6 +220,10 @@ class HubSpotCrm:
                 seen.add(nxt)
                 after = nxt
         return done & set(wanted)
+
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        """From the owner directory, read whole (paged) at most every few minutes."""
+        return self.owner_directory.lookup(ids)
 
 
 def _conforms(crm: HubSpotCrm) -> CrmPort:

@@ -5,6 +5,7 @@ tracker (limits), the pull, the phone lookup and the composite writer."""
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -19,19 +20,21 @@ from connector.crm.salesforce.auth import SessionManager
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping
 from connector.crm.salesforce.pull import Puller
-from connector.crm.salesforce.queries import done_tasks_query, phone_query
+from connector.crm.salesforce.queries import done_tasks_query, phone_query, users_query
 from connector.crm.salesforce.transport import SalesforceApi
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.logs import mask_phone
 from connector.mapping_schema import MappingConfig
-from connector.ports import Cursor, PullBatch
+from connector.ports import Cursor, Owner, PullBatch
 from connector.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 PHONE_DIGITS_MATCHED = 7  # national digits matched in order: selective, spelling-agnostic
 DONE_TASKS_CHUNK = 200  # external ids per SOQL IN list: one page, a short query string
+OWNERS_CHUNK = 200  # user ids per SOQL IN list: ~4 KB of URL, one page of answers
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")  # 15- or 18-char form
 
 
 def spellings(e164: str) -> list[str]:
@@ -174,3 +177,30 @@ class SalesforceCrm:
         finally:
             self._idle()
         return done & set(wanted)
+
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        """Users by id, in IN-list chunks. Salesforce answers with 18-char ids while a
+        mapping or an admin may hold the 15-char form, so answers match on the
+        case-sensitive 15-char stem and are keyed by the id asked for. Malformed ids
+        cannot be users and are never sent: one would fail its whole chunk."""
+        by_stem: dict[str, list[str]] = {}
+        for owner_id in dict.fromkeys(i for i in ids if i and _RECORD_ID.fullmatch(i)):
+            by_stem.setdefault(owner_id[:15], []).append(owner_id)
+        if not by_stem:
+            return {}
+        asked = [same[0] for same in by_stem.values()]
+        found: dict[str, Owner] = {}
+        try:
+            for start in range(0, len(asked), OWNERS_CHUNK):
+                for page in self.api.query_pages(users_query(asked[start : start + OWNERS_CHUNK])):
+                    for row in page:
+                        first, last = _text(row.get("FirstName")), _text(row.get("LastName"))
+                        for owner_id in by_stem.get(str(row["Id"])[:15], ()):
+                            found[owner_id] = Owner(owner_id, first, last)
+        finally:
+            self._idle()
+        return found
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

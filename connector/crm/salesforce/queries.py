@@ -75,6 +75,14 @@ def done_tasks_query(
     )
 
 
+def users_query(user_ids: Sequence[str]) -> str:
+    """Names of these users; the caller passes only well-formed ids (a malformed one fails
+    the whole query with INVALID_QUERY_FILTER_OPERATOR)."""
+    return _select("User", ["Id", "FirstName", "LastName"]) + format_soql(
+        " WHERE Id IN {}", list(user_ids)
+    )
+
+
 def owner_query(object_name: str, record_id: str) -> str:
     return _select(object_name, ["Id"]) + format_soql(" WHERE Id = {}", record_id)
 
