@@ -115,6 +115,18 @@ _STATE_FIELDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class EvaluationInputs:
+    """The facts about the candidate and recipient an evaluation depended on, kept so the
+    decision log can show why without the phone number or the contact's history."""
+
+    kind: SendKind
+    consent: ConsentStatus
+    region: str | None = None
+    triggered_at: datetime | None = None
+    prior_sends: int = 0  # sent and scheduled texts the caps and cooldowns counted
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     """The decision plus what the decision log persists beside it."""
 
@@ -124,6 +136,7 @@ class Evaluation:
     zones: ZoneResolution | None = None
     holdout: HoldoutAssignment | None = None
     body: str | None = None
+    inputs: EvaluationInputs | None = None  # None for verdicts reached outside `evaluate`
 
     @property
     def decision(self) -> Decision:
@@ -216,8 +229,8 @@ def _when(
     ctx: ContactContext,
     policy: Policy,
     now: datetime,
-    phone_zones: tuple[str, ...],
-) -> tuple[datetime, ZoneResolution, list[Reason]]:
+    zones: ZoneResolution,
+) -> tuple[datetime, list[Reason]]:
     """The send time (now or later) and the notes explaining a deferral."""
     play = candidate.play if candidate.kind is SendKind.PLAY else None
     notes: list[Reason] = []
@@ -232,8 +245,6 @@ def _when(
             earliest = fired + play.timing.delay
             notes.append(Reason("delay", f"play delay until {_fmt(earliest)}"))
     quiet = policy.quiet_hours
-    default_zone = quiet.default_zone if quiet.unknown_zone is UnknownZone.DEFAULT else None
-    zones = resolve_zones(ctx.state.time_zones, phone_zones, default_zone)
     if zones.source is None:
         raise _block("unknown_zone", "no time zone known and the policy holds such sends")
     region = ctx.state.segments.get(policy.region_segment)
@@ -262,7 +273,14 @@ def _when(
         )
     if expires is not None and send_at >= expires:
         raise _block("expired", f"next opening {_fmt(send_at)} is past {_fmt(expires)}")
-    return send_at, zones, notes
+    return send_at, notes
+
+
+def _zones(ctx: ContactContext, policy: Policy, phone_zones: tuple[str, ...]) -> ZoneResolution:
+    """Resolved before the timing checks so that a block there still records them."""
+    quiet = policy.quiet_hours
+    default_zone = quiet.default_zone if quiet.unknown_zone is UnknownZone.DEFAULT else None
+    return resolve_zones(ctx.state.time_zones, phone_zones, default_zone)
 
 
 @lru_cache(maxsize=1024)
@@ -322,22 +340,30 @@ def evaluate(
     )
     zones: ZoneResolution | None = None
     body: str | None = None
+    inputs = EvaluationInputs(
+        candidate.kind,
+        ctx.state.consent,
+        ctx.state.segments.get(policy.region_segment),
+        candidate.triggered_at,
+        len(ctx.sends),
+    )
     try:
         _consent(candidate, ctx, policy)
         phone_zones = _number(ctx)
         body = _body(candidate, ctx)
         if candidate.kind in (SendKind.HELP_REPLY, SendKind.OPT_OUT_CONFIRMATION):
-            return Evaluation(Verdict.ALLOW, (), now, None, None, body)
-        send_at, zones, notes = _when(candidate, ctx, policy, now, phone_zones)
+            return Evaluation(Verdict.ALLOW, (), now, None, None, body, inputs)
+        zones = _zones(ctx, policy, phone_zones)
+        send_at, notes = _when(candidate, ctx, policy, now, zones)
         if play is not None:
             _caps(play, ctx, policy, send_at, zones.zones[0])
             _suppression(play, ctx, policy, now)
             if holdout is not None and holdout.held_out:
                 raise _block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")
     except _Blocked as blocked:
-        return Evaluation(Verdict.BLOCK, (blocked.reason,), None, zones, holdout, None)
+        return Evaluation(Verdict.BLOCK, (blocked.reason,), None, zones, holdout, None, inputs)
     verdict = Verdict.ALLOW if send_at == now else Verdict.DEFER
-    return Evaluation(verdict, tuple(notes), send_at, zones, holdout, body)
+    return Evaluation(verdict, tuple(notes), send_at, zones, holdout, body, inputs)
 
 
 def decide(
@@ -387,6 +413,7 @@ def sends_after(
 __all__ = [
     "ContactContext",
     "Evaluation",
+    "EvaluationInputs",
     "NumberFacts",
     "Reason",
     "SendCandidate",

@@ -1,20 +1,26 @@
 """Every governance evaluation goes to the decision log (`smsync explain`) and the
 decision counter, through `record`.
 
-The log keeps reason codes (counted per reason by reports); the holdout arm of a play
-with a holdout is kept beside them so outcomes can be measured against the control group:
-held-out contacts carry the blocking reason `holdout`, treated ones the note
-`holdout_treated`."""
+The log keeps reason codes (counted per reason by reports) and, beside them, `details`:
+each reason's detail and the inputs the evaluation depended on (consent, zones and where
+they came from, region, kind, trigger time, prior sends, holdout), so a decision can be
+explained later without re-running it. Never the phone number: it has its own column,
+masked on display, and reason details are scrubbed of anything shaped like one.
+
+The holdout arm of a play with a holdout is kept beside the codes so outcomes can be
+measured against the control group: held-out contacts carry the blocking reason
+`holdout`, treated ones the note `holdout_treated`."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from connector.domain.governance import Evaluation
-from connector.domain.model import CrmRef, Verdict
+from connector.domain.governance import Evaluation, Reason
+from connector.domain.model import CrmRef, Decision, Verdict
+from connector.logs import scrub_text
 from connector.metrics import SMS_DECISIONS
 from connector.store import decisions
 
@@ -30,15 +36,59 @@ def record(
     phone: str | None,
     play: str | None,
 ) -> int:
-    decision = evaluation.decision
+    reasons = _reasons(evaluation)
+    decision = Decision(evaluation.verdict, tuple(r.code for r in reasons), evaluation.send_at)
+    for code in decision.reasons or ("none",):
+        SMS_DECISIONS.labels(verdict=decision.verdict.value, reason=code).inc()
+    return decisions.append(
+        conn,
+        decision,
+        at,
+        contact=contact,
+        phone=phone,
+        play=play,
+        details=details(evaluation, reasons),
+    )
+
+
+def _reasons(evaluation: Evaluation) -> tuple[Reason, ...]:
+    """The evaluation's reasons, plus the treated-arm note for a play with a holdout."""
     holdout = evaluation.holdout
     if (
         holdout is not None
         and holdout.percent > 0
         and not holdout.held_out
-        and decision.verdict is not Verdict.BLOCK
+        and evaluation.verdict is not Verdict.BLOCK
     ):
-        decision = replace(decision, reasons=(*decision.reasons, HOLDOUT_TREATED))
-    for code in decision.reasons or ("none",):
-        SMS_DECISIONS.labels(verdict=decision.verdict.value, reason=code).inc()
-    return decisions.append(conn, decision, at, contact=contact, phone=phone, play=play)
+        note = Reason(HOLDOUT_TREATED, f"bucket {holdout.bucket:.4f} >= {holdout.percent}%")
+        return (*evaluation.reasons, note)
+    return evaluation.reasons
+
+
+def details(evaluation: Evaluation, reasons: tuple[Reason, ...] | None = None) -> dict[str, Any]:
+    """The JSON kept in decision_log.details; every key is always present (None when the
+    evaluation did not get that far or was reached outside governance)."""
+    shown = _reasons(evaluation) if reasons is None else reasons
+    return {
+        "reasons": [{"code": r.code, "detail": scrub_text(r.detail)} for r in shown],
+        "inputs": inputs(evaluation),
+    }
+
+
+def inputs(evaluation: Evaluation) -> dict[str, Any]:
+    facts, zones, holdout = evaluation.inputs, evaluation.zones, evaluation.holdout
+    return {
+        "kind": facts.kind.value if facts else None,
+        "consent": facts.consent.value if facts else None,
+        "region": facts.region if facts else None,
+        "triggered_at": facts.triggered_at.isoformat() if facts and facts.triggered_at else None,
+        "prior_sends": facts.prior_sends if facts else None,
+        # None: not checked (blocked earlier, or an auto-reply); [] with no source: unknown
+        "zones": list(zones.zones) if zones else None,
+        "zone_source": zones.source.value if zones and zones.source else None,
+        "holdout": (
+            {"percent": holdout.percent, "bucket": holdout.bucket, "held_out": holdout.held_out}
+            if holdout is not None and holdout.percent > 0
+            else None
+        ),
+    }

@@ -1,12 +1,16 @@
 """`smsync explain`: a contact's decision log, newest first, for people and as JSON.
 
-The log keeps reason codes; each is printed with what it means, the play, and when the
-text was (or will be) sent. Phone numbers are masked."""
+Each reason is printed with the detail recorded when it was decided (the zone and where
+it came from, the cap reached, ...) and what its code means; then the inputs the decision
+depended on. Rows logged before details were kept (migration 0004) show code and meaning
+only. Phone numbers are masked."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,6 +47,7 @@ MEANINGS: dict[str, str] = {
     HOLDOUT_TREATED: "the contact is in the play's treated group",
     "provider_opt_out": "the provider refused: the number opted out with the carrier",
     "unknown_play": "the play is no longer in the plays file",
+    "trigger_changed": "the date the play was timed against moved or was cleared",
 }
 
 
@@ -62,10 +67,11 @@ class Explanation:
                     "play": e.play,
                     "verdict": e.decision.verdict.value,
                     "reasons": [
-                        {"code": code, "meaning": MEANINGS.get(code, "")}
-                        for code in e.decision.reasons
+                        {"code": code, "detail": detail, "meaning": MEANINGS.get(code, "")}
+                        for code, detail in _reasons(e)
                     ],
                     "send_at": e.decision.send_at.isoformat() if e.decision.send_at else None,
+                    "inputs": _inputs(e),
                 }
                 for e in self.entries
             ],
@@ -78,10 +84,65 @@ class Explanation:
         for e in self.entries:
             when = f" -> send at {_utc(e.decision.send_at)}" if e.decision.send_at else ""
             out.append(f"{_utc(e.at)}  {e.decision.verdict.value:<5}  {e.play or '-'}{when}")
-            for code in e.decision.reasons or ("allowed",):
-                meaning = MEANINGS.get(code, "")
-                out.append(f"    {code}" + (f": {meaning}" if meaning else ""))
+            for code, detail in _reasons(e) or [("allowed", None)]:
+                out.append(f"    {_reason_line(code, detail)}")
+            shown = _describe_inputs(_inputs(e))
+            if shown:
+                out.append(f"    inputs: {shown}")
         return out
+
+
+def _reasons(entry: DecisionEntry) -> list[tuple[str, str | None]]:
+    """Each logged code with its recorded detail (None for rows that predate details)."""
+    recorded = (entry.details or {}).get("reasons")
+    found: list[Any] = recorded if isinstance(recorded, list) else []
+    out: list[tuple[str, str | None]] = []
+    for i, code in enumerate(entry.decision.reasons):
+        item = found[i] if i < len(found) else None
+        detail = item.get("detail") if isinstance(item, Mapping) else None
+        same = isinstance(item, Mapping) and item.get("code") == code
+        out.append((code, detail if same and isinstance(detail, str) else None))
+    return out
+
+
+def _inputs(entry: DecisionEntry) -> dict[str, Any] | None:
+    found = (entry.details or {}).get("inputs")
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+def _reason_line(code: str, detail: str | None) -> str:
+    """`code: detail (meaning)`, or `code: meaning` when no detail was recorded."""
+    meaning = MEANINGS.get(code, "")
+    if detail and meaning:
+        return f"{code}: {detail} ({meaning})"
+    if detail or meaning:
+        return f"{code}: {detail or meaning}"
+    return code
+
+
+def _describe_inputs(found: Mapping[str, Any] | None) -> str:
+    if not found:
+        return ""
+    parts: list[str] = []
+    zones, source = found.get("zones"), found.get("zone_source")
+    if zones and source:
+        parts.append(f"zone {', '.join(zones)} (from {source})")
+    elif zones is not None:
+        parts.append("zone unknown")
+    for key, label in (("consent", "consent"), ("region", "region"), ("kind", "kind")):
+        if found.get(key) is not None:
+            parts.append(f"{label} {found[key]}")
+    if found.get("triggered_at"):
+        parts.append(f"triggered {found['triggered_at']}")
+    if found.get("prior_sends") is not None:
+        parts.append(f"prior sends {found['prior_sends']}")
+    holdout = found.get("holdout")
+    if isinstance(holdout, Mapping):
+        arm = "held out" if holdout.get("held_out") else "treated"
+        bucket = holdout.get("bucket")
+        at = f" bucket {bucket:.4f}" if isinstance(bucket, int | float) else ""
+        parts.append(f"holdout {holdout.get('percent')}%{at} {arm}")
+    return "; ".join(parts)
 
 
 def _utc(at: datetime) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,10 @@ def append(
     contact: CrmRef | None = None,
     phone: str | None = None,
     play: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> int:
+    """`details` must be JSON-serialisable and free of phone numbers (see
+    ``connector.engine.decisions``)."""
     result = conn.execute(
         sa.insert(t)
         .values(
@@ -33,6 +37,8 @@ def append(
             play=play,
             send_at=decision.send_at,
             at=at,
+            # None stays SQL NULL (not JSON null), like the rows logged before 0004
+            details=sa.null() if details is None else dict(details),
         )
         .returning(t.c.id)
     )
@@ -77,4 +83,5 @@ def _entry(row: sa.Row[Any]) -> DecisionEntry:
         ),
         play=row.play,
         at=row.at,
+        details=row.details if isinstance(row.details, dict) else None,
     )

@@ -58,12 +58,16 @@ class CrmOutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class DecisionEntry:
+    """`details` holds each reason's detail and the evaluation's inputs; None for rows
+    logged before they were kept (migration 0004)."""
+
     id: int
     contact: CrmRef | None
     phone: str | None
     decision: Decision
     play: str | None
     at: datetime
+    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,10 +209,12 @@ decision_log = sa.Table(
     *_ref(),
     sa.Column("phone", sa.String(20), nullable=True),
     sa.Column("verdict", sa.String(16), nullable=False),
-    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),  # the codes, which reports count
     sa.Column("play", sa.String(128), nullable=True),
     sa.Column("send_at", UtcDateTime, nullable=True),
     sa.Column("at", UtcDateTime, nullable=False),
+    # {"reasons": [{"code", "detail"}], "inputs": {...}}, never the phone; NULL before 0004
+    sa.Column("details", sa.JSON, nullable=True),
     sa.Index(None, "contact_type", "contact_id", "at"),
 )
 

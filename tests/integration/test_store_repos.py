@@ -39,6 +39,7 @@ from connector.store import (
     sla,
     sms_outbox,
 )
+from connector.store import tables as tb
 from connector.store.db import SqlStore
 
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
@@ -411,6 +412,12 @@ def test_cursor_round_trip(store: SqlStore) -> None:
         assert cursors.get(conn, "salesforce:Contact") is None
 
 
+DETAILS = {
+    "reasons": [{"code": "quiet_hours", "detail": "outside America/Chicago 08:00-21:00"}],
+    "inputs": {"zones": ["America/Chicago"], "zone_source": "area_code", "prior_sends": 2},
+}
+
+
 def test_decision_log(store: SqlStore) -> None:
     with store.begin() as conn:
         decisions.append(
@@ -425,12 +432,26 @@ def test_decision_log(store: SqlStore) -> None:
             play="welcome",
         )
         decisions.append(conn, Decision(Verdict.BLOCK, ("cap",)), T0, contact=CONTACT)
+        decisions.append(
+            conn,
+            Decision(Verdict.DEFER, ("quiet_hours",), send_at=T0 + timedelta(hours=9)),
+            T0 + timedelta(seconds=2),
+            contact=LEAD,
+            details=DETAILS,
+        )
     with store.begin() as conn:
         log = decisions.for_contact(conn, LEAD)
-        assert [e.decision.verdict for e in log] == [Verdict.DEFER, Verdict.BLOCK]
-        assert log[0].decision.send_at == T0 + timedelta(hours=9)
-        assert log[0].play == "welcome"
-        assert log[1].decision.reasons == ("opted_out", "quiet_hours")
+        assert [e.decision.verdict for e in log] == [Verdict.DEFER, Verdict.DEFER, Verdict.BLOCK]
+        assert log[0].details == DETAILS  # nested JSON round-trips on both dialects
+        assert log[1].decision.send_at == T0 + timedelta(hours=9)
+        assert log[1].play == "welcome"
+        assert log[1].details is None
+        assert log[2].decision.reasons == ("opted_out", "quiet_hours")
+        # no details is SQL NULL, as in rows logged before migration 0004, not JSON null
+        nulls = conn.execute(
+            sa.select(sa.func.count()).where(tb.decision_log.c.details.is_(None))
+        ).scalar_one()
+        assert nulls == 3
         assert decisions.blocked_reasons(conn) == {"opted_out": 1, "quiet_hours": 1, "cap": 1}
 
 

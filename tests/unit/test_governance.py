@@ -132,6 +132,45 @@ def test_meeting_confirmation_at_22_local_defers_to_8_or_drops() -> None:
     assert dropped.reasons == ("quiet_hours",)
 
 
+def test_a_quiet_hours_block_keeps_the_zones_and_their_source() -> None:
+    """The decision log records the zone's provenance for drops and holds too."""
+    ten_pm = datetime(2025, 6, 11, 2, 0, tzinfo=UTC)  # 22:00 EDT on 10 June
+    drop = make_play(outside=OutsideWindow.DROP)
+    dropped = evaluate(play_send(drop, ten_pm), make_ctx(), policy_with(drop), ten_pm)
+    assert codes(dropped) == ("quiet_hours",)
+    assert dropped.zones is not None
+    assert dropped.zones.zones == ("America/New_York",)
+    assert dropped.zones.source is TzSource.AREA_CODE
+    hold = replace(POLICY, quiet_hours=QuietHours(unknown_zone=UnknownZone.HOLD))
+    held = evaluate(play_send(PLAY), make_ctx(phone="+80012345678"), hold, NOON_NY)
+    assert codes(held) == ("unknown_zone",)
+    assert held.zones is not None
+    assert held.zones.source is None
+    opted_out = evaluate(
+        play_send(PLAY), make_ctx(consent=ConsentStatus.OPTED_OUT), POLICY, NOON_NY
+    )
+    assert opted_out.zones is None  # blocked before any zone was looked at
+
+
+def test_the_evaluation_carries_its_inputs() -> None:
+    ctx = make_ctx(consent=ConsentStatus.UNKNOWN)
+    state = replace(ctx.state, segments={"region": "us"})
+    earlier = (SentRecord(NOON_NY - timedelta(days=2), SendKind.PLAY, "welcome"),)
+    ctx = replace(ctx, state=state, sends=earlier)
+    fired = NOON_NY - timedelta(minutes=5)
+    result = evaluate(play_send(PLAY, fired), ctx, POLICY, NOON_NY)
+    assert result.inputs is not None
+    assert result.inputs.kind is SendKind.PLAY
+    assert result.inputs.consent is ConsentStatus.UNKNOWN
+    assert result.inputs.region == "us"
+    assert result.inputs.triggered_at == fired
+    assert result.inputs.prior_sends == 1
+    manual = evaluate(SendCandidate(SendKind.MANUAL, PLAY, body="Hi"), ctx, POLICY, NOON_NY)
+    assert manual.inputs is not None
+    assert manual.inputs.kind is SendKind.MANUAL
+    assert manual.inputs.triggered_at is None
+
+
 def test_multi_zone_number_waits_for_every_zone() -> None:
     # 08:30 in Anchorage is 07:30 in Adak: not yet open everywhere
     at = datetime(2025, 6, 10, 16, 30, tzinfo=UTC)
