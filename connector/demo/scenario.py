@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
+from connector.domain.tokens import MEETING
 from connector.store import tables as tb
 
 NY = ZoneInfo("America/New_York")
@@ -30,6 +31,8 @@ def local(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
 
 
 START = local(7, 0)
+QUALIFIED = "mql"  # the stage the example speed_to_lead play enters on
+EARLY_STAGES = ("subscriber", "lead", None)
 # What texted people answer, in turn: every disposition the mappings classify, and STOP.
 REPLIES: tuple[str, ...] = (
     "Sounds interesting, tell me more",
@@ -101,15 +104,15 @@ class Day:
 
     def early_stages(self, progress: Callable[[int], None]) -> int:
         chosen = self._pick(self._stageable(), 0, 0.08)
-        done = self._set_stage(chosen, "sql", progress)
+        done = self._set_stage(chosen, QUALIFIED, progress)
         self._pull_and_cycle()
         return done
 
     def morning(self, progress: Callable[[int], None]) -> int:
         staged = self._pick(self._stageable(), 0.08, 0.45)
         booked = self._pick(self._bookable(), 0.0, 0.10)
-        done = self._set_stage(staged, "sql", progress)
-        done += self._set_journey(booked, "meeting_booked", progress)
+        done = self._set_stage(staged, QUALIFIED, progress)
+        done += self._book(booked, local(15, 0), progress)  # reminders go at 13:00
         self._pull_and_cycle()
         return done
 
@@ -148,7 +151,7 @@ class Day:
 
     def after_stop(self, progress: Callable[[int], None]) -> int:
         targets = [p for p in self.stopped if p.journey != "meeting_booked"]
-        done = self._set_journey(targets, "meeting_booked", progress)
+        done = self._book(targets, local(16, 0), progress)
         self._pull_and_cycle()
         return done
 
@@ -161,8 +164,8 @@ class Day:
     def late(self, progress: Callable[[int], None]) -> int:
         staged = self._pick(self._stageable(), 0.45, 0.60)
         booked = self._pick(self._bookable(), 0.10, 0.16)
-        done = self._set_stage(staged, "sql", progress)
-        done += self._set_journey(booked, "meeting_booked", progress)
+        done = self._set_stage(staged, QUALIFIED, progress)
+        done += self._book(booked, local(11, 0, days=1), progress)
         self._pull_and_cycle()
         return done
 
@@ -197,11 +200,12 @@ class Day:
         ]
 
     def _stageable(self) -> list[Person]:
-        """People whose stage field takes "sql" (Salesforce Leads use Lead Status)."""
+        """People early in the funnel whose stage field takes "mql" (Salesforce Leads use
+        Lead Status, which has no such value)."""
         return [
             p
             for p in sorted(self.people, key=lambda p: p.crm_id)
-            if p.object_type in ("Contact", "contacts") and p.stage != "sql"
+            if p.object_type in ("Contact", "contacts") and p.stage in EARLY_STAGES
         ]
 
     def _bookable(self) -> list[Person]:
@@ -218,10 +222,22 @@ class Day:
     def _set_stage(self, people: Iterable[Person], stage: str, step: Callable[[int], None]) -> int:
         return self._set(people, "lifecycle_stage", stage, step)
 
-    def _set_journey(
-        self, people: Iterable[Person], journey: str, step: Callable[[int], None]
-    ) -> int:
-        return self._set(people, "journey_state", journey, step)
+    def _book(self, people: Iterable[Person], starts: datetime, step: Callable[[int], None]) -> int:
+        """A rep books a meeting: the journey and the meeting's start, in one edit."""
+        mapping = self.world.mapping
+        done = 0
+        for person in people:
+            fields = mapping.field_map(person.object_type)
+            values: dict[str, object] = {
+                str(fields.journey_state): mapping.to_crm("journey_state", "meeting_booked")
+            }
+            meeting_field = fields.segments.get(MEETING)
+            if meeting_field:
+                values[meeting_field] = starts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            self.admin.edit(person.object_type, person.crm_id, values)
+            done += 1
+            step(1)
+        return done
 
     def _set(
         self, people: Iterable[Person], canonical: str, value: str, step: Callable[[int], None]

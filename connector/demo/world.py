@@ -43,7 +43,7 @@ from connector.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
-DEMO_PLAYS = Path(__file__).with_name("plays.yaml")
+DEMO_PLAYS = MAPPINGS / "plays.yaml"  # the shipped example plays, as an admin starts
 # The order of one pass of the data flow (planning runs inside the pull).
 CYCLE = ("pull", "send", "reconcile", "ingest", "writeback", "sweep", "writeback")
 

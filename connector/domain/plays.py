@@ -33,7 +33,7 @@ class SignalKind(StrEnum):
     FIELD_CHANGED = "field_changed"  # details: field, old, new
     STAGE_CHANGED = "stage_changed"  # details: old, new
     MEETING_BOOKED = "meeting_booked"  # details: field (date field name), at (datetime)
-    DATE_SET = "date_set"  # details: field, at (datetime) — a date field got a value
+    DATE_SET = "date_set"  # details: field, at (datetime), before_s (int, optional)
     INACTIVE = "inactive"  # details: days (int)
     FORM_SUBMITTED = "form_submitted"  # details: form
 
@@ -165,6 +165,9 @@ def _meeting_booked(_trigger: Trigger, signal: Signal) -> datetime | None:
 def _date_approaching(trigger: Trigger, signal: Signal) -> datetime | None:
     when = signal.details.get("at")
     if signal.details.get("field") != trigger.field or not isinstance(when, datetime):
+        return None
+    offset = signal.details.get("before_s")  # a timed sweep names the offset that came due
+    if isinstance(offset, int) and offset != int(trigger.before.total_seconds()):
         return None
     return when - trigger.before
 

@@ -17,6 +17,9 @@ from enum import StrEnum, unique
 from connector.domain.model import ContactState, CrmRef
 
 MEETING_BOOKED = "meeting_booked"
+# segments the mapping may map: when the CRM last recorded a form submission, and which form
+FORM_SUBMITTED_AT = "form_submitted_at"
+FORM_NAME = "form_name"
 
 
 @unique
@@ -26,6 +29,8 @@ class SignalKind(StrEnum):
     MEETING_BOOKED = "meeting_booked"
     OWNER_CHANGED = "owner_changed"
     CONSENT_CHANGED = "consent_changed"
+    FORM_SUBMITTED = "form_submitted"
+    DATE_DUE = "date_due"  # a date field minus a play's offset came round (timed sweep)
     INACTIVE = "inactive"
 
 
@@ -50,7 +55,8 @@ def changes(
     """Signals for what changed from `previous` to `current` of one record.
 
     Emitted in a fixed order: stage, journey (then meeting booked when the journey
-    reached `meeting_booked`, the canonical value the mapping maps to), owner, consent.
+    reached `meeting_booked`, the canonical value the mapping maps to), owner, consent,
+    then a form submission when the `form_submitted_at` segment took a new value.
     A deleted record emits nothing. With no `previous`, nothing, or, when
     `new_record_signals`, the changes from an empty record."""
     if previous is not None and previous.ref != current.ref:
@@ -82,6 +88,10 @@ def changes(
         team=current.owner_team,
     )
     changed(SignalKind.CONSENT_CHANGED, previous.consent.value, current.consent.value)
+    submitted = current.segments.get(FORM_SUBMITTED_AT)
+    if submitted and submitted != previous.segments.get(FORM_SUBMITTED_AT):
+        form = current.segments.get(FORM_NAME)
+        found.append(Signal(SignalKind.FORM_SUBMITTED, ref, {"form": form, "at": submitted}, at))
     return tuple(found)
 
 
@@ -109,5 +119,30 @@ def became_inactive(
         SignalKind.INACTIVE,
         ref,
         {"days": days, "last_activity": last_activity.isoformat()},
+        mark,
+    )
+
+
+def date_due(
+    ref: CrmRef,
+    field_name: str,
+    value: datetime | None,
+    *,
+    before: timedelta,
+    since: datetime,
+    now: datetime,
+) -> Signal | None:
+    """A `date_due` signal when `value - before` fell in (since, now] and the date itself
+    is still ahead, so a reminder fires once per date however often the sweep runs, and a
+    moved date fires again at its new time."""
+    if value is None:
+        return None
+    mark = value - before
+    if not (since < mark <= now) or value <= now:
+        return None
+    return Signal(
+        SignalKind.DATE_DUE,
+        ref,
+        {"field": field_name, "at": value.isoformat(), "before_s": int(before.total_seconds())},
         mark,
     )

@@ -8,14 +8,16 @@ send (the chokepoint is final before the provider)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from connector.domain import consent as consent_rules
 from connector.domain.caps import SentRecord
 from connector.domain.governance import ContactContext
+from connector.domain.instants import is_date_only, parse_instant
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
+from connector.domain.tokens import token_values
 from connector.engine.outbox_keys import kind_of
 from connector.store import consent, contacts, sla
 from connector.store import tables as tb
@@ -26,6 +28,7 @@ LAST_ACTIVITY = "last_activity"  # a segment holding the mapped last-activity fi
 _LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
 # a provider verdict on the number, kept in sms_outbox.last_error (see engine.send)
 LANDLINE_ERROR = "landline"
+OWN_WRITE_SKEW = timedelta(minutes=2)  # CRM clock vs ours, when telling our writes apart
 
 
 def effective_consent(
@@ -85,6 +88,36 @@ def _provider_says_landline(conn: sa.Connection, phone: str) -> bool:
     return hit is not None
 
 
+def _our_last_write(conn: sa.Connection, ref: CrmRef) -> datetime | None:
+    """When smsync last logged an activity or task on the record."""
+    t = tb.crm_outbox
+    at: datetime | None = conn.execute(
+        sa.select(sa.func.max(t.c.done_at)).where(
+            t.c.target_type == ref.object_type,
+            t.c.target_id == ref.id,
+            t.c.kind.in_(("activity", "task")),
+            t.c.state == "done",
+        )
+    ).scalar_one_or_none()
+    return at
+
+
+def rep_activity(raw: str | None, ours: datetime | None) -> datetime | None:
+    """The record's last activity, unless it is smsync's own logging.
+
+    CRMs move their last-activity fields (Salesforce's LastActivityDate, HubSpot's
+    notes_last_updated) when smsync logs a text, so without this every text would make the
+    rep look engaged and pause the next play. A date-time within a little clock skew of
+    our last write is ours; a date-only value on the day of our last write is taken as
+    ours (a rep's call on the day of a text cannot be told apart)."""
+    at = parse_instant(raw)
+    if at is None or ours is None:
+        return at
+    if is_date_only(raw):
+        return None if at.date() == ours.date() else at
+    return None if abs(at - ours) <= OWN_WRITE_SKEW else at
+
+
 def _open_task(conn: sa.Connection, ref: CrmRef) -> bool:
     """An open SLA timer is a reply waiting on its owner's follow-up task; a task still
     queued for the CRM is one too."""
@@ -104,40 +137,16 @@ def _open_task(conn: sa.Connection, ref: CrmRef) -> bool:
     return queued is not None
 
 
-def _timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
-
-
-def token_values(state: ContactState) -> dict[str, str | None]:
-    """Canonical fields and segments (first_name, meeting_time... when the mapping maps
-    them as segments), by canonical name, for templates and predicates."""
-    values: dict[str, str | None] = {
-        "lifecycle_stage": state.lifecycle_stage,
-        "journey_state": state.journey_state,
-        "active_motion": state.active_motion,
-        "disposition": state.disposition,
-        "owner_team": state.owner_team,
-        "owner": state.owner_id,
-        "owner_id": state.owner_id,
-    }
-    values.update(state.segments)
-    return values
-
-
 def load(
     conn: sa.Connection,
     state: ContactState,
     *,
     exclude_outbox_id: int | None = None,
+    default_zone: str | None = None,
 ) -> ContactContext:
     """The recipient as governance sees it; `exclude_outbox_id` leaves out the row being
-    re-checked, so a queued text does not count against itself."""
+        re-checked, so a queued text does not count against itself; `default_zone` (the policy's)
+    places date tokens for a recipient whose zone is otherwise unknown."""
     status, opted_out_at = effective_consent(conn, state)
     current = replace(state, consent=status) if status is not state.consent else state
     phone = state.phone
@@ -148,10 +157,12 @@ def load(
     landline = bool(phone) and _provider_says_landline(conn, phone or "")
     return ContactContext(
         state=current,
-        values=token_values(state),
+        values=token_values(state, default_zone),
         sends=_sends(conn, phone, exclude_outbox_id) if phone else (),
         last_inbound_at=last_inbound,
-        last_rep_activity_at=_timestamp(state.segments.get(LAST_ACTIVITY)),
+        last_rep_activity_at=rep_activity(
+            state.segments.get(LAST_ACTIVITY), _our_last_write(conn, state.ref)
+        ),
         open_task=_open_task(conn, state.ref),
         not_now_at=not_now_at,
         opted_out_at=opted_out_at,

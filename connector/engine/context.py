@@ -21,6 +21,7 @@ from connector.config import Settings, mapping_path
 from connector.crm import build_crm
 from connector.domain.model import ContactState
 from connector.domain.signals import Signal
+from connector.engine.owners import OwnerNames
 from connector.mapping_loader import load_mapping
 from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, SmsPort
@@ -59,6 +60,7 @@ class EngineContext:
     worker_id: str
     planner: Planner | None = None
     on_enqueue: Callable[[str], object] = field(default=_ignore)
+    owner_names: OwnerNames = field(default_factory=OwnerNames)
 
     def woke(self, step: str) -> None:
         """Tell the scheduler that `step` has new work (never raises)."""

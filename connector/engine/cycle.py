@@ -1,4 +1,5 @@
-"""One full cycle: pull → send → reconcile poll → ingest → writeback → sweep.
+"""One full cycle: pull → timed triggers → send → reconcile poll → ingest → writeback →
+sweep.
 
 `smsync sync --once` runs it; `--dry-run` runs the same steps inside one database
 transaction that is rolled back at the end (every step's own transaction becomes a
@@ -9,8 +10,6 @@ CRM's phone lookups) still happen; they change nothing."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
@@ -19,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.engine import ingest, pull, sweep
+from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext
 from connector.engine.writeback import Writeback
 from connector.logs import mask_phone
@@ -69,6 +68,7 @@ class CycleReport:
     ingest: dict[str, Any] = field(default_factory=dict)
     writeback: dict[str, Any] | None = None
     sweep: dict[str, Any] = field(default_factory=dict)
+    timed: dict[str, Any] = field(default_factory=dict)
     would_write: list[dict[str, Any]] = field(default_factory=list)
     would_send: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -79,11 +79,7 @@ class CycleReport:
 
 
 def _send_step(ctx: EngineContext, report: CycleReport) -> None:
-    if importlib.util.find_spec("connector.engine.send") is None:
-        report.notes.append("send: connector.engine.send is not available yet (issue 8)")
-        return
-    module = importlib.import_module("connector.engine.send")
-    report.send = _plain(module.run(ctx, dry_run=False))
+    report.send = _plain(send.run(ctx, dry_run=False))
 
 
 def _reconcile_step(ctx: EngineContext, report: CycleReport) -> None:
@@ -136,6 +132,7 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
         return _dry(ctx)
     report = CycleReport()
     report.pull = _plain(pull.run(ctx))
+    report.timed = _plain(timed.run(ctx))
     _send_step(ctx, report)
     _reconcile_step(ctx, report)
     report.ingest = _plain(ingest.run(ctx))
@@ -156,6 +153,7 @@ def _dry(ctx: EngineContext) -> CycleReport:
     report = CycleReport(dry_run=True)
     try:
         report.pull = _plain(pull.run(dry))
+        report.timed = _plain(timed.run(dry))
         report.ingest = _plain(ingest.run(dry))
         report.sweep = _plain(sweep.run(dry))
         report.would_write, report.would_send = _pending(dry)

@@ -87,7 +87,7 @@ def manual_send(
                 " first, or check the id",
                 code="unknown_contact",
             )
-        ctx = contact_context.load(conn, state)
+        ctx = contact_context.load(conn, state, default_zone=policy.quiet_hours.default_zone)
         evaluation = evaluate(SendCandidate(SendKind.MANUAL, chosen, body=body), ctx, policy, now)
         result = ManualResult(
             contact=state.ref,

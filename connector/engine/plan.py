@@ -20,9 +20,11 @@ from connector.config import Settings
 from connector.domain import plays as p
 from connector.domain.caps import SendKind
 from connector.domain.governance import SendCandidate, evaluate_batch
+from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, Verdict
 from connector.domain.policy import Policy
 from connector.domain.signals import Signal, SignalKind
+from connector.domain.tokens import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import play_key
@@ -33,7 +35,7 @@ from connector.store import sms_outbox
 log = structlog.get_logger(__name__)
 
 DEFAULT_PLAYS = Path("mappings") / "plays.yaml"
-MEETING_FIELD = "meeting_time"  # the segment holding the booked meeting's start
+MEETING_FIELD = MEETING  # the segment holding the booked meeting's start
 # CRM-side fields whose changes `field_changed` triggers can name, by signal kind
 _FIELD_OF: dict[SignalKind, str] = {
     SignalKind.STAGE_CHANGED: "lifecycle_stage",
@@ -43,19 +45,10 @@ _FIELD_OF: dict[SignalKind, str] = {
 }
 
 
-def _timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
-
-
 def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p.Signal]:
     """The pull's signal as the plays' triggers read it: a field change for every change,
-    plus the specific kinds (stage entered, meeting booked, inactive)."""
+    plus the specific kinds (stage entered, meeting booked, form submitted, a date coming
+    due, inactive)."""
     at = signal.at or now
     details = signal.details
     old, new = details.get("from"), details.get("to")
@@ -69,10 +62,24 @@ def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p
         out.append(p.Signal(p.SignalKind.STAGE_CHANGED, at, {"old": old, "new": new}))
     elif signal.kind is SignalKind.MEETING_BOOKED:
         meeting: dict[str, p.SignalValue] = {"field": MEETING_FIELD}
-        starts = _timestamp(contact.segments.get(MEETING_FIELD))
+        starts = parse_instant(contact.segments.get(MEETING_FIELD))
         if starts is not None:
             meeting["at"] = starts
         out.append(p.Signal(p.SignalKind.MEETING_BOOKED, at, meeting))
+    elif signal.kind is SignalKind.FORM_SUBMITTED:
+        form = details.get("form")
+        when = parse_instant(str(details.get("at") or "")) or at
+        named = None if form is None else str(form)
+        out.append(p.Signal(p.SignalKind.FORM_SUBMITTED, when, {"form": named}))
+    elif signal.kind is SignalKind.DATE_DUE:
+        due = parse_instant(str(details.get("at") or ""))
+        if due is not None:
+            date_details: dict[str, p.SignalValue] = {
+                "field": str(details.get("field")),
+                "at": due,
+                "before_s": details.get("before_s"),
+            }
+            out.append(p.Signal(p.SignalKind.DATE_SET, at, date_details))
     elif signal.kind is SignalKind.INACTIVE:
         days = details.get("days")
         out.append(
@@ -120,10 +127,18 @@ class PlaysPlanner:
         """Decide, log and queue; the outcomes say what happened to each candidate."""
         if contact.deleted:
             return []
-        candidates = self.candidates(contact, signals, now)
+        # a trigger already decided and queued (the booking queued its reminder; the clock
+        # sees the same date come due) is not decided again: one decision per trigger
+        candidates = [
+            c
+            for c in self.candidates(contact, signals, now)
+            if c.play is None
+            or c.triggered_at is None
+            or sms_outbox.by_key(conn, play_key(c.play.name, contact.ref, c.triggered_at)) is None
+        ]
         if not candidates:
             return []
-        ctx = contact_context.load(conn, contact)
+        ctx = contact_context.load(conn, contact, default_zone=self.policy.quiet_hours.default_zone)
         results = evaluate_batch(candidates, ctx, self.policy, now)
         outcomes: list[PlanOutcome] = []
         for candidate, result in zip(candidates, results, strict=True):

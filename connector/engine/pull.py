@@ -6,7 +6,8 @@ timestamp, which a bare field does not carry), the consent corrections for recor
 disagree with the ledger, the planner's sends, and the cursor. A crash loses nothing
 (the cursor did not move) and doubles nothing (states are upserts, sends and writes are
 keyed). Batches are consumed as they come, so memory stays flat however many records a
-first pull brings."""
+first pull brings. Each batch's owner names come from the CRM's user directory first
+(`engine.owners`), for the plays' templates."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from connector.domain.model import ConsentStatus, ContactState
 from connector.domain.signals import changes
 from connector.engine import consent_sync
 from connector.engine.context import EngineContext
+from connector.engine.owners import with_owner_names
 from connector.store import consent, contacts, cursors
 
 log = structlog.get_logger(__name__)
@@ -45,11 +47,15 @@ def run(ctx: EngineContext) -> PullReport:
     name = cursor_name(ctx)
     with ctx.store.begin() as conn:
         since = cursors.get(conn, name)
+    # records new to the store after the first pull are news (a lead just created), so
+    # they signal; on the first pull they are the backlog, and stay quiet
+    news = since is not None
     for batch in ctx.crm.pull(since):
+        owners = ctx.owner_names.lookup(ctx.crm, (c.owner_id or "" for c in batch.contacts))
         with ctx.store.begin() as conn:
             now = ctx.clock.now()
-            for contact in batch.contacts:
-                _apply(ctx, conn, contact, now, report)
+            for contact in with_owner_names(batch.contacts, owners):
+                _apply(ctx, conn, contact, now, report, news=news)
             if batch.cursor is not None:
                 cursors.set_(conn, name, batch.cursor, now)
         report.batches += 1
@@ -73,11 +79,13 @@ def _apply(
     contact: ContactState,
     now: datetime,
     report: PullReport,
+    *,
+    news: bool,
 ) -> None:
     previous = contacts.get(conn, contact.ref)
     contacts.upsert(conn, contact, now)
     report.contacts += 1
-    signals = changes(previous, contact)
+    signals = changes(previous, contact, new_record_signals=news)
     report.signals += len(signals)
     phone = contact.phone
     if phone and not contact.deleted:

@@ -32,7 +32,9 @@ import structlog
 from connector.domain import consent as consent_rules
 from connector.domain.caps import SendKind
 from connector.domain.governance import Evaluation, Reason, SendCandidate, evaluate
+from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, Direction, Message, Verdict
+from connector.domain.plays import Play, TriggerKind
 from connector.domain.policy import Policy
 from connector.engine import consent_sync, contact_context, outbox, tasks
 from connector.engine.contact_context import LANDLINE_ERROR
@@ -129,6 +131,21 @@ def _state_for(conn: sa.Connection, row: SmsOutboxRow) -> ContactState:
     return state if state.phone == row.to else replace(state, phone=row.to)
 
 
+def _date_moved(play: Play, state: ContactState, fired: datetime | None) -> str | None:
+    """Why a reminder queued for a date no longer applies (the meeting moved or was
+    cleared), or None. The new date queues its own reminder when it comes due."""
+    trigger = play.trigger
+    if trigger.kind is not TriggerKind.DATE_APPROACHING or trigger.field is None:
+        return None
+    when = parse_instant(state.segments.get(trigger.field))
+    if when is None:
+        return f"{trigger.field} is empty now"
+    if fired is not None and when - trigger.before != fired:
+        planned = fired + trigger.before
+        return f"{trigger.field} moved; the reminder was for {planned:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
 def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime) -> Evaluation:
     """The chokepoint's verdict on a queued text, with the store as it is now."""
     state = _state_for(conn, row)
@@ -136,7 +153,13 @@ def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime)
     play = policy.plays.get(row.play) if row.play else None
     if kind is SendKind.PLAY and play is None:
         return _blocked("unknown_play", f"play {row.play!r} is not in the plays file")
-    ctx = contact_context.load(conn, state, exclude_outbox_id=row.id)
+    if play is not None and kind is SendKind.PLAY:
+        moved = _date_moved(play, state, fired_at(row.idempotency_key))
+        if moved is not None:
+            return _blocked("trigger_changed", moved)
+    ctx = contact_context.load(
+        conn, state, exclude_outbox_id=row.id, default_zone=policy.quiet_hours.default_zone
+    )
     candidate = SendCandidate(
         kind, play, fired_at(row.idempotency_key) if kind is SendKind.PLAY else None, row.body
     )

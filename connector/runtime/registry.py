@@ -22,11 +22,11 @@ import structlog
 
 from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
-from connector.engine import ingest, pull, send, sweep
+from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.mapping_schema import MappingConfig
-from connector.ports import Clock, CrmPort, Cursor, PullBatch, Store
+from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
 from connector.sms.twilio.client import TwilioSms
@@ -109,6 +109,9 @@ class StoppablePull:
     def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
         return self.crm.completed_tasks(external_ids)
 
+    def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
+        return self.crm.owners(ids)
+
 
 def pull_job(jc: JobContext) -> JobFn:
     """CRM changes since the cursor -> contact state, consent, signals and planned sends."""
@@ -148,12 +151,15 @@ def send_job(jc: JobContext) -> JobFn:
 
 
 def sweep_job(jc: JobContext) -> JobFn:
-    """SLA breaches and escalations (one transaction; its writes wake writeback)."""
+    """SLA breaches and escalations (one transaction; its writes wake writeback), then the
+    plays' timed triggers (inactivity, dates coming due)."""
     ctx = engine_context(jc)
 
     def run(stopping: threading.Event) -> None:
         if not stopping.is_set():
             sweep.run(ctx)
+        if not stopping.is_set():
+            timed.run(ctx)
 
     return run
 

@@ -117,6 +117,9 @@ STATES = (
 TEAMS = ("East", "Central", "West", "Enterprise")
 # canonical lifecycle stages; each CRM emulator maps them to its own picklist values
 STAGES = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
+# seeded last activity: 3 to 45 days before seeding, so no seeded rep looks engaged just now
+LAST_ACTIVITY_MIN_DAYS = 3
+LAST_ACTIVITY_SPREAD_DAYS = 43
 JOURNEYS = ("New", "Engaged", "Nurture", "Meeting_Booked", "Closed")
 
 
@@ -147,6 +150,8 @@ class SeedContact:
     state: str
     time_zone: str | None  # the CRM's own time zone field, when the CRM has one
     consent: Literal["opted_in", "opted_out", "unknown"]
+    last_activity_days: int = 0  # days since the last logged activity, as of seeding
+    renewal_in_days: int | None = None  # customers' renewal, days after seeding
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +240,9 @@ def generate(contacts: int, *, seed: int = 7, owners: int = 8) -> SeedData:
                 state=STATES[i % len(AREA_CODES) % len(STATES)],
                 time_zone=zone if rng.random() < 0.3 else None,
                 consent=rng.choice(("opted_in", "opted_in", "opted_in", "unknown", "opted_out")),
+                # from the index, not the generator, so earlier draws stay as they were
+                last_activity_days=LAST_ACTIVITY_MIN_DAYS + (i * 37) % LAST_ACTIVITY_SPREAD_DAYS,
+                renewal_in_days=10 + (i // 4) % 40 if i % 4 == 1 else None,
             )
         )
         if e164 is not None and mobile:

@@ -56,6 +56,20 @@ def find_by_phone(conn: sa.Connection, phone: str) -> list[ContactState]:
     return [_contact(conn, row) for row in rows]
 
 
+def segment_page(
+    conn: sa.Connection, after_id: int, limit: int
+) -> list[tuple[int, CrmRef, dict[str, str]]]:
+    """Live records with a number, by row id after `after_id`: just the segments, so a
+    sweep over every contact reads no more than it needs."""
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.crm_object_type, t.c.crm_id, t.c.segments)
+        .where(t.c.id > after_id, t.c.deleted.is_(False), t.c.phone.is_not(None))
+        .order_by(t.c.id)
+        .limit(limit)
+    ).all()
+    return [(int(r.id), CrmRef(r.crm_object_type, r.crm_id), dict(r.segments or {})) for r in rows]
+
+
 def set_disposition(conn: sa.Connection, ref: CrmRef, disposition: str, now: datetime) -> bool:
     result = conn.execute(
         sa.update(t)

@@ -10,40 +10,28 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from connector.config import load_settings
-from connector.domain.governance import number_facts
 from connector.domain.model import (
     ConsentRecord,
     ConsentScope,
     ConsentSource,
     ConsentStatus,
-    ContactState,
     SlaKind,
     Verdict,
 )
-from connector.engine import pull, send
+from connector.engine import send
 from connector.engine.consent_sync import record_event
-from connector.engine.context import EngineContext, build_context
 from connector.engine.explain import explain
 from connector.engine.manual import manual_send
-from connector.engine.plan import PlaysPlanner
-from connector.mapping_loader import load_mapping
-from connector.plays_loader import load_plays, to_policy
-from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
-from connector.store import contacts, sla, sms_outbox
+from connector.store import sla
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
-from connector.store.records import SmsOutboxRow
-from tests.contract.adapters import build_case
+from tests.integration.plays_kit import World, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "tests" / "data" / "plays" / "scenario.yaml"
@@ -60,103 +48,11 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-@dataclass
-class World:
-    vendor: str
-    sandbox: Sandbox
-    ctx: EngineContext
-    db: str
-    case: Any
-    used: set[str] = field(default_factory=set)
-
-    def at(self, when: datetime) -> None:
-        """Move the sandbox clock (which is also the engine's) to `when`."""
-        self.sandbox.state.clock.set(when)
-        self.case._sf_session = None  # an admin's UI session would have expired too
-
-    def edit(self, state: ContactState, canonical: str, value: str) -> None:
-        mapping = self.ctx.mapping
-        crm_field = getattr(mapping.field_map(state.ref.object_type), canonical)
-        crm_value = mapping.to_crm(canonical, value) if canonical != "time_zone" else value
-        self.case.change_field(state.ref.object_type, state.ref.id, crm_field, crm_value)
-
-    def pull(self) -> None:
-        self.sandbox.state.clock.advance(1)
-        pull.run(self.ctx)
-
-    def texts_to(self, phone: str) -> list[dict[str, Any]]:
-        return self.sandbox.emulators["twilio"].find("Messages", "to", phone)
-
-    def rows(self, ref: str) -> list[SmsOutboxRow]:
-        t = tb.sms_outbox
-        with self.ctx.store.begin() as conn:
-            ids = conn.execute(
-                sa.select(t.c.id).where(t.c.contact_id == ref).order_by(t.c.id)
-            ).scalars()
-            return [r for i in ids if (r := sms_outbox.get(conn, i)) is not None]
-
-    def person(self) -> ContactState:
-        """A textable person the plays can reach, in New York time, not yet at `sql`."""
-        t = tb.contact_state
-        with self.ctx.store.begin() as conn:
-            refs = conn.execute(sa.select(t.c.crm_object_type, t.c.crm_id).order_by(t.c.id))
-            people = [contacts.get(conn, _ref(o, i)) for o, i in refs]
-        for state in people:
-            if (
-                state is not None
-                and state.phone
-                and state.ref.object_type in ("Contact", "contacts")
-                and state.consent is not ConsentStatus.OPTED_OUT
-                and state.lifecycle_stage != "sql"
-                and state.journey_state != "meeting_booked"
-                and number_facts(state.phone).valid
-                and not number_facts(state.phone).landline
-                and not self._used(state.phone)
-            ):
-                self.used.add(state.phone)
-                return state
-        raise AssertionError("no textable person in the seed")
-
-    def _used(self, phone: str) -> bool:
-        return phone in self.used
-
-
-def _ref(object_type: str, crm_id: str) -> Any:
-    from connector.domain.model import CrmRef
-
-    return CrmRef(object_type, crm_id)
-
-
 @pytest.fixture(params=["salesforce", "hubspot"])
 def world(request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
-    vendor: str = request.param
-    sandbox.state.clock.set(MORNING - timedelta(hours=1))  # seeded before the story starts
-    sandbox.state.faults.clear()
-    for emulator in sandbox.emulators.values():
-        emulator.reset()
-    seed = generate(40, seed=8)
-    sandbox.emulators[vendor].seed(seed)
-    sandbox.emulators["twilio"].seed(seed)
-    db = f"sqlite:///{tmp_path / 'smsync.db'}"
-    upgrade(db)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sandbox.env().items():
-            mp.setenv(key, value)
-        mp.setenv("SMSYNC_CRM", vendor)
-        mp.setenv("SMSYNC_DATABASE_URL", db)
-        settings = load_settings()
-    mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
-    planner = PlaysPlanner(to_policy(load_plays(PLAYS, mapping)))
-    ctx = build_context(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping)
-    case = build_case(vendor, sandbox, seed)
-    world = World(vendor, sandbox, ctx, db, case)
-    pull.run(ctx)  # the first pull: records seen for the first time emit no signals
-    sandbox.state.clock.set(MORNING)
-    try:
-        yield world
-    finally:
-        ctx.store.close()
-        sandbox.state.clock.set(datetime.now(UTC))
+    start = MORNING - timedelta(hours=1)  # seeded before the story starts
+    with make_world(request.param, sandbox, tmp_path, PLAYS, seeded_at=start, start=MORNING) as w:
+        yield w
 
 
 def smsync_explain(world: World, crm_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -238,10 +134,47 @@ def test_meeting_at_22_local_is_deferred_to_08_or_dropped_per_play(world: World)
 
     shown = smsync_explain(world, person.ref.id)
     assert shown.returncode == 0, shown.stderr
-    assert "quiet_hours: outside the quiet-hours window" in shown.stdout
+    # each reason: code, the recorded detail with the zone's provenance, then the meaning
+    deferred = (
+        "quiet_hours: outside America/New_York 08:00-21:00 from crm_field; deferred to "
+        f"{NEXT_OPENING.isoformat(timespec='minutes')} "
+        "(outside the quiet-hours window in the recipient's local time)"
+    )
+    assert deferred in shown.stdout, shown.stdout
+    assert "quiet_hours: outside America/New_York 08:00-21:00 from crm_field; dropped (" in (
+        shown.stdout
+    )
+    inputs = [line for line in shown.stdout.splitlines() if line.startswith("    inputs: ")]
+    assert len(inputs) == 3  # the deferral, the drop, and the send-time re-check
+    assert all(x.startswith("    inputs: zone America/New_York (from crm_field);") for x in inputs)
     assert "meeting_confirmation_strict" in shown.stdout
     assert "defer" in shown.stdout
     assert "block" in shown.stdout
+    assert person.phone not in shown.stdout
+
+    as_json = smsync_explain(world, person.ref.id, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert person.phone not in as_json.stdout
+    logged = json.loads(as_json.stdout)["decisions"]
+    [planned] = [d for d in logged if d["verdict"] == "defer"]
+    assert planned["play"] == "meeting_confirmation"
+    [quiet] = planned["reasons"]
+    assert quiet["code"] == "quiet_hours"
+    assert quiet["detail"].endswith(
+        f"from crm_field; deferred to {NEXT_OPENING.isoformat(timespec='minutes')}"
+    )
+    assert quiet["meaning"] == "outside the quiet-hours window in the recipient's local time"
+    assert planned["inputs"]["zones"] == [NY]
+    assert planned["inputs"]["zone_source"] == "crm_field"
+    assert planned["inputs"]["kind"] == "play"
+    [strict] = [d for d in logged if d["verdict"] == "block"]
+    assert strict["reasons"][0]["detail"].endswith("from crm_field; dropped")
+    assert strict["inputs"]["zone_source"] == "crm_field"
+    with world.ctx.store.begin() as conn:  # nor in what the log keeps
+        raw = conn.execute(sa.select(tb.decision_log.c.details)).scalars().all()
+    assert len(raw) == len(logged)
+    assert all(d is not None for d in raw)
+    assert person.phone not in json.dumps(raw)
 
 
 def test_an_open_task_suppresses_the_play(world: World) -> None:
@@ -344,3 +277,29 @@ def test_provider_block_enters_the_consent_ledger(world: World) -> None:
     assert entry is not None
     assert (entry.status, entry.source) == (ConsentStatus.OPTED_OUT, ConsentSource.PROVIDER_BLOCK)
     assert _codes(world, person.ref.id)[0] == ("speed_to_lead", "block", ("provider_opt_out",))
+
+
+def test_a_named_web_form_starts_its_play_and_another_form_does_not(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Salesforce, where the form fields are the org's own (HubSpot sets its
+    recent-conversion properties only from real form submissions)."""
+    start = MORNING - timedelta(hours=1)
+    with make_world("salesforce", sandbox, tmp_path, PLAYS, seeded_at=start, start=MORNING) as w:
+        person = w.person()
+        fields = w.ctx.mapping.field_map(person.ref.object_type).segments
+        obj, crm_id = person.ref.object_type, person.ref.id
+        w.case.change_field(obj, crm_id, fields["form_name"], "newsletter")
+        w.case.change_field(obj, crm_id, fields["form_submitted_at"], "2026-03-03T14:58:00Z")
+        w.pull()
+        assert w.rows(crm_id) == []
+
+        w.case.change_field(obj, crm_id, fields["form_name"], "demo-request")
+        w.case.change_field(obj, crm_id, fields["form_submitted_at"], "2026-03-03T14:59:30Z")
+        w.pull()
+        [row] = w.rows(crm_id)
+        assert row.play == "demo_request_follow_up"
+        first = person.segments["first_name"]
+        assert row.body == f"Thanks for asking for a demo, {first}! Reply with a good time."
+        w.pull()  # nothing changed: nothing more
+        assert len(w.rows(crm_id)) == 1

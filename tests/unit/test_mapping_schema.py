@@ -198,8 +198,22 @@ def test_per_object_overrides_merge_with_the_defaults() -> None:
     mapping = load_mapping(SALESFORCE)
     lead, contact = mapping.field_map("Lead"), mapping.field_map("Contact")
     assert (lead.lifecycle_stage, contact.lifecycle_stage) == ("Status", "Lifecycle_Stage__c")
-    assert dict(lead.segments) == {"industry": "Industry", "region": "State"}
-    assert dict(contact.segments) == {"industry": "Department", "region": "MailingState"}
+    shared = {
+        "first_name": "FirstName",
+        "last_name": "LastName",
+        "meeting_time": "Next_Meeting__c",
+        "renewal_date": "Renewal_Date__c",
+        "last_activity": "LastActivityDate",
+        "form_submitted_at": "Last_Form_Submitted__c",
+        "form_name": "Last_Form_Name__c",
+    }
+    assert dict(lead.segments) == {
+        **shared,
+        "industry": "Industry",
+        "region": "State",
+        "company": "Company",
+    }
+    assert dict(contact.segments) == {**shared, "industry": "Department", "region": "MailingState"}
     assert lead.consent_status == contact.consent_status == "SMS_Consent_Status__c"
     assert "MailingState" in contact.crm_fields()
     assert mapping.contact_object("Contact").phone_fields == ("MobilePhone", "Phone")

@@ -36,9 +36,9 @@ def test_a_stage_change_enters_the_stage_and_changes_the_field() -> None:
     assert candidate.triggered_at == AT
 
 
-def test_a_new_lead_triggers_speed_to_lead_once() -> None:
-    state = ContactState(REF, "+12125550123", lifecycle_stage="new", modstamp=AT)
-    signal = Signal(SignalKind.STAGE_CHANGED, REF, {"from": None, "to": "new"}, AT)
+def test_a_marketing_qualified_lead_triggers_speed_to_lead_once() -> None:
+    state = ContactState(REF, "+12125550123", lifecycle_stage="mql", modstamp=AT)
+    signal = Signal(SignalKind.STAGE_CHANGED, REF, {"from": "lead", "to": "mql"}, AT)
     found = _planner().candidates(state, [signal, signal], AT)
     assert [c.play.name for c in found if c.play] == ["speed_to_lead"]
 

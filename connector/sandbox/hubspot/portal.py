@@ -290,12 +290,16 @@ class Portal:
                 ("mobilephone" if c.mobile else "phone"): c.phone,
                 "smsync_journey_state": c.journey_state,
                 "smsync_consent_status": c.consent,
+                "notes_last_updated": iso_ms(now - timedelta(days=c.last_activity_days)),
             }
             if owner is not None:
                 values["hubspot_owner_id"] = owner.id
                 values["smsync_owner_team"] = owner.team
             if c.time_zone:
                 values["hs_timezone"] = c.time_zone
+            if c.renewal_in_days is not None:
+                renews = now + timedelta(days=c.renewal_in_days)
+                values["renewal_date"] = renews.date().isoformat()
             modified = now - timedelta(seconds=SEED_SPACING_S * (total - i))
             created_at = modified - timedelta(days=30)
             rec = store.create(values, iso_ms(created_at), None)

@@ -201,6 +201,25 @@ def _contact_defaults() -> list[PropertyDef]:
             "lastmodifieddate", "Last Modified Date", "datetime", "date", g, read_only=True
         ),
         PropertyDef("hs_object_id", "Record ID", "number", "number", g, read_only=True),
+        PropertyDef(
+            "notes_last_updated", "Last Activity Date", "datetime", "date", g, read_only=True
+        ),
+        PropertyDef(
+            "recent_conversion_date",
+            "Recent Conversion Date",
+            "datetime",
+            "date",
+            "conversioninformation",
+            read_only=True,
+        ),
+        PropertyDef(
+            "recent_conversion_event_name",
+            "Recent Conversion",
+            "string",
+            "text",
+            "conversioninformation",
+            read_only=True,
+        ),
     ]
     custom = [
         ("smsync_journey_state", "smsync journey state"),
@@ -230,6 +249,10 @@ def _contact_defaults() -> list[PropertyDef]:
         PropertyDef(
             "smsync_sla_due", "smsync SLA due", "datetime", "date", "smsync", hubspot_defined=False
         ),
+        PropertyDef(
+            "next_meeting_time", "Next meeting", "datetime", "date", "sales", hubspot_defined=False
+        ),
+        PropertyDef("renewal_date", "Renewal date", "date", "date", "sales", hubspot_defined=False),
         PropertyDef(
             "smsync_sla_breached",
             "smsync SLA breached",

@@ -238,6 +238,19 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("SMS_Owner_Team__c", "string", length=80),
         FieldDef("SMS_Time_Zone__c", "string", length=64),
         FieldDef("SMS_Phone_Status__c", "string", length=40),
+        # the org's own fields the example plays read (meeting, renewal, web form)
+        FieldDef("Next_Meeting__c", "datetime", label="Next Meeting"),
+        FieldDef("Renewal_Date__c", "date", label="Renewal Date"),
+        FieldDef("Last_Form_Submitted__c", "datetime", label="Last Form Submitted"),
+        FieldDef("Last_Form_Name__c", "string", label="Last Form Name", length=80),
+        # standard and system-maintained: the latest closed activity's date
+        FieldDef(
+            "LastActivityDate",
+            "date",
+            label="Last Activity",
+            createable=False,
+            updateable=False,
+        ),
     ]
 
 

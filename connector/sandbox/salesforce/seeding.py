@@ -43,7 +43,7 @@ def _audit(store: Store, name: str, stamp: datetime, creator: str) -> Record:
     }
 
 
-def _person(c: SeedContact, owner_id: str, team: str) -> Record:
+def _person(c: SeedContact, owner_id: str, team: str, now: datetime) -> Record:
     row: Record = {
         "FirstName": c.first_name,
         "LastName": c.last_name,
@@ -55,7 +55,10 @@ def _person(c: SeedContact, owner_id: str, team: str) -> Record:
         "SMS_Consent_Status__c": CONSENT[c.consent],
         "SMS_Owner_Team__c": team,
         "SMS_SLA_Breached__c": False,
+        "LastActivityDate": (now - timedelta(days=c.last_activity_days)).date(),
     }
+    if c.renewal_in_days is not None:
+        row["Renewal_Date__c"] = (now + timedelta(days=c.renewal_in_days)).date()
     if c.time_zone:
         row["SMS_Time_Zone__c"] = c.time_zone
     return row
@@ -94,7 +97,7 @@ def load_seed(store: Store, data: SeedData, *, now: datetime) -> dict[str, int]:
         counts[name] += 1
         owner_id, team = owners[c.owner]
         row = _audit(store, name, stamp, creator)
-        row.update(_person(c, owner_id, team))
+        row.update(_person(c, owner_id, team, now))
         if name == "Lead":
             row.update(
                 Company=c.company,

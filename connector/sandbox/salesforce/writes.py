@@ -15,6 +15,7 @@ from connector.sandbox.salesforce.soql import parse_datetime_literal
 from connector.sandbox.salesforce.store import Record, Store, id18, looks_like_id, truncate_ms
 
 VENDOR = "salesforce"
+CLOSED_TASK_STATUSES = frozenset({"Completed"})  # TaskStatus values with IsClosed = true
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT = frozenset({"string", "phone", "picklist", "textarea", "email"})
 
@@ -219,7 +220,28 @@ class Writer:
         self._check_required(obj, row)
         self._check_unique(obj, row)
         self.store.put(obj.name, row)
+        self._activity_logged(obj, row, now)
         return row
+
+    def _activity_logged(self, obj: ObjectDef, row: Record, now: datetime) -> None:
+        """Salesforce keeps a person's LastActivityDate at the latest closed Task's date
+        (its ActivityDate, else today); the person's SystemModstamp moves with it."""
+        if obj.name != "Task" or row.get("Status") not in CLOSED_TASK_STATUSES:
+            return
+        who = row.get("WhoId")
+        if not isinstance(who, str) or not looks_like_id(who):
+            return
+        day = row.get("ActivityDate")
+        day = day if isinstance(day, date) else now.date()
+        for person in ("Lead", "Contact"):
+            current = self.store.get(person, who)
+            if current is None:
+                continue
+            last = current.get("LastActivityDate")
+            if isinstance(last, date) and last >= day:
+                return
+            self.store.put(person, {**current, "LastActivityDate": day, "SystemModstamp": now})
+            return
 
     def update(self, obj: ObjectDef, record_id: str, values: dict[str, Any]) -> Record:
         self.injected(record_id)
@@ -241,6 +263,7 @@ class Writer:
         row["LastModifiedDate"] = row["SystemModstamp"] = now
         row["LastModifiedById"] = self.user_id
         self.store.put(obj.name, row)
+        self._activity_logged(obj, row, now)
         return row
 
     def _deleted(self, obj: ObjectDef, record_id: str) -> bool:

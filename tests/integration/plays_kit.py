@@ -1,0 +1,139 @@
+"""A small world for play scenarios on either CRM: the sandbox seeded with 40 people,
+a fresh SQLite store, the real engine with a given plays file, and the people who edit
+CRM records through the vendor's own API (`World.edit`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connector.config import load_settings
+from connector.domain.governance import number_facts
+from connector.domain.model import ConsentStatus, ContactState, CrmRef
+from connector.engine import pull
+from connector.engine.context import EngineContext, build_context
+from connector.engine.plan import PlaysPlanner
+from connector.mapping_loader import load_mapping
+from connector.plays_loader import load_plays, to_policy
+from connector.sandbox.seed import generate
+from connector.sandbox.server import Sandbox
+from connector.store import contacts, sms_outbox
+from connector.store import tables as tb
+from connector.store.migrate import upgrade
+from connector.store.records import SmsOutboxRow
+from tests.contract.adapters import build_case
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class World:
+    vendor: str
+    sandbox: Sandbox
+    ctx: EngineContext
+    db: str
+    case: Any
+    used: set[str] = field(default_factory=set)
+
+    def at(self, when: datetime) -> None:
+        """Move the sandbox clock (which is also the engine's) to `when`."""
+        self.sandbox.state.clock.set(when)
+        self.case._sf_session = None  # an admin's UI session would have expired too
+
+    def edit(self, state: ContactState, canonical: str, value: str) -> None:
+        mapping = self.ctx.mapping
+        crm_field = getattr(mapping.field_map(state.ref.object_type), canonical)
+        crm_value = mapping.to_crm(canonical, value) if canonical != "time_zone" else value
+        self.case.change_field(state.ref.object_type, state.ref.id, crm_field, crm_value)
+
+    def pull(self) -> None:
+        self.sandbox.state.clock.advance(1)
+        pull.run(self.ctx)
+
+    def texts_to(self, phone: str) -> list[dict[str, Any]]:
+        return self.sandbox.emulators["twilio"].find("Messages", "to", phone)
+
+    def rows(self, ref: str) -> list[SmsOutboxRow]:
+        t = tb.sms_outbox
+        with self.ctx.store.begin() as conn:
+            ids = conn.execute(
+                sa.select(t.c.id).where(t.c.contact_id == ref).order_by(t.c.id)
+            ).scalars()
+            return [r for i in ids if (r := sms_outbox.get(conn, i)) is not None]
+
+    def person(self) -> ContactState:
+        """A textable person the plays can reach, in New York time, not yet at `sql`."""
+        t = tb.contact_state
+        with self.ctx.store.begin() as conn:
+            refs = conn.execute(sa.select(t.c.crm_object_type, t.c.crm_id).order_by(t.c.id))
+            people = [contacts.get(conn, _ref(o, i)) for o, i in refs]
+        for state in people:
+            if (
+                state is not None
+                and state.phone
+                and state.ref.object_type in ("Contact", "contacts")
+                and state.consent is not ConsentStatus.OPTED_OUT
+                and state.lifecycle_stage != "sql"
+                and state.journey_state != "meeting_booked"
+                and number_facts(state.phone).valid
+                and not number_facts(state.phone).landline
+                and not self._used(state.phone)
+            ):
+                self.used.add(state.phone)
+                return state
+        raise AssertionError("no textable person in the seed")
+
+    def _used(self, phone: str) -> bool:
+        return phone in self.used
+
+
+def _ref(object_type: str, crm_id: str) -> CrmRef:
+    return CrmRef(object_type, crm_id)
+
+
+@contextmanager
+def make_world(
+    vendor: str,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    plays: Path,
+    *,
+    seeded_at: datetime,
+    start: datetime,
+) -> Iterator[World]:
+    """Seed at `seeded_at`, first pull (records seen for the first time emit no
+    signals), then the clock at `start`."""
+    sandbox.state.clock.set(seeded_at)
+    sandbox.state.faults.clear()
+    for emulator in sandbox.emulators.values():
+        emulator.reset()
+    seed = generate(40, seed=8)
+    sandbox.emulators[vendor].seed(seed)
+    sandbox.emulators["twilio"].seed(seed)
+    db = f"sqlite:///{tmp_path / 'smsync.db'}"
+    upgrade(db)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in sandbox.env().items():
+            mp.setenv(key, value)
+        mp.setenv("SMSYNC_CRM", vendor)
+        mp.setenv("SMSYNC_DATABASE_URL", db)
+        settings = load_settings()
+    mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
+    planner = PlaysPlanner(to_policy(load_plays(plays, mapping)))
+    ctx = build_context(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping)
+    case = build_case(vendor, sandbox, seed)
+    world = World(vendor, sandbox, ctx, db, case)
+    pull.run(ctx)
+    sandbox.state.clock.set(start)
+    try:
+        yield world
+    finally:
+        ctx.store.close()
+        sandbox.state.clock.set(datetime.now(UTC))
