@@ -191,6 +191,7 @@ crm_outbox = sa.Table(
     sa.CheckConstraint(_in("kind", CRM_KINDS), name="kind"),
     sa.CheckConstraint(_in("state", CRM_STATES), name="state"),
     sa.Index(None, "state", "id"),
+    sa.Index(None, "target_type", "target_id", "kind", "state"),  # per-contact look-ups
 )
 
 cursors = sa.Table(
