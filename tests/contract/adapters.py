@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
-from connector.config import Settings, load_settings
+from connector.config import Settings
 from connector.crm import build_crm
 from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
 from connector.sandbox.seed import SeedData, SeedOwner
 from connector.sandbox.server import Sandbox
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,11 +99,7 @@ class CrmCase:
 
 
 def build_case(vendor: str, sandbox: Sandbox, seed: SeedData) -> CrmCase:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sandbox.env().items():
-            mp.setenv(key, value)
-        mp.setenv("SMSYNC_CRM", vendor)
-        settings = load_settings()
+    settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor)
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     crm = build_crm(settings, mapping)
     return CrmCase(

@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from connector.config import Settings, load_settings
+from connector.config import Settings
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import Tier
 from connector.domain.model import CrmRef, CrmWrite
@@ -23,17 +21,14 @@ from connector.sandbox.faults import FaultSpec
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
 def settings_for(sb: Sandbox) -> Settings:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sb.env().items():
-            mp.setenv(key, value)
-        mp.setenv("SMSYNC_CRM", "hubspot")
-        return load_settings()
+    return sandbox_settings(sb, SMSYNC_CRM="hubspot")
 
 
 def mapping(mode: str = "unique_property") -> MappingConfig:

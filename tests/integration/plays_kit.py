@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from connector.config import load_settings
 from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.engine import pull
@@ -29,6 +27,7 @@ from connector.store import tables as tb
 from connector.store.migrate import upgrade
 from connector.store.records import SmsOutboxRow
 from tests.contract.adapters import build_case
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,12 +118,7 @@ def make_world(
     sandbox.emulators["twilio"].seed(seed)
     db = f"sqlite:///{tmp_path / 'smsync.db'}"
     upgrade(db)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sandbox.env().items():
-            mp.setenv(key, value)
-        mp.setenv("SMSYNC_CRM", vendor)
-        mp.setenv("SMSYNC_DATABASE_URL", db)
-        settings = load_settings()
+    settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor, SMSYNC_DATABASE_URL=db)
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     planner = PlaysPlanner(to_policy(load_plays(plays, mapping)))
     ctx = build_context(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping)

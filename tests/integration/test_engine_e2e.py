@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.config import Settings, load_settings
+from connector.config import Settings
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.sla import add_business_time
 from connector.engine.context import EngineContext, build_context
@@ -31,6 +31,7 @@ from connector.sandbox.server import Sandbox
 from connector.store import contacts
 from connector.store.migrate import upgrade
 from connector.store.tables import contact_state
+from tests.sandbox_kit import sandbox_settings
 from tests.serve_kit import Served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +91,7 @@ def _world(vendor: str, sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
     sandbox.emulators[vendor].seed(generate(60, seed=5))
     db = f"sqlite:///{tmp_path / 'smsync.db'}"
     upgrade(db)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sandbox.env().items():
-            mp.setenv(key, value)
-        mp.setenv("SMSYNC_CRM", vendor)
-        mp.setenv("SMSYNC_DATABASE_URL", db)
-        settings = load_settings()
+    settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor, SMSYNC_DATABASE_URL=db)
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     clock = FrozenClock(NOW)
     ctx = build_context(settings, clock=clock, mapping=mapping)

@@ -13,7 +13,6 @@ from typing import cast
 
 import pytest
 
-from connector.config import Settings, load_settings
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.writeback import Writeback
@@ -27,6 +26,7 @@ from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, retry
 from connector.store.migrate import upgrade
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -52,17 +52,10 @@ def emulator(sandbox: Sandbox) -> SalesforceEmulator:
     return emu
 
 
-def settings_for(sb: Sandbox, **env: str) -> Settings:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {**sb.env(), **env}.items():
-            mp.setenv(key, value)
-        return load_settings()
-
-
 def build(sb: Sandbox, sleeps: list[float] | None = None, **env: str) -> SalesforceCrm:
     waits = sleeps if sleeps is not None else []
     return SalesforceCrm.from_settings(
-        settings_for(sb, **env), MAPPING, policy=FAST, sleep=waits.append
+        sandbox_settings(sb, **env), MAPPING, policy=FAST, sleep=waits.append
     )
 
 

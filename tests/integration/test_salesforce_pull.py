@@ -13,7 +13,6 @@ from typing import cast
 import pytest
 from structlog.testing import capture_logs
 
-from connector.config import Settings, load_settings
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import ContactState
 from connector.mapping_loader import load_mapping
@@ -21,6 +20,7 @@ from connector.ports import Cursor, PullBatch
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.salesforce.store import truncate_ms
 from connector.sandbox.server import Sandbox
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(ROOT / "mappings" / "salesforce.yaml")
@@ -33,15 +33,10 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-def settings_for(sb: Sandbox, **env: str) -> Settings:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {**sb.env(), **env}.items():
-            mp.setenv(key, value)
-        return load_settings()
-
-
 def adapter(sb: Sandbox, *, lookback_s: int = 300) -> SalesforceCrm:
-    settings = settings_for(sb, SF_QUERY_BATCH_SIZE="2000", SMSYNC_PULL_LOOKBACK_S=str(lookback_s))
+    settings = sandbox_settings(
+        sb, SF_QUERY_BATCH_SIZE="2000", SMSYNC_PULL_LOOKBACK_S=str(lookback_s)
+    )
     return SalesforceCrm.from_settings(settings, MAPPING)
 
 

@@ -10,11 +10,11 @@ from typing import cast
 
 import pytest
 
-from connector.config import Settings, load_settings
 from connector.crm.salesforce.schema_check import check_mapping
 from connector.mapping_loader import load_mapping
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
+from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mappings" / "salesforce.yaml"
@@ -52,15 +52,8 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-def settings_for(sb: Sandbox) -> Settings:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in sb.env().items():
-            mp.setenv(key, value)
-        return load_settings()
-
-
 def test_the_example_mapping_matches_the_sandbox_org(sandbox: Sandbox) -> None:
-    assert check_mapping(settings_for(sandbox), load_mapping(EXAMPLE), EXAMPLE) == []
+    assert check_mapping(sandbox_settings(sandbox), load_mapping(EXAMPLE), EXAMPLE) == []
 
 
 def test_each_kind_of_mapping_error_is_reported_at_its_line(
@@ -74,7 +67,7 @@ def test_each_kind_of_mapping_error_is_reported_at_its_line(
     path.write_text(text, encoding="utf-8")
     lines = text.splitlines()
 
-    problems = check_mapping(settings_for(sandbox), load_mapping(path), path)
+    problems = check_mapping(sandbox_settings(sandbox), load_mapping(path), path)
 
     for _, seeded, expected in SEEDS:
         last = seeded.splitlines()[-1]
@@ -95,7 +88,7 @@ def test_an_external_id_flag_removed_in_the_org_is_reported(
     assert task is not None
     task.external_id = False
     try:
-        problems = check_mapping(settings_for(sandbox), load_mapping(EXAMPLE), EXAMPLE)
+        problems = check_mapping(sandbox_settings(sandbox), load_mapping(EXAMPLE), EXAMPLE)
     finally:
         task.external_id = True
     assert [p.message.split(" is ")[0] for p in problems] == ["Task.SMS_Message_Id__c"] * 2
