@@ -55,6 +55,27 @@ def _scan(text: str) -> tuple[tuple[TokenUse, ...], tuple[BadDollar, ...]]:
     return tuple(uses), tuple(bad)
 
 
+@lru_cache(maxsize=1024)
+def _parts(text: str) -> tuple[tuple[str, bool], ...]:
+    """The text as literal runs and token names, once per template (the chokepoint
+    renders the same few templates for every contact): `$$` is a literal `$`, and a stray
+    `$` stays as written, as `string.Template.safe_substitute` has it."""
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for match in string.Template.pattern.finditer(text):
+        parts.append((text[pos : match.start()], False))
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            parts.append((name, True))
+        elif match.group("escaped") is not None:
+            parts.append(("$", False))
+        else:
+            parts.append((match.group(0), False))
+        pos = match.end()
+    parts.append((text[pos:], False))
+    return tuple(p for p in parts if p[1] or p[0])
+
+
 def scan(text: str) -> tuple[list[TokenUse], list[BadDollar]]:
     """Every token use and every stray `$` in the text, in order."""
     uses: list[TokenUse] = []
@@ -91,4 +112,7 @@ class Template:
                 filled[use.name] = spec.fallback
         if missing:
             return None, tuple(missing)
-        return string.Template(self.text).safe_substitute(filled), ()
+        # every token is filled here, so this is safe_substitute without its regex pass
+        return "".join(
+            filled[part] if is_token else part for part, is_token in _parts(self.text)
+        ), ()

@@ -3,6 +3,7 @@ and the clock's signals (a date coming due, a form submitted) as the plays read 
 
 from __future__ import annotations
 
+import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from connector.domain import plays as p
 from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, TimeZones, TzSource
 from connector.domain.signals import SignalKind, changes, date_due
+from connector.domain.templates import Template, TokenSpec, scan
 from connector.domain.tokens import token_values
 from connector.engine.contact_context import rep_activity
 from connector.engine.plan import PlaysPlanner, play_signals
@@ -172,3 +174,27 @@ def test_our_own_activity_logs_do_not_count_as_the_rep_engaging(
     raw: str, ours: datetime | None, counts: bool
 ) -> None:
     assert (rep_activity(raw, ours) is not None) is counts
+
+
+_NAMES = ("a", "b", "x", "ab", "a1", "_x")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab $${}_x1 ,!")), max_size=30),
+    values=st.dictionaries(st.sampled_from(_NAMES), st.sampled_from(("V", "", "w w")), max_size=6),
+)
+def test_rendering_matches_string_template_wherever_every_token_has_a_value(
+    text: str, values: dict[str, str]
+) -> None:
+    """The chokepoint's pre-split rendering says exactly what `safe_substitute` would,
+    `$$` and stray `$` included."""
+    template = Template(text, {n: TokenSpec(required=False, fallback="F") for n in _NAMES})
+    rendered, missing = template.render(values)
+    uses = {u.name for u in scan(text)[0]}
+    if not uses <= set(_NAMES):
+        assert rendered is None
+        assert set(missing) == uses - set(_NAMES)
+        return
+    filled = {n: (values.get(n) or "").strip() or "F" for n in uses}
+    assert rendered == string.Template(text).safe_substitute(filled)
