@@ -21,7 +21,7 @@ from connector.engine.explain import explain
 from connector.engine.plan import PlaysPlanner
 from connector.engine.writeback import Writeback
 from connector.sandbox.server import Sandbox
-from connector.store import contacts
+from connector.store import contacts, cursors
 from connector.store import tables as tb
 from tests.integration.plays_kit import World, make_world
 
@@ -76,6 +76,11 @@ def pick(world: World, *plays: str, ok: object = None) -> ContactState:
 def edit_segment(world: World, state: ContactState, segment: str, value: str) -> None:
     crm_field = world.ctx.mapping.field_map(state.ref.object_type).segments[segment]
     world.case.change_field(state.ref.object_type, state.ref.id, crm_field, value)
+
+
+def _decisions(world: World, state: ContactState) -> list[object]:
+    with world.ctx.store.begin() as conn:
+        return list(explain(conn, state.ref.id).entries)
 
 
 def owner_of(world: World, state: ContactState) -> tuple[str, str]:
@@ -166,7 +171,14 @@ def test_a_booked_meeting_is_confirmed_then_reminded_and_a_moved_one_follows(
 
     world.at(later - timedelta(hours=2, minutes=-1))
     assert timed.run(world.ctx).sends_planned == 1
-    assert timed.run(world.ctx).sends_planned == 0  # the same window again: nothing twice
+    decided = len(_decisions(world, person))
+    assert timed.run(world.ctx).scanned == 0  # within MIN_GAP of the last scan
+    with world.ctx.store.begin() as conn:  # an operator's reset: the window comes round again
+        cursors.delete(conn, timed.cursor_name(world.ctx))
+    again = timed.run(world.ctx)
+    assert again.signals >= 1  # the reminder's date is seen again...
+    assert again.sends_planned == 0  # ...but every trigger in the window was decided once
+    assert len(_decisions(world, person)) == decided
     assert send.run(world.ctx).sent == 1
     reminder = world.texts_to(person.phone)[-1]
     assert reminder["body"] == (
