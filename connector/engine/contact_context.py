@@ -7,8 +7,10 @@ send (the chokepoint is final before the provider)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -88,34 +90,40 @@ def _provider_says_landline(conn: sa.Connection, phone: str) -> bool:
     return hit is not None
 
 
-def _our_last_write(conn: sa.Connection, ref: CrmRef) -> datetime | None:
-    """When smsync last logged an activity or task on the record."""
+def _logged_by_us(conn: sa.Connection, ref: CrmRef, at: datetime, whole_day: bool) -> bool:
+    """Whether smsync was writing an activity or task on the record at `at` (within a
+    little clock skew), or, for a date-only value, on that day. A row's span runs from
+    when it was queued to its last write (a text's activity is re-written as its status
+    moves)."""
     t = tb.crm_outbox
-    at: datetime | None = conn.execute(
-        sa.select(sa.func.max(t.c.done_at)).where(
+    start, end = (at, at + timedelta(days=1)) if whole_day else (at, at)
+    hit = conn.execute(
+        sa.select(t.c.id)
+        .where(
             t.c.target_type == ref.object_type,
             t.c.target_id == ref.id,
             t.c.kind.in_(("activity", "task")),
             t.c.state == "done",
+            t.c.created_at <= end + OWN_WRITE_SKEW,
+            t.c.done_at >= start - OWN_WRITE_SKEW,
         )
-    ).scalar_one_or_none()
-    return at
+        .limit(1)
+    ).first()
+    return hit is not None
 
 
-def rep_activity(raw: str | None, ours: datetime | None) -> datetime | None:
+def rep_activity(raw: str | None, ours: Callable[[datetime, bool], bool]) -> datetime | None:
     """The record's last activity, unless it is smsync's own logging.
 
     CRMs move their last-activity fields (Salesforce's LastActivityDate, HubSpot's
     notes_last_updated) when smsync logs a text, so without this every text would make the
-    rep look engaged and pause the next play. A date-time within a little clock skew of
-    our last write is ours; a date-only value on the day of our last write is taken as
-    ours (a rep's call on the day of a text cannot be told apart)."""
+    rep look engaged and pause the next play. `ours(at, whole_day)` says whether smsync
+    wrote on the record then; a date-only value on a day smsync wrote is taken as ours (a
+    rep's call on the day of a text cannot be told apart)."""
     at = parse_instant(raw)
-    if at is None or ours is None:
-        return at
-    if is_date_only(raw):
-        return None if at.date() == ours.date() else at
-    return None if abs(at - ours) <= OWN_WRITE_SKEW else at
+    if at is None:
+        return None
+    return None if ours(at, is_date_only(raw)) else at
 
 
 def _open_task(conn: sa.Connection, ref: CrmRef) -> bool:
@@ -161,7 +169,7 @@ def load(
         sends=_sends(conn, phone, exclude_outbox_id) if phone else (),
         last_inbound_at=last_inbound,
         last_rep_activity_at=rep_activity(
-            state.segments.get(LAST_ACTIVITY), _our_last_write(conn, state.ref)
+            state.segments.get(LAST_ACTIVITY), partial(_logged_by_us, conn, state.ref)
         ),
         open_task=_open_task(conn, state.ref),
         not_now_at=not_now_at,

@@ -157,8 +157,13 @@ def test_a_booked_meeting_is_confirmed_then_reminded_and_a_moved_one_follows(
     # smsync's own doing, not the rep engaging, so the reminder must still go
     Writeback(world.ctx.store, world.ctx.crm, world.ctx.clock, world.vendor, "t").drain()
     world.pull()
-    if world.vendor == "salesforce":
-        assert _fresh(world, person).segments["last_activity"] == meeting.date().isoformat()
+    logged = _fresh(world, person).segments["last_activity"]
+    if world.vendor == "salesforce":  # LastActivityDate: a date
+        assert logged == meeting.date().isoformat()
+    else:  # notes_last_updated: the time the communication was logged
+        at = parse_instant(logged)
+        assert at is not None
+        assert MORNING <= at <= MORNING + timedelta(minutes=5)
 
     # the rep moves the meeting an hour later: the queued reminder no longer applies
     later = meeting + timedelta(hours=1)

@@ -160,19 +160,25 @@ def test_inactivity_fires_once_when_the_mark_is_crossed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "ours", "counts"),
+    ("raw", "counts"),
     [
-        ("2026-03-03T15:01:00Z", AT, False),  # our own activity log moved the field
-        ("2026-03-03T18:00:00Z", AT, True),  # the rep, hours after our text
-        ("2026-03-02T09:00:00Z", AT, True),  # the rep, the day before
-        ("2026-03-03", AT, False),  # a date on the day of our write: taken as ours
-        ("2026-03-02", AT, True),
-        ("2026-03-03T15:01:00Z", None, True),  # nothing logged by us: it is the rep
+        ("2026-03-03T15:01:00Z", False),  # our own activity log moved the field
+        ("2026-03-03T18:00:00Z", True),  # the rep, hours after our text
+        ("2026-03-02T09:00:00Z", True),  # the rep, the day before
+        ("2026-03-03", False),  # a date on a day we wrote: taken as ours
+        ("2026-03-02", True),
+        ("", False),
     ],
 )
-def test_our_own_activity_logs_do_not_count_as_the_rep_engaging(
-    raw: str, ours: datetime | None, counts: bool
-) -> None:
+def test_our_own_activity_logs_do_not_count_as_the_rep_engaging(raw: str, counts: bool) -> None:
+    """We wrote on the record from 15:00 to 15:03 on 3 March."""
+    start, end = AT, AT + timedelta(minutes=3)
+
+    def ours(at: datetime, whole_day: bool) -> bool:
+        if whole_day:
+            return start.date() <= at.date() <= end.date()
+        return start - timedelta(minutes=2) <= at <= end + timedelta(minutes=2)
+
     assert (rep_activity(raw, ours) is not None) is counts
 
 

@@ -134,6 +134,7 @@ def create(portal: Portal, store: ObjectStore, body: dict[str, Any]) -> tuple[in
             continue
         rec = store.create(values, stamp, visible_at)
         portal.associations.add(store.name, rec.id, links)
+        portal.activity_logged(store, links)
         results.append(_trace(item, store.to_api(rec, full=True)))
     portal.wrote(store, len(results))
     return respond(portal, results, errors, started, 201)

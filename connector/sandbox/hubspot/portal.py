@@ -39,6 +39,7 @@ STAGE_MAP = {
     "opportunity": "opportunity",
     "customer": "customer",
 }
+LAST_ACTIVITY = "notes_last_updated"
 SEED_SPACING_S = 5  # seeded contacts' lastmodifieddate steps back this far apart
 
 
@@ -143,6 +144,18 @@ class Portal:
         links = self.associations.parse_inline(store.name, item.get("associations"), self.stores)
         return values, links
 
+    def activity_logged(self, store: ObjectStore, links: list[Link]) -> None:
+        """HubSpot moves a contact's "Last Activity Date" (notes_last_updated) when an
+        engagement is logged against it; the contact's lastmodifieddate moves with it."""
+        if store.name not in ENGAGEMENTS:
+            return
+        contacts = self.stores[CONTACTS]
+        stamp = self.stamp()
+        for to_type, to_id, _ in links:
+            rec = contacts.get(to_id) if to_type == CONTACTS else None
+            if rec is not None and not rec.archived:
+                contacts.update(rec, {LAST_ACTIVITY: stamp}, stamp, self.visible_at())
+
     def conflict_error(
         self, store: ObjectStore, values: dict[str, str], exclude: str | None
     ) -> tuple[str, dict[str, list[str]]] | None:
@@ -170,6 +183,7 @@ class Portal:
             raise HubSpotError(409, clash[0], "CONFLICT", context=clash[1])
         rec = store.create(values, self.stamp(), self.visible_at())
         self.associations.add(store.name, rec.id, links)
+        self.activity_logged(store, links)
         self.wrote(store, 1)
         return store.to_api(rec, full=True)
 
