@@ -23,10 +23,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,9 +35,8 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from _harness import SmsyncRun, free_port, scratch_schema
 
-ROOT = Path(__file__).resolve().parents[1]
 BODIES = (
     "Yes, Thursday works for me",
     "How much does it cost?",
@@ -53,81 +48,17 @@ BODIES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def database(url: str | None, tmp: Path) -> Iterator[tuple[str, str]]:
     """(URL, dialect): a temp SQLite file, or a fresh schema on the given Postgres."""
     if url is None:
         yield f"sqlite:///{tmp / 'smsync.db'}", "sqlite"
         return
-    from connector.store import make_engine
-
-    schema = f"smsync_crash_{secrets.token_hex(5)}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False), "postgres"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema(url, "smsync_crash") as scoped:
+        yield scoped, "postgres"
 
 
-class Sidecar:
-    """One `smsync run` child process on a fixed port (the webhooks' target)."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=self._log,
-        )
-
-    def wait_healthy(self, timeout: float = 60) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return True
-            except requests.RequestException:
-                time.sleep(0.05)
-        return False
-
-    def wait_exit(self, timeout: float) -> bool:
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self._log.close()
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.close()
-        return code
+Sidecar = SmsyncRun  # one `smsync run` child on a fixed port (the webhooks' target)
 
 
 @dataclass

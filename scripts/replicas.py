@@ -29,8 +29,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -46,9 +44,8 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import make_url
+from _harness import ROOT, SmsyncRun, free_port, scratch_schema
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock and rows quickly
     "SMSYNC_SEND_INTERVAL_S": "0.5",
@@ -65,32 +62,15 @@ INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock a
 LEADER_LINE = re.compile(r'^smsync_job_leader\{job="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
-def scratch_schema(url: str | None) -> Iterator[str]:
+def scratch_db(url: str | None) -> Iterator[str]:
     """`url` as given (the caller owns its schema), or a fresh schema on the test server."""
     if url is not None:
         yield url
         return
-    from connector.store import make_engine
-
     base = os.environ.get("SMSYNC_TEST_DATABASE_URL") or DEFAULT_PG
-    schema = f"smsync_replicas_{secrets.token_hex(5)}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema(base, "smsync_replicas") as scoped:
+        yield scoped
 
 
 @contextlib.contextmanager
@@ -125,36 +105,19 @@ def write_plays(path: Path) -> Path:
     return path
 
 
-class Replica:
-    """One `smsync run` child process."""
+class Replica(SmsyncRun):
+    """One `smsync run` replica, numbered, that says which jobs it leads."""
 
     def __init__(self, index: int, env: dict[str, str], log: Path) -> None:
+        super().__init__(env, int(env["SMSYNC_HTTP_PORT"]), log)
         self.index = index
-        self.port = int(env["SMSYNC_HTTP_PORT"])
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._out,
-            stderr=self._out,
-        )
         self.worker_id = f"{socket.gethostname()}:{self.proc.pid}"
-        self.session = requests.Session()
-        self.session.trust_env = False
 
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"replica {self.index} exited with {self.proc.returncode}")
-            with contextlib.suppress(requests.RequestException):
-                if self.session.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"replica {self.index} did not become healthy")
+    def wait_up(self, timeout: float = 60) -> None:
+        if not self.wait_healthy(timeout):
+            code = self.proc.poll()
+            state = f"exited with {code}" if code is not None else "did not become healthy"
+            raise RuntimeError(f"replica {self.index} {state}")
 
     def leads(self) -> set[str] | None:
         """The jobs this replica leads now, from its /metrics; None when it does not answer."""
@@ -163,29 +126,6 @@ class Replica:
         except requests.RequestException:
             return None
         return {job for job, value in LEADER_LINE.findall(text) if float(value) == 1.0}
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self._out.close()
-
-    def terminate(self, timeout: float = 60) -> int:
-        if self.proc.poll() is not None:
-            self._out.close()
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._out.close()
-        return code
-
-    def tail(self, lines: int = 20) -> list[str]:
-        text = self.log.read_text(errors="replace").splitlines()
-        return [line[:300] for line in text[-lines:]]
 
 
 @dataclass(frozen=True)
@@ -575,7 +515,7 @@ def run(opts: Options) -> dict[str, Any]:
     watch = Watch()
     with (
         tempfile.TemporaryDirectory(prefix="smsync-replicas-") as tmp,
-        scratch_schema(opts.database_url) as db_url,
+        scratch_db(opts.database_url) as db_url,
         Sandbox(
             vendors=("salesforce", "twilio"),
             seed_contacts=opts.contacts,
@@ -606,7 +546,7 @@ def run(opts: Options) -> dict[str, Any]:
                 }
                 replicas.append(Replica(i, env, Path(tmp) / f"replica{i}.log"))
             for r in replicas:
-                r.wait_healthy()
+                r.wait_up()
             deadline = launched + opts.timeout
             victim = (
                 kill_leader(replicas, engine, sb, opts, watch, deadline=deadline)
