@@ -4,10 +4,12 @@ per test, and the real SDK pointed at it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
@@ -15,6 +17,19 @@ from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
 
 FROZEN_AT = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    """One HubSpot-only sandbox per test module (import with `hs`, list both in __all__)."""
+    with Sandbox(vendors=("hubspot",)) as box:
+        yield box
+
+
+@pytest.fixture
+def hs(sb: Sandbox) -> HubSpotEmulator:
+    """The module's emulator, fresh for this test."""
+    return fresh(sb)
 
 
 def fresh(sb: Sandbox) -> HubSpotEmulator:

@@ -3,7 +3,6 @@ batch upsert, inline associations, search paging and its caps, schema and owners
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -43,18 +42,9 @@ from hubspot.crm.properties import PropertyCreate
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
-from tests.integration.sandbox.hubspot_fixtures import FROZEN_AT, body_of, client, fresh
+from tests.integration.sandbox.hubspot_fixtures import FROZEN_AT, body_of, client, hs, sb
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as box:
-        yield box
-
-
-@pytest.fixture
-def hs(sb: Sandbox) -> HubSpotEmulator:
-    return fresh(sb)
+__all__ = ["hs", "sb"]  # pytest fixtures
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ knob, auth failures and exact statistics, seen through hubspot-api-client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from hubspot import HubSpot
@@ -34,18 +32,9 @@ from hubspot.crm.properties import PropertyCreate
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
-from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, fresh
+from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, hs, sb
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as box:
-        yield box
-
-
-@pytest.fixture
-def hs(sb: Sandbox) -> HubSpotEmulator:
-    return fresh(sb)
+__all__ = ["hs", "sb"]  # pytest fixtures
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ search's 5 per second, and the fault storm's 429, all on the sandbox clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
@@ -12,18 +10,9 @@ from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
 from connector.sandbox.faults import FaultSpec, Storm
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
-from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, fresh
+from tests.integration.sandbox.hubspot_fixtures import admin, body_of, client, hs, sb
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as box:
-        yield box
-
-
-@pytest.fixture
-def hs(sb: Sandbox) -> HubSpotEmulator:
-    return fresh(sb)
+__all__ = ["hs", "sb"]  # pytest fixtures
 
 
 @pytest.fixture
