@@ -4,10 +4,13 @@ time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from connector.config import Settings
 from connector.crm.hubspot.client import HubSpotCrm
@@ -25,6 +28,13 @@ from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    """One HubSpot-only sandbox per test module (import it and list it in __all__)."""
+    with Sandbox(vendors=("hubspot",)) as s:
+        yield s
 
 
 def settings_for(sb: Sandbox) -> Settings:

@@ -7,7 +7,6 @@ sandbox accepts with a new refresh token; the 401 and the concurrency are real."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,13 +16,9 @@ from connector.crm.hubspot.client import HubSpotCrm
 from connector.errors import AuthError
 from connector.ports import TokenPair
 from connector.sandbox.server import Sandbox
-from tests.integration.hubspot_kit import activity, fresh_account, mapping, settings_for
+from tests.integration.hubspot_kit import activity, fresh_account, mapping, sb, settings_for
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as s:
-        yield s
+__all__ = ["sb"]  # pytest fixture
 
 
 class Vault:

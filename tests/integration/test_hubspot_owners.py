@@ -4,7 +4,6 @@ its TTL on the adapter's clock, and read through the limiter and retries like ev
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,15 +11,11 @@ from connector.crm.hubspot.owners import OWNERS_PAGE, OWNERS_TTL_S
 from connector.sandbox.faults import ServerErrors, Storm
 from connector.sandbox.seed import SeedOwner, generate
 from connector.sandbox.server import Sandbox
-from tests.integration.hubspot_kit import PINNED, Account, fresh_account
+from tests.integration.hubspot_kit import PINNED, Account, fresh_account, sb
+
+__all__ = ["sb"]  # pytest fixture
 
 OWNERS = 600  # more than one page
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as s:
-        yield s
 
 
 @pytest.fixture

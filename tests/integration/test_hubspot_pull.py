@@ -5,7 +5,6 @@ contact is emitted exactly once for its change, none is missed, no search is ref
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,16 +16,12 @@ from connector.ports import Cursor
 from connector.sandbox.hubspot.properties import iso_ms
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
-from tests.integration.hubspot_kit import Account, fresh_account
+from tests.integration.hubspot_kit import Account, fresh_account, sb
+
+__all__ = ["sb"]  # pytest fixture
 
 CONTACTS = 25_000
 UNLIMITED = Tier(per_window=1_000_000, daily=100_000_000, search_per_s=100_000)
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as s:
-        yield s
 
 
 def _pull(crm: HubSpotCrm, since: Cursor | None) -> tuple[list[ContactState], Cursor | None]:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from connector.crm.hubspot.schema_check import check_mapping
 from connector.mapping_loader import load_mapping
 from connector.sandbox.server import Sandbox
-from tests.integration.hubspot_kit import ROOT, fresh_account, settings_for
+from tests.integration.hubspot_kit import ROOT, fresh_account, sb, settings_for
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as s:
-        yield s
+__all__ = ["sb"]  # pytest fixture
 
 
 def _line_of(text: str, needle: str) -> int:

@@ -4,8 +4,6 @@ lost after commit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from connector.crm.hubspot.writer import PENDING, MemoryIdMap
@@ -17,14 +15,11 @@ from tests.integration.hubspot_kit import (
     contact,
     field_update,
     fresh_account,
+    sb,
     task,
 )
 
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(vendors=("hubspot",)) as s:
-        yield s
+__all__ = ["sb"]  # pytest fixture
 
 
 @pytest.fixture
