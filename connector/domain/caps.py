@@ -31,6 +31,8 @@ class SentRecord:
     at: datetime
     kind: SendKind
     play: str | None = None
+    queued_id: int | None = None  # an outbox row not yet sent: a higher-priority play may
+    # take its place when a cap is full
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,11 @@ def _buckets(at: datetime, zone: ZoneInfo) -> tuple[date, tuple[int, int]]:
     local = at.astimezone(zone)
     iso = local.isocalendar()
     return local.date(), (iso.year, iso.week)
+
+
+def bucket_of(at: datetime, zone: ZoneInfo) -> tuple[date, tuple[int, int]]:
+    """The local date and ISO (year, week) that `at` counts in."""
+    return _buckets(at, zone)
 
 
 @dataclass(frozen=True, slots=True)

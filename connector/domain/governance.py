@@ -34,12 +34,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
-from connector.domain.caps import SendKind, SentRecord, exceeded, usage
+from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
 from connector.domain.holdout import HoldoutAssignment, assign
 from connector.domain.model import ConsentStatus, ContactState, Decision, Verdict
 from connector.domain.plays import OutsideWindow, Play
@@ -53,6 +54,8 @@ from connector.domain.quiet_hours import (
 )
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+PREEMPTS = "preempts"  # a note: this play took a queued lower-priority text's place
+PREEMPTED = "preempted"  # the withdrawn text's own decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class Evaluation:
     holdout: HoldoutAssignment | None = None
     body: str | None = None
     inputs: EvaluationInputs | None = None  # None for verdicts reached outside `evaluate`
+    displaces: int | None = None  # the queued outbox row this play takes the place of
 
     @property
     def decision(self) -> Decision:
@@ -288,10 +292,41 @@ def _intersect(window: Window, business: Window) -> Window | None:
     return window.intersect(business)
 
 
-def _caps(play: Play, ctx: ContactContext, policy: Policy, at: datetime, zone: str) -> None:
+def _displaceable(
+    play: Play, ctx: ContactContext, policy: Policy, at: datetime, *, tz: ZoneInfo, over: str
+) -> SentRecord | None:
+    """The queued, not yet sent text of a lower-priority play in the full bucket whose
+    place `play` may take: the lowest priority first, then the latest scheduled."""
+    day, week = bucket_of(at, tz)
+    pool: list[tuple[int, float, SentRecord]] = []
+    for sent in ctx.sends:
+        other = policy.plays.get(sent.play or "")
+        if sent.queued_id is None or sent.kind is not SendKind.PLAY or other is None:
+            continue
+        sent_day, sent_week = bucket_of(sent.at, tz)
+        same_bucket = sent_week == week and (over != "day" or sent_day == day)
+        if other.priority < play.priority and same_bucket:
+            pool.append((other.priority, -sent.at.timestamp(), sent))
+    return min(pool, key=lambda p: (p[0], p[1]))[2] if pool else None
+
+
+def _caps(
+    play: Play, ctx: ContactContext, policy: Policy, at: datetime, zone: str, *, preempt: bool
+) -> SentRecord | None:
+    """Raises when a cap or cooldown blocks; returns the queued text this play takes the
+    place of when the contact's cap is full and `preempt` lets priority decide."""
     tz = zone_info(zone)
     total = usage(ctx.sends, at, tz)
     over = exceeded(total, policy.caps)
+    victim = None
+    if over is not None and preempt:
+        victim = _displaceable(play, ctx, policy, at, tz=tz, over=over)
+        if victim is not None:
+            rest = tuple(s for s in ctx.sends if s is not victim)
+            if exceeded(usage(rest, at, tz), policy.caps) is None:
+                ctx, over = replace(ctx, sends=rest), None
+            else:
+                victim = None
     if over == "day":
         raise _block("daily_cap", f"{total.day} of {policy.caps.per_day} today ({zone})")
     if over == "week":
@@ -305,6 +340,7 @@ def _caps(play: Play, ctx: ContactContext, policy: Policy, at: datetime, zone: s
         for sent in ctx.sends:
             if sent.play == play.name and abs(at - sent.at) < play.cooldown:
                 raise _block("play_cooldown", f"{play.name} also sent {_fmt(sent.at)}")
+    return victim
 
 
 def _suppression(play: Play, ctx: ContactContext, policy: Policy, now: datetime) -> None:
@@ -329,9 +365,18 @@ def _suppression(play: Play, ctx: ContactContext, policy: Policy, now: datetime)
 
 
 def evaluate(
-    candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
+    candidate: SendCandidate,
+    ctx: ContactContext,
+    policy: Policy,
+    now: datetime,
+    *,
+    preempt: bool = False,
 ) -> Evaluation:
-    """Decide one candidate. Pure: same inputs, same answer; `now` must be aware."""
+    """Decide one candidate. Pure: same inputs, same answer; `now` must be aware.
+
+    With `preempt` (planning, not the send-time re-check), a play that finds the
+    contact's cap full may take the place of a queued, lower-priority play's text:
+    `displaces` names that outbox row, which the caller must withdraw."""
     play = candidate.play if candidate.kind is SendKind.PLAY else None
     if candidate.kind is SendKind.PLAY and play is None:
         raise ValueError("a play send needs its play")
@@ -355,15 +400,19 @@ def evaluate(
             return Evaluation(Verdict.ALLOW, (), now, None, None, body, inputs)
         zones = _zones(ctx, policy, phone_zones)
         send_at, notes = _when(candidate, ctx, policy, now, zones)
+        victim = None
         if play is not None:
-            _caps(play, ctx, policy, send_at, zones.zones[0])
+            victim = _caps(play, ctx, policy, send_at, zones.zones[0], preempt=preempt)
             _suppression(play, ctx, policy, now)
             if holdout is not None and holdout.held_out:
                 raise _block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")
     except _Blocked as blocked:
         return Evaluation(Verdict.BLOCK, (blocked.reason,), None, zones, holdout, None, inputs)
     verdict = Verdict.ALLOW if send_at == now else Verdict.DEFER
-    return Evaluation(verdict, tuple(notes), send_at, zones, holdout, body, inputs)
+    if victim is not None:
+        notes.append(Reason(PREEMPTS, f"{victim.play} queued for {_fmt(victim.at)}"))
+    displaced = victim.queued_id if victim is not None else None
+    return Evaluation(verdict, tuple(notes), send_at, zones, holdout, body, inputs, displaced)
 
 
 def decide(
@@ -380,7 +429,12 @@ def _rank(candidate: SendCandidate) -> tuple[int, int, str]:
 
 
 def evaluate_batch(
-    candidates: Sequence[SendCandidate], ctx: ContactContext, policy: Policy, now: datetime
+    candidates: Sequence[SendCandidate],
+    ctx: ContactContext,
+    policy: Policy,
+    now: datetime,
+    *,
+    preempt: bool = False,
 ) -> list[Evaluation]:
     """Several candidates for one contact: the highest-priority ones take the caps first,
     and each allowed or deferred send counts against the rest. Results follow the input
@@ -390,8 +444,10 @@ def evaluate_batch(
     sends = list(ctx.sends)
     for i in order:
         candidate = candidates[i]
-        result = evaluate(candidate, replace(ctx, sends=tuple(sends)), policy, now)
+        result = evaluate(candidate, replace(ctx, sends=tuple(sends)), policy, now, preempt=preempt)
         results[i] = result
+        if result.displaces is not None:
+            sends = [s for s in sends if s.queued_id != result.displaces]
         if result.verdict is not Verdict.BLOCK and result.send_at is not None:
             name = candidate.play.name if candidate.play is not None else None
             sends.append(SentRecord(result.send_at, candidate.kind, name))

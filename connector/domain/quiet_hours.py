@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -91,10 +91,16 @@ def all_open(at: datetime, spans: Sequence[tuple[ZoneInfo, Window]]) -> bool:
 
 
 def _day_openings(day: date, spans: Sequence[tuple[ZoneInfo, Window]]) -> list[datetime]:
-    """Each zone's window start on its local `day`. A start inside a spring-forward gap
-    resolves (fold=0) to the wall time just past the gap, which is later, so still safe."""
+    """Each zone's window start on its local `day`, as an instant in UTC. A start inside a
+    spring-forward gap (02:30 on the day clocks skip to 03:00) lands as late as the gap is
+    long (03:30), later than the true opening, so still safe; the window check then judges
+    it by the real wall time.
+
+    Normalising matters: an aware datetime still carrying the zone keeps its nonexistent
+    wall time, and `astimezone(zone)` hands it back unchanged, so 02:00 on the
+    spring-forward day would look open when it is 03:00."""
     return [
-        datetime.combine(day, window.start, tzinfo=zone)
+        datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
         for zone, window in spans
         if day.weekday() in window.days
     ]

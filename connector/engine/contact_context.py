@@ -55,13 +55,18 @@ def effective_consent(
 
 def _sends(conn: sa.Connection, phone: str, exclude_id: int | None) -> tuple[SentRecord, ...]:
     t = tb.sms_outbox
-    stmt = sa.select(t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at).where(
-        t.c.to_number == phone, t.c.state.in_(_LIVE_STATES)
-    )
+    stmt = sa.select(
+        t.c.id, t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at, t.c.state
+    ).where(t.c.to_number == phone, t.c.state.in_(_LIVE_STATES))
     if exclude_id is not None:
         stmt = stmt.where(t.c.id != exclude_id)
     return tuple(
-        SentRecord(row.done_at or row.send_at, kind_of(row.idempotency_key), row.play)
+        SentRecord(
+            row.done_at or row.send_at,
+            kind_of(row.idempotency_key),
+            row.play,
+            queued_id=row.id if row.state == "pending" else None,
+        )
         for row in conn.execute(stmt)
     )
 

@@ -48,6 +48,8 @@ MEANINGS: dict[str, str] = {
     "provider_opt_out": "the provider refused: the number opted out with the carrier",
     "unknown_play": "the play is no longer in the plays file",
     "trigger_changed": "the date the play was timed against moved or was cleared",
+    "preempts": "the cap was full; this play took the place of a queued lower-priority text",
+    "preempted": "a higher-priority play took this queued text's place under the cap",
 }
 
 

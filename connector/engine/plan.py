@@ -19,7 +19,13 @@ import structlog
 from connector.config import Settings
 from connector.domain import plays as p
 from connector.domain.caps import SendKind
-from connector.domain.governance import SendCandidate, evaluate_batch
+from connector.domain.governance import (
+    PREEMPTED,
+    Evaluation,
+    Reason,
+    SendCandidate,
+    evaluate_batch,
+)
 from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, Verdict
 from connector.domain.policy import Policy
@@ -139,12 +145,13 @@ class PlaysPlanner:
         if not candidates:
             return []
         ctx = contact_context.load(conn, contact, default_zone=self.policy.quiet_hours.default_zone)
-        results = evaluate_batch(candidates, ctx, self.policy, now)
+        results = evaluate_batch(candidates, ctx, self.policy, now, preempt=True)
         outcomes: list[PlanOutcome] = []
-        for candidate, result in zip(candidates, results, strict=True):
+        for candidate, evaluated in zip(candidates, results, strict=True):
             play = candidate.play
             assert play is not None
             assert candidate.triggered_at is not None
+            result = _take_place(conn, evaluated, play, now)
             record(conn, result, now, contact=contact.ref, phone=contact.phone, play=play.name)
             queued = False
             if result.verdict is not Verdict.BLOCK:
@@ -178,6 +185,28 @@ class PlaysPlanner:
         self, conn: sa.Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
     ) -> int:
         return sum(o.queued for o in self.evaluate(conn, contact, signals, now))
+
+
+def _take_place(conn: sa.Connection, result: Evaluation, play: p.Play, now: datetime) -> Evaluation:
+    """Withdraw the queued text a higher-priority play displaces, with its own decision
+    (`preempted`); if a sender claimed it meanwhile, the cap is full after all."""
+    if result.displaces is None:
+        return result
+    detail = f"by {play.name} (priority {play.priority})"
+    withdrawn = sms_outbox.withdraw(conn, result.displaces, f"{PREEMPTED}: {detail}", now)
+    if withdrawn is None:
+        reason = Reason("daily_cap", "the text it would replace is already going out")
+        return Evaluation(Verdict.BLOCK, (reason,), None, result.zones, result.holdout)
+    record(
+        conn,
+        Evaluation(Verdict.BLOCK, (Reason(PREEMPTED, detail),)),
+        now,
+        contact=withdrawn.contact,
+        phone=withdrawn.to,
+        play=withdrawn.play,
+    )
+    log.info("plan.preempted", play=play.name, withdrawn=withdrawn.play)
+    return result
 
 
 def plays_path(settings: Settings) -> Path | None:

@@ -92,6 +92,17 @@ def mark_failed(
     return claims.fail(conn, t, row_id, error, now, worker_id=worker_id)
 
 
+def withdraw(conn: sa.Connection, row_id: int, reason: str, now: datetime) -> SmsOutboxRow | None:
+    """Take back a text still waiting to go (a higher-priority play took its place); None
+    when it is no longer pending (a sender claimed it meanwhile)."""
+    done = conn.execute(
+        sa.update(t)
+        .where(t.c.id == row_id, t.c.state == "pending")
+        .values(state="failed", last_error=reason, done_at=now, lease_until=None)
+    )
+    return get(conn, row_id) if done.rowcount == 1 else None
+
+
 def mark_ambiguous(
     conn: sa.Connection,
     row_id: int,

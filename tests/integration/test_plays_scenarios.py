@@ -303,3 +303,37 @@ def test_a_named_web_form_starts_its_play_and_another_form_does_not(
         assert row.body == f"Thanks for asking for a demo, {first}! Reply with a good time."
         w.pull()  # nothing changed: nothing more
         assert len(w.rows(crm_id)) == 1
+
+
+@pytest.mark.parametrize("vendor", ["salesforce", "hubspot"])
+def test_a_higher_priority_play_takes_a_queued_texts_place_under_the_daily_cap(
+    vendor: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    plays = ROOT / "tests" / "data" / "plays" / "preempt.yaml"
+    start = MORNING - timedelta(hours=1)
+    with make_world(vendor, sandbox, tmp_path, plays, seeded_at=start, start=MORNING) as w:
+        person = w.person()
+        w.edit(person, "time_zone", NY)
+        w.edit(person, "lifecycle_stage", "sql")
+        w.pull()
+        [nurture] = w.rows(person.ref.id)
+        assert (nurture.play, nurture.state) == ("nurture", "pending")
+        assert (
+            MORNING + timedelta(hours=3)
+            <= nurture.send_at
+            <= MORNING + timedelta(hours=3, seconds=5)
+        )
+
+        w.edit(person, "journey_state", "meeting_booked")
+        w.pull()
+        rows = {r.play: r for r in w.rows(person.ref.id)}
+        assert rows["nurture"].state == "failed"
+        assert rows["nurture"].last_error == "preempted: by meeting_confirmation (priority 90)"
+        assert send.run(w.ctx).sent == 1
+        assert person.phone is not None
+        [text] = w.texts_to(person.phone)
+        assert text["body"] == "You're booked with us. Reply YES to confirm."
+
+        codes = _codes(w, person.ref.id)
+        assert ("nurture", "block", ("preempted",)) in codes
+        assert ("meeting_confirmation", "allow", ("preempts",)) in codes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,7 +19,7 @@ from connector.domain.policy import (
     Suppression,
     UnknownZone,
 )
-from connector.domain.quiet_hours import Window
+from connector.domain.quiet_hours import Window, is_open, next_opening
 from tests.unit.governance_kit import (
     ALASKA,
     CRM_CHICAGO,
@@ -348,3 +349,67 @@ def test_batch_keeps_the_highest_priority_within_caps() -> None:
 def test_a_play_candidate_needs_its_play() -> None:
     with pytest.raises(ValueError, match="needs its play"):
         evaluate(SendCandidate(SendKind.PLAY), make_ctx(), POLICY, NOON_NY)
+
+
+def test_a_higher_priority_play_takes_the_place_of_a_queued_lower_one_when_planning() -> None:
+    low, high = make_play("low", 10), make_play("high", 90)
+    policy = policy_with(low, high)
+    later_today = NOON_NY + timedelta(hours=3)
+    queued = SentRecord(later_today, SendKind.PLAY, "low", queued_id=7)
+    ctx = replace(make_ctx(), sends=(queued,))
+
+    planned = evaluate(play_send(high), ctx, policy, NOON_NY, preempt=True)
+    assert planned.verdict is Verdict.ALLOW
+    assert planned.displaces == 7
+    assert codes(planned) == ("preempts",)
+    # the send-time re-check never displaces: there the cap simply holds
+    assert codes(evaluate(play_send(high), ctx, policy, NOON_NY)) == ("daily_cap",)
+
+
+SENT_TODAY = SentRecord(NOON_NY - timedelta(hours=1), SendKind.PLAY, "low")
+
+
+@pytest.mark.parametrize(
+    "others",
+    [
+        (SENT_TODAY,),  # already sent: it cannot be taken back
+        (SentRecord(NOON_NY + timedelta(hours=1), SendKind.PLAY, "peer", queued_id=3),),
+        # the day is full with a sent text; tomorrow's queued one is in another bucket
+        (SENT_TODAY, SentRecord(NOON_NY + timedelta(days=1), SendKind.PLAY, "low", queued_id=4)),
+    ],
+)
+def test_only_a_queued_lower_priority_text_in_the_full_bucket_gives_way(
+    others: tuple[SentRecord, ...],
+) -> None:
+    low, peer, high = make_play("low", 10), make_play("peer", 90), make_play("high", 90)
+    policy = replace(policy_with(low, peer, high), caps=FrequencyCaps(per_day=1))
+    ctx = replace(make_ctx(), sends=others)
+    result = evaluate(play_send(high), ctx, policy, NOON_NY, preempt=True)
+    assert result.verdict is Verdict.BLOCK
+    assert result.displaces is None
+    assert codes(result) == ("daily_cap",)
+
+
+def test_the_lowest_priority_latest_queued_text_is_the_one_withdrawn() -> None:
+    plays = [make_play("p10", 10), make_play("p20", 20), make_play("high", 90)]
+    policy = replace(policy_with(*plays), caps=FrequencyCaps(per_day=3))
+    sends = (
+        SentRecord(NOON_NY + timedelta(hours=1), SendKind.PLAY, "p10", queued_id=1),
+        SentRecord(NOON_NY + timedelta(hours=2), SendKind.PLAY, "p10", queued_id=2),
+        SentRecord(NOON_NY + timedelta(hours=3), SendKind.PLAY, "p20", queued_id=3),
+    )
+    result = evaluate(
+        play_send(plays[2]), replace(make_ctx(), sends=sends), policy, NOON_NY, preempt=True
+    )
+    assert result.displaces == 2
+
+
+def test_a_window_wholly_inside_the_spring_forward_gap_is_closed_that_day() -> None:
+    """Found by hypothesis: 02:00-02:01 does not exist on 1 April 2001 in New York (clocks
+    went from 02:00 EST to 03:00 EDT); the opening must not be 03:00 EDT that day."""
+    new_york = ZoneInfo("America/New_York")
+    window = Window(time(2, 0), time(2, 1), frozenset({0, 1, 2, 3, 6}))
+    found = next_opening(datetime(2001, 3, 29, 7, 1, tzinfo=UTC), [(new_york, window)])
+    assert found is not None
+    assert is_open(found, new_york, window)
+    assert found.astimezone(new_york) == datetime(2001, 4, 2, 2, 0, tzinfo=new_york)

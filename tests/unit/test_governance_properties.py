@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from connector.domain.caps import FrequencyCaps, SendKind, SentRecord
@@ -198,3 +198,63 @@ def test_holdout_is_uniform() -> None:
     other_play = [assign(f"00Q{i:012d}", "speed_to_lead", 25.0).held_out for i in range(2000)]
     mine = [assign(f"00Q{i:012d}", "reactivation", 25.0).held_out for i in range(2000)]
     assert other_play != mine  # independent per play, not one fixed control group
+
+
+@MANY
+@given(
+    batches=st.lists(
+        st.tuples(
+            st.integers(0, 60 * 24 * 21),
+            st.lists(st.sampled_from(PLAYS), min_size=1, max_size=4),
+            st.integers(0, 6 * 60),  # how far ahead each play is queued (its delay)
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    start=instants,
+    zones=zone_sets,
+    per_day=st.integers(0, 3),
+    per_week=st.integers(0, 6),
+)
+def test_preempting_keeps_the_caps_and_only_ever_displaces_lower_priority_queued_texts(
+    batches: list[tuple[int, list[Play], int]],
+    start: datetime,
+    zones: tuple[str, ...],
+    per_day: int,
+    per_week: int,
+) -> None:
+    by_name = {p.name: p for p in PLAYS}
+    policy = Policy(caps=FrequencyCaps(per_day, per_week), plays=by_name)
+    ctx = make_ctx(zones=TimeZones(zones, TzSource.CRM_FIELD))
+    next_id = 1
+    for minutes, group, ahead in batches:
+        now = start + timedelta(minutes=minutes)
+        # texts whose time has come are sent: no longer displaceable
+        sends = [replace(s, queued_id=None) if s.at <= now else s for s in ctx.sends]
+        ctx = replace(ctx, sends=tuple(sends))
+        plays = [
+            replace(by_name[p.name], timing=replace(p.timing, delay=timedelta(minutes=ahead)))
+            for p in group
+        ]
+        policy = replace(policy, plays={**by_name, **{p.name: p for p in plays}})
+        candidates = [play_send(p, now) for p in plays]
+        results = evaluate_batch(candidates, ctx, policy, now, preempt=True)
+        kept = list(ctx.sends)
+        for candidate, result in zip(candidates, results, strict=True):
+            if result.displaces is not None:
+                [gone] = [s for s in kept if s.queued_id == result.displaces]
+                assert gone.at > now  # never a text already sent
+                assert candidate.play is not None
+                assert by_name[gone.play or ""].priority < candidate.play.priority
+                kept.remove(gone)
+                event("preempted")
+            if result.verdict is not Verdict.BLOCK and result.send_at is not None:
+                name = candidate.play.name if candidate.play else None
+                kept.append(SentRecord(result.send_at, SendKind.PLAY, name, queued_id=next_id))
+                next_id += 1
+        ctx = replace(ctx, sends=tuple(kept))
+    local = ZoneInfo(zones[0])
+    days = Counter(s.at.astimezone(local).date() for s in ctx.sends)
+    weeks = Counter(s.at.astimezone(local).isocalendar()[:2] for s in ctx.sends)
+    assert all(n <= per_day for n in days.values())
+    assert all(n <= per_week for n in weeks.values())
