@@ -65,9 +65,11 @@ class CrmPort(Protocol):
         """Upsert by external id in batches at the API's maximum; one result per write."""
         ...
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
-        """Which of these task external ids are marked done in the CRM (a rep closed them);
-        asked in batches of at most the API's page size per call."""
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
+        """Which of these task external ids are marked done in the CRM (a rep closed them),
+        each with when the CRM says it was completed (aware UTC; None when the CRM holds
+        no time): the SLA was met then, not when smsync asked. Asked in batches of at most
+        the API's page size per call."""
         ...
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:

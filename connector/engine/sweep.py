@@ -4,9 +4,11 @@ A timer is met when the rep answers:
 - an outbound manual send through the connector to the contact after the timer started
   (an `sms_outbox` row keyed ``manual:...`` that reached the provider), met at the send;
 - or the follow-up task (``task:<sid>:follow_up``) marked done in the CRM, which the sweep
-  asks the CRM about (`CrmPort.completed_tasks`) before breaching; met at the sweep, the
-  first moment smsync can know. The CRM is asked outside the database transaction; if it
-  cannot answer, the sweep goes on without it (a breach is never held back by an outage).
+  asks the CRM about (`CrmPort.completed_tasks`) before breaching; met when the CRM says
+  the rep closed it (a sweep that runs late must not turn an on-time close into a breach),
+  kept between the timer's start and the sweep, or at the sweep when the CRM holds no
+  time. The CRM is asked outside the database transaction; if it cannot answer, the sweep
+  goes on without it (a breach is never held back by an outage).
 
 A breach writes, in one transaction with the timer's state: the record's breached flag
 (and the due time), the follow-up task's raised priority, and an escalation task for the
@@ -69,19 +71,28 @@ def _open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
     return [e for e in found if e is not None]
 
 
-def _follow_ups_done(ctx: EngineContext) -> set[str]:
-    """Source sids of open timers whose follow-up task a rep closed in the CRM."""
+def _follow_ups_done(ctx: EngineContext) -> dict[str, datetime | None]:
+    """Source sids of open timers whose follow-up task a rep closed in the CRM, with when
+    the CRM says it was closed (None: it holds no time)."""
     with ctx.store.begin() as conn:
         sids = {e.source_sid for e in _open_timers(conn) if e.source_sid}
     if not sids:
-        return set()
+        return {}
     by_task = {tasks.task_id(sid, tasks.FOLLOW_UP): sid for sid in sorted(sids)}
     try:
         done = ctx.crm.completed_tasks(list(by_task))
     except SmsyncError as exc:
         log.warning("sweep.completed_tasks_unavailable", error=type(exc).__name__)
-        return set()
-    return {by_task[ext] for ext in done if ext in by_task}
+        return {}
+    return {by_task[ext]: at for ext, at in done.items() if ext in by_task}
+
+
+def _met_in_crm_at(entry: SlaEntry, completed: datetime | None, now: datetime) -> datetime:
+    """The CRM's completion time, never after the sweep (a CRM clock ahead of ours) nor
+    before the timer started (a task closed before the reply that started it)."""
+    if completed is None:
+        return now
+    return max(min(completed, now), entry.timer.started)
 
 
 def run(ctx: EngineContext) -> SweepReport:
@@ -92,15 +103,14 @@ def run(ctx: EngineContext) -> SweepReport:
         now = ctx.clock.now()
         for entry in _open_timers(conn):
             answered = _answered_at(conn, entry)
+            sid = entry.source_sid
             if answered is not None:
                 _meet(conn, entry, answered, now, report, close_task=True)
-            elif entry.source_sid in closed and _meet(
-                conn, entry, now, now, report, close_task=False
-            ):
-                report.met_in_crm += 1
-                log.info(
-                    "sweep.met_in_crm", correlation_id=entry.source_sid, contact=str(entry.contact)
-                )
+            elif sid and sid in closed:
+                at = _met_in_crm_at(entry, closed[sid], now)
+                if _meet(conn, entry, at, now, report, close_task=False):
+                    report.met_in_crm += 1
+                    log.info("sweep.met_in_crm", correlation_id=sid, contact=str(entry.contact))
         for entry in sla.due(conn, now):
             # the store's `due <= now` includes the due instant, which is still on time
             if sla_rules.is_breached(entry.timer, now) and sla.breach(conn, entry.id, now):

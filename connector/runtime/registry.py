@@ -106,7 +106,7 @@ class StoppablePull:
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         return self.crm.write(writes)
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
         return self.crm.completed_tasks(external_ids)
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:

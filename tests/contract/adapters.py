@@ -40,6 +40,15 @@ class CrmCase:
             )
         )
 
+    def task_completion(self, external_id: str) -> Any:
+        """The completion time the CRM stores on a task (None when it holds none)."""
+        (row,) = self.sandbox.emulators[self.vendor].find(
+            self.task_object, self.external_id_field, external_id
+        )
+        if self.vendor == "salesforce":
+            return row.get("CompletedDateTime")
+        return row["properties"].get("hs_task_completion_date")
+
     def expected_people(self) -> int:
         return len(self.seed.contacts)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from connector.crm.hubspot.owners import OWNERS_PAGE
@@ -163,8 +164,17 @@ def test_partial_failure_fails_only_that_record(crm_case: CrmCase) -> None:
         )
 
 
+# how a rep edits a task in each CRM's UI: (status field, done, open), (priority field, low)
+_TASK_EDITS = {
+    "salesforce": (("Status", "Completed", "Not Started"), ("Priority", "Low")),
+    "hubspot": (("hs_task_status", "COMPLETED", "NOT_STARTED"), ("hs_task_priority", "LOW")),
+}
+
+
 def test_completed_tasks_reports_only_tasks_closed_in_the_crm(crm_case: CrmCase) -> None:
-    """A rep closes one follow-up task in the CRM's own UI; the other stays open."""
+    """A rep closes one follow-up task in the CRM's own UI; the other stays open. Each
+    closed task comes back with the CRM's completion time: the sandbox clock at the close,
+    kept by a later edit, cleared by reopening and stamped anew by closing again."""
     states, _ = _pull_all(crm_case)
     closed_sid, open_sid = "SM" + "c" * 32, "SM" + "d" * 32
     tasks = [
@@ -176,19 +186,52 @@ def test_completed_tasks_reports_only_tasks_closed_in_the_crm(crm_case: CrmCase)
     results = crm_case.crm.write(tasks)
     assert all(r.ok for r in results), results
     closed, still_open = (r.external_id for r in results)
-    assert not crm_case.crm.completed_tasks([closed, still_open])
+    assert crm_case.crm.completed_tasks([closed, still_open]) == {}
+    assert crm_case.task_completion(closed) is None
 
     crm_id = results[0].crm_id
     assert crm_id
-    if crm_case.vendor == "salesforce":
-        crm_case.change_field(crm_case.task_object, crm_id, "Status", "Completed")
-    else:
-        crm_case.change_field(crm_case.task_object, crm_id, "hs_task_status", "COMPLETED")
+    (status, done, reopened), (priority, low) = _TASK_EDITS[crm_case.vendor]
 
-    assert crm_case.crm.completed_tasks([closed, still_open, "task:SMunknown:follow_up"]) == {
-        closed
-    }
-    assert crm_case.crm.completed_tasks([]) == set()
+    def edit(field: str, value: str) -> None:
+        crm_case.change_field(crm_case.task_object, crm_id, field, value)
+
+    clock = crm_case.sandbox.state.clock
+    # whole milliseconds (what both CRMs keep), ahead of every earlier write; seconds
+    # apart, since the sandbox keeps the shift and a JWT login allows only 3 minutes
+    written_done = (clock.now() + timedelta(seconds=2)).replace(microsecond=125_000)
+    first_close = written_done + timedelta(seconds=1, milliseconds=125)
+    second_close = first_close + timedelta(seconds=10)
+    (created,) = (w for w in _writes(crm_case, states[2].ref, "SM" + "e" * 32) if w.kind == "task")
+    created = replace(created, fields={**created.fields, "status": "done"})
+    try:
+        clock.set(written_done, freeze=True)  # a task created closed is completed at once
+        assert all(r.ok for r in crm_case.crm.write([created]))
+        answer = crm_case.crm.completed_tasks([created.external_id, closed])
+        assert answer == {created.external_id: written_done}
+
+        clock.set(first_close, freeze=True)
+        edit(status, done)
+        answer = crm_case.crm.completed_tasks([closed, still_open, "task:SMunknown:follow_up"])
+        assert answer == {closed: first_close}
+
+        clock.advance(1)  # editing a closed task, even re-saving its status, is no new close
+        edit(priority, low)
+        edit(status, done)
+        assert crm_case.crm.completed_tasks([closed]) == {closed: first_close}
+
+        clock.advance(1)
+        edit(status, reopened)
+        assert crm_case.crm.completed_tasks([closed, still_open]) == {}
+        assert crm_case.task_completion(closed) is None
+
+        clock.set(second_close, freeze=True)
+        edit(status, done)
+        assert crm_case.crm.completed_tasks([closed]) == {closed: second_close}
+    finally:
+        clock.unfreeze()
+    assert crm_case.task_completion(still_open) is None
+    assert crm_case.crm.completed_tasks([]) == {}
 
 
 def test_owners_resolve_seeded_users_by_name_and_leave_out_unknown_ids(crm_case: CrmCase) -> None:

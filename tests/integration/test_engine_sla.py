@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from connector.config import Settings
+from connector.domain import sla as sla_rules
 from connector.domain.model import ContactState, CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, sweep
 from connector.engine.context import EngineContext
@@ -47,7 +48,7 @@ class TaskStatusCrm:
     known locally); anything else fails the test."""
 
     def __init__(self) -> None:
-        self.done: set[str] = set()
+        self.done: dict[str, datetime | None] = {}  # external id -> the CRM's completion time
         self.asked: list[list[str]] = []
         self.down = False
 
@@ -60,11 +61,11 @@ class TaskStatusCrm:
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         raise AssertionError("writeback is not part of this test")
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
         self.asked.append(list(external_ids))
         if self.down:
             raise RetriableError("CRM unavailable")
-        return self.done & set(external_ids)
+        return {ext: at for ext, at in self.done.items() if ext in external_ids}
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return {}  # no owner names: templates fall back
@@ -172,6 +173,7 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
 
 
 def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> None:
+    """The CRM holds no completion time: the timer is met at the sweep that learns of it."""
     _reply(ctx)
     follow_up = f"task:{SID}:follow_up"
     _at(ctx, datetime(2026, 3, 9, 14, 0, tzinfo=UTC))  # Monday 10:00 EDT, before the due
@@ -179,7 +181,7 @@ def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> N
     assert _crm(ctx).asked[-1] == [follow_up]
 
     rep_closed = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
-    _crm(ctx).done.add(follow_up)
+    _crm(ctx).done[follow_up] = None
     _at(ctx, rep_closed)
     met = sweep.run(ctx)
     assert (met.met, met.met_in_crm, met.breached, met.escalated) == (1, 1, 0, 0)
@@ -202,3 +204,53 @@ def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> N
     assert task is not None
     assert task.write.fields.get("priority") != "high"  # never raised
     assert len(_crm(ctx).asked) == asked  # no open timer left to ask about
+
+
+def test_a_task_closed_before_the_due_time_is_met_then_however_late_the_sweep(
+    ctx: EngineContext,
+) -> None:
+    """The rep closes the follow-up 30 minutes before the due time; the next sweep runs two
+    hours after it (the service was down): met at the close, never breached nor escalated."""
+    _reply(ctx)
+    follow_up = f"task:{SID}:follow_up"
+    rep_closed = DUE - timedelta(minutes=30)
+    _crm(ctx).done[follow_up] = rep_closed
+    _at(ctx, DUE + timedelta(hours=2))
+    late = sweep.run(ctx)
+    assert (late.met, late.met_in_crm, late.breached, late.escalated) == (1, 1, 0, 0)
+    assert late.crm_writes == 0
+    with ctx.store.begin() as conn:
+        (timer,) = sla.for_contact(conn, REF)
+        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
+        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
+        task = crm_outbox.get(conn, follow_up)
+    assert timer.timer.met == rep_closed
+    assert timer.timer.breached is None
+    assert timer.timer.escalated is None
+    assert not sla_rules.is_breached(timer.timer, DUE + timedelta(hours=2))
+    assert escalation is None
+    assert flag is None
+    assert task is not None
+    assert task.write.fields.get("priority") != "high"  # never raised
+
+
+@pytest.mark.parametrize(
+    ("crm_says", "met"),
+    [
+        (REPLY_AT - timedelta(days=1), REPLY_AT),  # closed before the timer started
+        (DUE + timedelta(hours=5), DUE + timedelta(hours=1)),  # the CRM's clock runs ahead
+    ],
+    ids=["before-the-timer-started", "after-the-sweep"],
+)
+def test_a_crm_completion_time_is_kept_between_the_timer_start_and_the_sweep(
+    ctx: EngineContext, crm_says: datetime, met: datetime
+) -> None:
+    _reply(ctx)
+    _crm(ctx).done[f"task:{SID}:follow_up"] = crm_says
+    _at(ctx, DUE + timedelta(hours=1))
+    report = sweep.run(ctx)
+    assert (report.met, report.met_in_crm, report.breached) == (1, 1, 0)
+    with ctx.store.begin() as conn:
+        (timer,) = sla.for_contact(conn, REF)
+    assert timer.timer.started == REPLY_AT
+    assert timer.timer.met == met

@@ -40,8 +40,8 @@ class ScriptedCrm:
     def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
         return []
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
-        return set()
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
+        return {}
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
 from connector.config import Settings, require
 from connector.crm.hubspot.api import HubSpotApi
@@ -17,7 +18,7 @@ from connector.crm.hubspot.auth import (
     oauth_exchange,
 )
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
-from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
+from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pull import ContactPuller
 from connector.crm.hubspot.writer import Writer, chunks_for_search
@@ -31,6 +32,7 @@ from connector.retry import RetryPolicy
 
 DEFAULT_LOOKBACK_S = 30.0
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
+TASK_COMPLETED_AT = "hs_task_completion_date"  # read-only; HubSpot sets it when a task closes
 
 log = get_logger(__name__)
 
@@ -176,12 +178,13 @@ class HubSpotCrm:
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         return self.writer.write(writes)
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
-        """One search per IN list (at most 100 values, within the body-size cap)."""
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
+        """One search per IN list (at most 100 values, within the body-size cap), with
+        HubSpot's completion time of each task (the SLA was met then, not at the sweep)."""
         wanted = list(dict.fromkeys(i for i in external_ids if i))
         cfg = self.mapping.tasks
         ext_field = cfg.external_id_field
-        done: set[str] = set()
+        done: dict[str, datetime | None] = {}
         for chunk in chunks_for_search(wanted):
             after: str | None = None
             seen: set[str] = set()
@@ -199,7 +202,7 @@ class HubSpotCrm:
                             ]
                         }
                     ],
-                    "properties": [ext_field],
+                    "properties": [ext_field, TASK_COMPLETED_AT],
                     "limit": 200,
                 }
                 if after:
@@ -211,15 +214,18 @@ class HubSpotCrm:
                     public_object_search_request=body,
                 ).data
                 for obj in page.results or []:
-                    ext = (obj.properties or {}).get(ext_field)
+                    props = obj.properties or {}
+                    ext = props.get(ext_field)
                     if ext:
-                        done.add(str(ext))
+                        at = parse_stamp(props.get(TASK_COMPLETED_AT))
+                        done[str(ext)] = at.astimezone(UTC) if at is not None else None
                 nxt = page.paging.next.after if page.paging and page.paging.next else None
                 if not nxt or nxt in seen:
                     break
                 seen.add(nxt)
                 after = nxt
-        return done & set(wanted)
+        asked = set(wanted)
+        return {ext: at for ext, at in done.items() if ext in asked}
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         """From the owner directory, read whole (paged) at most every few minutes."""

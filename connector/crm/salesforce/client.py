@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -18,9 +18,14 @@ import structlog
 from connector.config import Settings
 from connector.crm.salesforce.auth import SessionManager
 from connector.crm.salesforce.limits import ApiUsage
-from connector.crm.salesforce.mapping import SalesforceMapping
+from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime
 from connector.crm.salesforce.pull import Puller
-from connector.crm.salesforce.queries import done_tasks_query, phone_query, users_query
+from connector.crm.salesforce.queries import (
+    COMPLETED_AT,
+    done_tasks_query,
+    phone_query,
+    users_query,
+)
 from connector.crm.salesforce.transport import SalesforceApi
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
@@ -162,21 +167,25 @@ class SalesforceCrm:
         finally:
             self._idle()
 
-    def completed_tasks(self, external_ids: Sequence[str]) -> set[str]:
+    def completed_tasks(self, external_ids: Sequence[str]) -> dict[str, datetime | None]:
         wanted = list(dict.fromkeys(i for i in external_ids if i))
         if not wanted:
-            return set()
+            return {}
         cfg = self.mapping.config.tasks
-        done: set[str] = set()
+        done: dict[str, datetime | None] = {}
         try:
             for start in range(0, len(wanted), DONE_TASKS_CHUNK):
                 chunk = wanted[start : start + DONE_TASKS_CHUNK]
                 soql = done_tasks_query(cfg.object, cfg.external_id_field, chunk, cfg.status.done)
                 for page in self.api.query_pages(soql):
-                    done.update(str(r[cfg.external_id_field]) for r in page)
+                    for row in page:
+                        done[str(row[cfg.external_id_field])] = parse_datetime(
+                            row.get(COMPLETED_AT)
+                        )
         finally:
             self._idle()
-        return done & set(wanted)
+        asked = set(wanted)
+        return {ext: at for ext, at in done.items() if ext in asked}
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         """Users by id, in IN-list chunks. Salesforce answers with 18-char ids while a

@@ -65,12 +65,16 @@ def phone_query(
     return _select(object_name, fields) + " WHERE " + " OR ".join(clauses) + " ORDER BY Id"
 
 
+COMPLETED_AT = "CompletedDateTime"  # Task, API 45+: set by Salesforce when a task closes
+
+
 def done_tasks_query(
     object_name: str, external_id_field: str, external_ids: Sequence[str], done_status: str
 ) -> str:
-    """Which of these tasks carry the mapping's done status; one IN list per call."""
+    """Which of these tasks carry the mapping's done status, and when each was closed (the
+    SLA was met then, not when smsync asked); one IN list per call."""
     field = identifier(external_id_field)
-    return _select(object_name, [field]) + format_soql(
+    return _select(object_name, [field, COMPLETED_AT]) + format_soql(
         f" WHERE {field} IN {{ids}} AND Status = {{done}}", ids=list(external_ids), done=done_status
     )
 

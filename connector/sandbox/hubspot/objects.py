@@ -14,6 +14,9 @@ from connector.sandbox.hubspot.errors import HubSpotError, validation_error
 from connector.sandbox.hubspot.properties import (
     COMMUNICATIONS,
     CONTACTS,
+    TASK_COMPLETED_AT,
+    TASK_DONE,
+    TASK_STATUS,
     TASKS,
     PropertyDef,
 )
@@ -160,6 +163,7 @@ class ObjectStore:
             self.created_prop: now,
             self.modified_prop: now,
         }
+        self._completion({}, props, now)
         rec = Record(rid, num, props, now, now)
         self.records[rid] = rec
         self._order.append(num)  # ids only grow, so the list stays sorted
@@ -171,11 +175,24 @@ class ObjectStore:
         self, rec: Record, values: dict[str, str], now: str, visible_at: float | None
     ) -> Record:
         self._unindex_unique(rec)
-        rec.props = {**rec.props, **values, self.modified_prop: now}
+        props = {**rec.props, **values, self.modified_prop: now}
+        self._completion(rec.props, props, now)
+        rec.props = props
         rec.updated_at = now
         self._index_unique(rec, rec.props)
         self._make_visible(rec, visible_at)
         return rec
+
+    def _completion(self, before: dict[str, str], props: dict[str, str], now: str) -> None:
+        """HubSpot stamps a task's completion date as its status becomes COMPLETED, keeps
+        it while the task stays completed, and clears it when the task is reopened."""
+        if self.name != TASKS or TASK_COMPLETED_AT not in self.props:
+            return
+        if props.get(TASK_STATUS) != TASK_DONE:
+            if props.get(TASK_COMPLETED_AT):
+                props[TASK_COMPLETED_AT] = ""  # how this store holds a cleared value
+        elif before.get(TASK_STATUS) != TASK_DONE or not before.get(TASK_COMPLETED_AT):
+            props[TASK_COMPLETED_AT] = now
 
     def archive(self, rec: Record, now: str) -> None:
         if rec.archived:

@@ -13,6 +13,8 @@ from connector.sandbox.hubspot.errors import property_errors, validation_error
 
 CONTACTS, TASKS, COMMUNICATIONS = "contacts", "tasks", "communications"
 ENGAGEMENTS = frozenset({TASKS, COMMUNICATIONS})
+TASK_STATUS, TASK_DONE = "hs_task_status", "COMPLETED"
+TASK_COMPLETED_AT = "hs_task_completion_date"  # read-only: HubSpot sets it as a task closes
 
 # HubSpot property `type` -> the `fieldType`s it accepts
 FIELD_TYPES: dict[str, frozenset[str]] = {
@@ -282,7 +284,7 @@ def _task_defaults() -> list[PropertyDef]:
         PropertyDef("hs_task_subject", "Task Title", group=g),
         PropertyDef("hs_task_body", "Notes", "string", "textarea", g),
         _enum(
-            "hs_task_status",
+            TASK_STATUS,
             "Task Status",
             ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"),
             group=g,
@@ -295,6 +297,9 @@ def _task_defaults() -> list[PropertyDef]:
             group=g,
         ),
         PropertyDef("hubspot_owner_id", "Assigned to", "enumeration", "select", g),
+        PropertyDef(
+            TASK_COMPLETED_AT, "Task completion date", "datetime", "date", g, read_only=True
+        ),
         PropertyDef("hs_createdate", "Created at", "datetime", "date", g, read_only=True),
         PropertyDef(
             "hs_lastmodifieddate", "Last modified date", "datetime", "date", g, read_only=True

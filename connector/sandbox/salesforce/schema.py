@@ -326,6 +326,14 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef(
             "Priority", "picklist", length=255, picklist=TASK_PRIORITIES, default_value="Normal"
         ),
+        # API 45+, system-maintained: when the task was closed (see writes.Writer._completed)
+        FieldDef(
+            "CompletedDateTime",
+            "datetime",
+            label="Completed Date/Time",
+            createable=False,
+            updateable=False,
+        ),
         FieldDef("Description", "textarea", label="Description", length=32000),
         FieldDef("Type", "picklist", length=255, picklist=TASK_TYPES),
         FieldDef(

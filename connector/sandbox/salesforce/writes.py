@@ -219,9 +219,25 @@ class Writer:
         self._derive(obj, row)
         self._check_required(obj, row)
         self._check_unique(obj, row)
+        self._completed(obj, None, row, now)
         self.store.put(obj.name, row)
         self._activity_logged(obj, row, now)
         return row
+
+    @staticmethod
+    def _completed(obj: ObjectDef, before: Record | None, row: Record, now: datetime) -> None:
+        """Salesforce stamps a Task's CompletedDateTime when it closes, keeps it while it
+        stays closed (a later edit is not a new completion) and clears it on reopening."""
+        if obj.name != "Task" or obj.field("CompletedDateTime") is None:
+            return
+        if row.get("Status") not in CLOSED_TASK_STATUSES:
+            row["CompletedDateTime"] = None
+        elif (
+            before is None
+            or before.get("Status") not in CLOSED_TASK_STATUSES
+            or before.get("CompletedDateTime") is None
+        ):
+            row["CompletedDateTime"] = now
 
     def _activity_logged(self, obj: ObjectDef, row: Record, now: datetime) -> None:
         """Salesforce keeps a person's LastActivityDate at the latest closed Task's date
@@ -262,6 +278,7 @@ class Writer:
         now = self.now()
         row["LastModifiedDate"] = row["SystemModstamp"] = now
         row["LastModifiedById"] = self.user_id
+        self._completed(obj, current, row, now)
         self.store.put(obj.name, row)
         self._activity_logged(obj, row, now)
         return row
