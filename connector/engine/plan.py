@@ -41,7 +41,6 @@ from connector.store import sms_outbox
 log = structlog.get_logger(__name__)
 
 DEFAULT_PLAYS = Path("mappings") / "plays.yaml"
-MEETING_FIELD = MEETING  # the segment holding the booked meeting's start
 # CRM-side fields whose changes `field_changed` triggers can name, by signal kind
 _FIELD_OF: dict[SignalKind, str] = {
     SignalKind.STAGE_CHANGED: "lifecycle_stage",
@@ -67,8 +66,8 @@ def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p
     if signal.kind is SignalKind.STAGE_CHANGED:
         out.append(p.Signal(p.SignalKind.STAGE_CHANGED, at, {"old": old, "new": new}))
     elif signal.kind is SignalKind.MEETING_BOOKED:
-        meeting: dict[str, p.SignalValue] = {"field": MEETING_FIELD}
-        starts = parse_instant(contact.segments.get(MEETING_FIELD))
+        meeting: dict[str, p.SignalValue] = {"field": MEETING}
+        starts = parse_instant(contact.segments.get(MEETING))
         if starts is not None:
             meeting["at"] = starts
         out.append(p.Signal(p.SignalKind.MEETING_BOOKED, at, meeting))
