@@ -1,21 +1,18 @@
-"""What the process-level scripts (crash_loop.py, replicas.py) share: a free port, a scratch
-Postgres schema, and `smsync run` as a child process that can be waited on, SIGKILLed or
-stopped."""
+"""What the process-level scripts (crash_loop.py, replicas.py) share: a free port and
+`smsync run` as a child process that can be waited on, SIGKILLed or stopped. (Their scratch
+Postgres schema is `connector.store.scratch`.)"""
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,25 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def scratch_schema(base_url: str, prefix: str) -> Iterator[str]:
-    """`base_url` scoped to a fresh schema (`<prefix>_<random>`), dropped afterwards, so a
-    run never touches what is already in the database."""
-    from connector.store import make_engine
-
-    schema = f"{prefix}_{secrets.token_hex(5)}"
-    admin = make_engine(base_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    scoped = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 class SmsyncRun:

@@ -35,7 +35,9 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from _harness import SmsyncRun, free_port, scratch_schema
+from _harness import SmsyncRun, free_port
+
+from connector.store.scratch import scratch_schema
 
 BODIES = (
     "Yes, Thursday works for me",

@@ -44,7 +44,9 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 import yaml
-from _harness import ROOT, SmsyncRun, free_port, scratch_schema
+from _harness import ROOT, SmsyncRun, free_port
+
+from connector.store.scratch import scratch_schema
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock and rows quickly

@@ -9,18 +9,17 @@ Registered for every test module by ``tests/conftest.py``."""
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from connector.store import SqlStore, make_engine
+from connector.store import SqlStore
 from connector.store.engine import safe_url
 from connector.store.migrate import upgrade
+from connector.store.scratch import scratch_schema
 
 PG_ENV = "SMSYNC_TEST_DATABASE_URL"
 
@@ -36,22 +35,13 @@ def postgres_base_url() -> str:
 
 @contextmanager
 def scratch_postgres(base_url: str) -> Iterator[str]:
-    """A URL whose connections see only a new, empty schema; dropped on exit."""
-    schema = f"smsync_t_{secrets.token_hex(6)}"
-    admin = make_engine(base_url)
+    """A URL whose connections see only a new, empty schema; dropped on exit. An
+    unreachable server fails the test (it was configured, so it must answer)."""
     try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        with scratch_schema(base_url, "smsync_t") as url:
+            yield url
     except sa.exc.OperationalError as exc:
-        admin.dispose()
         pytest.fail(f"Postgres at {safe_url(base_url)} is unreachable: {type(exc).__name__}")
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 @pytest.fixture(

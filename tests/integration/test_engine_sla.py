@@ -19,6 +19,7 @@ from connector.errors import RetriableError
 from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, contacts, crm_outbox, inbox, sla
+from connector.store.records import SlaEntry
 
 pytest_plugins = ["tests.integration.store_fixtures"]
 
@@ -191,18 +192,7 @@ def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> N
     _at(ctx, DUE + timedelta(hours=1))
     after = sweep.run(ctx)
     assert (after.met, after.breached, after.escalated, after.crm_writes) == (0, 0, 0, 0)
-    with ctx.store.begin() as conn:
-        (timer,) = sla.for_contact(conn, REF)
-        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
-        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
-        task = crm_outbox.get(conn, follow_up)
-    assert timer.timer.met == rep_closed
-    assert timer.timer.breached is None
-    assert timer.timer.escalated is None
-    assert escalation is None
-    assert flag is None
-    assert task is not None
-    assert task.write.fields.get("priority") != "high"  # never raised
+    _assert_met_quietly(ctx, met_at=rep_closed)
     assert len(_crm(ctx).asked) == asked  # no open timer left to ask about
 
 
@@ -219,19 +209,8 @@ def test_a_task_closed_before_the_due_time_is_met_then_however_late_the_sweep(
     late = sweep.run(ctx)
     assert (late.met, late.met_in_crm, late.breached, late.escalated) == (1, 1, 0, 0)
     assert late.crm_writes == 0
-    with ctx.store.begin() as conn:
-        (timer,) = sla.for_contact(conn, REF)
-        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
-        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
-        task = crm_outbox.get(conn, follow_up)
-    assert timer.timer.met == rep_closed
-    assert timer.timer.breached is None
-    assert timer.timer.escalated is None
+    timer = _assert_met_quietly(ctx, met_at=rep_closed)
     assert not sla_rules.is_breached(timer.timer, DUE + timedelta(hours=2))
-    assert escalation is None
-    assert flag is None
-    assert task is not None
-    assert task.write.fields.get("priority") != "high"  # never raised
 
 
 @pytest.mark.parametrize(
@@ -254,3 +233,21 @@ def test_a_crm_completion_time_is_kept_between_the_timer_start_and_the_sweep(
         (timer,) = sla.for_contact(conn, REF)
     assert timer.timer.started == REPLY_AT
     assert timer.timer.met == met
+
+
+def _assert_met_quietly(ctx: EngineContext, *, met_at: datetime) -> SlaEntry:
+    """The timer was met at `met_at`: never breached nor escalated, no breach flag or
+    escalation task queued, the follow-up's priority never raised."""
+    with ctx.store.begin() as conn:
+        (timer,) = sla.for_contact(conn, REF)
+        escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
+        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
+        task = crm_outbox.get(conn, f"task:{SID}:follow_up")
+    assert timer.timer.met == met_at
+    assert timer.timer.breached is None
+    assert timer.timer.escalated is None
+    assert escalation is None
+    assert flag is None
+    assert task is not None
+    assert task.write.fields.get("priority") != "high"  # never raised
+    return timer
