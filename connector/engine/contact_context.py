@@ -31,6 +31,7 @@ _LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
 # a provider verdict on the number, kept in sms_outbox.last_error (see engine.send)
 LANDLINE_ERROR = "landline"
 OWN_WRITE_SKEW = timedelta(minutes=2)  # CRM clock vs ours, when telling our writes apart
+OWN_WRITE_LATENCY = timedelta(minutes=15)  # queued to first written, for a healthy writeback
 
 
 def effective_consent(
@@ -96,12 +97,17 @@ def _provider_says_landline(conn: sa.Connection, phone: str) -> bool:
 
 
 def _logged_by_us(conn: sa.Connection, ref: CrmRef, at: datetime, whole_day: bool) -> bool:
-    """Whether smsync was writing an activity or task on the record at `at` (within a
-    little clock skew), or, for a date-only value, on that day. A row's span runs from
-    when it was queued to its last write (a text's activity is re-written as its status
-    moves)."""
+    """Whether one of smsync's activity or task writes on the record explains `at` (or, for
+    a date-only value, falls on that day): its first write, up to `OWN_WRITE_LATENCY` after
+    it was queued, or its last write (`done_at`), each within `OWN_WRITE_SKEW`. Only those
+    two moments: a follow-up task queued at 10:30 and raised at 17:45 does not hide the
+    rep's call at 14:00."""
     t = tb.crm_outbox
     start, end = (at, at + timedelta(days=1)) if whole_day else (at, at)
+    first_write = sa.and_(
+        t.c.created_at >= start - OWN_WRITE_LATENCY, t.c.created_at <= end + OWN_WRITE_SKEW
+    )
+    last_write = sa.and_(t.c.done_at >= start - OWN_WRITE_SKEW, t.c.done_at <= end + OWN_WRITE_SKEW)
     hit = conn.execute(
         sa.select(t.c.id)
         .where(
@@ -109,8 +115,7 @@ def _logged_by_us(conn: sa.Connection, ref: CrmRef, at: datetime, whole_day: boo
             t.c.target_id == ref.id,
             t.c.kind.in_(("activity", "task")),
             t.c.state == "done",
-            t.c.created_at <= end + OWN_WRITE_SKEW,
-            t.c.done_at >= start - OWN_WRITE_SKEW,
+            sa.or_(first_write, last_write),
         )
         .limit(1)
     ).first()
