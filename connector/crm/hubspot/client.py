@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from connector.config import Settings, require
 from connector.crm.hubspot.api import HubSpotApi
@@ -146,34 +147,35 @@ class HubSpotCrm:
             {"filters": [{"propertyName": p, "operator": "CONTAINS_TOKEN", "value": f"*{digits}"}]}
             for p in self.mapper.phone_fields
         ]
+        body: dict[str, object] = {
+            "filterGroups": groups,
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": list(self.mapper.phone_fields),
+            "limit": 200,
+        }
         refs: dict[str, CrmRef] = {}
+        search = self.api.contacts_search.do_search_with_http_info
+        for obj in self._search("search contacts by phone", search, body):
+            props = obj.properties or {}
+            if any(try_e164(props.get(p)) == wanted for p in self.mapper.phone_fields):
+                refs.setdefault(str(obj.id), CrmRef(CONTACTS, str(obj.id)))
+        return list(refs.values())
+
+    def _search(
+        self, what: str, search: Callable[..., Any], body: dict[str, object]
+    ) -> Iterator[Any]:
+        """Every result of a CRM search, page by page (a repeated cursor ends it)."""
         after: str | None = None
         seen: set[str] = set()
         while True:
-            body: dict[str, object] = {
-                "filterGroups": groups,
-                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                "properties": list(self.mapper.phone_fields),
-                "limit": 200,
-            }
-            if after:
-                body["after"] = after
-            page = self.api.call(
-                "search contacts by phone",
-                self.api.contacts_search.do_search_with_http_info,
-                search=True,
-                public_object_search_request=body,
-            ).data
-            for obj in page.results or []:
-                props = obj.properties or {}
-                if any(try_e164(props.get(p)) == wanted for p in self.mapper.phone_fields):
-                    refs.setdefault(str(obj.id), CrmRef(CONTACTS, str(obj.id)))
+            paged = {**body, "after": after} if after else body
+            page = self.api.call(what, search, search=True, public_object_search_request=paged).data
+            yield from page.results or []
             nxt = page.paging.next.after if page.paging and page.paging.next else None
             if not nxt or nxt in seen:
-                break
+                return
             seen.add(nxt)
             after = nxt
-        return list(refs.values())
 
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         return self.writer.write(writes)
@@ -186,44 +188,29 @@ class HubSpotCrm:
         ext_field = cfg.external_id_field
         done: dict[str, datetime | None] = {}
         for chunk in chunks_for_search(wanted):
-            after: str | None = None
-            seen: set[str] = set()
-            while True:
-                body: dict[str, object] = {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {"propertyName": ext_field, "operator": "IN", "values": chunk},
-                                {
-                                    "propertyName": "hs_task_status",
-                                    "operator": "EQ",
-                                    "value": cfg.status.done,
-                                },
-                            ]
-                        }
-                    ],
-                    "properties": [ext_field, TASK_COMPLETED_AT],
-                    "limit": 200,
-                }
-                if after:
-                    body["after"] = after
-                page = self.api.call(
-                    "search completed tasks",
-                    self.api.tasks_search.do_search_with_http_info,
-                    search=True,
-                    public_object_search_request=body,
-                ).data
-                for obj in page.results or []:
-                    props = obj.properties or {}
-                    ext = props.get(ext_field)
-                    if ext:
-                        at = parse_stamp(props.get(TASK_COMPLETED_AT))
-                        done[str(ext)] = at.astimezone(UTC) if at is not None else None
-                nxt = page.paging.next.after if page.paging and page.paging.next else None
-                if not nxt or nxt in seen:
-                    break
-                seen.add(nxt)
-                after = nxt
+            body: dict[str, object] = {
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": ext_field, "operator": "IN", "values": chunk},
+                            {
+                                "propertyName": "hs_task_status",
+                                "operator": "EQ",
+                                "value": cfg.status.done,
+                            },
+                        ]
+                    }
+                ],
+                "properties": [ext_field, TASK_COMPLETED_AT],
+                "limit": 200,
+            }
+            search = self.api.tasks_search.do_search_with_http_info
+            for obj in self._search("search completed tasks", search, body):
+                props = obj.properties or {}
+                ext = props.get(ext_field)
+                if ext:
+                    at = parse_stamp(props.get(TASK_COMPLETED_AT))
+                    done[str(ext)] = at.astimezone(UTC) if at is not None else None
         asked = set(wanted)
         return {ext: at for ext, at in done.items() if ext in asked}
 
