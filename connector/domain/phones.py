@@ -9,6 +9,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
+from connector.domain.model import TimeZones, TzSource
+
 UNKNOWN_ZONE = "Etc/Unknown"
 
 
@@ -61,3 +63,14 @@ def is_landline(e164: str) -> bool:
     """True only when the numbering plan says fixed line; NANP numbers are ambiguous."""
     kind = phonenumbers.number_type(phonenumbers.parse(e164))
     return bool(kind == PhoneNumberType.FIXED_LINE)
+
+
+def contact_zones(field_zone: str | None, phone: str | None, default_zone: str) -> TimeZones:
+    """Where a contact is, with why: the CRM's own time-zone field first, then every zone
+    the number's area code may ring in, then the configured default."""
+    if field_zone:
+        return TimeZones((field_zone,), TzSource.CRM_FIELD)
+    zones = zones_for(phone) if phone else ()
+    if zones:
+        return TimeZones(zones, TzSource.AREA_CODE)
+    return TimeZones((default_zone,), TzSource.DEFAULT)

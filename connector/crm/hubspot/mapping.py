@@ -17,9 +17,8 @@ from connector.domain.model import (
     CrmRef,
     CrmWrite,
     TimeZones,
-    TzSource,
 )
-from connector.domain.phones import try_e164, zones_for
+from connector.domain.phones import contact_zones, try_e164
 from connector.mapping_schema import FieldMap, MappingConfig
 
 CONTACTS = "contacts"
@@ -109,14 +108,7 @@ class ContactMapper:
         return None
 
     def time_zones(self, props: Mapping[str, Any], phone: str | None) -> TimeZones:
-        field_zone = self._get(props, "time_zone")
-        if field_zone:
-            return TimeZones((field_zone,), TzSource.CRM_FIELD)
-        if phone:
-            zones = zones_for(phone)
-            if zones:
-                return TimeZones(zones, TzSource.AREA_CODE)
-        return TimeZones((self.default_zone,), TzSource.DEFAULT)
+        return contact_zones(self._get(props, "time_zone"), phone, self.default_zone)
 
     def to_state(self, record_id: str, props: Mapping[str, Any]) -> ContactState:
         phone = self.phone(props)

@@ -19,9 +19,8 @@ from connector.domain.model import (
     CrmRef,
     CrmWrite,
     TimeZones,
-    TzSource,
 )
-from connector.domain.phones import try_e164, zones_for
+from connector.domain.phones import contact_zones, try_e164
 from connector.mapping_schema import FieldMap, MappingConfig
 
 DEFAULT_ZONE = "America/Chicago"
@@ -161,14 +160,7 @@ class SalesforceMapping:
         )
 
     def _zones(self, crm_value: Any, phone: str | None) -> TimeZones:
-        zone = _valid_zone(crm_value)
-        if zone:
-            return TimeZones((zone,), TzSource.CRM_FIELD)
-        if phone:
-            zones = zones_for(phone)
-            if zones:
-                return TimeZones(zones, TzSource.AREA_CODE)
-        return TimeZones((self.default_zone,), TzSource.DEFAULT)
+        return contact_zones(_valid_zone(crm_value), phone, self.default_zone)
 
     # writing -----------------------------------------------------------------------------
     def _crm_value(self, canonical: str, value: Any) -> Any:
