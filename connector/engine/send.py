@@ -329,31 +329,37 @@ class Sender:
         )
         with self.store.begin() as conn:
             consent_sync.record_event(conn, entry, now, also=[row.contact] if row.contact else [])
-            sms_outbox.mark_failed(
-                conn, row.id, f"provider_opt_out: {exc.code}", now, self.worker_id
-            )
-            record(
+            self._refused(
                 conn,
+                row,
                 _blocked("provider_opt_out", f"the provider refused ({exc.code}): opted out"),
+                f"provider_opt_out: {exc.code}",
                 now,
-                contact=row.contact,
-                phone=row.to,
-                play=row.play,
             )
         log.warning("send.provider_opt_out", to=mask_phone(row.to), code=exc.code)
+
+    def _refused(
+        self,
+        conn: sa.Connection,
+        row: SmsOutboxRow,
+        verdict: Evaluation,
+        error: str,
+        now: datetime,
+    ) -> None:
+        """The provider's final no: the row fails and the decision log says why."""
+        sms_outbox.mark_failed(conn, row.id, error, now, self.worker_id)
+        record(conn, verdict, now, contact=row.contact, phone=row.to, play=row.play)
 
     def _invalid_number(self, row: SmsOutboxRow, exc: InvalidNumberError) -> None:
         now = self.clock.now()
         code = "invalid_number" if exc.code == "21211" else LANDLINE_ERROR
         with self.store.begin() as conn:
-            sms_outbox.mark_failed(conn, row.id, f"{code}: {exc.code}", now, self.worker_id)
-            record(
+            self._refused(
                 conn,
+                row,
                 _blocked(code, f"the provider refused the number ({exc.code})"),
+                f"{code}: {exc.code}",
                 now,
-                contact=row.contact,
-                phone=row.to,
-                play=row.play,
             )
         log.warning("send.invalid_number", to=mask_phone(row.to), code=exc.code)
 
