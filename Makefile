@@ -25,7 +25,7 @@ test: setup ## Lint, type-check, then run the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 demo: setup ## Run the connector end to end on the embedded sandbox and SQLite
 	$(BIN)/smsync demo
