@@ -141,3 +141,20 @@ def test_quota_stop_keeps_state_and_resumes(store: SqlStore) -> None:
     crm.quota = False
     clock.t += timedelta(minutes=16)
     assert wb.drain().written == 2
+
+
+def test_quota_stops_never_use_up_attempts(store: SqlStore) -> None:
+    """Days of budget stops are not the rows' failures: they are not dead-lettered."""
+    clock, crm = Clock(), ScriptedCrm()
+    _enqueue(store, clock, "sms:ok:1")
+    crm.quota = True
+    wb = Writeback(store, crm, clock, "salesforce", "w1", WritebackPolicy(max_attempts=2))
+    for _ in range(5):
+        assert wb.drain().stopped == "quota"
+        clock.t += timedelta(hours=1)
+    with store.begin() as conn:
+        row = crm_outbox.get(conn, "sms:ok:1")
+    assert row is not None
+    assert (row.state, row.attempts) == ("pending", 0)
+    crm.quota = False
+    assert wb.drain().written == 1

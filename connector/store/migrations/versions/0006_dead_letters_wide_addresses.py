@@ -20,7 +20,8 @@ them through the naming convention twice (``ck_crm_outbox_ck_crm_outbox_state``)
 replaced ones get the convention's name once (``ck_crm_outbox_state``).
 
 Downgrade turns ``dead`` rows back into ``failed`` (dead inbox items become claimable
-again) and fails rather than truncate an address longer than 20 characters."""
+again), restores 0001's constraint names, and fails rather than truncate an address
+longer than 20 characters."""
 
 from __future__ import annotations
 
@@ -139,6 +140,6 @@ def downgrade() -> None:
         batch.drop_column("dead_at")
 
     for table in (*ADDRESSES, *(t for t in CHECKS if t not in ADDRESSES)):
-        conventional = CHECKS[table][2] if table in CHECKS else ""
-        _rebuild(table, widen=False, check_from=conventional, check_to=conventional, new=False)
+        doubled, conventional = CHECKS[table][1:3] if table in CHECKS else ("", "")
+        _rebuild(table, widen=False, check_from=conventional, check_to=doubled, new=False)
     _append_only_triggers()
