@@ -23,7 +23,7 @@ MAX_DETAIL = 300
 _UNIQUE_SQLSTATES = frozenset({"23505"})
 _UNIQUE_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 # Raised while building records from a payload or binding a value the store cannot hold.
-_DATA_ERRORS = (OverflowError, ValueError, TypeError, KeyError)
+_DATA_ERRORS = (OverflowError, ValueError, TypeError, LookupError)
 
 
 def _origin(exc: BaseException) -> BaseException:

@@ -9,8 +9,11 @@ A row is dead-lettered
 - when it was tried its queue's maximum number of times (`SMSYNC_MAX_ATTEMPTS_INBOX`,
   `SMSYNC_MAX_ATTEMPTS_SMS`, `SMSYNC_MAX_ATTEMPTS_CRM`), retries backing off exponentially
   in between so a failing row never crowds out the rows behind it;
-- at claim time, when its attempts already reached the maximum (`bury_exhausted`): the
-  worker holding it kept stopping on it (a crash loop), or it predates the maximum.
+- at claim time (`bury_exhausted`), when it already reached the maximum and has failed
+  before: its last failure could not be settled, or it predates the maximum (the issue's
+  inbox item with 126 attempts). Attempts alone are not enough: a claim takes a batch, so
+  a worker that died mid-batch added an attempt to every row waiting behind the one it
+  was on, and those rows are not to blame.
 
 A dead row is never claimed again, so a dead text is never sent. Each one keeps its error
 (`last_error`), opens one retry-ledger entry (effect ``inbox``, ``sms`` or ``crm``, keyed
@@ -118,8 +121,7 @@ def bury_exhausted(
     a claim; returns how many."""
     buried = 0
     for row in _EXHAUSTED[queue](conn, max_attempts, now, limit):
-        last = failures.describe_text(row.last_error or "")
-        detail = last or "its worker stopped before settling it on every attempt"
+        detail = failures.describe_text(row.last_error or "") or f"{row.attempts} attempts"
         letter = DeadLetter(
             queue, row.id, row.key, row.attempts, "exhausted", "attempts_exhausted", detail
         )

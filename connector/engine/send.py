@@ -13,6 +13,8 @@ Provider answers, in one place:
     other TwilioRecordError   row dead (a dead letter, with its ledger entry)
     AmbiguousSendError        row ambiguous: reconciled against the provider before any
                               re-send (never re-POSTed blindly)
+    any other exception       row ambiguous too (it may follow the provider's yes), or
+                              dead at once when its own data is refused; the run goes on
     RetriableError            row pending again after an exponential back-off (certainly
                               not sent); a 429 does not count as an attempt
     FatalError (auth)         the run stops; unsent rows are released, attempt refunded
@@ -45,7 +47,7 @@ from connector.engine.dead_letters import DeadLetter
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import fired_at, kind_of
 from connector.errors import FatalError, RateLimitedError, RetriableError
-from connector.failures import backoff, describe
+from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
 from connector.ports import Clock, OutboundSms, SmsPort, Store
 from connector.sms.twilio.errors import (
@@ -230,6 +232,8 @@ class Sender:
                 self._release(rows[index:])
                 log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
                 break
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                outcome = self._unexpected(row, exc)
             counter = "dead" if self._buried else outcome
             setattr(report, counter, getattr(report, counter) + 1)
             if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
@@ -425,6 +429,14 @@ class Sender:
             sms_outbox.mark_ambiguous(conn, row.id, error, now + wait, self.worker_id)
         log.warning("send.ambiguous", to=mask_phone(row.to), error=error)
         return "ambiguous"
+
+    def _unexpected(self, row: SmsOutboxRow, exc: Exception) -> str:
+        """An error no answer above expects, perhaps after the provider took the text: the
+        row is reconciled before any re-send, or dead-lettered (refused data, last try)."""
+        log.warning("send.row_failed", key=row.idempotency_key, error=describe(exc))
+        if permanent(exc):
+            return self._bury(row, exc, maybe_sent=True)
+        return self._settle_ambiguous(row, exc, "unexpected error")
 
     def _release(self, rows: list[SmsOutboxRow]) -> None:
         """Hand back rows a stopped run did not try, with their attempt."""

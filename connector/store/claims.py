@@ -5,11 +5,12 @@ died) is claimable again. On Postgres the selection uses ``FOR UPDATE SKIP LOCKE
 replicas never take the same row; on SQLite the claim runs under the single writer lock.
 Commit the claim before doing the work, so the lease is durable.
 
-Each claim counts an attempt. A queue with a maximum claims only rows below it; `exhausted`
-finds the claimable rows at it (their worker kept stopping on them) so the engine can
-dead-letter them instead (connector/engine/dead_letters.py). A row handed back for a
-reason that is not its own (a deferral, a run stopped by a quota) gets its attempt back
-(`refund`)."""
+Each claim counts an attempt. A row is spent when it reached its queue's maximum and has
+failed (`last_error`): a claim skips it, and `exhausted` finds it so the engine can
+dead-letter it instead (connector/engine/dead_letters.py). Attempts alone do not spend a
+row: a claim takes a batch, so a worker that died mid-batch added an attempt to every row
+still waiting behind the one it was on. A row handed back for a reason that is not its own
+(a deferral, a run stopped by a quota) gets its attempt back (`refund`)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def claim(
     if limit <= 0:
         return []
     if max_attempts is not None:
-        where = sa.and_(where, table.c.attempts < max_attempts)
+        where = sa.and_(where, sa.not_(spent(table, max_attempts)))
     order = order_by if order_by is not None else [table.c.id]
     stmt = sa.select(table).where(where).order_by(*order).limit(limit)
     rows = conn.execute(lock_for_claim(conn, stmt)).all()
@@ -70,6 +71,11 @@ def claim(
     return list(rows)
 
 
+def spent(table: sa.Table, max_attempts: int) -> sa.ColumnElement[bool]:
+    """Tried `max_attempts` times, and failed at least once."""
+    return sa.and_(table.c.attempts >= max_attempts, table.c.last_error.is_not(None))
+
+
 def exhausted(
     conn: sa.Connection,
     table: sa.Table,
@@ -79,10 +85,10 @@ def exhausted(
     max_attempts: int,
     limit: int,
 ) -> list[Exhausted]:
-    """Rows matching `where` already tried `max_attempts` times, locked like a claim."""
+    """Rows matching `where` that are `spent`, locked like a claim."""
     stmt = (
         sa.select(table.c.id, key.label("key"), table.c.attempts, table.c.last_error)
-        .where(where, table.c.attempts >= max_attempts)
+        .where(where, spent(table, max_attempts))
         .order_by(table.c.id)
         .limit(limit)
     )

@@ -256,12 +256,14 @@ def test_a_fatal_error_stops_the_run_without_spending_attempts(ctx: EngineContex
     assert ingest.run(ctx).processed == 2
 
 
-def test_an_item_whose_worker_keeps_dying_is_dead_lettered_at_claim(
+def test_a_spent_item_is_dead_lettered_at_claim_a_crash_bystander_is_not(
     ctx: EngineContext,
 ) -> None:
-    """The issue's row: 126 attempts, a last_error carrying the statement and the body."""
+    """The issue's row (126 attempts, a last_error carrying the statement and the body) is
+    dead-lettered before it is claimed again; an item that only sat in batches whose worker
+    died (many attempts, never failed) is processed."""
     _queue(ctx, "SMlegacy")
-    _queue(ctx, "SMgood", **{"from": LONG})
+    _queue(ctx, "SMbystander", **{"from": LONG})
     parameters = f"[parameters: ('SMlegacy', '{BODY}')]"
     legacy_error = "\n".join(
         (
@@ -271,17 +273,20 @@ def test_an_item_whose_worker_keeps_dying_is_dead_lettered_at_claim(
         )
     )
     with ctx.store.begin() as conn:
-        conn.execute(
-            sa.update(tb.inbox)
-            .where(tb.inbox.c.provider_id == "SMlegacy")
-            .values(attempts=126, last_error=legacy_error, claimed_by="gone", lease_until=T0)
-        )
+        for sid, error in (("SMlegacy", legacy_error), ("SMbystander", None)):
+            conn.execute(
+                sa.update(tb.inbox)
+                .where(tb.inbox.c.provider_id == sid)
+                .values(attempts=126, last_error=error, claimed_by="gone", lease_until=T0)
+            )
     with capture_logs() as logs:
         report = ingest.run(ctx)
     assert (report.claimed, report.processed, report.dead) == (1, 1, 1)
     legacy = _item(ctx, "SMlegacy")
     assert (legacy.attempts, legacy.dead_at) == (126, T0)
     assert legacy.last_error == "OverflowError: Python int too large to convert to SQLite INTEGER"
+    bystander = _item(ctx, "SMbystander")
+    assert (bystander.processed_at, bystander.dead_at) == (T0, None)
     assert _leaks(logs) == []
     with ctx.store.begin() as conn:
         entry = retry.get_open(conn, "inbox", "SMlegacy")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -17,10 +17,11 @@ from structlog.testing import capture_logs
 
 from connector.config import Settings
 from connector.crm.salesforce.client import SalesforceCrm
-from connector.domain.model import CrmRef, CrmWrite
-from connector.engine import send
+from connector.domain.model import CrmRef, CrmWrite, Message
+from connector.engine import outbox, send
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.mapping_loader import load_mapping
+from connector.ports import OutboundSms, SmsPort
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, ServerErrors, Storm
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
@@ -34,6 +35,7 @@ from tests.sandbox_kit import sandbox_settings
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)
 TO = "+14155552671"
+OTHER = "+14155552672"
 KEY = "help:SM" + "7" * 32  # a HELP answer: the chokepoint lets it through at any hour
 MAX = 3
 ONCE = RetryPolicy(attempts=1, max_total_s=5, base_s=0.01, max_wait_s=0.01)
@@ -52,7 +54,7 @@ class SendCtx:
     """What `send.run` reads of an engine context."""
 
     store: SqlStore
-    sms: TwilioSms
+    sms: SmsPort
     clock: FrozenClock
     worker_id: str = "w1"
     planner: object | None = None
@@ -172,6 +174,67 @@ def test_an_ambiguous_text_is_reconciled_a_bounded_number_of_times(
     assert _posts(sb) == 1  # the one POST whose answer was lost; never re-POSTed
 
 
+class Unreadable:
+    """The real client, except that Twilio's answer for one recipient cannot be read."""
+
+    def __init__(self, real: TwilioSms, to: str) -> None:
+        self.real, self.to = real, to
+
+    def send(self, sms: OutboundSms) -> Message:
+        message = self.real.send(sms)
+        if sms.to == self.to:
+            raise ValueError("unreadable answer from the provider")
+        return message
+
+    def find_sent(self, to: str, since: datetime) -> list[Message]:
+        return self.real.find_sent(to, since)
+
+
+def _other(store: SqlStore) -> None:
+    key = "help:SM" + "8" * 32
+    with store.begin() as conn:
+        sms_outbox.enqueue(conn, key, to=OTHER, body="See you then", send_at=T0, now=T0)
+
+
+def test_a_text_the_provider_refuses_is_dead_at_once_and_the_next_goes(
+    sb: Sandbox, store: SqlStore
+) -> None:
+    with store.begin() as conn:
+        sms_outbox.enqueue(conn, KEY, to=TO, body="x" * 1601, send_at=T0, now=T0)
+    _other(store)
+    ctx = SendCtx(store, _twilio(sb), FrozenClock(T0))
+    report = send.run(ctx)
+    assert (report.claimed, report.sent, report.dead) == (2, 1, 1)
+    row = _text(store)
+    assert (row.state, row.attempts) == ("dead", 1)
+    with store.begin() as conn:
+        entry = retry.get_open(conn, "sms", KEY)
+    assert entry is not None
+    assert entry.reason_code == "21617"
+    assert entry.message.startswith("dead letter (permanent, 1 attempts): ")
+
+
+def test_an_unexpected_error_after_the_send_is_dead_and_never_resent(
+    sb: Sandbox, ctx: SendCtx
+) -> None:
+    _other(ctx.store)
+    assert isinstance(ctx.sms, TwilioSms)
+    ctx.sms = Unreadable(ctx.sms, TO)
+    with capture_logs() as logs:
+        reports = _rounds(ctx, 3)
+    assert [(r.claimed, r.sent, r.dead) for r in reports] == [(2, 1, 1), (0, 0, 0), (0, 0, 0)]
+    row = _text(ctx.store)
+    assert row.state == "dead"
+    assert row.last_error == (
+        "possibly sent, never re-sent: ValueError: unreadable answer from the provider"
+    )
+    assert [e["event"] for e in logs if "dead" in e["event"] or "failed" in e["event"]] == [
+        "send.row_failed",
+        "send.dead_lettered",
+    ]
+    assert _posts(sb) == 2
+
+
 # --- the CRM outbox --------------------------------------------------------------------
 
 
@@ -223,3 +286,13 @@ def test_a_crm_batch_failing_every_time_is_dead_after_the_maximum(
     sb.state.faults.clear()
     assert writeback.drain().claimed == 0  # never written once given up
     assert emulator.find("Task", "SMS_Message_Id__c", writes[0].external_id) == []
+
+    # new content for the same record (a delivery status) is a new write with its own tries
+    update = replace(writes[0], fields={**writes[0].fields, "status": "delivered"})
+    with store.begin() as conn:
+        assert outbox.put(conn, update, clock.at)
+    assert writeback.drain().written == 1
+    assert len(emulator.find("Task", "SMS_Message_Id__c", writes[0].external_id)) == 1
+    with store.begin() as conn:
+        assert retry.get_open(conn, "crm", writes[0].external_id) is None
+        assert crm_outbox.counts(conn) == {"dead": 1, "done": 1}

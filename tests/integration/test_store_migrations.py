@@ -144,10 +144,10 @@ def _outboxes(conn: sa.Connection) -> dict[str, str]:
 
 def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url: str) -> None:
     upgrade(db_url, "0005")
-    crm = {"external_id": "", "kind": "activity", "target_type": "Lead", "target_id": "00Q1"}
+    crm: dict[str, Any] = {"kind": "activity", "target_type": "Lead", "target_id": "00Q1"}
     crm |= {"fields": {}, "attempts": 8, "created_at": T0}
-    sms = {"to_number": "+14155552671", "body": "hi", "send_at": T0, "attempts": 1}
-    sms |= {"created_at": T0, "state": "failed"}
+    sms: dict[str, Any] = {"to_number": "+14155552671", "body": "hi", "send_at": T0}
+    sms |= {"attempts": 1, "created_at": T0, "state": "failed"}
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -172,7 +172,8 @@ def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url:
         expected = {"gone": "failed", "bad": "dead", "blocked": "failed", "refused": "dead"}
         with engine.begin() as conn:
             assert _outboxes(conn) == expected
-            wide = {"sid": "SMw", "direction": "inbound", "body": "", "status": "received"}
+            wide: dict[str, Any] = {"sid": "SMw", "direction": "inbound", "body": ""}
+            wide |= {"status": "received"}
             wide |= {"num_segments": 1, "created_at": T0, "updated_at": T0}
             conn.execute(
                 sa.insert(tb.messages).values(
