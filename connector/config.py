@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # rows over once the lease has run out.
     claim_lease_s: float = Field(default=120.0, ge=5, le=3_600)
     writeback_lease_s: float = Field(default=300.0, ge=5, le=3_600)
+    # Attempts before an inbox item, a queued text or a CRM write is dead-lettered (left to
+    # an operator, never tried again); data the store refuses is dead-lettered at once.
+    max_attempts_inbox: int = Field(default=10, ge=1, le=1_000)
+    max_attempts_sms: int = Field(default=10, ge=1, le=1_000)
+    max_attempts_crm: int = Field(default=8, ge=1, le=1_000)
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None

@@ -43,6 +43,11 @@ OUTBOX_AGE = Gauge(
     ["outbox"],
 )
 INBOX_DEPTH = Gauge("smsync_inbox_depth", "Webhook and poll events not yet processed")
+DEAD_LETTERS = Gauge(
+    "smsync_dead_letters",
+    "Inbox items, texts and CRM writes smsync gave up on, left to an operator",
+    ["queue"],
+)
 RATE_LIMIT_WAITS = Counter(
     "smsync_rate_limit_waits_total",
     "Times a call waited because a vendor throttled us or a local limiter held it back",

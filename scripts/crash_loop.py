@@ -145,9 +145,12 @@ def store_state(db_url: str) -> dict[str, int]:
     store = SqlStore.from_url(db_url)
     try:
         with store.begin() as conn:
-            unprocessed = conn.execute(
-                sa.select(sa.func.count()).select_from(inbox).where(inbox.c.processed_at.is_(None))
-            ).scalar_one()
+            unprocessed, dead = conn.execute(
+                sa.select(
+                    sa.func.count().filter(inbox.c.dead_at.is_(None)),
+                    sa.func.count().filter(inbox.c.dead_at.is_not(None)),
+                ).where(inbox.c.processed_at.is_(None))
+            ).one()
             rows = conn.execute(
                 sa.select(crm_outbox.c.state, sa.func.count()).group_by(crm_outbox.c.state)
             ).all()
@@ -156,8 +159,10 @@ def store_state(db_url: str) -> dict[str, int]:
         store.close()
     return {
         "inbox_unprocessed": int(unprocessed),
-        "outbox_open": sum(n for s, n in by_state.items() if s not in ("done", "failed")),
+        "inbox_dead": int(dead),
+        "outbox_open": sum(n for s, n in by_state.items() if s not in ("done", "failed", "dead")),
         "outbox_failed": by_state.get("failed", 0),
+        "outbox_dead": by_state.get("dead", 0),
     }
 
 

@@ -112,9 +112,9 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         activities = _written_ids(conn, "activity")
         task_ids = _written_ids(conn, "task")
         unsettled = _scalar(
-            conn, sa.select(sa.func.count()).where(ob.c.state.not_in(("done", "failed")))
+            conn, sa.select(sa.func.count()).where(ob.c.state.not_in(("done", "failed", "dead")))
         )
-        failed = _scalar(conn, sa.select(sa.func.count()).where(ob.c.state == "failed"))
+        failed = _scalar(conn, sa.select(sa.func.count()).where(ob.c.state.in_(("failed", "dead"))))
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -137,7 +137,9 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
     if unsettled:
         summary.notes.append(f"{unsettled} CRM write(s) still queued at the end of the day")
     if failed:
-        summary.notes.append(f"{failed} CRM write(s) failed (see the retry ledger)")
+        summary.notes.append(
+            f"{failed} CRM write(s) failed or dead-lettered (see the retry ledger)"
+        )
     return summary
 
 

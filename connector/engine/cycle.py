@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext
-from connector.engine.writeback import Writeback
+from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.logs import mask_phone
 from connector.store import SqlStore
 from connector.store.tables import crm_outbox, sms_outbox
@@ -136,15 +136,18 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
     _send_step(ctx, report)
     _reconcile_step(ctx, report)
     report.ingest = _plain(ingest.run(ctx))
-    report.writeback = _plain(
-        Writeback(ctx.store, ctx.crm, ctx.clock, ctx.settings.crm, ctx.worker_id).drain()
-    )
+    report.writeback = _plain(_writeback(ctx).drain())
     report.sweep = _plain(sweep.run(ctx))
     if report.sweep.get("crm_writes"):
-        report.writeback = _plain(
-            Writeback(ctx.store, ctx.crm, ctx.clock, ctx.settings.crm, ctx.worker_id).drain()
-        )
+        report.writeback = _plain(_writeback(ctx).drain())
     return report
+
+
+def _writeback(ctx: EngineContext) -> Writeback:
+    policy = WritebackPolicy(
+        lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
+    )
+    return Writeback(ctx.store, ctx.crm, ctx.clock, ctx.settings.crm, ctx.worker_id, policy)
 
 
 def _dry(ctx: EngineContext) -> CycleReport:

@@ -9,7 +9,12 @@ it caused is in the outbox. Resolving a number the local state does not know ask
 
 Status items: the message's state machine was already moved at intake. A final status
 updates the message's activity; a permanent failure marks the number invalid on its
-record, and a provider block (21610) enters the consent ledger."""
+record, and a provider block (21610) enters the consent ledger.
+
+An item that fails is released with an exponential back-off (the items behind it go on),
+and dead-lettered when its own data is refused or after `SMSYNC_MAX_ATTEMPTS_INBOX`
+attempts (connector/engine/dead_letters.py). A fatal error (the CRM's credentials or
+quota) is nobody's item: the run stops and the claimed items go back with their attempt."""
 
 from __future__ import annotations
 
@@ -35,11 +40,14 @@ from connector.domain.model import (
 from connector.domain.phones import try_e164
 from connector.domain.routing import route
 from connector.domain.sla import add_business_time, start_timer
-from connector.engine import consent_sync, outbox, tasks
+from connector.engine import consent_sync, dead_letters, outbox, tasks
 from connector.engine.context import EngineContext
+from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
 from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
-from connector.logs import mask_phone, scrub_text
+from connector.errors import FatalError
+from connector.failures import backoff, describe, permanent
+from connector.logs import mask_phone
 from connector.store import contacts, inbox, messages, sla
 from connector.store.records import InboxItem
 
@@ -52,7 +60,8 @@ PERMANENT_FAILURES = frozenset({21211, 21614, 30003, 30005, 30006})
 # Dispositions that end the active motion (the play has its outcome).
 ENDS_MOTION = frozenset({OPTED_OUT, "wrong_number"})
 BATCH = 200
-RETRY_AFTER = timedelta(seconds=30)
+RETRY_AFTER = timedelta(seconds=30)  # after the first failure; doubles up to RETRY_CAP
+RETRY_CAP = timedelta(hours=1)
 
 
 @dataclass
@@ -60,6 +69,8 @@ class IngestReport:
     claimed: int = 0
     processed: int = 0
     failed: int = 0
+    dead: int = 0  # dead-lettered (included in `failed` when it happened to a claimed item)
+    stopped: str | None = None  # why the run stopped early (a fatal error), if it did
     inbound: int = 0
     statuses: int = 0
     crm_writes: int = 0
@@ -83,21 +94,38 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
     """Process every claimable inbox item (or up to `max_items`)."""
     policy = ReplyPolicy.from_mapping(ctx.mapping)
     report = IngestReport()
-    while max_items is None or report.claimed < max_items:
+    most = ctx.settings.max_attempts_inbox
+    while report.stopped is None and (max_items is None or report.claimed < max_items):
         limit = BATCH if max_items is None else min(BATCH, max_items - report.claimed)
         with ctx.store.begin() as conn:
+            now = ctx.clock.now()
+            report.dead += dead_letters.bury_exhausted(conn, "inbox", most, now)
             items = inbox.claim(
-                conn, ctx.worker_id, limit, ctx.settings.claim_lease_s, ctx.clock.now()
+                conn, ctx.worker_id, limit, ctx.settings.claim_lease_s, now, max_attempts=most
             )
         if not items:
             break
         report.claimed += len(items)
         queued_before = report.crm_writes
-        for item in items:
-            _one(ctx, policy, item, report)
+        for index, item in enumerate(items):
+            try:
+                _one(ctx, policy, item, report)
+            except FatalError as exc:
+                report.stopped = describe(exc)
+                _hand_back(ctx, items[index:])
+                log.warning("ingest.stopped", error=report.stopped, released=len(items) - index)
+                break
         if report.crm_writes > queued_before:
             ctx.woke("writeback")
     return report
+
+
+def _hand_back(ctx: EngineContext, items: list[InboxItem]) -> None:
+    """Release items a stopped run did not process, with their attempt given back."""
+    now = ctx.clock.now()
+    with ctx.store.begin() as conn:
+        for item in items:
+            inbox.release(conn, item.id, None, now, ctx.worker_id, refunded=True)
 
 
 def _one(ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: IngestReport) -> None:
@@ -109,6 +137,8 @@ def _one(ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: Inges
 def _process(
     ctx: EngineContext, policy: ReplyPolicy, item: InboxItem, report: IngestReport
 ) -> None:
+    """Process one item; a failure is released or dead-lettered, never raised (except a
+    fatal one, which stops the run)."""
     writes_before = report.crm_writes
     try:
         extra: list[CrmRef] = []
@@ -125,12 +155,29 @@ def _process(
             inbox.mark_processed(conn, item.id, now, ctx.worker_id)
         report.processed += 1
         log.debug("ingest.processed", kind=item.kind, crm_writes=report.crm_writes - writes_before)
+    except FatalError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
         report.failed += 1
-        message = scrub_text(f"{type(exc).__name__}: {exc}")
-        log.warning("ingest.item_failed", provider_id=item.provider_id, error=message)
-        with ctx.store.begin() as conn:
-            inbox.release(conn, item.id, message, ctx.clock.now() + RETRY_AFTER, ctx.worker_id)
+        _failed(ctx, item, exc, report)
+
+
+def _failed(ctx: EngineContext, item: InboxItem, exc: Exception, report: IngestReport) -> None:
+    """Release the item with a back-off, or dead-letter it (refused data, or its last try)."""
+    error = describe(exc)
+    log.warning(
+        "ingest.item_failed", provider_id=item.provider_id, attempts=item.attempts, error=error
+    )
+    now = ctx.clock.now()
+    with ctx.store.begin() as conn:
+        if permanent(exc) or item.attempts >= ctx.settings.max_attempts_inbox:
+            letter = DeadLetter.of("inbox", item.id, item.provider_id, item.attempts, exc)
+            report.dead += dead_letters.bury(conn, letter, now, ctx.worker_id)
+            return
+        retry_at = now + backoff(
+            item.attempts, RETRY_AFTER.total_seconds(), RETRY_CAP.total_seconds()
+        )
+        inbox.release(conn, item.id, error, retry_at, ctx.worker_id)
 
 
 def _resolve_remote(ctx: EngineContext, payload: dict[str, Any]) -> list[CrmRef]:
@@ -143,6 +190,15 @@ def _resolve_remote(ctx: EngineContext, payload: dict[str, Any]) -> list[CrmRef]
         if contacts.find_by_phone(conn, phone):
             return []
     return sorted(ctx.crm.find_by_phone(phone), key=lambda r: (r.object_type, r.id))
+
+
+def _address(payload: dict[str, Any], key: str) -> str:
+    """A sender or recipient address as sent (E.164, or channel-prefixed such as
+    ``whatsapp:+14155550123``); one holding a control character is refused for good."""
+    value = str(payload.get(key) or "")
+    if not value.isprintable():
+        raise ValueError(f"the {key!r} address holds a control character")
+    return value
 
 
 def _put(conn: sa.Connection, write: CrmWrite, now: datetime, report: IngestReport) -> None:
@@ -162,13 +218,15 @@ def _inbound(
     p = item.payload
     sid = str(p["sid"])
     at = _parse_at(p.get("at"), item.received_at)
-    phone = try_e164(str(p.get("from") or "")) or str(p.get("from") or "")
+    sender, to = _address(p, "from"), _address(p, "to")
+    phone = try_e164(sender) or sender
     message = Message(
         sid=sid,
         direction=Direction.INBOUND,
         from_=phone,
-        to=str(p.get("to") or ""),
-        body=str(p.get("body") or ""),
+        to=to,
+        # a NUL means nothing in a text and Postgres cannot store one
+        body=str(p.get("body") or "").replace("\x00", ""),
         status=MessageStatus.RECEIVED,
         at=at,
         num_segments=int(p.get("num_segments") or 1),

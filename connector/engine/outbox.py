@@ -45,6 +45,8 @@ def put(conn: sa.Connection, write: CrmWrite, now: datetime) -> bool:
         "done_at": None,
         "last_error": None,
     }
+    if row.state in ("failed", "dead"):
+        values["attempts"] = 0  # new content is a new write: its own tries, not a dead letter
     if write.owner_id is not None:
         values["owner_id"] = write.owner_id
     if write.due is not None:

@@ -10,14 +10,19 @@ Provider answers, in one place:
     sent                      row sent; message stored; its activity `sms:<sid>` queued
     ProviderOptOutError 21610 consent ledger opt-out (provider block); row failed
     InvalidNumberError        row failed, never retried; recorded on the contact
-    other TwilioRecordError   row failed; retry ledger entry for an operator
+    other TwilioRecordError   row dead (a dead letter, with its ledger entry)
     AmbiguousSendError        row ambiguous: reconciled against the provider before any
                               re-send (never re-POSTed blindly)
-    RetriableError            row pending again after a back-off (certainly not sent)
-    FatalError (auth)         the run stops; unsent rows are released
+    any other exception       row ambiguous too (it may follow the provider's yes), or
+                              dead at once when its own data is refused; the run goes on
+    RetriableError            row pending again after an exponential back-off (certainly
+                              not sent); a 429 does not count as an attempt
+    FatalError (auth)         the run stops; unsent rows are released, attempt refunded
 
-Deferred sends are pending rows whose `send_at` is in the future: they are claimed when
-it arrives."""
+Each claim is an attempt: after `SMSYNC_MAX_ATTEMPTS_SMS` of them (retried errors,
+ambiguous sends and failed reconciliations alike) the row is dead-lettered, never sent
+again (connector/engine/dead_letters.py). Deferred sends are pending rows whose `send_at`
+is in the future: they are claimed when it arrives; a deferral is not an attempt."""
 
 from __future__ import annotations
 
@@ -36,12 +41,14 @@ from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, Direction, Message, Verdict
 from connector.domain.plays import Play, TriggerKind
 from connector.domain.policy import Policy
-from connector.engine import consent_sync, contact_context, outbox, tasks
+from connector.engine import consent_sync, contact_context, dead_letters, outbox, tasks
 from connector.engine.contact_context import LANDLINE_ERROR
+from connector.engine.dead_letters import DeadLetter
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import fired_at, kind_of
 from connector.errors import FatalError, RateLimitedError, RetriableError
-from connector.logs import mask_phone, scrub_text
+from connector.failures import backoff, describe, permanent
+from connector.logs import mask_phone
 from connector.ports import Clock, OutboundSms, SmsPort, Store
 from connector.sms.twilio.errors import (
     AmbiguousSendError,
@@ -49,7 +56,7 @@ from connector.sms.twilio.errors import (
     ProviderOptOutError,
     TwilioRecordError,
 )
-from connector.store import claims, contacts, messages, retry, sla, sms_outbox
+from connector.store import claims, contacts, messages, sla, sms_outbox
 from connector.store import tables as tb
 from connector.store.records import SmsOutboxRow
 
@@ -58,7 +65,9 @@ log = structlog.get_logger(__name__)
 LEASE_S = 120.0
 RECONCILE_AFTER = timedelta(seconds=60)  # give the provider time to list the message
 RECONCILE_MARGIN = timedelta(minutes=5)  # clock skew around the first attempt
-RETRY_AFTER = timedelta(seconds=30)
+RETRY_AFTER = timedelta(seconds=30)  # after the first failure; doubles up to RETRY_CAP
+RETRY_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 10  # SMSYNC_MAX_ATTEMPTS_SMS's default
 PROVIDER_OPT_OUT = 21610
 
 
@@ -96,6 +105,7 @@ class SendReport:
     failed: int = 0
     ambiguous: int = 0
     retried: int = 0
+    dead: int = 0
     stopped: str | None = None
     dry_run: bool = False
     would_send: list[dict[str, object]] = field(default_factory=list)
@@ -110,6 +120,7 @@ class SendReport:
             "failed": self.failed,
             "ambiguous": self.ambiguous,
             "retried": self.retried,
+            "dead": self.dead,
         }
 
 
@@ -191,8 +202,10 @@ class Sender:
         *,
         on_sent: Callable[[], object] | None = None,
         lease_s: float = LEASE_S,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.lease_s = lease_s
+        self.max_attempts = max_attempts
         self.store = store
         self.sms = sms
         self.clock = clock
@@ -200,22 +213,29 @@ class Sender:
         self.policy = policy
         self.on_sent = on_sent
         self._last_error: Exception | None = None
+        self._buried = False
 
     def drain(self, limit: int = 100) -> SendReport:
         report = SendReport()
         now = self.clock.now()
         with self.store.begin() as conn:
-            rows = sms_outbox.claim(conn, self.worker_id, limit, self.lease_s, now)
+            report.dead += dead_letters.bury_exhausted(conn, "sms", self.max_attempts, now)
+            rows = sms_outbox.claim(
+                conn, self.worker_id, limit, self.lease_s, now, max_attempts=self.max_attempts
+            )
         report.claimed = len(rows)
         for index, row in enumerate(rows):
             try:
                 outcome = self.process(row)
             except FatalError as exc:
-                report.stopped = scrub_text(str(exc))
+                report.stopped = describe(exc)
                 self._release(rows[index:])
                 log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
                 break
-            setattr(report, outcome, getattr(report, outcome) + 1)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                outcome = self._unexpected(row, exc)
+            counter = "dead" if self._buried else outcome
+            setattr(report, counter, getattr(report, counter) + 1)
             if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
                 self._release(rows[index + 1 :])
                 report.stopped = "rate limited"
@@ -223,15 +243,17 @@ class Sender:
         return report
 
     def process(self, row: SmsOutboxRow) -> str:
-        """Settle one claimed row; returns the report counter it adds to."""
+        """Settle one claimed row; returns the report counter it adds to, except that a
+        dead-lettered text reads "failed" (what a single send's caller needs to know) and
+        counts as "dead" in a drain's report."""
         self._last_error = None
+        self._buried = False
         outbound = OutboundSms(to=row.to, body=row.body, idempotency_key=row.idempotency_key)
         if row.reconcile_first:
             try:
                 found = self._reconcile(row, outbound)
             except RetriableError as exc:
-                self._settle_ambiguous(row, f"reconcile failed: {type(exc).__name__}")
-                return "ambiguous"
+                return self._settle_ambiguous(row, exc, "reconcile failed")
             if found is not None:
                 self._record_sent(row, found)
                 return "reconciled"
@@ -251,7 +273,12 @@ class Sender:
             if evaluation.verdict is Verdict.DEFER:
                 assert evaluation.send_at is not None
                 sms_outbox.retry_later(
-                    conn, row.id, f"deferred: {codes}", evaluation.send_at, self.worker_id
+                    conn,
+                    row.id,
+                    f"deferred: {codes}",
+                    evaluation.send_at,
+                    self.worker_id,
+                    refunded=True,
                 )
                 return "deferred"
         return None
@@ -266,19 +293,12 @@ class Sender:
             self._invalid_number(row, exc)
             return "failed"
         except TwilioRecordError as exc:
-            self._record_failure(row, exc)
-            return "failed"
+            return self._bury(row, exc)
         except AmbiguousSendError as exc:
-            self._settle_ambiguous(row, scrub_text(str(exc)))
-            return "ambiguous"
+            return self._settle_ambiguous(row, exc, "send outcome unknown")
         except RetriableError as exc:
             self._last_error = exc
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_AFTER
-            with self.store.begin() as conn:
-                sms_outbox.retry_later(
-                    conn, row.id, scrub_text(str(exc)), self.clock.now() + delay, self.worker_id
-                )
-            return "retried"
+            return self._retry(row, exc)
         self._record_sent(row, message)
         return "sent"
 
@@ -363,29 +383,74 @@ class Sender:
             )
         log.warning("send.invalid_number", to=mask_phone(row.to), code=exc.code)
 
-    def _record_failure(self, row: SmsOutboxRow, exc: TwilioRecordError) -> None:
-        now = self.clock.now()
-        message = scrub_text(str(exc))
+    def _bury(self, row: SmsOutboxRow, exc: Exception, *, maybe_sent: bool = False) -> str:
+        """Dead-letter the text: never sent again (`maybe_sent`: an earlier attempt may
+        have reached the provider, which an operator can check by its idempotency key)."""
+        self._buried = True
+        letter = DeadLetter.of("sms", row.id, row.idempotency_key, row.attempts, exc)
+        if isinstance(exc, TwilioRecordError):
+            letter = replace(letter, why="permanent", reason=exc.code or letter.reason)
+        if maybe_sent:
+            letter = replace(letter, detail=f"possibly sent, never re-sent: {letter.detail}")
         with self.store.begin() as conn:
-            sms_outbox.mark_failed(conn, row.id, message, now, self.worker_id)
-            retry.record_failure(
-                conn, "sms", row.idempotency_key, reason_code=exc.code, message=message, now=now
-            )
+            dead_letters.bury(conn, letter, self.clock.now(), self.worker_id)
+        return "failed"
 
-    def _settle_ambiguous(self, row: SmsOutboxRow, error: str) -> None:
-        now = self.clock.now()
+    def _last_try(self, row: SmsOutboxRow) -> bool:
+        return row.attempts >= self.max_attempts
+
+    def _retry(self, row: SmsOutboxRow, exc: RetriableError) -> str:
+        """Certainly not sent: again after a back-off, or dead on its last attempt. A 429
+        is the provider's pace, not the row's failure: it keeps its attempt."""
+        throttled = isinstance(exc, RateLimitedError)
+        if self._last_try(row) and not throttled:
+            return self._bury(row, exc)
+        wait = backoff(row.attempts, RETRY_AFTER.total_seconds(), RETRY_CAP.total_seconds())
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else wait
         with self.store.begin() as conn:
-            sms_outbox.mark_ambiguous(conn, row.id, error, now + RECONCILE_AFTER, self.worker_id)
+            sms_outbox.retry_later(
+                conn,
+                row.id,
+                describe(exc),
+                self.clock.now() + delay,
+                self.worker_id,
+                refunded=throttled,
+            )
+        return "retried"
+
+    def _settle_ambiguous(self, row: SmsOutboxRow, exc: Exception, what: str) -> str:
+        """Maybe sent: reconcile before any re-send, or dead on its last attempt."""
+        if self._last_try(row):
+            return self._bury(row, exc, maybe_sent=True)
+        now = self.clock.now()
+        error = f"{what}: {describe(exc)}"
+        wait = backoff(row.attempts, RECONCILE_AFTER.total_seconds(), RETRY_CAP.total_seconds())
+        with self.store.begin() as conn:
+            sms_outbox.mark_ambiguous(conn, row.id, error, now + wait, self.worker_id)
         log.warning("send.ambiguous", to=mask_phone(row.to), error=error)
+        return "ambiguous"
+
+    def _unexpected(self, row: SmsOutboxRow, exc: Exception) -> str:
+        """An error no answer above expects, perhaps after the provider took the text: the
+        row is reconciled before any re-send, or dead-lettered (refused data, last try)."""
+        log.warning("send.row_failed", key=row.idempotency_key, error=describe(exc))
+        if permanent(exc):
+            return self._bury(row, exc, maybe_sent=True)
+        return self._settle_ambiguous(row, exc, "unexpected error")
 
     def _release(self, rows: list[SmsOutboxRow]) -> None:
+        """Hand back rows a stopped run did not try, with their attempt."""
         now = self.clock.now()
         with self.store.begin() as conn:
             for row in rows:
                 if row.reconcile_first:  # it may have gone out: keep it for reconciling
-                    sms_outbox.mark_ambiguous(conn, row.id, "released", now, self.worker_id)
+                    sms_outbox.mark_ambiguous(
+                        conn, row.id, "released", now, self.worker_id, refunded=True
+                    )
                 else:
-                    sms_outbox.retry_later(conn, row.id, "released", now, self.worker_id)
+                    sms_outbox.retry_later(
+                        conn, row.id, "released", now, self.worker_id, refunded=True
+                    )
 
 
 def preview(store: Store, policy: Policy, now: datetime, limit: int = 100) -> SendReport:
@@ -430,7 +495,15 @@ def run(ctx: SendContext, *, dry_run: bool = False, limit: int = 100) -> SendRep
     on_sent = (lambda: wake("writeback")) if callable(wake) else None
     settings = getattr(ctx, "settings", None)
     lease_s = settings.claim_lease_s if settings is not None else LEASE_S
+    max_attempts = settings.max_attempts_sms if settings is not None else MAX_ATTEMPTS
     sender = Sender(
-        ctx.store, ctx.sms, ctx.clock, ctx.worker_id, policy, on_sent=on_sent, lease_s=lease_s
+        ctx.store,
+        ctx.sms,
+        ctx.clock,
+        ctx.worker_id,
+        policy,
+        on_sent=on_sent,
+        lease_s=lease_s,
+        max_attempts=max_attempts,
     )
     return sender.drain(limit)

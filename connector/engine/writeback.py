@@ -3,7 +3,12 @@
 Rows are claimed (leased) in one transaction, written through `CrmPort.write` (which
 batches at the API maximum and upserts by external id), and settled in another. A crash
 between the CRM's acknowledgement and the settle leaves the lease to expire; the replay
-is an upsert on the same external id, so the CRM still holds one record."""
+is an upsert on the same external id, so the CRM still holds one record.
+
+A write the CRM refuses for good, or one tried `max_attempts` times (per-record failures
+and whole-batch deferrals alike), is dead-lettered (connector/engine/dead_letters.py); a
+write whose target record was deleted is `failed` (orphaned: nothing to do). A quota or
+auth stop is not the rows' fault: they go back with their attempt."""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ import structlog
 from sqlalchemy import Connection
 
 from connector.domain.model import WriteResult
+from connector.engine import dead_letters
+from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
 from connector.errors import AuthError, QuotaExhaustedError, RetriableError
+from connector.failures import describe, describe_text
 from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
 from connector.ports import Clock, CrmPort, Store
 from connector.store import crm_outbox, retry
@@ -41,7 +49,7 @@ class WritebackReport:
     written: int = 0
     created: int = 0
     retrying: int = 0
-    failed: int = 0
+    dead: int = 0  # dead-lettered: refused by the CRM for good, or out of attempts
     orphaned: int = 0
     stopped: str | None = None  # why writeback stopped early, if it did
     errors: Counter[str] = field(default_factory=Counter)
@@ -71,7 +79,11 @@ class Writeback:
         while max_rounds is None or rounds < max_rounds:
             rounds += 1
             with self.store.begin() as conn:
-                rows = crm_outbox.claim(conn, self.worker_id, p.batch, p.lease_s, self.clock.now())
+                now = self.clock.now()
+                report.dead += dead_letters.bury_exhausted(conn, "crm", p.max_attempts, now)
+                rows = crm_outbox.claim(
+                    conn, self.worker_id, p.batch, p.lease_s, now, max_attempts=p.max_attempts
+                )
             if not rows:
                 break
             report.claimed += len(rows)
@@ -79,14 +91,13 @@ class Writeback:
                 results = self.crm.write([row.write for row in rows])
             except (QuotaExhaustedError, AuthError) as exc:
                 reason = "quota" if isinstance(exc, QuotaExhaustedError) else "auth"
-                self._release(rows, str(exc), timedelta(seconds=p.quota_pause_s))
+                self._release(rows, str(exc), timedelta(seconds=p.quota_pause_s), refund=True)
                 report.stopped = reason
                 CRM_WRITE_STOPS.labels(self.crm_name, reason).inc()
                 log.warning("writeback.stopped", crm=self.crm_name, reason=reason, detail=str(exc))
                 break
             except RetriableError as exc:
-                self._release(rows, str(exc), _backoff(p, rows[0].attempts))
-                report.retrying += len(rows)
+                self._defer(rows, exc, report)
                 log.warning(
                     "writeback.batch_deferred", crm=self.crm_name, rows=len(rows), detail=str(exc)
                 )
@@ -94,11 +105,30 @@ class Writeback:
             self._settle(rows, results, report)
         return report
 
-    def _release(self, rows: list[CrmOutboxRow], error: str, after: timedelta) -> None:
+    def _release(
+        self, rows: list[CrmOutboxRow], error: str, after: timedelta, *, refund: bool = False
+    ) -> None:
         now = self.clock.now()
         with self.store.begin() as conn:
             for row in rows:
-                crm_outbox.retry_later(conn, row.id, error, now + after, self.worker_id)
+                crm_outbox.retry_later(
+                    conn, row.id, error, now + after, self.worker_id, refunded=refund
+                )
+
+    def _defer(
+        self, rows: list[CrmOutboxRow], exc: RetriableError, report: WritebackReport
+    ) -> None:
+        """The whole batch failed transiently: it backs off, except rows on their last try."""
+        now = self.clock.now()
+        after, error = _backoff(self.policy, rows[0].attempts), describe(exc)
+        with self.store.begin() as conn:
+            for row in rows:
+                if row.attempts < self.policy.max_attempts:
+                    crm_outbox.retry_later(conn, row.id, error, now + after, self.worker_id)
+                    report.retrying += 1
+                    continue
+                letter = DeadLetter.of("crm", row.id, row.write.external_id, row.attempts, exc)
+                report.dead += dead_letters.bury(conn, letter, now, self.worker_id)
 
     def _settle(
         self, rows: list[CrmOutboxRow], results: list[WriteResult], report: WritebackReport
@@ -132,15 +162,16 @@ class Writeback:
                     outcome=outcome,
                     code=result.error_code,
                 )
-                retry.record_failure(
-                    conn,
-                    "crm",
-                    ext,
-                    reason_code=result.error_code or "UNKNOWN",
-                    message=result.error_message or result.error_code or "unknown error",
-                    now=now,
-                    next_attempt_at=next_at,
-                )
+                if outcome != "dead":  # a dead letter opened its own ledger entry
+                    retry.record_failure(
+                        conn,
+                        "crm",
+                        ext,
+                        reason_code=result.error_code or "UNKNOWN",
+                        message=result.error_message or result.error_code or "unknown error",
+                        now=now,
+                        next_attempt_at=next_at,
+                    )
                 CRM_WRITES.labels(self.crm_name, row.write.kind, outcome).inc()
 
     def _fail(
@@ -151,7 +182,8 @@ class Writeback:
         now: datetime,
         report: WritebackReport,
     ) -> tuple[str, datetime | None]:
-        """Orphaned targets and exhausted retries stop; the rest back off and come again."""
+        """Orphaned targets fail, refused writes and exhausted retries are dead-lettered; the
+        rest back off and come again."""
         message = result.error_message or result.error_code or "unknown error"
         report.errors[result.error_code or "UNKNOWN"] += 1
         if result.orphaned:
@@ -163,6 +195,14 @@ class Writeback:
             crm_outbox.retry_later(conn, row.id, message, next_at, self.worker_id)
             report.retrying += 1
             return "retrying", next_at
-        crm_outbox.mark_failed(conn, row.id, message, now, self.worker_id)
-        report.failed += 1
-        return "failed", None
+        letter = DeadLetter(
+            "crm",
+            row.id,
+            row.write.external_id,
+            row.attempts,
+            "exhausted" if result.retriable else "permanent",
+            result.error_code or "UNKNOWN",
+            describe_text(message),
+        )
+        report.dead += dead_letters.bury(conn, letter, now, self.worker_id)
+        return "dead", None

@@ -1,5 +1,6 @@
-"""The gauges read from the store: outbox depth and age, inbox depth, SLA timers open and
-breached, the open retry ledger, and how long each pull cursor has stood still.
+"""The gauges read from the store: outbox depth and age, inbox depth, dead letters, SLA
+timers open and breached, the open retry ledger, and how long each pull cursor has stood
+still.
 
 They are computed by a periodic job (`gauges`, every `SMSYNC_GAUGES_INTERVAL_S`), not at
 scrape time: a scrape never waits on the database, and on Postgres every replica reports
@@ -15,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.metrics import (
+    DEAD_LETTERS,
     INBOX_DEPTH,
     OUTBOX_AGE,
     OUTBOX_DEPTH,
@@ -24,6 +26,7 @@ from connector.metrics import (
     SYNC_LAG,
 )
 from connector.ports import Store
+from connector.store import inbox
 from connector.store import tables as t
 
 WAITING = {"crm": ("pending", "claimed"), "sms": ("pending", "claimed", "ambiguous")}
@@ -44,6 +47,17 @@ def _outbox(conn: sa.Connection, name: str, table: sa.Table, now: datetime) -> N
     OUTBOX_AGE.labels(name).set(max((now - _aware(oldest)).total_seconds(), 0.0) if oldest else 0.0)
 
 
+def _dead(conn: sa.Connection) -> dict[str, int]:
+    """Dead letters per queue (an inbox item's `dead_at`, an outbox row's state)."""
+    i = t.inbox.c
+    counts = {
+        "inbox": sa.select(sa.func.count()).where(i.processed_at.is_(None), i.dead_at.is_not(None)),
+        "sms": sa.select(sa.func.count()).where(t.sms_outbox.c.state == "dead"),
+        "crm": sa.select(sa.func.count()).where(t.crm_outbox.c.state == "dead"),
+    }
+    return {queue: int(conn.execute(stmt).scalar_one()) for queue, stmt in counts.items()}
+
+
 def _by_kind(conn: sa.Connection, where: Any) -> dict[str, int]:
     rows = conn.execute(
         sa.select(t.sla_timers.c.kind, sa.func.count()).where(where).group_by(t.sla_timers.c.kind)
@@ -58,11 +72,8 @@ def refresh(store: Store, now: datetime | None = None) -> None:
     with store.begin() as conn:
         _outbox(conn, "crm", t.crm_outbox, now)
         _outbox(conn, "sms", t.sms_outbox, now)
-        INBOX_DEPTH.set(
-            conn.execute(
-                sa.select(sa.func.count()).where(t.inbox.c.processed_at.is_(None))
-            ).scalar_one()
-        )
+        INBOX_DEPTH.set(inbox.pending_count(conn))
+        dead = _dead(conn)
         open_ = _by_kind(conn, sa.and_(s.met.is_(None), s.breached.is_(None)))
         breached = _by_kind(conn, sa.and_(s.met.is_(None), s.breached.is_not(None)))
         ledger: dict[str, int] = dict(
@@ -76,8 +87,10 @@ def refresh(store: Store, now: datetime | None = None) -> None:
     for kind in set(open_) | set(breached) | set(_known(SLA_TIMERS_OPEN)):
         SLA_TIMERS_OPEN.labels(kind).set(open_.get(kind, 0))
         SLA_TIMERS_BREACHED.labels(kind).set(breached.get(kind, 0))
-    for effect in ("crm", "sms"):
+    for effect in ("crm", "sms", "inbox"):
         RETRY_LEDGER_OPEN.labels(effect).set(int(ledger.get(effect, 0)))
+    for queue, n in dead.items():
+        DEAD_LETTERS.labels(queue).set(n)
     for name, updated in cursors:
         SYNC_LAG.labels(str(name)).set(max((now - _aware(updated)).total_seconds(), 0.0))
 

@@ -131,7 +131,8 @@ def ingest_job(jc: JobContext) -> JobFn:
 
     def run(stopping: threading.Event) -> None:
         while not stopping.is_set():
-            if ingest.run(ctx, max_items=INGEST_BATCH).claimed == 0:
+            report = ingest.run(ctx, max_items=INGEST_BATCH)
+            if report.claimed == 0 or report.stopped is not None:
                 return
 
     return run
@@ -173,7 +174,9 @@ def writeback_job(ctx: JobContext) -> JobFn:
         clock=ctx.clock,
         crm_name=ctx.settings.crm,
         worker_id=ctx.worker_id,
-        policy=WritebackPolicy(lease_s=ctx.settings.writeback_lease_s),
+        policy=WritebackPolicy(
+            lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
+        ),
     )
 
     def run(stopping: threading.Event) -> None:

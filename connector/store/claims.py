@@ -3,7 +3,14 @@
 A claim marks rows with the worker and a lease; a row whose lease ran out (its worker
 died) is claimable again. On Postgres the selection uses ``FOR UPDATE SKIP LOCKED`` so two
 replicas never take the same row; on SQLite the claim runs under the single writer lock.
-Commit the claim before doing the work, so the lease is durable."""
+Commit the claim before doing the work, so the lease is durable.
+
+Each claim counts an attempt. A row is spent when it reached its queue's maximum and has
+failed (`last_error`): a claim skips it, and `exhausted` finds it so the engine can
+dead-letter it instead (connector/engine/dead_letters.py). Attempts alone do not spend a
+row: a claim takes a batch, so a worker that died mid-batch added an attempt to every row
+still waiting behind the one it was on. A row handed back for a reason that is not its own
+(a deferral, a run stopped by a quota) gets its attempt back (`refund`)."""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.store.dialect import lock_for_claim
+from connector.store.records import Exhausted
 
 
 def claimable(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
@@ -39,10 +47,14 @@ def claim(
     now: datetime,
     order_by: Sequence[sa.ColumnElement[Any]] | None = None,
     set_state: bool = True,
+    max_attempts: int | None = None,
 ) -> list[sa.Row[Any]]:
-    """Lease up to `limit` rows matching `where`; returns them as they were before."""
+    """Lease up to `limit` rows matching `where` (and below `max_attempts`); returns them
+    as they were before."""
     if limit <= 0:
         return []
+    if max_attempts is not None:
+        where = sa.and_(where, sa.not_(spent(table, max_attempts)))
     order = order_by if order_by is not None else [table.c.id]
     stmt = sa.select(table).where(where).order_by(*order).limit(limit)
     rows = conn.execute(lock_for_claim(conn, stmt)).all()
@@ -57,6 +69,36 @@ def claim(
         values["state"] = "claimed"
     conn.execute(sa.update(table).where(table.c.id.in_([r.id for r in rows])).values(**values))
     return list(rows)
+
+
+def spent(table: sa.Table, max_attempts: int) -> sa.ColumnElement[bool]:
+    """Tried `max_attempts` times, and failed at least once."""
+    return sa.and_(table.c.attempts >= max_attempts, table.c.last_error.is_not(None))
+
+
+def exhausted(
+    conn: sa.Connection,
+    table: sa.Table,
+    where: sa.ColumnElement[bool],
+    key: sa.ColumnElement[str],
+    *,
+    max_attempts: int,
+    limit: int,
+) -> list[Exhausted]:
+    """Rows matching `where` that are `spent`, locked like a claim."""
+    stmt = (
+        sa.select(table.c.id, key.label("key"), table.c.attempts, table.c.last_error)
+        .where(where, spent(table, max_attempts))
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    rows = conn.execute(lock_for_claim(conn, stmt)).all()
+    return [Exhausted(r.id, r.key, r.attempts, r.last_error) for r in rows]
+
+
+def refund(table: sa.Table) -> dict[str, Any]:
+    """The values that give a claimed row its attempt back."""
+    return {"attempts": sa.case((table.c.attempts > 0, table.c.attempts - 1), else_=0)}
 
 
 def finish(
@@ -89,6 +131,20 @@ def fail(
     return finish(conn, table, row_id, worker_id, values)
 
 
+def bury(
+    conn: sa.Connection,
+    table: sa.Table,
+    row_id: int,
+    error: str,
+    now: datetime,
+    *,
+    worker_id: str | None,
+) -> bool:
+    """Settle an outbox row as a dead letter: never claimed (or sent) again."""
+    values = {"state": "dead", "last_error": error, "done_at": now, "lease_until": None}
+    return finish(conn, table, row_id, worker_id, values)
+
+
 def release(
     conn: sa.Connection,
     table: sa.Table,
@@ -97,13 +153,16 @@ def release(
     retry_at: datetime,
     *,
     worker_id: str | None,
+    refunded: bool = False,
 ) -> bool:
     """Hand a claimed outbox row back, to be claimed again from `retry_at`."""
-    values = {
+    values: dict[str, Any] = {
         "state": "pending",
         "last_error": error,
         "next_attempt_at": retry_at,
         "lease_until": None,
         "claimed_by": None,
     }
+    if refunded:
+        values |= refund(table)
     return finish(conn, table, row_id, worker_id, values)

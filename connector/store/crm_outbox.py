@@ -1,7 +1,9 @@
 """crm_outbox: CRM writes waiting to be sent, keyed by their deterministic external id.
 
 Enqueueing the same external id twice keeps the first row, and a replayed write is an
-upsert at the CRM, so an expired lease is simply claimed and sent again."""
+upsert at the CRM, so an expired lease is simply claimed and sent again. `failed` is an
+outcome nobody acts on (the target record was deleted); `dead` is a write smsync gave up on
+(the CRM refused it, or it was tried the maximum number of times), left to an operator."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from connector.domain.model import CrmRef, CrmWrite
 from connector.store import claims
 from connector.store.dialect import insert_if_absent
-from connector.store.records import CrmOutboxRow
+from connector.store.records import CrmOutboxRow, Exhausted
 from connector.store.tables import crm_outbox as t
 
 
@@ -34,15 +36,38 @@ def enqueue(conn: sa.Connection, write: CrmWrite, now: datetime) -> bool:
     return insert_if_absent(conn, t, values, ["external_id"])
 
 
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(claims.claimable(t, now), claims.not_backing_off(t, now))
+
+
 def claim(
-    conn: sa.Connection, worker_id: str, limit: int, lease_seconds: float, now: datetime
+    conn: sa.Connection,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    *,
+    max_attempts: int | None = None,
 ) -> list[CrmOutboxRow]:
-    """Lease up to `limit` writes, oldest first (a writeback batch)."""
-    where = sa.and_(claims.claimable(t, now), claims.not_backing_off(t, now))
+    """Lease up to `limit` writes below `max_attempts`, oldest first (a writeback batch)."""
     rows = claims.claim(
-        conn, t, where, worker_id=worker_id, limit=limit, lease_seconds=lease_seconds, now=now
+        conn,
+        t,
+        _due(now),
+        worker_id=worker_id,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=now,
+        max_attempts=max_attempts,
     )
     return [_row(r, state="claimed", attempts=r.attempts + 1) for r in rows]
+
+
+def exhausted(conn: sa.Connection, max_attempts: int, now: datetime, limit: int) -> list[Exhausted]:
+    """Due writes already tried `max_attempts` times."""
+    return claims.exhausted(
+        conn, t, _due(now), t.c.external_id, max_attempts=max_attempts, limit=limit
+    )
 
 
 def mark_done(
@@ -64,8 +89,15 @@ def mark_done(
 def mark_failed(
     conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
 ) -> bool:
-    """Final failure; the engine records it in the retry ledger for an operator."""
+    """Final, with nothing to do (an orphaned target); the engine ledgers it."""
     return claims.fail(conn, t, row_id, error, now, worker_id=worker_id)
+
+
+def bury(
+    conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
+) -> bool:
+    """Dead-letter a write smsync gave up on."""
+    return claims.bury(conn, t, row_id, error, now, worker_id=worker_id)
 
 
 def retry_later(
@@ -74,8 +106,11 @@ def retry_later(
     error: str,
     retry_at: datetime,
     worker_id: str | None = None,
+    *,
+    refunded: bool = False,
 ) -> bool:
-    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
+    """Back to pending from `retry_at`; `refunded`: not an attempt (a quota or auth stop)."""
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id, refunded=refunded)
 
 
 def get(conn: sa.Connection, external_id: str) -> CrmOutboxRow | None:

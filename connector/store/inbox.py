@@ -1,7 +1,10 @@
 """inbox: every webhook and polled event lands here first, deduplicated by provider id.
 
 The unique key in the database, not an in-process cache, makes a duplicate delivered twice,
-concurrently, to two replicas produce one row (RELIABILITY row 13)."""
+concurrently, to two replicas produce one row (RELIABILITY row 13).
+
+An item is waiting until it is processed (`processed_at`) or dead-lettered (`dead_at`: it
+could not be processed and is never claimed again; `last_error` says why)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import sqlalchemy as sa
 
 from connector.store import claims
 from connector.store.dialect import insert_if_absent
-from connector.store.records import InboxItem, InboxKind
+from connector.store.records import Exhausted, InboxItem, InboxKind
 from connector.store.tables import inbox as t
+
+WAITING = sa.and_(t.c.processed_at.is_(None), t.c.dead_at.is_(None))
 
 
 def insert_if_new(
@@ -42,12 +47,11 @@ def claim(
     now: datetime,
     *,
     kind: InboxKind | None = None,
+    max_attempts: int | None = None,
 ) -> list[InboxItem]:
-    """Lease unprocessed items, oldest first; an expired lease is claimable again."""
-    where = sa.and_(
-        t.c.processed_at.is_(None),
-        sa.or_(t.c.lease_until.is_(None), t.c.lease_until <= now),
-    )
+    """Lease waiting items, oldest first; an expired lease (or a release's retry time
+    reached) makes an item claimable again."""
+    where = _claimable(now)
     if kind is not None:
         where = sa.and_(where, t.c.kind == kind)
     rows = claims.claim(
@@ -59,8 +63,20 @@ def claim(
         lease_seconds=lease_seconds,
         now=now,
         set_state=False,
+        max_attempts=max_attempts,
     )
     return [_item(row, attempts=row.attempts + 1) for row in rows]
+
+
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(WAITING, sa.or_(t.c.lease_until.is_(None), t.c.lease_until <= now))
+
+
+def exhausted(conn: sa.Connection, max_attempts: int, now: datetime, limit: int) -> list[Exhausted]:
+    """Claimable items already tried `max_attempts` times."""
+    return claims.exhausted(
+        conn, t, _claimable(now), t.c.provider_id, max_attempts=max_attempts, limit=limit
+    )
 
 
 def mark_processed(
@@ -74,24 +90,34 @@ def mark_processed(
 def release(
     conn: sa.Connection,
     item_id: int,
-    error: str,
+    error: str | None,
     retry_at: datetime,
     worker_id: str | None = None,
+    *,
+    refunded: bool = False,
 ) -> bool:
-    """Give an item back after a failure; it becomes claimable at `retry_at`."""
+    """Give an item back; it becomes claimable at `retry_at`. `refunded`: it was not tried
+    (the run stopped for a reason that is not the item's), so the attempt is given back."""
+    values: dict[str, Any] = {"lease_until": retry_at, "claimed_by": None}
+    if error is not None:
+        values["last_error"] = error
+    if refunded:
+        values |= claims.refund(t)
+    return claims.finish(conn, t, item_id, worker_id, values)
+
+
+def mark_dead(
+    conn: sa.Connection, item_id: int, error: str, now: datetime, worker_id: str | None = None
+) -> bool:
+    """Dead-letter an item: never claimed again; `error` is kept for the operator."""
     return claims.finish(
-        conn,
-        t,
-        item_id,
-        worker_id,
-        {"last_error": error, "lease_until": retry_at, "claimed_by": None},
+        conn, t, item_id, worker_id, {"dead_at": now, "last_error": error, "lease_until": None}
     )
 
 
 def pending_count(conn: sa.Connection) -> int:
-    return int(
-        conn.execute(sa.select(sa.func.count()).where(t.c.processed_at.is_(None))).scalar_one()
-    )
+    """Items waiting to be processed (dead letters are not waiting)."""
+    return int(conn.execute(sa.select(sa.func.count()).where(WAITING)).scalar_one())
 
 
 def get(conn: sa.Connection, provider_id: str) -> InboxItem | None:
@@ -108,4 +134,6 @@ def _item(row: sa.Row[Any], attempts: int | None = None) -> InboxItem:
         received_at=row.received_at,
         attempts=row.attempts if attempts is None else attempts,
         processed_at=row.processed_at,
+        dead_at=row.dead_at,
+        last_error=row.last_error,
     )

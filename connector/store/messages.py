@@ -1,7 +1,10 @@
 """messages and message_events: one row per provider sid, its status moving only forward.
 
 Every status event is kept raw in message_events, including regressions and events for a
-sid not stored yet; when that message is stored later, those events are folded in."""
+sid not stored yet; when that message is stored later, those events are folded in.
+
+Error codes are stored only when an INTEGER column holds them (`storable_code`): a polled
+status with a nonsensical code still moves the message on, with the code unknown."""
 
 from __future__ import annotations
 
@@ -15,6 +18,14 @@ from connector.store.dialect import insert_if_absent, lock_row
 from connector.store.tables import message_events as ev
 from connector.store.tables import messages as t
 
+INT32_MAX = 2**31 - 1
+
+
+def storable_code(code: int | None) -> int | None:
+    """A provider error code, or None when it is out of the column's range (Twilio's codes
+    have five digits; anything else is noise that must not stop the status from applying)."""
+    return code if code is not None and 0 <= code <= INT32_MAX else None
+
 
 def upsert(
     conn: sa.Connection, message: Message, now: datetime, contact: CrmRef | None = None
@@ -22,7 +33,9 @@ def upsert(
     """Store or refresh a message; its status never moves back. Returns what is stored."""
     existing = _locked(conn, message.sid)
     if existing is None:
-        status, error = _fold_events(conn, message.sid, message.status, message.error_code)
+        status, error = _fold_events(
+            conn, message.sid, message.status, storable_code(message.error_code)
+        )
         values: dict[str, Any] = {
             "sid": message.sid,
             "direction": message.direction.value,
@@ -55,8 +68,8 @@ def upsert(
         update |= {"contact_type": contact.object_type, "contact_id": contact.id}
     if advances(current, message.status):
         update["status"] = message.status.value
-        if message.error_code is not None:
-            update["error_code"] = message.error_code
+        if storable_code(message.error_code) is not None:
+            update["error_code"] = storable_code(message.error_code)
     conn.execute(sa.update(t).where(t.c.sid == message.sid).values(**update))
     got = get(conn, message.sid)
     assert got is not None
@@ -75,6 +88,7 @@ def apply_status(
 ) -> bool:
     """Apply a status callback. True when it moved the message forward; a regression, a
     repeat or an unknown sid returns False. The raw event is kept either way."""
+    error_code = storable_code(error_code)
     existing = _locked(conn, sid)
     applied = existing is not None and advances(MessageStatus(existing.status), status)
     conn.execute(

@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from connector.domain.model import CrmRef, CrmWrite, Decision, SlaTimer
 
-SmsState = Literal["pending", "claimed", "sent", "failed", "ambiguous"]
-CrmState = Literal["pending", "claimed", "done", "failed"]
+SmsState = Literal["pending", "claimed", "sent", "failed", "ambiguous", "dead"]
+CrmState = Literal["pending", "claimed", "done", "failed", "dead"]
 InboxKind = Literal["inbound", "status"]
-Effect = Literal["crm", "sms"]
+Effect = Literal["crm", "sms", "inbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class InboxItem:
     received_at: datetime
     attempts: int
     processed_at: datetime | None = None
+    dead_at: datetime | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,17 @@ class CrmOutboxRow:
     attempts: int
     crm_id: str | None = None
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exhausted:
+    """A claimable row of any queue that was already tried its queue's maximum number of
+    times; `key` is its provider id, idempotency key or external id."""
+
+    id: int
+    key: str
+    attempts: int
+    last_error: str | None
 
 
 @dataclass(frozen=True, slots=True)

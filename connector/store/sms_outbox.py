@@ -1,6 +1,7 @@
 """sms_outbox: every text leaves only through a row here, committed with the decision that
 allowed it. A row that may already have reached the provider (ambiguous, or a lease that
-ran out mid-send) is handed out with `reconcile_first` so it is never re-sent blindly."""
+ran out mid-send) is handed out with `reconcile_first` so it is never re-sent blindly. A
+dead row (`bury`) is never claimed, so never sent, again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from connector.domain.model import CrmRef
 from connector.store import claims
 from connector.store.dialect import insert_if_absent
-from connector.store.records import SmsOutboxRow
+from connector.store.records import Exhausted, SmsOutboxRow
 from connector.store.tables import sms_outbox as t
 
 
@@ -43,30 +44,47 @@ def enqueue(
     return insert_if_absent(conn, t, values, ["idempotency_key"])
 
 
-def claim(
-    conn: sa.Connection, worker_id: str, limit: int, lease_seconds: float, now: datetime
-) -> list[SmsOutboxRow]:
-    """Lease due rows: pending ones whose send time has come, expired claims, and ambiguous
-    rows awaiting reconciliation."""
-    where = sa.or_(
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
         sa.and_(t.c.state == "pending", t.c.send_at <= now, claims.not_backing_off(t, now)),
         sa.and_(t.c.state == "claimed", t.c.lease_until <= now),
         sa.and_(t.c.state == "ambiguous", claims.not_backing_off(t, now)),
     )
+
+
+def claim(
+    conn: sa.Connection,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    *,
+    max_attempts: int | None = None,
+) -> list[SmsOutboxRow]:
+    """Lease due rows: pending ones whose send time has come, expired claims, and ambiguous
+    rows awaiting reconciliation (below `max_attempts`)."""
     rows = claims.claim(
         conn,
         t,
-        where,
+        _due(now),
         worker_id=worker_id,
         limit=limit,
         lease_seconds=lease_seconds,
         now=now,
         order_by=[t.c.send_at, t.c.id],
+        max_attempts=max_attempts,
     )
     return [
         _row(r, state="claimed", attempts=r.attempts + 1, reconcile=r.state != "pending")
         for r in rows
     ]
+
+
+def exhausted(conn: sa.Connection, max_attempts: int, now: datetime, limit: int) -> list[Exhausted]:
+    """Due rows already tried `max_attempts` times."""
+    return claims.exhausted(
+        conn, t, _due(now), t.c.idempotency_key, max_attempts=max_attempts, limit=limit
+    )
 
 
 def mark_sent(
@@ -92,6 +110,13 @@ def mark_failed(
     return claims.fail(conn, t, row_id, error, now, worker_id=worker_id)
 
 
+def bury(
+    conn: sa.Connection, row_id: int, error: str, now: datetime, worker_id: str | None = None
+) -> bool:
+    """Dead-letter a text: smsync gave up on it and never sends it."""
+    return claims.bury(conn, t, row_id, error, now, worker_id=worker_id)
+
+
 def withdraw(conn: sa.Connection, row_id: int, reason: str, now: datetime) -> SmsOutboxRow | None:
     """Take back a text still waiting to go (a higher-priority play took its place); None
     when it is no longer pending (a sender claimed it meanwhile)."""
@@ -109,20 +134,19 @@ def mark_ambiguous(
     error: str,
     reconcile_at: datetime,
     worker_id: str | None = None,
+    *,
+    refunded: bool = False,
 ) -> bool:
     """The provider may have accepted it: reconcile at `reconcile_at` before any re-send."""
-    return claims.finish(
-        conn,
-        t,
-        row_id,
-        worker_id,
-        {
-            "state": "ambiguous",
-            "last_error": error,
-            "next_attempt_at": reconcile_at,
-            "lease_until": None,
-        },
-    )
+    values: dict[str, Any] = {
+        "state": "ambiguous",
+        "last_error": error,
+        "next_attempt_at": reconcile_at,
+        "lease_until": None,
+    }
+    if refunded:
+        values |= claims.refund(t)
+    return claims.finish(conn, t, row_id, worker_id, values)
 
 
 def retry_later(
@@ -131,9 +155,12 @@ def retry_later(
     error: str,
     retry_at: datetime,
     worker_id: str | None = None,
+    *,
+    refunded: bool = False,
 ) -> bool:
-    """The provider certainly did not accept it (a 429, a refused connection): send again."""
-    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
+    """The provider certainly did not accept it (a 429, a refused connection): send again.
+    `refunded`: not an attempt (a deferral, a stopped run), so it does not count."""
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id, refunded=refunded)
 
 
 def get(conn: sa.Connection, row_id: int) -> SmsOutboxRow | None:

@@ -20,11 +20,16 @@ NAMING = {
 
 metadata = sa.MetaData(naming_convention=NAMING)
 
-SMS_STATES = ("pending", "claimed", "sent", "failed", "ambiguous")
-CRM_STATES = ("pending", "claimed", "done", "failed")
+# `failed`: a definite outcome nobody needs to act on; `dead`: smsync gave up on the row and
+# an operator should look (see connector/engine/dead_letters.py)
+SMS_STATES = ("pending", "claimed", "sent", "failed", "ambiguous", "dead")
+CRM_STATES = ("pending", "claimed", "done", "failed", "dead")
 CRM_KINDS = ("field_update", "activity", "task")
 INBOX_KINDS = ("inbound", "status")
-EFFECTS = ("crm", "sms")
+EFFECTS = ("crm", "sms", "inbox")
+# Phone numbers and provider addresses: E.164 is at most 16 characters, but providers also
+# send channel-prefixed addresses (whatsapp:+14155550123) and alphanumeric sender ids.
+ADDRESS = sa.String(64)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -44,7 +49,7 @@ contact_state = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("crm_object_type", sa.String(64), nullable=False),
     sa.Column("crm_id", sa.String(64), nullable=False),
-    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("phone", ADDRESS, nullable=True),
     sa.Column("tz_zones", sa.JSON, nullable=True),
     sa.Column("tz_source", sa.String(16), nullable=True),
     sa.Column("owner_id", sa.String(64), nullable=True),
@@ -66,7 +71,7 @@ consent_ledger = sa.Table(
     "consent_ledger",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("phone", ADDRESS, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("scope", sa.String(32), nullable=False),
     sa.Column("source", sa.String(32), nullable=False),
@@ -86,8 +91,8 @@ messages = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("sid", sa.String(64), nullable=False),
     sa.Column("direction", sa.String(16), nullable=False),
-    sa.Column("from_number", sa.String(20), nullable=False),
-    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("from_number", ADDRESS, nullable=False),
+    sa.Column("to_number", ADDRESS, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("play", sa.String(128), nullable=True),
@@ -139,9 +144,10 @@ inbox = sa.Table(
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.Column("dead_at", UtcDateTime, nullable=True),  # dead-lettered: never claimed again
     sa.UniqueConstraint("provider_id"),
     sa.CheckConstraint(_in("kind", INBOX_KINDS), name="kind"),
-    sa.Index(None, "processed_at", "id"),
+    sa.Index(None, "processed_at", "dead_at", "id"),  # the claim, the depth and dead counts
 )
 
 sms_outbox = sa.Table(
@@ -150,7 +156,7 @@ sms_outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("idempotency_key", sa.String(191), nullable=False),
     *_ref(),
-    sa.Column("to_number", sa.String(20), nullable=False),
+    sa.Column("to_number", ADDRESS, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("play", sa.String(128), nullable=True),
     sa.Column("send_at", UtcDateTime, nullable=False),
@@ -208,7 +214,7 @@ decision_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     *_ref(),
-    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("phone", ADDRESS, nullable=True),
     sa.Column("verdict", sa.String(16), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),  # the codes, which reports count
     sa.Column("play", sa.String(128), nullable=True),

@@ -43,4 +43,5 @@ def test_sigkills_lose_and_double_nothing() -> None:
     assert result["database"] == "sqlite"
     assert result["inbox_unprocessed"] == 0
     assert result["outbox_open"] == 0
+    assert (result["inbox_dead"], result["outbox_dead"]) == (0, 0)  # restarts blame no row
     assert result["final_exit_code"] == 0

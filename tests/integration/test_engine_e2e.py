@@ -189,7 +189,7 @@ def test_replies_become_activities_tasks_and_fields(world: World) -> None:
     assert report.ingest["processed"] == 7
     assert report.ingest["failed"] == 0
     assert report.writeback is not None
-    assert report.writeback["failed"] == 0, report.writeback
+    assert report.writeback["dead"] == 0, report.writeback
 
     m = world.ctx.mapping
     act_obj, act_ext = m.activity.object, m.activity.external_id_field

@@ -219,7 +219,7 @@ def test_per_record_errors_land_in_the_retry_ledger_and_are_retried_next_cycle(
     enqueue(store, clock, [ok, locked, refused, orphan])
     writeback = Writeback(store, crm, clock, "salesforce", "w1")
     report = writeback.drain()
-    assert (report.written, report.retrying, report.failed, report.orphaned) == (1, 1, 1, 1)
+    assert (report.written, report.retrying, report.dead, report.orphaned) == (1, 1, 1, 1)
     with store.begin() as conn:
         ledger = {
             w.external_id: retry.get_open(conn, "crm", w.external_id)

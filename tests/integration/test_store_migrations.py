@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from connector.errors import ConfigError
 from connector.store import make_engine
-from connector.store.migrate import current, head, upgrade
+from connector.store import tables as tb
+from connector.store.migrate import _config, current, head, upgrade
 from connector.store.tables import metadata
+
+T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 def inventory(url: str) -> dict[str, Any]:
@@ -45,7 +50,14 @@ def inventory(url: str) -> dict[str, Any]:
 def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
     assert current(db_url) is None
     applied = upgrade(db_url)
-    assert applied == ["0001", "0002", "0003", "0004", "0005"]  # one step at a time, oldest first
+    assert applied == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+    ]  # one step at a time, oldest first
     assert applied[-1] == head()
     assert current(db_url) == head()
     before = inventory(db_url)
@@ -122,3 +134,57 @@ def test_comparison_would_see_a_drift(migrated_url: str) -> None:
     finally:
         engine.dispose()
     assert [d[0] for d in diffs] == ["add_table"]
+
+
+def _outboxes(conn: sa.Connection) -> dict[str, str]:
+    crm = conn.execute(sa.select(tb.crm_outbox.c.external_id, tb.crm_outbox.c.state)).all()
+    sms = conn.execute(sa.select(tb.sms_outbox.c.idempotency_key, tb.sms_outbox.c.state)).all()
+    return {str(k): str(v) for k, v in [*crm, *sms]}
+
+
+def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url: str) -> None:
+    upgrade(db_url, "0005")
+    crm: dict[str, Any] = {"kind": "activity", "target_type": "Lead", "target_id": "00Q1"}
+    crm |= {"fields": {}, "attempts": 8, "created_at": T0}
+    sms: dict[str, Any] = {"to_number": "+14155552671", "body": "hi", "send_at": T0}
+    sms |= {"attempts": 1, "created_at": T0, "state": "failed"}
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for ext, error in (("gone", "orphaned: deleted"), ("bad", "INVALID_FIELD: no")):
+                values = crm | {"external_id": ext, "state": "failed", "last_error": error}
+                conn.execute(sa.insert(tb.crm_outbox).values(**values))
+            for key, error in (("blocked", "blocked: opted_out"), ("refused", "21606")):
+                values = sms | {"idempotency_key": key, "last_error": error}
+                conn.execute(sa.insert(tb.sms_outbox).values(**values))
+            conn.execute(
+                sa.insert(tb.retry_ledger).values(
+                    effect="sms",
+                    key="refused",
+                    reason_code="21606",
+                    message="refused",
+                    attempts=1,
+                    first_failed_at=T0,
+                    last_failed_at=T0,
+                )
+            )
+        assert upgrade(db_url) == ["0006"]
+        expected = {"gone": "failed", "bad": "dead", "blocked": "failed", "refused": "dead"}
+        with engine.begin() as conn:
+            assert _outboxes(conn) == expected
+            wide: dict[str, Any] = {"sid": "SMw", "direction": "inbound", "body": ""}
+            wide |= {"status": "received"}
+            wide |= {"num_segments": 1, "created_at": T0, "updated_at": T0}
+            conn.execute(
+                sa.insert(tb.messages).values(
+                    from_number="whatsapp:+14155550123", to_number="whatsapp:+15005550006", **wide
+                )
+            )
+            conn.execute(sa.delete(tb.messages))
+            command.downgrade(_config(conn), "0005")
+        with engine.begin() as conn:
+            assert set(_outboxes(conn).values()) == {"failed"}
+        assert current(db_url) == "0005"
+        assert upgrade(db_url) == ["0006"]
+    finally:
+        engine.dispose()

@@ -94,10 +94,10 @@ def test_each_outcome_is_settled_and_ledgered(store: SqlStore) -> None:
     _enqueue(store, clock, "sms:ok:1", "sms:ok:2", "sms:lock:3", "sms:bad:4", "sms:gone:5")
     wb = Writeback(store, crm, clock, "salesforce", "w1")
     report = wb.drain()
-    assert (report.written, report.retrying, report.failed, report.orphaned) == (2, 1, 1, 1)
+    assert (report.written, report.retrying, report.dead, report.orphaned) == (2, 1, 1, 1)
     assert len(crm.calls) == 1
     with store.begin() as conn:
-        assert crm_outbox.counts(conn) == {"done": 2, "pending": 1, "failed": 2}
+        assert crm_outbox.counts(conn) == {"done": 2, "pending": 1, "failed": 1, "dead": 1}
         open_keys = {e.key: e.reason_code for e in retry.list_open(conn)}
     assert open_keys == {
         "sms:lock:3": "UNABLE_TO_LOCK_ROW",
@@ -125,7 +125,7 @@ def test_retries_are_bounded(store: SqlStore) -> None:
         clock.t += timedelta(hours=2)
     assert len(crm.calls) == 3
     with store.begin() as conn:
-        assert crm_outbox.counts(conn) == {"failed": 1}
+        assert crm_outbox.counts(conn) == {"dead": 1}
 
 
 def test_quota_stop_keeps_state_and_resumes(store: SqlStore) -> None:
@@ -141,3 +141,20 @@ def test_quota_stop_keeps_state_and_resumes(store: SqlStore) -> None:
     crm.quota = False
     clock.t += timedelta(minutes=16)
     assert wb.drain().written == 2
+
+
+def test_quota_stops_never_use_up_attempts(store: SqlStore) -> None:
+    """Days of budget stops are not the rows' failures: they are not dead-lettered."""
+    clock, crm = Clock(), ScriptedCrm()
+    _enqueue(store, clock, "sms:ok:1")
+    crm.quota = True
+    wb = Writeback(store, crm, clock, "salesforce", "w1", WritebackPolicy(max_attempts=2))
+    for _ in range(5):
+        assert wb.drain().stopped == "quota"
+        clock.t += timedelta(hours=1)
+    with store.begin() as conn:
+        row = crm_outbox.get(conn, "sms:ok:1")
+    assert row is not None
+    assert (row.state, row.attempts) == ("pending", 0)
+    crm.quota = False
+    assert wb.drain().written == 1
