@@ -149,3 +149,31 @@ def test_bad_requests_are_400_and_unknown_contacts_404(people: SqlStore) -> None
     assert unknown.status_code == 400
     assert missing.status_code == 404
     assert _rows(people) == 0
+
+
+def test_a_manual_text_over_the_limit_is_blocked_and_explained(people: SqlStore) -> None:
+    """`smsync send --body` with 15,000 characters: blocked at the chokepoint with the
+    limit in the reason, nothing queued, and `smsync explain` shows why."""
+    from connector.engine.explain import explain
+    from connector.engine.manual import manual_send
+
+    policy = to_policy(load_plays(ROOT / "tests" / "data" / "plays" / "scenario.yaml"))
+    result = manual_send(
+        people,
+        None,
+        Fixed(),
+        policy,
+        contact_id=LEAD.id,
+        play="meeting_confirmation",
+        body="x" * 15_000,
+    )
+    assert result.verdict.value == "block"
+    assert [r.code for r in result.reasons] == ["body_too_long"]
+    assert _rows(people) == 0
+    with people.begin() as conn:
+        shown = explain(conn, LEAD.id)
+    [reason] = shown.as_json()["decisions"][0]["reasons"]  # type: ignore[index]
+    assert reason["code"] == "body_too_long"
+    assert reason["detail"] == "15,000 characters; the limit is 1,600"
+    assert "1,600" in reason["meaning"]
+    assert any("body_too_long: 15,000 characters" in line for line in shown.lines())
