@@ -73,8 +73,8 @@ def test_upgrade_on_a_brand_new_relative_path(
 ) -> None:
     """What `smsync db upgrade` does with the default SMSYNC_DATABASE_URL."""
     monkeypatch.chdir(tmp_path)
-    assert upgrade("sqlite:///var/smsync.db") == ["0001", "0002", "0003", "0004", "0005"]
-    assert current("sqlite:///var/smsync.db") == "0005"
+    assert upgrade("sqlite:///var/smsync.db") == ["0001", "0002", "0003", "0004", "0005", "0007"]
+    assert current("sqlite:///var/smsync.db") == "0007"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:

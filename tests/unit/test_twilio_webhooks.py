@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from twilio.request_validator import RequestValidator
 
 from connector.config import Settings
@@ -65,7 +65,7 @@ def store(tmp_path: Path) -> Iterator[SqlStore]:
 class AppClient:
     """The app in process over httpx's ASGI transport, on one event loop in a thread."""
 
-    def __init__(self, app: Starlette, portal: anyio.from_thread.BlockingPortal) -> None:
+    def __init__(self, app: ASGIApp, portal: anyio.from_thread.BlockingPortal) -> None:
         self.portal = portal
         transport = httpx.ASGITransport(app=app)
         self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
