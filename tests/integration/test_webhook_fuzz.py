@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,9 +148,12 @@ def status_params(draw: st.DrawFn) -> tuple[list[tuple[str, str]], str, str]:
     return params, key, to
 
 
-def _leaks(events: list[dict[str, Any]], phones_seen: list[str], body: str | None) -> list[str]:
+def _leaks(
+    events: list[MutableMapping[str, Any]], phones_seen: list[str], body: str | None
+) -> list[str]:
     """The whole phone numbers and the body found in the captured and rendered logs."""
-    flat = json.dumps(events, default=str) + "".join(RENDER(None, "", dict(e)) for e in events)
+    rendered = "".join(str(RENDER(None, "", dict(e))) for e in events)
+    flat = json.dumps(events, default=str) + rendered
     found = [p for p in phones_seen if p.startswith(("+", "whatsapp:+")) and p in flat]
     found += [p[-10:] for p in phones_seen if p.startswith("+1") and p[-10:] in flat]
     if body is not None and body in flat:
