@@ -284,7 +284,9 @@ class SendApi:
         while True:
             row, outbox = await anyio.to_thread.run_sync(self._load, key)
             left = deadline - time.monotonic()
-            if row.settled or left <= 0:
+            # a first request that died mid-send never settles its row; the send job does
+            ended = outbox is not None and outbox.state in ("sent", "failed")
+            if row.settled or ended or left <= 0:
                 break
             sending = self.open.get(key)
             if sending is not None:  # sent from this process: woken when it settles

@@ -18,11 +18,22 @@ import requests
 import sqlalchemy as sa
 
 from connector.domain.model import ConsentStatus
+from connector.runtime.api_request import SendRequest
 from connector.sandbox.server import Sandbox
 from connector.sms.twilio.client import TwilioSms
-from connector.store import SqlStore, contacts
+from connector.store import SqlStore, api_requests, contacts, sms_outbox
 from connector.store import tables as tb
-from tests.integration.api_kit import AUTH, GONE, LEAD, LEAD_PHONE, PLAY, api_app, count, seed
+from tests.integration.api_kit import (
+    AUTH,
+    GONE,
+    LEAD,
+    LEAD_PHONE,
+    NOON,
+    PLAY,
+    api_app,
+    count,
+    seed,
+)
 from tests.serve_kit import Served
 
 
@@ -157,6 +168,32 @@ def test_a_blocked_first_answer_stands_for_every_repeat(live: Api, store: SqlSto
     assert (again.status_code, again.json()) == (409, first.json())
     assert count(store, tb.decision_log) == 1
     assert count(store, tb.sms_outbox) == 0
+
+
+def test_a_first_request_that_died_mid_send_is_answered_from_the_outbox(
+    live: Api, store: SqlStore
+) -> None:
+    """The process that took the key died before it settled the answer; the send job sent
+    the text since. A repeat answers that, without waiting out the deadline (15 s)."""
+    key, outbox_key = "died-1", "manual:meeting_confirmation:Lead/00Q000000000001:died-1"
+    fingerprint = SendRequest(LEAD.id, PLAY, None, dry_run=False, idempotency_key=key)
+    with store.begin() as conn:
+        api_requests.claim(conn, key, fingerprint.fingerprint, NOON)
+        sms_outbox.enqueue(
+            conn, outbox_key, to=LEAD_PHONE, body="hi", send_at=NOON, now=NOON, contact=LEAD
+        )
+        row = sms_outbox.by_key(conn, outbox_key)
+        assert row is not None
+        sms_outbox.mark_sent(conn, row.id, "SM" + "a" * 32, NOON)
+        in_flight: dict[str, Any] = {"verdict": "allow", "outcome": "in_flight", "sid": None}
+        api_requests.answer(
+            conn, key, status=202, response=in_flight, outbox_key=outbox_key, settled_at=None
+        )
+    started = time.monotonic()
+    reply = live.send({**REQUEST, "idempotency_key": key})
+    assert time.monotonic() - started < 5
+    assert reply.status_code == 200
+    assert (reply.json()["outcome"], reply.json()["sid"]) == ("sent", "SM" + "a" * 32)
 
 
 @pytest.mark.parametrize("live", [0.5], indirect=True)
