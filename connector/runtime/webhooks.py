@@ -9,9 +9,8 @@ it is read (`http_guard.BodyLimit`, before anything else); a bad or missing sign
 403 before the body is even parsed into an event; a signed request that is not what
 Twilio sends (a missing field, a field out of its documented range or shape, a NUL; see
 `connector.sms.twilio.webhooks`) is 400 naming the field; only then does the database
-see anything. A duplicate (the same
-provider id) is answered like the first delivery and changes nothing: the inbox's unique
-key decides, so it holds across replicas."""
+see anything. A duplicate (the same provider id) is answered like the first delivery and
+changes nothing: the inbox's unique key decides, so it holds across replicas."""
 
 from __future__ import annotations
 

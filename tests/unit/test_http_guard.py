@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -115,10 +116,14 @@ def test_each_path_has_its_own_limit() -> None:
     assert Exchange([b"a" * 17 * KIB]).run(app, "/echo").status == 200
 
 
-def test_the_sidecar_bounds_api_send_and_unknown_paths_too() -> None:
+def test_the_sidecar_bounds_every_path_and_counts_refused_webhooks() -> None:
     app = build_app(Readiness({}))
     assert Exchange([b"{}"], declared=17 * KIB).run(app, "/api/send").status == 413
     assert Exchange([b""], declared=65 * KIB).run(app, "/nowhere").status == 413
+    labels = {"kind": "inbound", "outcome": "too_large"}
+    before = REGISTRY.get_sample_value("smsync_webhooks_total", labels) or 0.0
+    assert Exchange([b"a" * KIB] * 65).run(app, "/webhooks/twilio/inbound").status == 413
+    assert REGISTRY.get_sample_value("smsync_webhooks_total", labels) == before + 1
 
 
 def _leaky(message: str) -> Callable[[Request], Awaitable[Response]]:
