@@ -3,8 +3,11 @@ chokepoint as every play.
 
 Governance treats a manual send as a person's decision: consent, the number and quiet
 hours apply (outside them it is deferred, never dropped); caps, suppression and holdout do
-not. An allowed send is queued and sent at once through the send step, which checks it
-once more right before the provider; a deferred one waits in the outbox."""
+not. An allowed send is queued and leased in the decision's own transaction (so the send
+job cannot take it in between and leave the caller without its outcome), then sent at once
+through the send step, which checks it once more right before the provider; a deferred one
+waits in the outbox. `decide` and `send_now` are the two halves, for callers (the API)
+that answer between them."""
 
 from __future__ import annotations
 
