@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None
+    # how long `POST /api/send` waits for the provider before answering 202 "in_flight"
+    # (the send carries on in the background and is never sent twice)
+    api_send_timeout_s: float = Field(default=15.0, gt=0, le=300)
 
     sf_login_url: str = Field(
         default="https://login.salesforce.com", validation_alias=AliasChoices("SF_LOGIN_URL")

@@ -20,10 +20,18 @@ _SECRET_KEY = re.compile(
     r"private[_-]?key|client[_-]?secret|credential)",
     re.IGNORECASE,
 )
-# E.164 and loosely written NANP numbers: +14155550123, (415) 555-0123, 415.555.0123
+# Phone numbers, and only phone numbers, so that ids in logs still match the database:
+# a `+` number (E.164, also inside `whatsapp:+...`, spaces or dashes allowed between
+# digits), or a NANP number written as one ((415) 555-0123, 415.555.0123, 1-415-555-0123)
+# with a valid area code and exchange. A bare digit run (`consent:crm@1796211056`, an
+# epoch, a sid) is not a phone number by shape; fields named like one are masked by name.
 _PHONE = re.compile(
-    r"(?<![\w])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
-    r"|\+\d{8,15}(?!\d)"
+    r"\+\d(?:[ .()-]{0,2}\d){6,14}(?!\d)"
+    r"|(?<![\w+])(?:1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w])"
+)
+_PHONE_KEY = re.compile(
+    r"^(phone|phones|phone_number|to|from|from_|to_number|from_number|mobile|sender|recipient)$",
+    re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _SF_SESSION = re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]{20,}")
@@ -54,12 +62,19 @@ def scrub_text(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
+def _scrub_str(value: str, key: str) -> str:
+    if key and _PHONE_KEY.match(key) and sum(c.isdigit() for c in value) >= 7:
+        return mask_phone(value)
+    return scrub_text(value)
+
+
 def scrub(value: Any, key: str = "") -> Any:
-    """Recursively mask secrets (by key name or known value) and phone numbers."""
+    """Recursively mask secrets (by key name or known value) and phone numbers (by shape,
+    or by key name for a field that holds one: `to`, `phone`, ...)."""
     if key and _SECRET_KEY.search(key) and value not in (None, ""):
         return MASK
     if isinstance(value, str):
-        return scrub_text(value)
+        return _scrub_str(value, key)
     if isinstance(value, Mapping):
         return {k: scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

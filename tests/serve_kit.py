@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from connector.sandbox.server import bind_loopback
 
 
 class Served:
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.sock = bind_loopback()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

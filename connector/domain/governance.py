@@ -5,7 +5,9 @@ Checks run in this order; the first block wins, so the reason shown is the stron
 
 1. consent      `opted_out`, `consent_required` (opt-in regions), and for the opt-out
                 confirmation `not_opted_out` / `already_confirmed` (it goes exactly once)
-2. number       `invalid_number`, `landline`; then the text itself: `missing_data`
+2. number       `invalid_number`, `landline`; then the text itself: `missing_data`,
+                `body_too_long` (over Twilio's 1,600 characters: refused here, before
+                the provider, for plays, manual sends and auto-replies alike)
 3. timing       `expired` (past the play's expiry), `unknown_zone` (held), `quiet_hours`
                 (defer to the next opening in every zone, or drop as the play says);
                 a play's delay defers with `delay`
@@ -42,7 +44,13 @@ from phonenumbers import timezone as pn_timezone
 
 from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
 from connector.domain.holdout import HoldoutAssignment, assign
-from connector.domain.model import ConsentStatus, ContactState, Decision, Verdict
+from connector.domain.model import (
+    MAX_SMS_CHARS,
+    ConsentStatus,
+    ContactState,
+    Decision,
+    Verdict,
+)
 from connector.domain.plays import OutsideWindow, Play
 from connector.domain.policy import ConsentMode, Policy, UnknownZone
 from connector.domain.quiet_hours import (
@@ -219,12 +227,20 @@ def _body(candidate: SendCandidate, ctx: ContactContext) -> str | None:
     if candidate.body is not None:
         if not candidate.body.strip():
             raise _block("missing_data", "empty body")
-        return candidate.body
+        return _within_limit(candidate.body)
     if candidate.play is None:
         return None  # auto-replies may leave the text to the caller
     text, missing = candidate.play.template.render(ctx.values)
     if text is None:
         raise _block("missing_data", f"no value for required {', '.join(missing)}")
+    return _within_limit(text)
+
+
+def _within_limit(text: str) -> str:
+    """The provider refuses a longer text (Twilio 21617) after it was allowed and queued;
+    refusing it here keeps the verdict honest and the reason in `smsync explain`."""
+    if len(text) > MAX_SMS_CHARS:
+        raise _block("body_too_long", f"{len(text):,} characters; the limit is {MAX_SMS_CHARS:,}")
     return text
 
 

@@ -8,6 +8,10 @@ from datetime import datetime
 from enum import StrEnum, unique
 from typing import Literal
 
+# Twilio's limit on one message's text, concatenated segments included (a longer body is
+# refused with 21617); checked at the chokepoint and on inbound webhooks.
+MAX_SMS_CHARS = 1600
+
 
 @unique
 class CrmKind(StrEnum):

@@ -29,6 +29,7 @@ MEANINGS: dict[str, str] = {
     "invalid_number": "the number is not valid (numbering plan or provider)",
     "landline": "the number is a landline or not mobile",
     "missing_data": "a required template value is empty",
+    "body_too_long": "the text is longer than the provider's 1,600 characters",
     "expired": "the play's window closed before it could send",
     "unknown_zone": "the recipient's time zone is unknown and the policy holds such sends",
     "quiet_hours": "outside the quiet-hours window in the recipient's local time",

@@ -3,13 +3,18 @@ chokepoint as every play.
 
 Governance treats a manual send as a person's decision: consent, the number and quiet
 hours apply (outside them it is deferred, never dropped); caps, suppression and holdout do
-not. An allowed send is queued and sent at once through the send step, which checks it
-once more right before the provider; a deferred one waits in the outbox."""
+not. An allowed send is queued and leased in the decision's own transaction (so the send
+job cannot take it in between and leave the caller without its outcome), then sent at once
+through the send step, which checks it once more right before the provider; a deferred one
+waits in the outbox. `decide` and `send_now` are the two halves, for callers (the API)
+that answer between them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+import sqlalchemy as sa
 
 from connector.domain.caps import SendKind
 from connector.domain.governance import Reason, SendCandidate, evaluate
@@ -22,6 +27,7 @@ from connector.engine.send import Sender, claim_one
 from connector.errors import ConfigError, RecordError
 from connector.ports import Clock, SmsPort, Store
 from connector.store import sms_outbox
+from connector.store.records import SmsOutboxRow
 
 
 class UnknownContactError(RecordError):
@@ -40,6 +46,7 @@ class ManualResult:
     queued: bool = False
     outcome: str | None = None  # the send step's outcome when it went at once
     sid: str | None = None
+    detail: str | None = None  # what an outcome still open means (the API's answers)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -53,7 +60,106 @@ class ManualResult:
             "queued": self.queued,
             "outcome": self.outcome,
             "sid": self.sid,
+            "detail": self.detail,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What `decide` committed: the answer so far, the outbox key of the queued text
+    (None when nothing was queued), and the row leased for sending now, if any."""
+
+    result: ManualResult
+    key: str | None = None
+    row: SmsOutboxRow | None = None
+
+
+def decide(
+    conn: sa.Connection,
+    policy: Policy,
+    now: datetime,
+    *,
+    contact_id: str,
+    play: str,
+    body: str | None = None,
+    dry_run: bool = False,
+    request_id: str | None = None,
+    claim_as: str | None = None,
+) -> Decided:
+    """Evaluate, log and queue one manual text in the caller's transaction.
+
+    With `claim_as`, a text allowed now is leased to that worker in the same transaction,
+    so the send job cannot take it between the decision and `send_now`. Raises
+    UnknownContactError for a record the connector does not hold, ConfigError for an
+    unknown play; the caller's transaction then rolls back, so nothing is recorded."""
+    chosen = policy.plays.get(play)
+    if chosen is None:
+        known = ", ".join(sorted(policy.plays)) or "none configured"
+        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
+    state = contact_context.find_contact(conn, contact_id)
+    if state is None or state.deleted:
+        raise UnknownContactError(
+            f"no contact {contact_id!r} in the connector's state; run `smsync sync --once`"
+            " first, or check the id",
+            code="unknown_contact",
+        )
+    ctx = contact_context.load(conn, state, default_zone=policy.quiet_hours.default_zone)
+    evaluation = evaluate(SendCandidate(SendKind.MANUAL, chosen, body=body), ctx, policy, now)
+    result = ManualResult(
+        contact=state.ref,
+        play=play,
+        verdict=evaluation.verdict,
+        reasons=evaluation.reasons,
+        send_at=evaluation.send_at,
+        body=evaluation.body,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return Decided(result)
+    record(conn, evaluation, now, contact=state.ref, phone=state.phone, play=play)
+    if evaluation.verdict is Verdict.BLOCK:
+        return Decided(result)
+    assert evaluation.send_at is not None
+    assert evaluation.body is not None
+    assert state.phone is not None  # governance blocks a missing number
+    key = manual_key(play, state.ref, request_id or now.isoformat())
+    queued = sms_outbox.enqueue(
+        conn,
+        key,
+        to=state.phone,
+        body=evaluation.body,
+        send_at=evaluation.send_at,
+        now=now,
+        contact=state.ref,
+        play=play,
+    )
+    result = replace(result, queued=queued)
+    if claim_as is None or evaluation.verdict is not Verdict.ALLOW:
+        return Decided(result, key)
+    found = sms_outbox.by_key(conn, key)
+    # None: a retried request whose text is already on its way (or gone)
+    row = claim_one(conn, found.id, claim_as, now) if found is not None else None
+    return Decided(result, key, row)
+
+
+def send_now(
+    store: Store,
+    sms: SmsPort,
+    clock: Clock,
+    policy: Policy,
+    decided: Decided,
+    *,
+    worker_id: str,
+) -> ManualResult:
+    """Send the row `decide` leased to `worker_id`, through the send step (which checks it
+    once more right before the provider); the result with the send's outcome and sid."""
+    if decided.row is None:
+        return decided.result
+    outcome = Sender(store, sms, clock, worker_id, policy).process(decided.row)
+    with store.begin() as conn:
+        settled = sms_outbox.get(conn, decided.row.id)
+    sid = settled.provider_sid if settled is not None else None
+    return replace(decided.result, outcome=outcome, sid=sid)
 
 
 def manual_send(
@@ -69,63 +175,23 @@ def manual_send(
     request_id: str | None = None,
     worker_id: str = "manual",
 ) -> ManualResult:
-    """Evaluate, log, queue and (when allowed now) send one manual text.
+    """Evaluate, log, queue and (when allowed now) send one manual text (`smsync send`).
 
-    `request_id` makes a retried request one send (the API passes the caller's
-    idempotency key); by default each call is a new request. Raises UnknownContactError
-    for a record the connector does not hold, ConfigError for an unknown play."""
-    chosen = policy.plays.get(play)
-    if chosen is None:
-        known = ", ".join(sorted(policy.plays)) or "none configured"
-        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
-    now = clock.now()
+    `request_id` makes a retried request one send; by default each call is a new request.
+    Raises UnknownContactError for a record the connector does not hold, ConfigError for
+    an unknown play."""
     with store.begin() as conn:
-        state = contact_context.find_contact(conn, contact_id)
-        if state is None or state.deleted:
-            raise UnknownContactError(
-                f"no contact {contact_id!r} in the connector's state; run `smsync sync --once`"
-                " first, or check the id",
-                code="unknown_contact",
-            )
-        ctx = contact_context.load(conn, state, default_zone=policy.quiet_hours.default_zone)
-        evaluation = evaluate(SendCandidate(SendKind.MANUAL, chosen, body=body), ctx, policy, now)
-        result = ManualResult(
-            contact=state.ref,
-            play=play,
-            verdict=evaluation.verdict,
-            reasons=evaluation.reasons,
-            send_at=evaluation.send_at,
-            body=evaluation.body,
-            dry_run=dry_run,
-        )
-        if dry_run:
-            return result
-        record(conn, evaluation, now, contact=state.ref, phone=state.phone, play=play)
-        if evaluation.verdict is Verdict.BLOCK:
-            return result
-        assert evaluation.send_at is not None
-        assert evaluation.body is not None
-        assert state.phone is not None  # governance blocks a missing number
-        key = manual_key(play, state.ref, request_id or now.isoformat())
-        queued = sms_outbox.enqueue(
+        decided = decide(
             conn,
-            key,
-            to=state.phone,
-            body=evaluation.body,
-            send_at=evaluation.send_at,
-            now=now,
-            contact=state.ref,
+            policy,
+            clock.now(),
+            contact_id=contact_id,
             play=play,
+            body=body,
+            dry_run=dry_run,
+            request_id=request_id,
+            claim_as=worker_id if sms is not None else None,
         )
-    if evaluation.verdict is not Verdict.ALLOW or sms is None:
-        return replace(result, queued=queued)
-    with store.begin() as conn:
-        found = sms_outbox.by_key(conn, key)
-        row = claim_one(conn, found.id, worker_id, now) if found is not None else None
-    if row is None:  # a retried request whose text is already on its way
-        return replace(result, queued=queued)
-    outcome = Sender(store, sms, clock, worker_id, policy).process(row)
-    with store.begin() as conn:
-        settled = sms_outbox.get(conn, row.id)
-    sid = settled.provider_sid if settled is not None else None
-    return replace(result, queued=queued, outcome=outcome, sid=sid)
+    if sms is None:
+        return decided.result
+    return send_now(store, sms, clock, policy, decided, worker_id=worker_id)

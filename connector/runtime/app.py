@@ -6,8 +6,12 @@
     GET /metrics   the Prometheus exposition of the default registry
     POST /webhooks/twilio/{inbound,status}   see connector.runtime.webhooks
 
+    POST /api/send   see connector.runtime.api
+
 A webhook that was accepted wakes the `ingest` job, so a reply does not wait a whole
-interval before it is processed."""
+interval before it is processed. Every route sits behind `http_guard`: request bodies
+are bounded while they are read (64 KiB, 16 KiB for /api/send), and no exception gets
+past the one error handler."""
 
 from __future__ import annotations
 
@@ -21,9 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector.runtime import api
+from connector.runtime import webhooks as hooks
+from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.runtime.readiness import Readiness, as_json
 
 WEBHOOK_PREFIX = "/webhooks/"
+BODY_LIMITS = {**hooks.BODY_LIMITS, api.SEND_PATH: api.MAX_BODY_BYTES}
 
 
 async def healthz(_: Request) -> Response:
@@ -74,13 +82,17 @@ def build_app(
     webhooks: Sequence[BaseRoute] = (),
     on_webhook: Callable[[], object] | None = None,
 ) -> ASGIApp:
-    """The whole sidecar app; `webhooks` come from `connector.runtime.webhooks`."""
-    app = Starlette(
+    """The whole sidecar app; `webhooks` come from `connector.runtime.webhooks` (and the
+    API's routes from `connector.runtime.api`)."""
+    app: ASGIApp = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz_endpoint(readiness), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             *webhooks,
-        ]
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
-    return WakeOnWebhook(app, on_webhook) if on_webhook is not None else app
+    if on_webhook is not None:
+        app = WakeOnWebhook(app, on_webhook)
+    return guarded(app, limits=BODY_LIMITS, on_refused=hooks.count_refused)

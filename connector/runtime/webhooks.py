@@ -4,11 +4,13 @@ callbacks, verified, then stored in the inbox before the answer goes back.
     POST /webhooks/twilio/inbound   200 with empty TwiML, once the inbox row is committed
     POST /webhooks/twilio/status    204, once the inbox row and the status are committed
 
-Order of checks, so that nothing untrusted has an effect: a bad or missing signature is
-403 before the body is even parsed into an event; a signed request missing what Twilio
-always sends is 400; only then does the database see anything. A duplicate (the same
-provider id) is answered like the first delivery and changes nothing: the inbox's unique
-key decides, so it holds across replicas."""
+Order of checks, so that nothing untrusted has an effect: a body over 64 KiB is 413 while
+it is read (`http_guard.BodyLimit`, before anything else); a bad or missing signature is
+403 before the body is even parsed into an event; a signed request that is not what
+Twilio sends (a missing field, a field out of its documented range or shape, a NUL; see
+`connector.sms.twilio.webhooks`) is 400 naming the field; only then does the database
+see anything. A duplicate (the same provider id) is answered like the first delivery and
+changes nothing: the inbox's unique key decides, so it holds across replicas."""
 
 from __future__ import annotations
 
@@ -28,12 +30,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS
 from connector.ports import Clock, Store
+from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.sms.twilio import signature
 from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
 from connector.sms.twilio.webhooks import (
@@ -46,10 +50,19 @@ from connector.sms.twilio.webhooks import (
 from connector.store import inbox, messages
 
 log = structlog.get_logger(__name__)
+Kind = Literal["inbound", "status"]
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_BODY_BYTES = 64 * 1024  # Twilio's parameters fit well under this
-Kind = Literal["inbound", "status"]
+BODY_LIMITS = {INBOUND_PATH: MAX_BODY_BYTES, STATUS_PATH: MAX_BODY_BYTES}
+_KINDS: dict[str, Kind] = {INBOUND_PATH: "inbound", STATUS_PATH: "status"}
+
+
+def count_refused(path: str) -> None:
+    """`BodyLimit`'s callback: a webhook refused for its size counts as `too_large`."""
+    kind = _KINDS.get(path)
+    if kind is not None:
+        WEBHOOKS.labels(kind, "too_large").inc()
 
 
 class _UtcClock:
@@ -110,10 +123,7 @@ class TwilioWebhooks:
         return str(request.url)
 
     async def _verified(self, request: Request, path: str, kind: Kind) -> dict[str, str] | Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            WEBHOOKS.labels(kind, "too_large").inc()
-            return Response(status_code=413)
+        raw = await request.body()  # bounded by BodyLimit while it was read
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         given = request.headers.get("x-twilio-signature")
         if not signature.verify(self.auth_token, self.url_of(request, path), pairs, given):
@@ -275,8 +285,11 @@ def build_webhook_app(
     *,
     clock: Clock | None = None,
     db_concurrency: int | None = None,
-) -> Starlette:
-    """A Starlette app serving only the webhook routes (tests, benchmarks, or mounting)."""
-    return Starlette(
-        routes=webhook_routes(settings, store, clock=clock, db_concurrency=db_concurrency)
+) -> ASGIApp:
+    """An app serving only the webhook routes (tests, benchmarks), behind the same body
+    limits and error guard as the sidecar's."""
+    app = Starlette(
+        routes=webhook_routes(settings, store, clock=clock, db_concurrency=db_concurrency),
+        exception_handlers=EXCEPTION_HANDLERS,
     )
+    return guarded(app, limits=BODY_LIMITS, on_refused=count_refused)

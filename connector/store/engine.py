@@ -70,11 +70,14 @@ def dumps(value: object) -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for `url`; creates the SQLite file's parent directory when missing."""
+    """An engine for `url`; creates the SQLite file's parent directory when missing.
+
+    Its errors never carry the statement's parameters (phone numbers, texts): an
+    exception's message may end up in a log line or a row's last_error."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=dumps)
+    return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=dumps, hide_parameters=True)
 
 
 def _sqlite_engine(url: URL) -> sa.Engine:
@@ -85,7 +88,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     else:
         assert url.database is not None
         Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, json_serializer=dumps, **kwargs)
+    engine = sa.create_engine(url, json_serializer=dumps, hide_parameters=True, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -297,3 +297,20 @@ oauth_tokens = sa.Table(
     sa.Column("refresh_token", sa.Text, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# `POST /api/send` requests by the caller's idempotency key: the first request's answer,
+# so every repeat of the key (at once or later, on any replica) gets that answer rather
+# than a second decision. `settled_at` is NULL while the first request is still sending.
+api_requests = sa.Table(
+    "api_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256 of what was asked
+    sa.Column("outbox_key", sa.String(191), nullable=True),  # the sms_outbox row it queued
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("settled_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("idempotency_key"),
+)

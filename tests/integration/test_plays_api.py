@@ -4,60 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 import httpx
 import pytest
-import sqlalchemy as sa
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
-from connector.config import Settings
-from connector.domain.model import (
-    ConsentStatus,
-    ContactState,
-    CrmRef,
-    TimeZones,
-    TzSource,
-)
-from connector.engine.plan import PlaysPlanner
 from connector.plays_loader import load_plays, to_policy
-from connector.ports import Clock, SmsPort
-from connector.runtime.api import api_routes
-from connector.store import SqlStore, contacts
+from connector.store import SqlStore
 from connector.store import tables as tb
-
-pytest_plugins = ["tests.integration.store_fixtures"]
-
-ROOT = Path(__file__).resolve().parents[2]
-NOON = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)  # 12:00 in New York
-TOKEN = "s3cret-api-token"
-LEAD = CrmRef("Lead", "00Q000000000001")
-GONE = CrmRef("Lead", "00Q000000000002")
-
-
-class Fixed:
-    def now(self) -> datetime:
-        return NOON
-
-
-@dataclass
-class Ctx:
-    store: SqlStore
-    sms: SmsPort | None
-    clock: Clock
-    worker_id: str
-    planner: PlaysPlanner
+from tests.integration.api_kit import GONE, LEAD, ROOT, TOKEN, Fixed, api_app, count, seed
 
 
 class Client:
     """A synchronous face on httpx's in-process ASGI transport."""
 
-    def __init__(self, app: Starlette, portal: anyio.from_thread.BlockingPortal) -> None:
+    def __init__(self, app: ASGIApp, portal: anyio.from_thread.BlockingPortal) -> None:
         self.portal = portal
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
@@ -70,10 +34,7 @@ class Client:
 
 @contextmanager
 def _client(store: SqlStore, token: str | None) -> Iterator[Client]:
-    policy = to_policy(load_plays(ROOT / "tests" / "data" / "plays" / "scenario.yaml"))
-    ctx = Ctx(store, None, Fixed(), "api-test", PlaysPlanner(policy))
-    settings = Settings(api_token=token) if token else Settings()
-    app = Starlette(routes=api_routes(settings, ctx))
+    app = api_app(store, api_token=token) if token else api_app(store)
     with anyio.from_thread.start_blocking_portal() as portal:
         client = Client(app, portal)
         try:
@@ -84,20 +45,11 @@ def _client(store: SqlStore, token: str | None) -> Iterator[Client]:
 
 @pytest.fixture
 def people(store: SqlStore) -> SqlStore:
-    zones = TimeZones(("America/New_York",), TzSource.CRM_FIELD)
-    with store.begin() as conn:
-        contacts.upsert(conn, ContactState(LEAD, "+12125550123", zones), NOON)
-        contacts.upsert(
-            conn,
-            ContactState(GONE, "+12125550124", zones, consent=ConsentStatus.OPTED_OUT),
-            NOON,
-        )
-    return store
+    return seed(store)
 
 
 def _rows(store: SqlStore) -> int:
-    with store.begin() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(tb.sms_outbox)).scalar_one())
+    return count(store, tb.sms_outbox)
 
 
 REQUEST = {"contact": LEAD.id, "play": "meeting_confirmation", "idempotency_key": "r-1"}
@@ -123,7 +75,8 @@ def test_an_allowed_send_is_queued_once_per_idempotency_key(people: SqlStore) ->
     assert first.status_code == 200, first.text
     assert first.json()["verdict"] == "allow"
     assert first.json()["queued"] is True
-    assert again.json()["queued"] is False
+    # a repeat of the key is answered the first request's answer, not a second decision
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert _rows(people) == 1
 
 
@@ -149,3 +102,31 @@ def test_bad_requests_are_400_and_unknown_contacts_404(people: SqlStore) -> None
     assert unknown.status_code == 400
     assert missing.status_code == 404
     assert _rows(people) == 0
+
+
+def test_a_manual_text_over_the_limit_is_blocked_and_explained(people: SqlStore) -> None:
+    """`smsync send --body` with 15,000 characters: blocked at the chokepoint with the
+    limit in the reason, nothing queued, and `smsync explain` shows why."""
+    from connector.engine.explain import explain
+    from connector.engine.manual import manual_send
+
+    policy = to_policy(load_plays(ROOT / "tests" / "data" / "plays" / "scenario.yaml"))
+    result = manual_send(
+        people,
+        None,
+        Fixed(),
+        policy,
+        contact_id=LEAD.id,
+        play="meeting_confirmation",
+        body="x" * 15_000,
+    )
+    assert result.verdict.value == "block"
+    assert [r.code for r in result.reasons] == ["body_too_long"]
+    assert _rows(people) == 0
+    with people.begin() as conn:
+        shown = explain(conn, LEAD.id)
+    [reason] = shown.as_json()["decisions"][0]["reasons"]  # type: ignore[index]
+    assert reason["code"] == "body_too_long"
+    assert reason["detail"] == "15,000 characters; the limit is 1,600"
+    assert "1,600" in reason["meaning"]
+    assert any("body_too_long: 15,000 characters" in line for line in shown.lines())

@@ -172,6 +172,23 @@ def test_a_reset_before_any_effect_stays_ambiguous_without_a_second_post(sb: San
     assert twilio.send(sms()).sid == messages_to(sb, TO)[0]["sid"]
 
 
+def test_a_provider_slower_than_the_timeouts_is_ambiguous_within_them(sb: Sandbox) -> None:
+    """Every call has a timeout: a Twilio that answers after 1.5 s, against read timeouts
+    of 0.3 s, makes the send ambiguous (one POST, the listing tried a bounded number of
+    times) in about the timeouts' sum, never the provider's pace."""
+    import time
+
+    sb.state.faults.set("twilio", FaultSpec(latency_ms=1500))
+    twilio = client(sb, timeout=(2.0, 0.3))
+    started = time.monotonic()
+    with pytest.raises(AmbiguousSendError):
+        twilio.send(sms())
+    took = time.monotonic() - started
+    sb.state.faults.clear("twilio")
+    assert took < 1.5 + 1.0  # 0.3 s for the POST, 4 x 0.3 s for the listing, back-offs
+    assert creates(sb) == 1
+
+
 def test_reconcile_skips_sids_known_to_be_other_sends(sb: Sandbox) -> None:
     twilio = client(sb)
     first = twilio.send(sms())

@@ -413,3 +413,17 @@ def test_a_window_wholly_inside_the_spring_forward_gap_is_closed_that_day() -> N
     assert found is not None
     assert is_open(found, new_york, window)
     assert found.astimezone(new_york) == datetime(2001, 4, 2, 2, 0, tzinfo=new_york)
+
+
+def test_a_text_over_the_providers_limit_is_blocked_before_the_provider() -> None:
+    """Twilio refuses more than 1,600 characters (21617) after the text was allowed;
+    the chokepoint refuses it first, for a person's text and a play's rendered one."""
+    long_body = "x" * 1601
+    manual = evaluate(SendCandidate(SendKind.MANUAL, body=long_body), make_ctx(), POLICY, NOON_NY)
+    assert manual.verdict is Verdict.BLOCK
+    assert codes(manual) == ("body_too_long",)
+    assert "1,601 characters; the limit is 1,600" in manual.reasons[0].detail
+    wordy = replace(make_ctx(), values={"first_name": "A" * 1600})  # "Hi " + 1,600
+    assert codes(evaluate(play_send(PLAY), wordy, POLICY, NOON_NY)) == ("body_too_long",)
+    at_limit = SendCandidate(SendKind.MANUAL, body="y" * 1600)
+    assert evaluate(at_limit, make_ctx(), POLICY, NOON_NY).verdict is Verdict.ALLOW

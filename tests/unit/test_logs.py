@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
@@ -64,3 +65,45 @@ def test_json_renderer_off_a_tty_emits_redacted_json() -> None:
 def test_any_e164_number_is_masked(number: str) -> None:
     assert number not in logs.scrub_text(f"texting {number} now")
     assert logs.mask_phone(number).endswith(number[-4:])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "consent:crm@1796211056:Lead/00Q000000000001",  # an id with an epoch inside
+        "at 1796211056 seconds",  # an epoch alone
+        "sid SM0123456789abcdef0123456789abcdef",
+        "row 4155550123",  # a bare digit run is not a number by shape
+        "2026-03-03T17:00:00+00:00",
+        "version 12.345.6789",  # area code 012 is not a NANP area code
+    ],
+)
+def test_digit_runs_that_are_not_phone_numbers_are_left_alone(text: str) -> None:
+    """Ids in logs must match the database: only phone numbers are masked."""
+    assert logs.scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("from whatsapp:+14155550123 now", "4155550123"),
+        ("call +44 20 7946 0958 today", "7946 0958"),
+        ("call +1 (415) 555-0123", "555-0123"),
+        ("call 1-415-555-0123", "555-0123"),
+        ("call 415.555.0123", "555.0123"),
+        ("call (415) 555-0123", "555-0123"),
+    ],
+)
+def test_phone_numbers_in_any_usual_spelling_are_masked(text: str, hidden: str) -> None:
+    scrubbed = logs.scrub_text(text)
+    assert hidden not in scrubbed
+    assert logs.MASK in scrubbed
+
+
+def test_a_field_named_for_a_phone_is_masked_whatever_its_shape() -> None:
+    with capture_logs(processors=[logs.redact]) as events:
+        structlog.get_logger().info("x", phone="4155550123", to="whatsapp:+14155550123", n=4)
+    [event] = events
+    assert event["phone"] == "4155***0123"
+    assert event["to"] == "1415***0123"
+    assert event["n"] == 4

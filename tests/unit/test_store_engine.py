@@ -73,8 +73,16 @@ def test_upgrade_on_a_brand_new_relative_path(
 ) -> None:
     """What `smsync db upgrade` does with the default SMSYNC_DATABASE_URL."""
     monkeypatch.chdir(tmp_path)
-    assert upgrade("sqlite:///var/smsync.db") == ["0001", "0002", "0003", "0004", "0005", "0006"]
-    assert current("sqlite:///var/smsync.db") == "0006"
+    assert upgrade("sqlite:///var/smsync.db") == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+        "0007",
+    ]
+    assert current("sqlite:///var/smsync.db") == "0007"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:
@@ -126,3 +134,17 @@ def test_datetimes_round_trip_as_aware_utc_and_naive_ones_are_refused() -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_a_database_error_never_carries_the_statements_values(tmp_path: Path) -> None:
+    """Error messages reach logs and last_error columns: no phone number or text in them."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        with pytest.raises(sa.exc.SQLAlchemyError) as caught, engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO nowhere VALUES (:phone)"), {"phone": "+14155550123"})
+    finally:
+        engine.dispose()
+    assert "+14155550123" not in str(caught.value)
+    assert "hidden" in str(caught.value)

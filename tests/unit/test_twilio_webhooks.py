@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from twilio.request_validator import RequestValidator
 
 from connector.config import Settings
@@ -65,7 +65,7 @@ def store(tmp_path: Path) -> Iterator[SqlStore]:
 class AppClient:
     """The app in process over httpx's ASGI transport, on one event loop in a thread."""
 
-    def __init__(self, app: Starlette, portal: anyio.from_thread.BlockingPortal) -> None:
+    def __init__(self, app: ASGIApp, portal: anyio.from_thread.BlockingPortal) -> None:
         self.portal = portal
         transport = httpx.ASGITransport(app=app)
         self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
@@ -282,3 +282,83 @@ def test_group_commit_isolates_a_failing_item(store: SqlStore) -> None:
     with store.begin() as conn:
         assert inbox.get(conn, "a") is not None
         assert inbox.get(conn, "b") is not None
+
+
+def _with(params: dict[str, str], **changes: str | None) -> dict[str, str]:
+    out = dict(params)
+    for name, value in changes.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+_SID = "SM" + "1" * 32
+_STATUS = {"MessageSid": _SID, "MessageStatus": "failed", "To": "+14155552671"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        (STATUS, {**_STATUS, "ErrorCode": "1" * 30}, "ErrorCode"),  # was a 500 on SQLite
+        (STATUS, {**_STATUS, "ErrorCode": str(2**40)}, "ErrorCode"),  # was a 500 on Postgres
+        (STATUS, {**_STATUS, "ErrorCode": "999"}, "ErrorCode"),
+        (STATUS, {**_STATUS, "ErrorCode": "-30003"}, "ErrorCode"),
+        (STATUS, {**_STATUS, "ErrorCode": "٣٠٠٠٣"}, "ErrorCode"),  # digits, but not ASCII
+        (INBOUND, _with(inbound_params(_SID), NumMedia="11"), "NumMedia"),
+        (INBOUND, _with(inbound_params(_SID), NumSegments="0"), "NumSegments"),
+        (INBOUND, _with(inbound_params(_SID), NumSegments="25"), "NumSegments"),
+        (INBOUND, _with(inbound_params(_SID), Body="x" * 1601), "Body"),
+        (INBOUND, _with(inbound_params(_SID), Body="hi\x00there"), "Body"),
+        (INBOUND, _with(inbound_params(_SID), From="+1" + "4" * 70), "From"),
+        (INBOUND, _with(inbound_params(_SID), To="+1500\n5550006"), "To"),
+        (INBOUND, _with(inbound_params(_SID), AccountSid="AC123"), "AccountSid"),
+        (INBOUND, _with(inbound_params(_SID), MessagingServiceSid="MGxyz"), "MessagingServiceSid"),
+        (INBOUND, _with(inbound_params(_SID), MessageSid="SM" + "G" * 32), "MessageSid"),
+        (INBOUND, _with(inbound_params(_SID), MediaUrl0="https://x/" + "a" * 3000), "MediaUrl0"),
+        (INBOUND, {**inbound_params(_SID), **{f"P{i}": "1" for i in range(100)}}, "parameters"),
+    ],
+)
+def test_a_signed_field_outside_what_twilio_sends_is_400_naming_it(
+    client: AppClient, store: SqlStore, path: str, params: dict[str, str], named: str
+) -> None:
+    r = client.post(path, data=params, headers=sign(path, params))
+    assert r.status_code == 400, r.text
+    assert named in r.text
+    assert "\x00" not in r.text  # the value is never echoed
+    assert "4" * 20 not in r.text
+    assert count(store, inbox_table) == 0
+    assert count(store, message_events) == 0
+
+
+def test_the_status_urls_key_is_checked_too(client: AppClient, store: SqlStore) -> None:
+    path = STATUS + "?k=" + "a" * 300
+    params = {**_STATUS, "MessageSid": new_sid()}
+    r = client.post(path, data=params, headers=sign(path, params))
+    assert r.status_code == 400
+    assert "k query parameter" in r.text
+    assert count(store, inbox_table) == 0
+
+
+def test_what_twilio_does_send_at_its_limits_is_accepted(
+    client: AppClient, store: SqlStore
+) -> None:
+    sid = new_sid()
+    params = _with(
+        inbound_params(sid, "é" * 1600),  # 1,600 characters, 24 UCS-2 segments
+        From="whatsapp:+14155552671",
+        To="whatsapp:+15005550006",
+        NumMedia="10",
+        NumSegments="24",
+        MessagingServiceSid="MG" + "a" * 32,
+        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME",
+    )
+    assert client.post(INBOUND, data=params, headers=sign(INBOUND, params)).status_code == 200
+    status = {**_STATUS, "MessageSid": sid, "ErrorCode": "30003", "From": ""}
+    assert client.post(STATUS, data=status, headers=sign(STATUS, status)).status_code == 204
+    with store.begin() as conn:
+        item = inbox.get(conn, sid)
+    assert item is not None
+    assert item.payload["from"] == "whatsapp:+14155552671"
+    assert item.payload["num_media"] == 10

@@ -6,7 +6,28 @@ at any time. The same shapes come from the reconciliation poll, so the engine ca
 a polled message from a webhook except by `source`.
 
 Provider ids, the inbox's unique key: the MessageSid for an inbound message, and
-MessageSid + ":" + status for a status callback (each status of a message is one event)."""
+MessageSid + ":" + status for a status callback (each status of a message is one event).
+
+Every field is held to what Twilio documents before anything is stored, so that a signed
+but odd request (a leaked token, a proxy that mangles bodies, a fuzzer) is a 400 naming
+the field, never a database error:
+
+    MessageSid            SM or MM + 32 hex                 (required)
+    AccountSid            AC + 32 hex                       (when sent)
+    MessagingServiceSid   MG + 32 hex                       (when sent)
+    From, To              1-64 printable characters: E.164, a short code, an alphanumeric
+                          sender or a channel address such as whatsapp:+14155550123
+    Body                  at most 1,600 characters (Twilio's limit, also for an inbound
+                          text reassembled from segments)
+    NumMedia              0-10 (Twilio's limit on media in one message)
+    NumSegments           1-24 (a 1,600-character body is at most 24 segments of 67
+                          UCS-2 characters)
+    ErrorCode             10000-99999 (Twilio's error codes have five digits)
+    any other parameter   at most 2,048 characters (a MediaUrl is about 150); at most
+                          100 parameters; names at most 64 characters
+
+A NUL character anywhere is refused (400), not stripped: Twilio never sends one, and
+a text changed on its way in would no longer be what the contact wrote."""
 
 from __future__ import annotations
 
@@ -16,33 +37,100 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from connector.domain.model import Direction, Message, MessageStatus
+from connector.domain.model import MAX_SMS_CHARS, Direction, Message, MessageStatus
 from connector.errors import RecordError
 
 SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
+SERVICE_SID = re.compile(r"^MG[0-9a-f]{32}$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+MAX_PARAMS = 100
+MAX_NAME_CHARS = 64
+MAX_VALUE_CHARS = 2048
+MAX_ADDRESS_CHARS = 64
+MAX_KEY_CHARS = 191  # the idempotency key our StatusCallback URL carries (?k=)
+RANGES: dict[str, tuple[int, int]] = {
+    "NumMedia": (0, 10),
+    "NumSegments": (1, 24),
+    "ErrorCode": (10_000, 99_999),
+}
 Source = Literal["webhook", "poll"]
 
 
 class MalformedWebhookError(RecordError):
-    """A signed request that lacks what Twilio always sends: answered 400, stored nowhere."""
+    """A signed request that is not what Twilio sends: answered 400, stored nowhere."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="400")
+
+
+def check_params(params: Mapping[str, str]) -> None:
+    """The limits every parameter is held to, whatever the endpoint (see the module doc).
+
+    Messages name the field and the rule, never the value (it may be a phone number or
+    the contact's text)."""
+    if len(params) > MAX_PARAMS:
+        raise MalformedWebhookError(f"{len(params)} parameters; Twilio sends at most {MAX_PARAMS}")
+    for name, value in params.items():
+        if len(name) > MAX_NAME_CHARS or "\x00" in name:
+            raise MalformedWebhookError("a parameter name is not one Twilio sends")
+        if "\x00" in value:
+            raise MalformedWebhookError(f"{name} contains a NUL character")
+        limit = MAX_SMS_CHARS if name == "Body" else MAX_VALUE_CHARS
+        if len(value) > limit:
+            raise MalformedWebhookError(
+                f"{name} is {len(value):,} characters; Twilio sends at most {limit:,}"
+            )
+    for name, pattern, shape in (
+        ("AccountSid", ACCOUNT_SID, "AC + 32 hex digits"),
+        ("MessagingServiceSid", SERVICE_SID, "MG + 32 hex digits"),
+    ):
+        sid = params.get(name)
+        if sid and not pattern.match(sid):
+            raise MalformedWebhookError(f"{name} is not a Twilio sid ({shape})")
+    for name in ("From", "To"):
+        address = params.get(name)
+        if address and (len(address) > MAX_ADDRESS_CHARS or not _PRINTABLE.match(address)):
+            raise MalformedWebhookError(
+                f"{name} is not a phone number or channel address (at most "
+                f"{MAX_ADDRESS_CHARS} printable characters)"
+            )
+    for name in RANGES:
+        _int(params.get(name), name)
+
+
+def check_key(key: str | None) -> str | None:
+    """The idempotency key from the status URL's query: ours, so short and printable."""
+    if not key:
+        return None
+    if len(key) > MAX_KEY_CHARS or not _PRINTABLE.match(key):
+        raise MalformedWebhookError(
+            f"the k query parameter is not an idempotency key (at most {MAX_KEY_CHARS} "
+            "printable characters)"
+        )
+    return key
 
 
 def _require(params: Mapping[str, str], *names: str) -> None:
     missing = [n for n in names if not params.get(n)]
     if missing:
-        raise MalformedWebhookError(f"missing parameter(s): {', '.join(missing)}", code="400")
-    sid = params["MessageSid"]
-    if not SID.match(sid):
-        raise MalformedWebhookError("MessageSid is not a Twilio message sid", code="400")
+        raise MalformedWebhookError(f"missing parameter(s): {', '.join(missing)}")
+    check_params(params)
+    if not SID.match(params["MessageSid"]):
+        raise MalformedWebhookError("MessageSid is not a Twilio message sid (SM or MM + 32 hex)")
 
 
 def _int(value: str | None, name: str) -> int | None:
+    """A documented integer parameter, within its documented range."""
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise MalformedWebhookError(f"{name} is not an integer", code="400") from None
+    low, high = RANGES[name]
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(high)):
+        raise MalformedWebhookError(f"{name} is not an integer from {low} to {high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise MalformedWebhookError(f"{name} is not an integer from {low} to {high}")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +235,12 @@ def parse_status(
     try:
         status = MessageStatus(params["MessageStatus"].strip().lower())
     except ValueError:
-        raise MalformedWebhookError("MessageStatus is not a Twilio status", code="400") from None
+        raise MalformedWebhookError("MessageStatus is not a Twilio status") from None
     return StatusEvent(
         sid=params["MessageSid"],
         status=status,
         error_code=_int(params.get("ErrorCode"), "ErrorCode"),
         at=at,
         raw=dict(params),
-        idempotency_key=idempotency_key or None,
+        idempotency_key=check_key(idempotency_key),
     )
