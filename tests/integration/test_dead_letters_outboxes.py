@@ -23,7 +23,7 @@ from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.mapping_loader import load_mapping
 from connector.ports import OutboundSms, SmsPort
 from connector.retry import RetryPolicy
-from connector.sandbox.faults import FaultSpec, ServerErrors, Storm
+from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors, Storm
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
@@ -199,8 +199,14 @@ def _other(store: SqlStore) -> None:
 def test_a_text_the_provider_refuses_is_dead_at_once_and_the_next_goes(
     sb: Sandbox, store: SqlStore
 ) -> None:
+    # a refusal about the account, not the recipient (an over-long body never gets this
+    # far: the chokepoint blocks it as body_too_long before the provider)
+    refusal = RecordErrorSpec(
+        code="21408", message="Permission to send an SMS has not been enabled"
+    )
+    sb.state.faults.set("twilio", FaultSpec(record_errors={TO: refusal}))
     with store.begin() as conn:
-        sms_outbox.enqueue(conn, KEY, to=TO, body="x" * 1601, send_at=T0, now=T0)
+        sms_outbox.enqueue(conn, KEY, to=TO, body="Hi", send_at=T0, now=T0)
     _other(store)
     ctx = SendCtx(store, _twilio(sb), FrozenClock(T0))
     report = send.run(ctx)
@@ -210,7 +216,7 @@ def test_a_text_the_provider_refuses_is_dead_at_once_and_the_next_goes(
     with store.begin() as conn:
         entry = retry.get_open(conn, "sms", KEY)
     assert entry is not None
-    assert entry.reason_code == "21617"
+    assert entry.reason_code == "21408"
     assert entry.message.startswith("dead letter (permanent, 1 attempts): ")
 
 

@@ -162,7 +162,7 @@ def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url:
                     last_failed_at=T0,
                 )
             )
-        assert upgrade(db_url) == ["0006"]
+        assert upgrade(db_url, "0006") == ["0006"]
         expected = {"gone": "failed", "bad": "dead", "blocked": "failed", "refused": "dead"}
         with engine.begin() as conn:
             assert _outboxes(conn) == expected
@@ -179,6 +179,6 @@ def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url:
         with engine.begin() as conn:
             assert set(_outboxes(conn).values()) == {"failed"}
         assert current(db_url) == "0005"
-        assert upgrade(db_url) == ["0006"]
+        assert upgrade(db_url, "0006") == ["0006"]
     finally:
         engine.dispose()
