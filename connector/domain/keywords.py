@@ -294,14 +294,23 @@ class _Reading:
     unsure: bool = False
 
 
-def _whole(hits: list[_Hit]) -> _Reading:
+# "cancel it", "end that": a weak keyword with an object may be about a meeting
+_OBJECTS = frozenset(("it", "that", "this"))
+
+
+def _whole(hits: list[_Hit], tokens: Sequence[str], rules: KeywordRules) -> _Reading:
     kinds = {h.kind for h in hits}
     kind = next(k for k in _KIND_ORDER if k in kinds)
     chosen = [h for h in hits if h.kind is kind]
     misspelled = any(h.misspelled for h in chosen)
     rule = KeywordRule.MISSPELLED if misspelled else KeywordRule.KEYWORD
     matched = " ".join(dict.fromkeys(h.word for h in chosen))
-    return _Reading(kind, rule, matched, chosen[0].language)
+    unsure = (
+        kind is KeywordKind.OPT_OUT
+        and not any(rules.is_strong(h.word) for h in chosen)
+        and any(t in _OBJECTS for t in tokens)
+    )
+    return _Reading(kind, rule, matched, chosen[0].language, unsure)
 
 
 def _cues(
@@ -331,7 +340,7 @@ class _Text:
 
 def _by_keywords(text: _Text, rules: KeywordRules) -> _Reading | None:
     hits = rules.segment(text.tokens)
-    return _whole(hits) if hits is not None else None
+    return _whole(hits, text.tokens, rules) if hits is not None else None
 
 
 def _by_phrase(text: _Text, rules: KeywordRules) -> _Reading | None:

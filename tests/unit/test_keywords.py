@@ -160,6 +160,16 @@ def test_a_cue_in_a_longer_reply_is_an_unsure_opt_out() -> None:
     assert "review" in found.describe()
 
 
+@pytest.mark.parametrize("body", ["cancel it", "Cancel that", "end this"])
+def test_a_weak_keyword_with_an_object_is_an_unsure_opt_out(body: str) -> None:
+    found = classify(body)  # the meeting, or the texts? honoured, and a person checks
+    assert found is not None
+    assert (found.kind, found.unsure) == (KeywordKind.OPT_OUT, True)
+    strong = classify("stop it")
+    assert strong is not None
+    assert (strong.kind, strong.unsure) == (KeywordKind.OPT_OUT, False)
+
+
 @pytest.mark.parametrize("body", ["HELP", "help?", " INFO ", "Help pls", "AYUDA", "hlep"])
 def test_help_requests(body: str) -> None:
     assert _kind(body) is KeywordKind.HELP
@@ -247,7 +257,6 @@ def test_any_text_gets_a_verdict_or_none_and_opt_in_needs_an_opt_out(body: str) 
     assert found is None or found.kind is not KeywordKind.OPT_IN
     if found is not None:
         assert found.evidence_text == body
-        # unsure is the cue rule's, and a complaint phrase's ("why do you keep texting")
-        assert found.unsure == (found.rule is KeywordRule.UNSURE) or (
-            found.rule is KeywordRule.PHRASE
-        )
+        # only an opt-out is ever unsure, and the cue rule always is
+        assert not found.unsure or found.kind is KeywordKind.OPT_OUT
+        assert found.unsure or found.rule is not KeywordRule.UNSURE
