@@ -306,6 +306,35 @@ def send(
 
 
 @app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Replies to classify, each in quotes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
+    opted_out: Annotated[
+        bool, typer.Option("--opted-out", help="As if the sender's number were opted out.")
+    ] = False,
+) -> None:
+    """What the engine would decide for each reply: compliance, disposition, rule, task.
+
+    Reads the mapping's disposition rules (SMSYNC_MAPPINGS, else the example for
+    SMSYNC_CRM) and the plays file's keyword policy (SMSYNC_PLAYS or mappings/plays.yaml)."""
+    from connector.config import load_settings, mapping_path
+    from connector.domain.policy import Policy
+    from connector.engine.plan import load_policy
+    from connector.engine.reply_preview import BadReplyError, check_texts, preview
+    from connector.mapping_loader import load_mapping
+
+    try:
+        check_texts(texts)
+    except BadReplyError as exc:
+        _fail(f"classify: {exc}")
+    settings = load_settings()
+    mapping = load_mapping(mapping_path(settings))  # MappingError: every problem, exit 2
+    policy = load_policy(settings, mapping) or Policy()
+    for shown in preview(texts, mapping=mapping, policy=policy, opted_out=opted_out):
+        typer.echo(json.dumps(shown.as_json(), ensure_ascii=False) if as_json else shown.line())
+
+
+@app.command()
 def explain(
     contact: Annotated[str, typer.Option(help="CRM record id")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -15,6 +15,8 @@ from datetime import time
 from pathlib import Path
 
 from connector.domain.caps import FrequencyCaps
+from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
+from connector.domain.keywords import KeywordRules, Vocabulary
 from connector.domain.plays import (
     FieldPredicate,
     Outcome,
@@ -36,6 +38,7 @@ from connector.domain.policy import (
 from connector.domain.quiet_hours import Window
 from connector.domain.templates import BUILTIN_TOKENS, Template, TokenSpec, scan
 from connector.errors import MappingError, Problem
+from connector.keywords_schema import KeywordsSpec
 from connector.mapping_schema import MappingConfig
 from connector.mapping_validation import validate_document
 from connector.plays_schema import (
@@ -253,6 +256,25 @@ def to_play(spec: PlaySpec) -> Play:
     )
 
 
+def to_keywords(spec: KeywordsSpec) -> KeywordPolicy:
+    vocabularies = [
+        Vocabulary(
+            language,
+            opt_out=frozenset(words.opt_out),
+            opt_in=frozenset(words.opt_in),
+            help=frozenset(words.help),
+            phrases=tuple(words.phrases),
+        )
+        for language, words in spec.languages.items()
+    ]
+    return KeywordPolicy(
+        answered_by=AnsweredBy(spec.answered_by),
+        help_text=spec.help_text,
+        opt_out_confirmation=spec.opt_out_confirmation,
+        rules=KeywordRules.extended(vocabularies),
+    )
+
+
 def to_policy(config: PlaysConfig) -> Policy:
     """The governance policy, with its plays, as the domain's plain frozen records."""
     spec = config.policy
@@ -280,4 +302,5 @@ def to_policy(config: PlaysConfig) -> Policy:
         ),
         region_segment=spec.region_segment,
         plays={p.name: to_play(p) for p in config.plays},
+        keywords=to_keywords(spec.keywords),
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
+from connector.keywords_schema import KeywordsSpec
 from connector.mapping_schema import Strict, Weekday
 from connector.mapping_types import Clock, SnakeName, TimeZoneName, fail
 
@@ -162,6 +163,9 @@ class PolicySpec(Strict):
     )
     region_segment: SnakeName = Field(
         "region", description="Segment whose value names the contact's region (e.g. a state)."
+    )
+    keywords: KeywordsSpec = Field(
+        default_factory=KeywordsSpec, description="HELP and STOP: who answers, texts, words."
     )
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
+from connector.domain.governance import number_facts
 from connector.domain.tokens import MEETING
 from connector.store import tables as tb
 
@@ -33,7 +34,8 @@ def local(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
 START = local(7, 0)
 QUALIFIED = "mql"  # the stage the example speed_to_lead play enters on
 EARLY_STAGES = ("subscriber", "lead", None)
-# What texted people answer, in turn: every disposition the mappings classify, and STOP.
+# What texted people answer, in turn: every disposition the mappings classify, and opt-outs
+# in their own words (Twilio's built-in handling catches only the one-word STOP).
 REPLIES: tuple[str, ...] = (
     "Sounds interesting, tell me more",
     "How much does it cost?",
@@ -44,8 +46,19 @@ REPLIES: tuple[str, ...] = (
     "I'm interested, call me",
     "Yes",
     "what's the pricing for 20 seats?",
-    "stop",
+    "please stop texting me",
 )
+# What a meeting confirmation ("Reply YES to confirm") gets back.
+CONFIRM = "YES"
+# People who were never texted write in too: opt-outs in any wording, and HELP.
+UNPROMPTED: tuple[str, ...] = (
+    "please stop texting me",
+    "No me envíes más mensajes",
+    "STPO",
+    "help please",
+    "STOP",
+)
+MEETING_PLAY = "meeting_confirmation"
 UNKNOWN_NUMBERS = ("+12025550143", "+12025550187", "+13125550123", "+14155550199")
 
 
@@ -125,21 +138,28 @@ class Day:
 
     def replies(self, progress: Callable[[int], None]) -> int:
         texted = self._texted()
-        answering = texted[: max(1, (len(texted) * 3) // 5)]
+        booked = [p for p, plays in texted if MEETING_PLAY in plays]
+        others = [p for p, plays in texted if MEETING_PLAY not in plays]
+        answering = others[: max(1, (len(others) * 3) // 5)]
         sent = 0
+        for person in booked:  # meeting confirmations are confirmed: the play converts
+            self._inbound(person.phone, CONFIRM)
+            sent += 1
+            progress(1)
         for i, person in enumerate(answering):
             body = REPLIES[i % len(REPLIES)]
             self._inbound(person.phone, body)
-            if body.strip().lower() == "stop":
+            if "stop" in body.lower():
                 self.stopped.append(person)
             sent += 1
             progress(1)
-        # people who were never texted write in too: STOP, and strangers
-        busy = {p.crm_id for p in texted} | {p.crm_id for p in self.stopped}
-        quiet = [p for p in self.people if p.crm_id not in busy]
-        for person in quiet[: max(2, self.contacts // 50)]:
-            self._inbound(person.phone, "STOP")
-            self.stopped.append(person)
+        busy = {p.crm_id for p, _ in texted} | {p.crm_id for p in self.stopped}
+        quiet = [p for p in self.people if p.crm_id not in busy and self._mobile(p.phone)]
+        for i, person in enumerate(quiet[: max(len(UNPROMPTED), self.contacts // 50)]):
+            body = UNPROMPTED[i % len(UNPROMPTED)]
+            self._inbound(person.phone, body)
+            if not body.startswith("help"):
+                self.stopped.append(person)
             sent += 1
             progress(1)
         for number in UNKNOWN_NUMBERS[: max(1, min(len(UNKNOWN_NUMBERS), self.contacts // 100))]:
@@ -147,6 +167,7 @@ class Day:
             sent += 1
             progress(1)
         self.world.run()
+        self.world.run("send")  # HELP answers and opt-out confirmations, within 5 minutes
         return sent
 
     def after_stop(self, progress: Callable[[int], None]) -> int:
@@ -198,6 +219,15 @@ class Day:
             for r in rows
             if counts[r.phone] == 1
         ]
+
+    def _mobile(self, phone: str) -> bool:
+        """A number a person can text from: valid, and no landline (by the numbering plan
+        or the carrier)."""
+        facts = number_facts(phone)
+        twilio = self.world.sandbox.emulators["twilio"]
+        numbers = getattr(twilio, "numbers", None)
+        landline = numbers is not None and numbers.is_landline(phone)
+        return facts.valid and not facts.landline and not landline
 
     def _stageable(self) -> list[Person]:
         """People early in the funnel whose stage field takes "mql" (Salesforce Leads use
@@ -253,16 +283,18 @@ class Day:
             step(1)
         return done
 
-    def _texted(self) -> list[Person]:
-        """People a play texted, in the order they were texted."""
+    def _texted(self) -> list[tuple[Person, set[str]]]:
+        """People a play texted, in the order they were texted, with the plays."""
         t = tb.sms_outbox
         with self.world.store.begin() as conn:
-            ids = conn.execute(
-                sa.select(t.c.contact_id).where(t.c.state == "sent").order_by(t.c.id)
-            ).scalars()
-            sent = list(dict.fromkeys(ids))
+            rows = conn.execute(
+                sa.select(t.c.contact_id, t.c.play).where(t.c.state == "sent").order_by(t.c.id)
+            ).all()
+        plays: dict[str, set[str]] = {}
+        for crm_id, play in rows:
+            plays.setdefault(crm_id, set()).add(play or "")
         by_id = {p.crm_id: p for p in self.people}
-        return [by_id[i] for i in sent if i in by_id]
+        return [(by_id[i], found) for i, found in plays.items() if i in by_id]
 
     def _admin(self, path: str, body: dict[str, object]) -> dict[str, object]:
         r = requests.post(f"{self.world.sandbox.urls['admin']}{path}", json=body, timeout=60)

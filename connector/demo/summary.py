@@ -13,8 +13,12 @@ from rich.table import Table
 
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
+from connector.domain.keywords import DEFAULT_OPT_OUT
+from connector.domain.revocation import words
 from connector.store import decisions
 from connector.store import tables as tb
+
+MEETING_PLAY = "meeting_confirmation"
 
 
 @dataclass
@@ -33,6 +37,10 @@ class Summary:
     crm_records_written: int
     duplicate_crm_records: int
     missing_crm_records: int
+    help_answers: int = 0
+    opt_out_confirmations: int = 0
+    natural_language_opt_outs: int = 0
+    meeting_confirmations_converted: int = 0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -52,6 +60,10 @@ class Summary:
             "crm_records_written": self.crm_records_written,
             "duplicate_crm_records": self.duplicate_crm_records,
             "missing_crm_records": self.missing_crm_records,
+            "help_answers": self.help_answers,
+            "opt_out_confirmations": self.opt_out_confirmations,
+            "natural_language_opt_outs": self.natural_language_opt_outs,
+            "meeting_confirmations_converted": self.meeting_confirmations_converted,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -90,6 +102,54 @@ def _listing(world: World, kind: str, external_ids: list[str]) -> tuple[int, int
     return duplicates, missing
 
 
+def _sent_with_prefix(conn: sa.Connection, prefix: str) -> int:
+    """Auto-replies smsync sent, by their outbox key (`help:<sid>`, ...)."""
+    t = tb.sms_outbox
+    return _scalar(
+        conn,
+        sa.select(sa.func.count()).where(
+            t.c.idempotency_key.startswith(prefix, autoescape=True), t.c.state == "sent"
+        ),
+    )
+
+
+def _natural_opt_outs(conn: sa.Connection) -> int:
+    """Keyword opt-outs in the consent ledger that were not one carrier keyword alone:
+    "please stop texting me", "No me envíes más mensajes", "STPO"."""
+    t = tb.consent_ledger
+    texts = conn.execute(
+        sa.select(t.c.evidence_text).where(t.c.status == "opted_out", t.c.source == "keyword")
+    ).scalars()
+    bare = {(w,) for w in (k.lower() for k in DEFAULT_OPT_OUT)}
+    return sum(1 for text in texts if text is not None and words(text) not in bare)
+
+
+def _meetings_converted(conn: sa.Connection) -> int:
+    """Contacts the meeting confirmation reached whose disposition is its outcome,
+    `confirmed`: how `smsync report` counts the play's conversions."""
+    sms, cs = tb.sms_outbox, tb.contact_state
+    reached = (
+        sa.select(sms.c.contact_type, sms.c.contact_id)
+        .where(sms.c.play == MEETING_PLAY, sms.c.state == "sent")
+        .distinct()
+        .subquery()
+    )
+    return _scalar(
+        conn,
+        sa.select(sa.func.count())
+        .select_from(
+            reached.join(
+                cs,
+                sa.and_(
+                    cs.c.crm_object_type == reached.c.contact_type,
+                    cs.c.crm_id == reached.c.contact_id,
+                ),
+            )
+        )
+        .where(cs.c.disposition == "confirmed"),
+    )
+
+
 def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int) -> Summary:
     ob, sms, inbox, sla_t = tb.crm_outbox, tb.sms_outbox, tb.inbox, tb.sla_timers
     with world.store.begin() as conn:
@@ -115,6 +175,10 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
             conn, sa.select(sa.func.count()).where(ob.c.state.not_in(("done", "failed", "dead")))
         )
         failed = _scalar(conn, sa.select(sa.func.count()).where(ob.c.state.in_(("failed", "dead"))))
+        help_answers = _sent_with_prefix(conn, "help:")
+        confirmations = _sent_with_prefix(conn, "opt_out_confirmation:")
+        natural = _natural_opt_outs(conn)
+        converted = _meetings_converted(conn)
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -133,6 +197,10 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         crm_records_written=stats.records_written(world.crm) - admin.written,
         duplicate_crm_records=dup_a + dup_t,
         missing_crm_records=miss_a + miss_t,
+        help_answers=help_answers,
+        opt_out_confirmations=confirmations,
+        natural_language_opt_outs=natural,
+        meeting_confirmations_converted=converted,
     )
     if unsettled:
         summary.notes.append(f"{unsettled} CRM write(s) still queued at the end of the day")
@@ -164,6 +232,14 @@ def render(summary: Summary, console: Console) -> None:
         ("activities logged in the CRM", f"{summary.activities_logged}", "CRM outbox: done"),
         ("tasks created in the CRM", f"{summary.tasks_created}", "CRM outbox: done"),
         ("consent changes", f"{summary.consent_changes}", "consent ledger"),
+        ("  opt-outs in other words", f"{summary.natural_language_opt_outs}", "consent ledger"),
+        ("opt-out confirmations sent", f"{summary.opt_out_confirmations}", "SMS outbox: sent"),
+        ("HELP answers sent", f"{summary.help_answers}", "SMS outbox: sent"),
+        (
+            "meeting confirmations confirmed",
+            f"{summary.meeting_confirmations_converted}",
+            "contact state",
+        ),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),

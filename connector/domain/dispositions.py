@@ -4,6 +4,9 @@ Order is the whole policy: compliance keywords first (an opt-out is absolute, so
 admin rule may shadow it), then the admin's rules in list order (the first match wins,
 so order is priority), then `unclassified`. Rules arrive as plain dataclasses so this
 module does not depend on the mapping's pydantic models; the engine converts them.
+
+The sender's consent takes part: "YES" from an opted-out number is an opt-in, from anyone
+else an ordinary reply for the rules (a meeting confirmation's `confirmed`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from connector.domain.keywords import (
     KeywordMatch,
     KeywordRule,
     KeywordRules,
-    normalize,
+    Sender,
 )
 from connector.domain.keywords import classify as classify_compliance
 from connector.domain.model import HELP, OPTED_OUT, UNCLASSIFIED, Disposition
+from connector.domain.revocation import fold
 
 # Not in the mapping's default vocabulary: an opt-in is recorded in the consent fields,
 # and the engine decides whether the disposition field shows it.
@@ -33,11 +37,18 @@ _COMPLIANCE_NAMES = {
     KeywordKind.HELP: HELP,
     KeywordKind.OPT_IN: OPTED_IN,
 }
-# A carrier or keyword match is what the person typed; a phrase is our reading of it.
+# A carrier or keyword match is what the person typed; a phrase is our reading of it; an
+# unsure cue is honoured but a person checks it.
 _COMPLIANCE_CONFIDENCE = {
     KeywordRule.PROVIDER: 1.0,
     KeywordRule.KEYWORD: 1.0,
-    KeywordRule.NATURAL: 0.9,
+    KeywordRule.CLAUSE: 0.95,
+    KeywordRule.MISSPELLED: 0.9,
+    KeywordRule.SHORT: 0.9,
+    KeywordRule.PHRASE: 0.9,
+    KeywordRule.CONFIGURED: 0.9,
+    KeywordRule.HELP_PHRASE: 0.8,
+    KeywordRule.UNSURE: 0.5,
 }
 
 
@@ -59,7 +70,7 @@ class Rule:
     _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        words = ((k, tuple(normalize(k).split())) for k in self.keywords)
+        words = ((k, tuple(fold(k).split())) for k in self.keywords)
         # A keyword of punctuation alone normalises to nothing and matches nothing.
         object.__setattr__(self, "_words", tuple((k, w) for k, w in words if w))
         object.__setattr__(
@@ -69,7 +80,7 @@ class Rule:
     def match(self, body: str, words: tuple[str, ...]) -> str | None:
         """What matched (the keyword or regex as written), or None.
 
-        `words` is ``normalize(body).split()``, computed once per message."""
+        `words` is ``fold(body).split()``, computed once per message."""
         for keyword, phrase in self._words:
             if _contains(words, phrase):
                 return f"keyword {keyword!r}"
@@ -89,13 +100,18 @@ class Classification:
     """The disposition of one inbound text and what it asks of the engine.
 
     `compliance` carries the keyword match (with its evidence) for the consent ledger;
-    `matched` says what in the text decided it, for the decision log."""
+    `matched` says what in the text decided it, for the decision log; `review` asks for a
+    person to check an opt-out read from a cue (see `keywords`)."""
 
     disposition: Disposition
     creates_task: bool
     sla: str | None
     matched: str
     compliance: KeywordMatch | None = None
+
+    @property
+    def review(self) -> bool:
+        return self.compliance is not None and self.compliance.unsure
 
     @property
     def name(self) -> str:
@@ -123,14 +139,16 @@ def classify(
     at: datetime | None = None,
     keyword_rules: KeywordRules = DEFAULT_RULES,
     fallback: Fallback = DEFAULT_FALLBACK,
+    sender: Sender = Sender(),  # noqa: B008 - frozen, shared safely
 ) -> Classification:
     """Classify `body`: compliance keywords, then `rules` in order, then unclassified.
 
     `opt_out_type` is the provider's own verdict (Twilio's OptOutType), which wins over
-    the text because the provider already acted on it. Compliance results never create a
-    task: the opt-out, opt-in and help replies are automatic."""
+    the text because the provider already acted on it; an opt-in counts only from a
+    `sender` who is opted out. Compliance results never create a follow-up task: the
+    opt-out, opt-in and help replies are automatic (an unsure opt-out asks for a review)."""
     found = classify_compliance(
-        body, opt_out_type=opt_out_type, sid=sid, at=at, rules=keyword_rules
+        body, opt_out_type=opt_out_type, sid=sid, at=at, rules=keyword_rules, sender=sender
     )
     if found is not None:
         return Classification(
@@ -141,10 +159,10 @@ def classify(
             ),
             creates_task=False,
             sla=None,
-            matched=f"{found.kind.value} {found.matched!r}",
+            matched=found.describe(),
             compliance=found,
         )
-    words = tuple(normalize(body).split())
+    words = tuple(fold(body).split())
     for index, rule in enumerate(rules):
         matched = rule.match(body, words)
         if matched is not None:

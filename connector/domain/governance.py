@@ -5,6 +5,7 @@ Checks run in this order; the first block wins, so the reason shown is the stron
 
 1. consent      `opted_out`, `consent_required` (opt-in regions), and for the opt-out
                 confirmation `not_opted_out` / `already_confirmed` (it goes exactly once)
+                / `confirmation_late` (more than 5 minutes after the opt-out, FCC)
 2. number       `invalid_number`, `landline`; then the text itself: `missing_data`,
                 `body_too_long` (over Twilio's 1,600 characters: refused here, before
                 the provider, for plays, manual sends and auto-replies alike)
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -62,6 +63,9 @@ from connector.domain.quiet_hours import (
 )
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+# The opt-out confirmation goes within this of the opt-out, or not at all (FCC 2024 order,
+# 47 CFR 64.1200(a)(12)).
+CONFIRMATION_WINDOW = timedelta(minutes=5)
 PREEMPTS = "preempts"  # a note: this play took a queued lower-priority text's place
 PREEMPTED = "preempted"  # the withdrawn text's own decision
 
@@ -135,6 +139,7 @@ class EvaluationInputs:
     region: str | None = None
     triggered_at: datetime | None = None
     prior_sends: int = 0  # sent and scheduled texts the caps and cooldowns counted
+    trigger: str | None = None  # what an auto-reply answers: the inbound verdict, its rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,7 @@ def _fmt(at: datetime) -> str:
     return at.isoformat(timespec="minutes")
 
 
-def _consent(candidate: SendCandidate, ctx: ContactContext, policy: Policy) -> None:
+def _consent(candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime) -> None:
     state = ctx.state
     if candidate.kind is SendKind.OPT_OUT_CONFIRMATION:
         if state.consent is not ConsentStatus.OPTED_OUT:
@@ -198,6 +203,8 @@ def _consent(candidate: SendCandidate, ctx: ContactContext, policy: Policy) -> N
         for sent in ctx.sends:
             if sent.kind is SendKind.OPT_OUT_CONFIRMATION and (since is None or sent.at >= since):
                 raise _block("already_confirmed", f"confirmation sent {_fmt(sent.at)}")
+        if since is not None and now - since > CONFIRMATION_WINDOW:
+            raise _block("confirmation_late", f"opted out {_fmt(since)}; the 5 minutes passed")
         return
     if state.consent is ConsentStatus.OPTED_OUT:
         raise _block("opted_out", "the number opted out")
@@ -409,7 +416,7 @@ def evaluate(
         len(ctx.sends),
     )
     try:
-        _consent(candidate, ctx, policy)
+        _consent(candidate, ctx, policy, now)
         phone_zones = _number(ctx)
         body = _body(candidate, ctx)
         if candidate.kind in (SendKind.HELP_REPLY, SendKind.OPT_OUT_CONFIRMATION):

@@ -1,24 +1,37 @@
-"""Compliance keywords in an inbound text: opt-out, opt-in and help.
+"""Compliance keywords in an inbound text: opt-out, opt-in and help, with the rule that
+decided and the evidence, for the consent ledger and `smsync explain`.
 
-Checked before any other classification, because an opt-out is absolute (RELIABILITY
-promise 3). Three sources, strongest first:
+Checked before any other classification, because an opt-out is absolute. In order:
 
-1. the provider's own verdict (Twilio's `OptOutType`), since the provider already acted;
-2. a default single-word keyword ("Stop.", " stop ", "UNSUBSCRIBE"), tolerant of case,
-   surrounding spaces and punctuation, never inside a longer text (as carriers match);
-3. a configurable natural-language opt-out ("please stop texting me", "remove me"),
-   which CTIA asks senders to honour although no carrier acts on it.
+1. the provider's own verdict (Twilio's `OptOutType`): it already acted on it;
+2. the whole reply is keywords, politeness and filler ("STOP please", "I said stop",
+   "STOP STOP STOP", "ayuda por favor"), keywords possibly misspelled by one edit
+   (STPO, UNSUBCRIBE, on words of four letters or more);
+3. a phrase of revocation ("never text me again", "lose my number", "no me envíes más
+   mensajes"), or one the admin configured, not negated ("don't stop texting me");
+4. a strong keyword alone in a clause ("I never signed up for this, stop") or anywhere in
+   a reply of at most five words ("stop wrong number"), unless the words around make it
+   ordinary ("bus stop", "stop by Thursday?", "don't stop", "stop the auto-renewal");
+5. a help phrase ("what are these texts?");
+6. unsure: a strong keyword (stop, unsubscribe, opt out, revoke) in a longer reply that
+   none of the above explains and nothing negates. It is read as an opt-out and a person
+   reviews it: missing a revocation costs more than a review.
 
-Pure: every match carries its evidence (message sid, raw text, time) for the consent
-ledger."""
+Opt-in is read in context: START, UNSTOP or YES re-subscribe only a sender whose number is
+opted out (`Sender.opted_out`); from anyone else "YES" is an ordinary reply that the
+disposition rules read (a meeting confirmation's `confirmed`). Languages: English, Spanish
+and French are built in; `KeywordRules.extended` adds the admin's words per language.
+Pure."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum, unique
+
+from connector.domain import revocation as rv
+from connector.domain.revocation import fold
 
 
 @unique
@@ -33,96 +46,228 @@ class KeywordRule(StrEnum):
     """Which rule matched, for the decision log and the consent evidence."""
 
     PROVIDER = "provider_opt_out_type"
-    KEYWORD = "default_keyword"
-    NATURAL = "natural_language"
+    KEYWORD = "keyword"  # the whole reply is keywords and filler
+    MISSPELLED = "keyword_misspelled"  # the same, a keyword one edit away
+    CLAUSE = "keyword_clause"  # a clause of its own: "..., stop."
+    SHORT = "keyword_in_short_reply"  # a strong keyword in at most five words
+    PHRASE = "revocation_phrase"  # a built-in phrase: "lose my number"
+    CONFIGURED = "configured_phrase"  # a phrase from the plays file
+    HELP_PHRASE = "help_phrase"
+    UNSURE = "revocation_cue"  # a strong keyword in a longer reply: review
 
 
-DEFAULT_OPT_OUT = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-)
-DEFAULT_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
-DEFAULT_HELP = frozenset({"HELP", "INFO"})
-DEFAULT_NATURAL_OPT_OUTS: tuple[str, ...] = (
-    "stop texting me",
-    "stop messaging me",
-    "stop sending me",
-    "stop contacting me",
-    "stop texting",
-    "remove me",
-    "take me off",
-    "unsubscribe me",
-    "opt me out",
-    "do not text me",
-    "dont text me",
-    "do not contact me",
-    "dont contact me",
-    "no more texts",
-    "no more messages",
-    "leave me alone",
-)
-
+SHORT_REPLY_WORDS = 5
+_KIND_ORDER = (KeywordKind.OPT_OUT, KeywordKind.HELP, KeywordKind.OPT_IN)
 _PROVIDER_TYPES = {
     "STOP": KeywordKind.OPT_OUT,
     "START": KeywordKind.OPT_IN,
     "HELP": KeywordKind.HELP,
 }
-_APOSTROPHES = re.compile(r"['\u2019\u2018`]")
-_NON_WORD = re.compile(r"[^\w]+")
 
 
-def normalize(text: str) -> str:
-    """Lower case, apostrophes dropped ("don't" -> "dont"), other punctuation as spaces."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", _APOSTROPHES.sub("", folded)).split())
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """One language's keywords (a word, or a few: "opt out") and extra revocation
+    phrases. `strong` opt-out words are revocation cues anywhere; the others ("cancel",
+    "end", "alto") count only when the reply is nothing else ("cancel my 3pm" is not)."""
+
+    language: str
+    opt_out: frozenset[str] = frozenset()
+    opt_in: frozenset[str] = frozenset()
+    help: frozenset[str] = frozenset()
+    phrases: tuple[str, ...] = ()
+    strong: frozenset[str] = frozenset()
+
+    def merged(self, other: Vocabulary) -> Vocabulary:
+        return Vocabulary(
+            self.language,
+            self.opt_out | other.opt_out,
+            self.opt_in | other.opt_in,
+            self.help | other.help,
+            self.phrases + tuple(p for p in other.phrases if p not in self.phrases),
+            self.strong | other.strong,
+        )
 
 
-def single_word(body: str) -> str | None:
-    """The one word of a reply such as "Stop." or " stop ", upper-cased; None for more."""
-    words = normalize(body).split()
-    if len(words) != 1:
-        return None
-    return words[0].upper()
+def _set(text: str) -> frozenset[str]:
+    return frozenset(w.replace("_", " ") for w in text.split())
+
+
+BUILTIN_VOCABULARIES: tuple[Vocabulary, ...] = (
+    Vocabulary(
+        "en",
+        opt_out=_set(
+            "stop stopall stop_all unsubscribe unsub cancel end quit revoke optout opt_out"
+            " remove no_more"
+        ),
+        opt_in=_set("start unstop yes resubscribe"),
+        help=_set("help info"),
+        strong=_set("stop stopall stop_all unsubscribe unsub optout opt_out revoke"),
+    ),
+    Vocabulary(
+        "es",
+        opt_out=_set("alto parar cancelar basta detener baja no_mas"),
+        opt_in=_set("si comenzar inicio"),
+        help=_set("ayuda"),
+    ),
+    Vocabulary(
+        "fr",
+        opt_out=_set("arret arrete desabonner"),
+        opt_in=_set("commencer"),
+        help=_set("aide"),
+    ),
+)  # fmt: skip
+# Twilio's defaults, as carriers match them (one word, any case): for reference and tests.
+DEFAULT_OPT_OUT = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+DEFAULT_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+DEFAULT_HELP = frozenset({"HELP", "INFO"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    kind: KeywordKind
+    language: str
+    word: str  # as it reads in the vocabulary
+    misspelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class KeywordRules:
-    """The keyword sets in force; the natural-language phrases are the admin's to extend."""
+    """The vocabularies in force (built-in plus the admin's, see `extended`)."""
 
-    opt_out: frozenset[str] = DEFAULT_OPT_OUT
-    opt_in: frozenset[str] = DEFAULT_OPT_IN
-    help: frozenset[str] = DEFAULT_HELP
-    natural_opt_outs: tuple[str, ...] = DEFAULT_NATURAL_OPT_OUTS
-    _phrases: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+    vocabularies: tuple[Vocabulary, ...] = BUILTIN_VOCABULARIES
+    _words: Mapping[tuple[str, ...], tuple[KeywordKind, str]] = field(
+        init=False, repr=False, compare=False
+    )
+    _strong: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _single: frozenset[str] = field(init=False, repr=False, compare=False)
+    _phrases: tuple[tuple[tuple[str, ...], str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        phrases = tuple(tuple(normalize(p).split()) for p in self.natural_opt_outs)
-        object.__setattr__(self, "_phrases", tuple(p for p in phrases if p))
+        found: dict[tuple[str, ...], tuple[KeywordKind, str]] = {}
+        strong: set[tuple[str, ...]] = set()
+        phrases: list[tuple[tuple[str, ...], str]] = []
+        # opt-out first, so a word listed twice is read the conservative way
+        for kind in _KIND_ORDER:
+            for vocab in self.vocabularies:
+                words = {
+                    KeywordKind.OPT_OUT: vocab.opt_out,
+                    KeywordKind.OPT_IN: vocab.opt_in,
+                    KeywordKind.HELP: vocab.help,
+                }[kind]
+                for word in sorted(words):
+                    key = tuple(fold(word).split())
+                    if key:
+                        found.setdefault(key, (kind, vocab.language))
+        for vocab in self.vocabularies:
+            strong.update(tuple(fold(w).split()) for w in vocab.strong)
+            phrases.extend((tuple(fold(p).split()), vocab.language) for p in vocab.phrases)
+        object.__setattr__(self, "_words", found)
+        object.__setattr__(self, "_strong", frozenset(k for k in strong if k))
+        object.__setattr__(self, "_single", frozenset(k[0] for k in found if len(k) == 1))
+        object.__setattr__(self, "_phrases", tuple((p, lang) for p, lang in phrases if p))
 
-    def word(self, word: str) -> KeywordKind | None:
-        if word in self.opt_out:
-            return KeywordKind.OPT_OUT
-        if word in self.opt_in:
-            return KeywordKind.OPT_IN
-        if word in self.help:
-            return KeywordKind.HELP
+    @classmethod
+    def extended(cls, extra: Iterable[Vocabulary]) -> KeywordRules:
+        """The built-in vocabularies with the admin's merged in, language by language."""
+        by_language = {v.language: v for v in BUILTIN_VOCABULARIES}
+        for vocab in extra:
+            known = by_language.get(vocab.language)
+            by_language[vocab.language] = vocab if known is None else known.merged(vocab)
+        return cls(tuple(by_language.values()))
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(v.language for v in self.vocabularies)
+
+    def kind_of(self, word: str) -> KeywordKind | None:
+        """The kind of a keyword as written (any case, accents or not), or None."""
+        found = self._words.get(tuple(fold(word).split()))
+        return found[0] if found else None
+
+    def _hit(self, key: tuple[str, ...]) -> _Hit | None:
+        found = self._words.get(key)
+        if found is not None:
+            return _Hit(found[0], found[1], " ".join(key))
+        if len(key) == 1:
+            near = rv.closest(key[0], self._single, rv.NEAR_WORDS)
+            if near is not None:
+                kind, language = self._words[(near,)]
+                return _Hit(kind, language, near, misspelled=True)
         return None
 
-    def phrase_in(self, words: tuple[str, ...]) -> str | None:
-        """The first configured phrase found as whole consecutive words, else None."""
-        for phrase in self._phrases:
-            n = len(phrase)
-            for i in range(len(words) - n + 1):
-                if words[i : i + n] == phrase:
-                    return " ".join(phrase)
+    def _pair(self, two: Sequence[str]) -> _Hit | None:
+        """Two words that are one keyword: "opt out", or one split or misspelled ("sto
+        p", "opt ou")."""
+        found = self._words.get(tuple(two))
+        if found is not None:
+            return _Hit(found[0], found[1], " ".join(two))
+        if min(len(w) for w in two) < 2 or any(w in rv.FILLERS for w in two):
+            return None
+        joined = self._hit(("".join(two),))
+        if joined is None:
+            return None
+        return _Hit(joined.kind, joined.language, joined.word, misspelled=True)
+
+    def segment(self, words: Sequence[str]) -> list[_Hit] | None:
+        """The keywords `words` consist of, fillers aside; None if anything else is in
+        them or no keyword is."""
+        hits: list[_Hit] = []
+        i = 0
+        while i < len(words):
+            pair = self._pair(words[i : i + 2]) if i + 1 < len(words) else None
+            if pair is not None:
+                hits.append(pair)
+                i += 2
+                continue
+            hit = self._words.get((words[i],))
+            if hit is not None:
+                hits.append(_Hit(hit[0], hit[1], words[i]))
+            elif words[i] not in rv.FILLERS:
+                fuzzy = self._hit((words[i],))
+                if fuzzy is None:
+                    return None
+                hits.append(fuzzy)
+            i += 1
+        return hits or None
+
+    def strong_at(self, clause: Sequence[str], i: int) -> _Hit | None:
+        """A strong opt-out keyword (or a misspelling of one) starting at `clause[i]`."""
+        for n in (2, 1):
+            key = tuple(clause[i : i + n])
+            if len(key) == n and key in self._strong:
+                return self._hit(key)
+        hit = self._hit((clause[i],)) if clause[i] not in rv.FILLERS else None
+        if hit is not None and hit.misspelled and self.is_strong(hit.word):
+            return hit
         return None
+
+    def is_strong(self, word: str) -> bool:
+        return tuple(fold(word).split()) in self._strong
+
+    @property
+    def phrases(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        return self._phrases
 
 
 DEFAULT_RULES = KeywordRules()
 
 
 @dataclass(frozen=True, slots=True)
+class Sender:
+    """What is known about who wrote: whether their number is opted out now."""
+
+    opted_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class KeywordMatch:
-    """A compliance keyword found in one message, with the evidence to record."""
+    """A compliance keyword found in one message, with the evidence to record.
+
+    `unsure` marks an opt-out read from a cue rather than a clear request: it is honoured
+    and a person reviews it."""
 
     kind: KeywordKind
     rule: KeywordRule
@@ -130,6 +275,137 @@ class KeywordMatch:
     evidence_text: str  # the raw body, unaltered
     evidence_sid: str | None = None
     at: datetime | None = None
+    language: str | None = None
+    unsure: bool = False
+
+    def describe(self) -> str:
+        """One line for the decision log: rule, what matched, language."""
+        where = f" ({self.language})" if self.language else ""
+        review = "; unsure, a person reviews it" if self.unsure else ""
+        return f"{self.kind.value} by {self.rule.value}: {self.matched!r}{where}{review}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    kind: KeywordKind
+    rule: KeywordRule
+    matched: str
+    language: str | None = None
+    unsure: bool = False
+
+
+# "cancel it", "end that": a weak keyword with an object may be about a meeting
+_OBJECTS = frozenset(("it", "that", "this"))
+
+
+def _whole(hits: list[_Hit], tokens: Sequence[str], rules: KeywordRules) -> _Reading:
+    kinds = {h.kind for h in hits}
+    kind = next(k for k in _KIND_ORDER if k in kinds)
+    chosen = [h for h in hits if h.kind is kind]
+    misspelled = any(h.misspelled for h in chosen)
+    rule = KeywordRule.MISSPELLED if misspelled else KeywordRule.KEYWORD
+    matched = " ".join(dict.fromkeys(h.word for h in chosen))
+    unsure = (
+        kind is KeywordKind.OPT_OUT
+        and not any(rules.is_strong(h.word) for h in chosen)
+        and any(t in _OBJECTS for t in tokens)
+    )
+    return _Reading(kind, rule, matched, chosen[0].language, unsure)
+
+
+def _cues(
+    parts: Sequence[tuple[str, ...]], rules: KeywordRules
+) -> list[tuple[tuple[str, ...], int, _Hit]]:
+    """Strong keywords that are neither negated nor ordinary where they stand."""
+    found = []
+    for clause in parts:
+        for i in range(len(clause)):
+            hit = rules.strong_at(clause, i)
+            if hit is None or rv.negated(clause, i):
+                continue
+            end = i + (1 if hit.misspelled else len(hit.word.split()))
+            if rv.ordinary_stop(clause, i, end) is None:
+                found.append((clause, i, hit))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """One reply, read once: its clauses, words and strong cues."""
+
+    parts: tuple[tuple[str, ...], ...]
+    tokens: tuple[str, ...]
+    cues: list[tuple[tuple[str, ...], int, _Hit]]
+
+
+def _by_keywords(text: _Text, rules: KeywordRules) -> _Reading | None:
+    hits = rules.segment(text.tokens)
+    return _whole(hits, text.tokens, rules) if hits is not None else None
+
+
+def _by_phrase(text: _Text, rules: KeywordRules) -> _Reading | None:
+    found = rv.find_phrase(text.parts, rv.PHRASES)
+    if found is not None:
+        phrase, matched = found
+        return _Reading(
+            KeywordKind.OPT_OUT, KeywordRule.PHRASE, matched, phrase.language, phrase.unsure
+        )
+    configured = rv.find_words(text.parts, (p for p, _ in rules.phrases))
+    if configured is None:
+        return None
+    language = dict(rules.phrases).get(configured)
+    return _Reading(KeywordKind.OPT_OUT, KeywordRule.CONFIGURED, " ".join(configured), language)
+
+
+def _by_clause(text: _Text, rules: KeywordRules) -> _Reading | None:
+    for clause in text.parts:
+        hits = rules.segment(clause)
+        if hits and all(h.kind is KeywordKind.OPT_OUT for h in hits):
+            strong = [h for h in hits if rules.is_strong(h.word)]
+            if strong:
+                hit = strong[0]
+                return _Reading(KeywordKind.OPT_OUT, KeywordRule.CLAUSE, hit.word, hit.language)
+    return None
+
+
+def _by_short_reply(text: _Text, _rules: KeywordRules) -> _Reading | None:
+    if not text.cues or len(text.tokens) > SHORT_REPLY_WORDS:
+        return None
+    hit = text.cues[0][2]
+    return _Reading(KeywordKind.OPT_OUT, KeywordRule.SHORT, hit.word, hit.language)
+
+
+def _by_help_phrase(text: _Text, _rules: KeywordRules) -> _Reading | None:
+    found = rv.find_phrase(text.parts, rv.HELP_PHRASES)
+    if found is None:
+        return None
+    return _Reading(KeywordKind.HELP, KeywordRule.HELP_PHRASE, found[1], found[0].language)
+
+
+def _by_cue(text: _Text, _rules: KeywordRules) -> _Reading | None:
+    if not text.cues:
+        return None
+    clause, i, hit = text.cues[0]
+    context = " ".join(clause[max(0, i - 2) : i + 3])
+    return _Reading(KeywordKind.OPT_OUT, KeywordRule.UNSURE, context, hit.language, unsure=True)
+
+
+_STEPS = (_by_keywords, _by_phrase, _by_clause, _by_short_reply, _by_help_phrase, _by_cue)
+
+
+def read(body: str, rules: KeywordRules = DEFAULT_RULES) -> _Reading | None:
+    """What the text itself says, without the provider's verdict or the sender: the
+    first of the module's steps (2 to 6) that finds something."""
+    parts = rv.clauses(body)
+    tokens = tuple(w for clause in parts for w in clause)
+    if not tokens:
+        return None
+    text = _Text(parts, tokens, _cues(parts, rules))
+    for step in _STEPS:
+        found = step(text, rules)
+        if found is not None:
+            return found
+    return None
 
 
 def classify(
@@ -139,21 +415,29 @@ def classify(
     sid: str | None = None,
     at: datetime | None = None,
     rules: KeywordRules = DEFAULT_RULES,
+    sender: Sender = Sender(),
 ) -> KeywordMatch | None:
-    """The compliance keyword in `body`, or None when it is an ordinary reply."""
+    """The compliance keyword in `body`, or None when it is an ordinary reply.
 
-    def match(kind: KeywordKind, rule: KeywordRule, matched: str) -> KeywordMatch:
-        return KeywordMatch(kind, rule, matched, evidence_text=body, evidence_sid=sid, at=at)
-
+    The provider's STOP and HELP win over the text (it already acted). An opt-in, the
+    provider's START included, counts only from a sender who is opted out."""
     provider = (opt_out_type or "").strip().upper()
-    if provider in _PROVIDER_TYPES:
-        return match(_PROVIDER_TYPES[provider], KeywordRule.PROVIDER, provider)
-    word = single_word(body)
-    if word is not None:
-        kind = rules.word(word)
-        if kind is not None:
-            return match(kind, KeywordRule.KEYWORD, word)
-    phrase = rules.phrase_in(tuple(normalize(body).split()))
-    if phrase is not None:
-        return match(KeywordKind.OPT_OUT, KeywordRule.NATURAL, phrase)
-    return None
+    reading: _Reading | None
+    if provider in ("STOP", "HELP"):
+        reading = _Reading(_PROVIDER_TYPES[provider], KeywordRule.PROVIDER, provider)
+    elif provider == "START":
+        reading = _Reading(KeywordKind.OPT_IN, KeywordRule.PROVIDER, provider)
+    else:
+        reading = read(body, rules)
+    if reading is None or (reading.kind is KeywordKind.OPT_IN and not sender.opted_out):
+        return None
+    return KeywordMatch(
+        kind=reading.kind,
+        rule=reading.rule,
+        matched=reading.matched,
+        evidence_text=body,
+        evidence_sid=sid,
+        at=at,
+        language=reading.language,
+        unsure=reading.unsure,
+    )

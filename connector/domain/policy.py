@@ -8,6 +8,7 @@ from datetime import time, timedelta
 from enum import StrEnum, unique
 
 from connector.domain.caps import FrequencyCaps
+from connector.domain.keyword_replies import KeywordPolicy
 from connector.domain.plays import FieldPredicate, Play
 from connector.domain.quiet_hours import DEFAULT_QUIET_WINDOW, Window
 
@@ -72,3 +73,4 @@ class Policy:
     suppression: Suppression = field(default_factory=Suppression)
     region_segment: str = "region"  # the segment whose value names the contact's region
     plays: Mapping[str, Play] = field(default_factory=dict)
+    keywords: KeywordPolicy = field(default_factory=KeywordPolicy)  # HELP and STOP answers

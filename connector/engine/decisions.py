@@ -3,7 +3,8 @@ decision counter, through `record`.
 
 The log keeps reason codes (counted per reason by reports) and, beside them, `details`:
 each reason's detail and the inputs the evaluation depended on (consent, zones and where
-they came from, region, kind, trigger time, prior sends, holdout), so a decision can be
+they came from, region, kind, trigger time, prior sends, holdout, and for a HELP answer or
+opt-out confirmation the inbound verdict that caused it), so a decision can be
 explained later without re-running it. Never the phone number: it has its own column,
 masked on display, and reason details are scrubbed of anything shaped like one.
 
@@ -83,6 +84,8 @@ def inputs(evaluation: Evaluation) -> dict[str, Any]:
         "region": facts.region if facts else None,
         "triggered_at": facts.triggered_at.isoformat() if facts and facts.triggered_at else None,
         "prior_sends": facts.prior_sends if facts else None,
+        # an auto-reply's cause: the inbound verdict with its rule and evidence
+        "trigger": scrub_text(facts.trigger) if facts and facts.trigger else None,
         # None: not checked (blocked earlier, or an auto-reply); [] with no source: unknown
         "zones": list(zones.zones) if zones else None,
         "zone_source": zones.source.value if zones and zones.source else None,

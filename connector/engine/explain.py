@@ -26,6 +26,11 @@ MEANINGS: dict[str, str] = {
     "consent_required": "the contact's region requires opt-in, and there is none",
     "not_opted_out": "an opt-out confirmation without an opt-out",
     "already_confirmed": "the opt-out was already confirmed once",
+    "confirmation_late": "an opt-out is confirmed within 5 minutes or not at all (FCC)",
+    "provider_answered": "the provider answered this keyword itself (its OptOutType); not twice",
+    "provider_answers": "policy.keywords.answered_by is provider: smsync sends no HELP answer"
+    " or opt-out confirmation",
+    "no_help_text": "a HELP request, but the plays file sets no policy.keywords.help_text",
     "invalid_number": "the number is not valid (numbering plan or provider)",
     "landline": "the number is a landline or not mobile",
     "missing_data": "a required template value is empty",
@@ -139,6 +144,8 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
         parts.append(f"triggered {found['triggered_at']}")
     if found.get("prior_sends") is not None:
         parts.append(f"prior sends {found['prior_sends']}")
+    if found.get("trigger"):
+        parts.append(f"answers {found['trigger']}")
     holdout = found.get("holdout")
     if isinstance(holdout, Mapping):
         arm = "held out" if holdout.get("held_out") else "treated"

@@ -2,7 +2,10 @@
 
 Per item, in one transaction with `inbox.mark_processed`: the consent ledger, the
 disposition, the activity, field updates, an owned follow-up task with its SLA timer,
-or the one review task of an unknown or shared number. A crash before the commit leaves
+the one review task of an unknown or shared number (or of an opt-out read from a cue
+only), and the HELP answer or opt-out confirmation in the SMS outbox (`auto_replies`).
+The sender's consent takes part in reading the text: "YES" re-subscribes only an
+opted-out number. A crash before the commit leaves
 the item unprocessed (its lease expires and it is claimed again); after it, everything
 it caused is in the outbox. Resolving a number the local state does not know asks the CRM
 (`find_by_phone`) before the transaction, never inside it.
@@ -40,11 +43,12 @@ from connector.domain.model import (
 from connector.domain.phones import try_e164
 from connector.domain.routing import route
 from connector.domain.sla import add_business_time, start_timer
-from connector.engine import consent_sync, dead_letters, outbox, tasks
+from connector.engine import compliance, consent_sync, dead_letters, outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
 from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
+from connector.engine.send import policy_of
 from connector.errors import FatalError
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
@@ -77,6 +81,7 @@ class IngestReport:
     tasks: int = 0
     reviews: int = 0
     consent_changes: int = 0
+    auto_replies: int = 0  # HELP answers and opt-out confirmations queued
     dispositions: Counter[str] = field(default_factory=Counter)
 
 
@@ -106,7 +111,7 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
         if not items:
             break
         report.claimed += len(items)
-        queued_before = report.crm_writes
+        queued_before, replies_before = report.crm_writes, report.auto_replies
         for index, item in enumerate(items):
             try:
                 _one(ctx, policy, item, report)
@@ -117,6 +122,8 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
                 break
         if report.crm_writes > queued_before:
             ctx.woke("writeback")
+        if report.auto_replies > replies_before:
+            ctx.woke("send")  # a confirmation is due within 5 minutes of the opt-out
     return report
 
 
@@ -205,6 +212,22 @@ def _put(conn: sa.Connection, write: CrmWrite, now: datetime, report: IngestRepo
     report.crm_writes += int(outbox.put(conn, write, now))
 
 
+def _message(item: InboxItem) -> Message:
+    p = item.payload
+    sender, to = _address(p, "from"), _address(p, "to")
+    return Message(
+        sid=str(p["sid"]),
+        direction=Direction.INBOUND,
+        from_=try_e164(sender) or sender,
+        to=to,
+        # a NUL means nothing in a text and Postgres cannot store one
+        body=str(p.get("body") or "").replace("\x00", ""),
+        status=MessageStatus.RECEIVED,
+        at=_parse_at(p.get("at"), item.received_at),
+        num_segments=int(p.get("num_segments") or 1),
+    )
+
+
 def _inbound(
     ctx: EngineContext,
     policy: ReplyPolicy,
@@ -215,40 +238,39 @@ def _inbound(
     now: datetime,
     report: IngestReport,
 ) -> None:
-    p = item.payload
-    sid = str(p["sid"])
-    at = _parse_at(p.get("at"), item.received_at)
-    sender, to = _address(p, "from"), _address(p, "to")
-    phone = try_e164(sender) or sender
-    message = Message(
-        sid=sid,
-        direction=Direction.INBOUND,
-        from_=phone,
-        to=to,
-        # a NUL means nothing in a text and Postgres cannot store one
-        body=str(p.get("body") or "").replace("\x00", ""),
-        status=MessageStatus.RECEIVED,
-        at=at,
-        num_segments=int(p.get("num_segments") or 1),
-    )
+    message = _message(item)
+    sid, phone = message.sid, message.from_
     states = contacts.find_by_phone(conn, phone)
     refs = [s.ref for s in states] + [r for r in extra if r not in {s.ref for s in states}]
     primary = refs[0] if refs else None
     messages.upsert(conn, message, now, primary if len(refs) == 1 else None)
+    opt_out_type = item.payload.get("opt_out_type")
     found = classify(
         message.body,
         policy.rules,
-        opt_out_type=p.get("opt_out_type"),
+        opt_out_type=opt_out_type,
         sid=sid,
-        at=at,
+        at=message.at,
+        keyword_rules=policy_of(ctx).keywords.rules,
+        sender=compliance.sender(conn, phone, states),
     )
     name = found.name
     report.dispositions[name] += 1
     if found.compliance is not None:
-        entry = consent_rules.from_keyword(found.compliance, phone=phone, at=at)
-        if entry is not None:
-            report.consent_changes += 1
-            report.crm_writes += consent_sync.record_event(conn, entry, now, also=extra)
+        done = compliance.record(
+            conn,
+            policy_of(ctx),
+            found=found,
+            message=message,
+            states=states,
+            refs=refs,
+            extra=extra,
+            opt_out_type=opt_out_type,
+            now=now,
+        )
+        report.consent_changes += done.consent_changes
+        report.crm_writes += done.crm_writes
+        report.auto_replies += done.auto_replies
     in_vocabulary = name in ctx.mapping.dispositions.vocabulary
     _put(
         conn,
@@ -271,18 +293,18 @@ def _inbound(
             play=play,
             report=report,
         )
-    elif len(refs) != 1:
-        # unknown number, or several records: one review task, never one per record
-        calendar = policy.calendar(None)
-        review_due = add_business_time(at, sla_for(ctx.mapping, None, name)[1], calendar)
-        _put(
+    elif found.review or len(refs) != 1:
+        _review(
+            ctx,
+            policy,
             conn,
-            tasks.review(message, refs, name, owner_id=policy.review_owner_id, due=review_due),
-            now,
-            report,
+            message=message,
+            found=found,
+            refs=refs,
+            single=single,
+            now=now,
+            report=report,
         )
-        report.reviews += 1
-        log.info("ingest.review_task", sid=sid, phone=mask_phone(phone), records=len(refs))
     for ref in refs:
         fields: dict[str, object] = {}
         if in_vocabulary:
@@ -295,6 +317,41 @@ def _inbound(
         if fields:
             write = CrmWrite("field_update", tasks.fields_id(sid, ref), ref, fields)
             _put(conn, write, now, report)
+
+
+def _review(
+    ctx: EngineContext,
+    policy: ReplyPolicy,
+    conn: sa.Connection,
+    *,
+    message: Message,
+    found: Classification,
+    refs: list[CrmRef],
+    single: ContactState | None,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    """One review task, never one per record: an opt-out read from a cue only goes to the
+    record's owner; an unknown or shared number to the review queue."""
+    team = single.owner_team if single is not None else None
+    within = sla_for(ctx.mapping, None, found.name)[1]
+    due = add_business_time(message.at, within, policy.calendar(team))
+    if found.review and found.compliance is not None:
+        owner = single.owner_id if single is not None else None
+        write = tasks.opt_out_review(
+            message,
+            refs,
+            found.compliance.describe(),
+            owner_id=owner or policy.review_owner_id,
+            due=due,
+        )
+        event = "ingest.opt_out_review"
+    else:
+        write = tasks.review(message, refs, found.name, owner_id=policy.review_owner_id, due=due)
+        event = "ingest.review_task"
+    _put(conn, write, now, report)
+    report.reviews += 1
+    log.info(event, sid=message.sid, phone=mask_phone(message.from_), records=len(refs))
 
 
 def _mapped(ctx: EngineContext, ref: CrmRef, canonical: str) -> bool:

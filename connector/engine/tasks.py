@@ -3,6 +3,7 @@
     sms:<sid>                  the activity logging one text
     task:<sid>:follow_up       the owner's follow-up for a reply that needs a human
     task:<sid>:review          the one review task for an unknown or shared number
+    task:<sid>:opt_out_review  the owner's check of an opt-out read from a cue only
     task:<sid>:sla_escalation  the team lead's task when the follow-up's SLA is breached
     fields:<sid>:<type>/<id>   disposition, journey and SLA fields a reply sets on a record
     consent:<key>:<type>/<id>  consent fields brought in line with the ledger
@@ -22,6 +23,7 @@ from connector.mapping_schema import MappingConfig
 REVIEW_TARGET = CrmRef("review", "")  # no record: the adapters write an unlinked task
 FOLLOW_UP = "follow_up"
 REVIEW = "review"
+OPT_OUT_REVIEW = "opt_out_review"
 
 
 def activity_id(sid: str) -> str:
@@ -140,6 +142,39 @@ def review(
         {
             "kind": REVIEW,
             "subject": f"Review SMS reply ({disposition}) from {masked}",
+            "body": body,
+            "status": "open",
+        },
+        owner_id=owner_id,
+        due=due,
+    )
+
+
+def opt_out_review(
+    message: Message,
+    records: Sequence[CrmRef],
+    verdict: str,
+    *,
+    owner_id: str | None,
+    due: datetime | None,
+) -> CrmWrite:
+    """An opt-out smsync was unsure of: already honoured (the number gets no more texts);
+    a person checks it and, if it was no opt-out, asks for an explicit opt-in."""
+    masked = mask_phone(message.from_)
+    on = ", ".join(map(str, records)) if records else "no CRM record"
+    body = (
+        f"{masked} ({on}) wrote:\n\n{message.body}\n\n"
+        f"smsync read this as an opt-out ({verdict}) and no longer texts the number.\n"
+        "If they did not mean to opt out, ask them to text START, or record their opt-in"
+        " (source web form or manual, with its time) on the record."
+    )
+    return CrmWrite(
+        "task",
+        task_id(message.sid, OPT_OUT_REVIEW),
+        records[0] if records else REVIEW_TARGET,
+        {
+            "kind": OPT_OUT_REVIEW,
+            "subject": f"Check an SMS opt-out from {masked}",
             "body": body,
             "status": "open",
         },

@@ -28,6 +28,10 @@ KEYS = {
     "crm_api_calls",
     "crm_records_written",
     "duplicate_crm_records",
+    "help_answers",
+    "opt_out_confirmations",
+    "natural_language_opt_outs",
+    "meeting_confirmations_converted",
     "wall_s",
 }
 
@@ -85,6 +89,18 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
     # nobody plays a rep in the demo: the CRM's last-activity field moves only with
     # smsync's own logging, which must not read as the rep engaging
     assert "rep_engaged" not in blocked
+    # opt-outs in people's own words, each confirmed once; HELP answered; meeting
+    # confirmations answered YES convert (YES from a number that never opted out is no
+    # opt-in); a STOP Twilio already answered is not answered twice
+    for key in (
+        "natural_language_opt_outs",
+        "opt_out_confirmations",
+        "help_answers",
+        "meeting_confirmations_converted",
+    ):
+        assert summary[key] > 0, key
+    assert summary["opt_out_confirmations"] <= summary["consent_changes"]
+    assert blocked.get("provider_answered", 0) > 0
     # the connector's own traffic, apart from the simulated admins' edits
     assert summary["crm_api_calls"] > 0
     assert summary["crm_records_written"] >= summary["activities_logged"]

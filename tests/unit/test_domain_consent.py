@@ -23,7 +23,7 @@ from connector.domain.consent import (
     from_provider_block,
     is_suppressed,
 )
-from connector.domain.keywords import classify
+from connector.domain.keywords import Sender, classify
 from connector.domain.model import (
     ConsentRecord,
     ConsentScope,
@@ -281,7 +281,7 @@ def test_keyword_entries_carry_their_evidence() -> None:
     assert (record.status, record.source, record.at) == (OUT, ConsentSource.KEYWORD, T0)
     assert (record.evidence_sid, record.evidence_text) == ("SM1", "Stop.")
 
-    start = classify("start", sid="SM2")
+    start = classify("start", sid="SM2", sender=Sender(opted_out=True))
     assert start is not None
     record = from_keyword(start, phone=PHONE, at=NOW, scope=ConsentScope.SENDER)
     assert record is not None

@@ -16,7 +16,7 @@ from connector.domain.dispositions import (
     Rule,
     classify,
 )
-from connector.domain.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, KeywordKind
+from connector.domain.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, KeywordKind, Sender
 from connector.domain.model import HELP, OPTED_OUT, UNCLASSIFIED
 
 RULES = (
@@ -85,13 +85,13 @@ def test_unclassified_follows_the_fallback() -> None:
         (" stop ", OPTED_OUT, KeywordKind.OPT_OUT),
         ("please stop texting me", OPTED_OUT, KeywordKind.OPT_OUT),
         ("HELP", HELP, KeywordKind.HELP),
-        ("yes", OPTED_IN, KeywordKind.OPT_IN),  # YES is an opt-in keyword before "confirmed"
+        ("yes", OPTED_IN, KeywordKind.OPT_IN),  # from an opted-out number: before "confirmed"
         ("unstop", OPTED_IN, KeywordKind.OPT_IN),
     ],
 )
 def test_compliance_keywords_come_first(body: str, name: str, kind: KeywordKind) -> None:
     shadowing = (Rule("not_now", keywords=("stop", "help", "yes", "unstop", "texting me")),)
-    result = classify(body, shadowing + RULES, sid="SM1")
+    result = classify(body, shadowing + RULES, sid="SM1", sender=Sender(opted_out=True))
     assert result.name == name
     assert result.compliance is not None
     assert result.compliance.kind is kind
@@ -101,6 +101,25 @@ def test_compliance_keywords_come_first(body: str, name: str, kind: KeywordKind)
     assert result.disposition.rule.startswith("compliance:")
 
 
+@pytest.mark.parametrize("body", ["YES", "Yes!", "yes please", "START", "unstop"])
+def test_yes_from_a_number_that_never_opted_out_goes_to_the_rules(body: str) -> None:
+    rules = (Rule("confirmed", regexes=(r"^\s*(yes|start|unstop)\b",)), *RULES)
+    result = classify(body, rules, sid="SM1", opt_out_type="START" if body == "YES" else None)
+    assert result.compliance is None
+    assert result.name == "confirmed"
+    opted_out = classify(body, rules, sid="SM1", sender=Sender(opted_out=True))
+    assert opted_out.name == OPTED_IN
+
+
+def test_an_unsure_opt_out_asks_for_a_review_and_is_least_certain() -> None:
+    result = classify("I told you guys to stop like three times now", RULES)
+    assert result.name == OPTED_OUT
+    assert result.review
+    assert not result.creates_task  # the review task is the engine's, not a follow-up
+    assert result.disposition.confidence < classify("lose my number", RULES).disposition.confidence
+    assert not classify("STOP", RULES).review
+
+
 def test_the_providers_opt_out_type_wins_over_the_text() -> None:
     result = classify("how much?", RULES, opt_out_type="STOP")
     assert result.name == OPTED_OUT
@@ -108,7 +127,7 @@ def test_the_providers_opt_out_type_wins_over_the_text() -> None:
 
 
 def test_a_natural_language_opt_out_is_less_certain_than_a_keyword() -> None:
-    assert classify("remove me please", RULES).disposition.confidence < 1.0
+    assert classify("lose my number", RULES).disposition.confidence < 1.0
     assert classify("STOP", RULES).disposition.confidence == 1.0
 
 
@@ -147,7 +166,7 @@ compliance_bodies = st.tuples(
 @given(compliance_bodies, st.lists(rule_strategy, max_size=5))
 def test_compliance_always_wins_over_rules(body: str, rules: list[Rule]) -> None:
     shadow = Rule("not_now", keywords=(body.strip(" .!"),))
-    result = classify(body, [shadow, *rules])
+    result = classify(body, [shadow, *rules], sender=Sender(opted_out=True))
     assert result.compliance is not None
     assert result.name in {OPTED_OUT, OPTED_IN, HELP}
     assert not result.creates_task

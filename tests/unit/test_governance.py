@@ -73,6 +73,17 @@ def test_the_opt_out_confirmation_goes_exactly_once() -> None:
     assert decide(confirm, make_ctx(), POLICY, NOON_NY).reasons == ("not_opted_out",)
 
 
+def test_the_confirmation_goes_within_five_minutes_of_the_opt_out_or_not_at_all() -> None:
+    confirm = SendCandidate(SendKind.OPT_OUT_CONFIRMATION, body="You're unsubscribed.")
+    for after, verdict in ((timedelta(minutes=5), Verdict.ALLOW), (timedelta(minutes=6), None)):
+        ctx = replace(make_ctx(consent=ConsentStatus.OPTED_OUT), opted_out_at=NOON_NY - after)
+        found = decide(confirm, ctx, POLICY, NOON_NY)
+        if verdict is None:
+            assert found.reasons == ("confirmation_late",)
+        else:
+            assert found.verdict is verdict
+
+
 def test_confirmation_goes_even_at_night() -> None:
     night = datetime(2025, 6, 10, 6, 0, tzinfo=UTC)  # 02:00 in New York
     ctx = make_ctx(consent=ConsentStatus.OPTED_OUT)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from connector.domain.keyword_replies import AnsweredBy
+from connector.domain.keywords import KeywordKind, KeywordRule, classify
 from connector.domain.plays import OutsideWindow, TriggerKind
 from connector.domain.policy import ConsentMode
 from connector.errors import MappingError, Problem
@@ -152,3 +154,47 @@ def test_duplicate_play_names(tmp_path: Path) -> None:
     problems = validate_plays_paths([_write(tmp_path, "version: 1\nplays:\n" + body + body)])
     assert len(problems) == 1
     assert "defined more than once" in problems[0].message
+
+
+def test_the_example_keywords_policy_converts(mapping: MappingConfig) -> None:
+    keywords = to_policy(load_plays(EXAMPLE, mapping)).keywords
+    assert keywords.answered_by is AnsweredBy.SMSYNC
+    assert keywords.help_text is not None
+    assert "Reply STOP to opt out" in keywords.help_text
+    assert "no more messages" in keywords.opt_out_confirmation
+    found = classify("Ya no me interesa recibir mensajes, gracias", rules=keywords.rules)
+    assert found is not None
+    assert (found.kind, found.rule) == (KeywordKind.OPT_OUT, KeywordRule.CONFIGURED)
+
+
+def test_keyword_texts_and_words_are_checked_where_they_are_written() -> None:
+    problems = validate_plays_paths([DATA / "bad_keywords.yaml"])
+    assert located(problems) == [(7, 16), (8, 27), (11, 29), (12, 19), (13, 7)]
+    messages = [p.message for p in problems]
+    assert 'the HELP answer must say how to opt out; add "Reply STOP to opt out."' in messages[0]
+    assert "must say the person will get no more messages" in messages[1]
+    assert "no marketing content" in messages[1]
+    assert "'yes' is a built-in opt_in keyword" in messages[2]
+    assert "a phrase is 2 to 12 words" in messages[3]
+    assert "is not a language code" in messages[4]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Acme: reply STOP to opt out. Msg & data rates may apply.", "help contact"),
+        ("Acme. Help: 1-800-555-0199 or help@acme.example", "how to opt out"),
+        ("x" * 1601, "the provider refuses more than 1600"),
+    ],
+)
+def test_a_help_text_needs_its_parts(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "plays.yaml"
+    body = (DATA / "scenario.yaml").read_text(encoding="utf-8")
+    path.write_text(
+        body.replace("policy:\n", f"policy:\n  keywords:\n    help_text: {text!r}\n", 1),
+        encoding="utf-8",
+    )
+    [problem] = validate_plays_paths([path])
+    assert problem.message.startswith("policy.keywords.help_text:")
+    assert expected in problem.message
+    assert (problem.line, problem.col) == (6, 16)  # at the text, under policy.keywords

@@ -43,6 +43,10 @@ class Tick(_Strict):
     wait: bool = True
 
 
+class KeywordHandling(_Strict):
+    builtin: bool
+
+
 class NumberRegistration(_Strict):
     number: str = Field(min_length=1)
     kind: NumberKind
@@ -187,6 +191,19 @@ class TwilioAdmin:
             pairs = sorted(self.emu.optouts)
         return JSONResponse({"optouts": [{"scope": s, "number": n} for s, n in pairs]})
 
+    async def keywords(self, request: Request) -> JSONResponse:
+        """Twilio's built-in keyword handling (on by default) and what it answered."""
+        if request.method == "POST":
+            chosen = await self.parse(KeywordHandling, request)
+            if isinstance(chosen, JSONResponse):
+                return chosen
+            with self.emu.lock:
+                self.emu.builtin_keywords = chosen.builtin
+        to = request.query_params.get("to")
+        with self.emu.lock:
+            replies = [r for r in self.emu.auto_replies if to is None or r["to"] == to]
+            return JSONResponse({"builtin": self.emu.builtin_keywords, "auto_replies": replies})
+
     def routes(self) -> list[BaseRoute]:
         rw = ["GET", "POST"]
         return [
@@ -199,6 +216,7 @@ class TwilioAdmin:
             Route("/delays", self.delays, methods=rw),
             Route("/numbers", self.numbers, methods=rw),
             Route("/optouts", self.optouts, methods=["GET"]),
+            Route("/keywords", self.keywords, methods=rw),
         ]
 
 

@@ -3,7 +3,16 @@ network behind it (status progression on the sandbox clock, signed webhooks, opt
 
 The credentials' `twilio_from` is the account's one number and sits in the pool of its
 Messaging Service, so an opt-out sent to that number blocks sends from the number and
-from the service alike (Advanced Opt-Out scopes opt-outs to the service)."""
+from the service alike (Advanced Opt-Out scopes opt-outs to the service).
+
+Keywords as Twilio handles them on long codes by default: a one-word STOP (or alias)
+blocks the number (21610 on later sends), START lifts the block, and Twilio answers each
+itself, before it posts the webhook with `OptOutType`: the opt-out confirmation, the
+re-subscribe note (when a block was lifted), the HELP answer (not to a STOPped number).
+Those answers are not Messages resources; they are kept in `auto_replies`. Anything else
+("STOP please", "no me envíes más") Twilio neither blocks nor answers: that is the
+sender's to honour and confirm. `builtin_keywords = False` is an account whose built-in
+handling Twilio support switched off: no block, no answer, no OptOutType."""
 
 from __future__ import annotations
 
@@ -49,6 +58,19 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 TICK_S = 0.05
 TERMINAL = frozenset({"delivered", "undelivered", "failed"})
+# Twilio's default answers to its keywords (help.twilio.com, "Twilio support for opt-out
+# keywords"), sent by Twilio itself.
+AUTO_REPLIES: dict[str, str] = {
+    "STOP": (
+        "You have successfully been unsubscribed. You will not receive any more messages"
+        " from this number. Reply START to resubscribe."
+    ),
+    "START": (
+        "You have successfully been re-subscribed to messages from this number. Reply HELP"
+        " for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+    ),
+    "HELP": "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+}
 
 
 def _form(raw: bytes) -> dict[str, list[str]]:
@@ -120,6 +142,8 @@ class TwilioEmulator:
         self.store = MessageStore()
         self.delays = StatusDelays()
         self.optouts: set[tuple[str, str]] = set()  # (sender or service sid, number)
+        self.builtin_keywords = True  # Twilio's default STOP/START/HELP handling
+        self.auto_replies: list[dict[str, str]] = []  # what Twilio answered keywords with
         self.network = Network(credentials.twilio_auth_token, state.clock.now)
         # handlers run on the sandbox loop; reset/seed/find may come from a test thread
         self.lock = threading.RLock()
@@ -140,6 +164,8 @@ class TwilioEmulator:
         with self.lock:
             self.store.clear()
             self.optouts.clear()
+            self.builtin_keywords = True
+            self.auto_replies.clear()
             self.numbers.clear()
             self.delays = StatusDelays()
             self.network.reset()
@@ -271,12 +297,8 @@ class TwilioEmulator:
                 price=f"-{float(PRICE_PER_SEGMENT) * segments(body):.5f}",
             )
             self.store.add(message)
-            matched = keyword(body)
-            scope = (self.sender_scope(to), sender)
-            if matched == "STOP":
-                self.optouts.add(scope)
-            elif matched == "START":
-                self.optouts.discard(scope)
+            matched = keyword(body) if self.builtin_keywords else None
+            self._answer(matched, (self.sender_scope(to), sender), to, now)
             params = {
                 "MessageSid": message.sid,
                 "SmsMessageSid": message.sid,
@@ -298,6 +320,28 @@ class TwilioEmulator:
                 params["OptOutType"] = matched
             self.network.send(Webhook("inbound", message.sid, self.inbound_url(), params))
         return message, matched
+
+    def _answer(
+        self, matched: Keyword | None, scope: tuple[str, str], to: str, now: datetime
+    ) -> None:
+        """Twilio's built-in handling: the block list, and its own answer to the handset."""
+        was_out = scope in self.optouts
+        if matched == "STOP":
+            self.optouts.add(scope)
+        elif matched == "START":
+            self.optouts.discard(scope)
+        answers = matched == "STOP" or (matched == "START" and was_out)
+        answers = answers or (matched == "HELP" and not was_out)
+        if matched is not None and answers:
+            self.auto_replies.append(
+                {
+                    "to": scope[1],
+                    "from": to,
+                    "keyword": matched,
+                    "body": AUTO_REPLIES[matched],
+                    "at": now.isoformat(),
+                }
+            )
 
     # -- the REST API ----------------------------------------------------------------
 

@@ -205,6 +205,39 @@ def test_natural_language_is_not_a_keyword(tw: Twilio) -> None:
     assert tw.send(To=TO, Body="x").status_code == 201
 
 
+def test_twilio_answers_its_own_keywords_and_only_those(tw: Twilio) -> None:
+    """Twilio's default handling: the STOP confirmation, the HELP answer (not to a STOPped
+    number) and the re-subscribe note when START lifts a block, none of them Messages."""
+    tw.inbound(TO, "please stop texting me")  # Twilio neither blocks nor answers this
+    tw.inbound(OTHER, "HELP")
+    tw.inbound(TO, "STOP")
+    tw.inbound(TO, "HELP")  # opted out: no answer
+    tw.inbound(TO, "START")
+    tw.inbound(OTHER, "YES")  # never opted out: nothing to lift, no answer
+
+    replies = tw.admin("GET", "/twilio/keywords")["auto_replies"]
+    assert [(r["to"], r["keyword"]) for r in replies] == [
+        (OTHER, "HELP"),
+        (TO, "STOP"),
+        (TO, "START"),
+    ]
+    assert "You will not receive any more messages" in replies[1]["body"]
+    listed = tw.http.get(tw.messages_url, params={"To": TO}, timeout=10).json()
+    assert listed["messages"] == []
+
+
+def test_with_builtin_handling_off_twilio_neither_blocks_flags_nor_answers(tw: Twilio) -> None:
+    assert tw.admin("POST", "/twilio/keywords", {"builtin": False})["builtin"] is False
+    result = tw.inbound(TO, "STOP")
+
+    assert result["opt_out_type"] is None
+    assert "OptOutType" not in tw.receiver.of(INBOUND)[0].params
+    assert tw.send(To=TO, Body="You're unsubscribed.").status_code == 201
+    assert tw.admin("GET", "/twilio/keywords")["auto_replies"] == []
+    tw.admin("POST", "/reset")
+    assert tw.admin("GET", "/twilio/keywords")["builtin"] is True  # a reset restores it
+
+
 def test_help_is_flagged_but_does_not_block(tw: Twilio) -> None:
     assert tw.inbound(TO, "Help?")["opt_out_type"] == "HELP"
     assert tw.receiver.of(INBOUND)[0].params["OptOutType"] == "HELP"
