@@ -3,7 +3,8 @@
 Per item, in one transaction with `inbox.mark_processed`: the consent ledger, the
 disposition, the activity, field updates, an owned follow-up task with its SLA timer,
 or the one review task of an unknown or shared number. A crash before the commit leaves
-the item unprocessed (its lease expires and it is claimed again); after it, everything
+the item unprocessed (its lease, kept by a heartbeat while the batch is worked on,
+expires and it is claimed again); after it, everything
 it caused is in the outbox. Resolving a number the local state does not know asks the CRM
 (`find_by_phone`) before the transaction, never inside it.
 
@@ -41,7 +42,9 @@ from connector.engine.outbox_keys import correlation_id
 from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.logs import mask_phone, scrub_text
 from connector.store import contacts, inbox, messages, sla
+from connector.store.heartbeat import Heartbeat
 from connector.store.records import InboxItem
+from connector.store.tables import inbox as inbox_table
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +96,17 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
             break
         report.claimed += len(items)
         queued_before = report.crm_writes
-        for item in items:
-            _one(ctx, policy, item, report)
+        beat = Heartbeat(
+            ctx.store,
+            inbox_table,
+            [item.id for item in items],
+            worker_id=ctx.worker_id,
+            lease_s=ctx.settings.claim_lease_s,
+            clock=ctx.clock,
+        )
+        with beat:  # the batch keeps its lease however long the CRM look-ups take
+            for item in items:
+                _one(ctx, policy, item, report)
         if report.crm_writes > queued_before:
             ctx.woke("writeback")
     return report

@@ -124,7 +124,9 @@ def manual_send(
         row = claim_one(conn, found.id, worker_id, now) if found is not None else None
     if row is None:  # a retried request whose text is already on its way
         return replace(result, queued=queued)
-    outcome = Sender(store, sms, clock, worker_id, policy).process(row)
+    sender = Sender(store, sms, clock, worker_id, policy)
+    with sender.heartbeat([row]):
+        outcome = sender.process(row)
     with store.begin() as conn:
         settled = sms_outbox.get(conn, row.id)
     sid = settled.provider_sid if settled is not None else None

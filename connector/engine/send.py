@@ -51,11 +51,12 @@ from connector.sms.twilio.errors import (
 )
 from connector.store import claims, contacts, messages, retry, sla, sms_outbox
 from connector.store import tables as tb
+from connector.store.heartbeat import Heartbeat
 from connector.store.records import SmsOutboxRow
 
 log = structlog.get_logger(__name__)
 
-LEASE_S = 120.0
+LEASE_S = 30.0  # SMSYNC_CLAIM_LEASE_S's default; a heartbeat keeps it while a row is worked on
 RECONCILE_AFTER = timedelta(seconds=60)  # give the provider time to list the message
 RECONCILE_MARGIN = timedelta(minutes=5)  # clock skew around the first attempt
 RETRY_AFTER = timedelta(seconds=30)
@@ -207,20 +208,32 @@ class Sender:
         with self.store.begin() as conn:
             rows = sms_outbox.claim(conn, self.worker_id, limit, self.lease_s, now)
         report.claimed = len(rows)
-        for index, row in enumerate(rows):
-            try:
-                outcome = self.process(row)
-            except FatalError as exc:
-                report.stopped = scrub_text(str(exc))
-                self._release(rows[index:])
-                log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
-                break
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
-                self._release(rows[index + 1 :])
-                report.stopped = "rate limited"
-                break
+        with self.heartbeat(rows):
+            for index, row in enumerate(rows):
+                try:
+                    outcome = self.process(row)
+                except FatalError as exc:
+                    report.stopped = scrub_text(str(exc))
+                    self._release(rows[index:])
+                    log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
+                    break
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
+                    self._release(rows[index + 1 :])
+                    report.stopped = "rate limited"
+                    break
         return report
+
+    def heartbeat(self, rows: list[SmsOutboxRow]) -> Heartbeat:
+        """Keeps the claimed rows' lease while they are worked on (a slow provider)."""
+        return Heartbeat(
+            self.store,
+            tb.sms_outbox,
+            [row.id for row in rows],
+            worker_id=self.worker_id,
+            lease_s=self.lease_s,
+            clock=self.clock,
+        )
 
     def process(self, row: SmsOutboxRow) -> str:
         """Settle one claimed row; returns the report counter it adds to."""
