@@ -60,6 +60,7 @@ LEASE_S = 30.0  # SMSYNC_CLAIM_LEASE_S's default; a heartbeat keeps it while a r
 RECONCILE_AFTER = timedelta(seconds=60)  # give the provider time to list the message
 RECONCILE_MARGIN = timedelta(minutes=5)  # clock skew around the first attempt
 RETRY_AFTER = timedelta(seconds=30)
+MAX_RETRY_AFTER = timedelta(hours=1)  # a provider's Retry-After is honoured up to this
 PROVIDER_OPT_OUT = 21610
 
 
@@ -165,6 +166,14 @@ def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime)
         kind, play, fired_at(row.idempotency_key) if kind is SendKind.PLAY else None, row.body
     )
     return evaluate(candidate, ctx, policy, now)
+
+
+def retry_delay(retry_after: float | None) -> timedelta:
+    """When a throttled or failed send goes again: the provider's Retry-After (within
+    `MAX_RETRY_AFTER`, so a bogus one cannot park a text for days), else 30 s."""
+    if not retry_after:
+        return RETRY_AFTER
+    return min(timedelta(seconds=max(retry_after, 0.0)), MAX_RETRY_AFTER)
 
 
 def claim_one(
@@ -286,7 +295,7 @@ class Sender:
             return "ambiguous"
         except RetriableError as exc:
             self._last_error = exc
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_AFTER
+            delay = retry_delay(exc.retry_after)
             with self.store.begin() as conn:
                 sms_outbox.retry_later(
                     conn, row.id, scrub_text(str(exc)), self.clock.now() + delay, self.worker_id
