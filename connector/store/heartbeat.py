@@ -17,6 +17,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.pool import StaticPool
 
 from connector.logs import scrub_text
 from connector.metrics import ERRORS
@@ -56,6 +57,13 @@ def extend(
     return int(conn.execute(stmt).rowcount)
 
 
+def _one_shared_connection(store: Store) -> bool:
+    """In-memory SQLite: every thread shares one connection, so a beat would run inside
+    the worker's own transaction. Nothing else can claim those rows anyway."""
+    engine = getattr(store, "engine", None)
+    return isinstance(getattr(engine, "pool", None), StaticPool)
+
+
 class Heartbeat:
     """`with Heartbeat(...):` around the work on claimed rows; a beat every `lease_s / 3`.
 
@@ -85,7 +93,7 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
-        if self.ids:
+        if self.ids and not _one_shared_connection(self.store):
             self._thread = threading.Thread(
                 target=self._run, name=f"heartbeat:{self.table.name}", daemon=True
             )
