@@ -116,8 +116,9 @@ class Readiness:
     ) -> CheckResult:
         """Cache the answer; a pass right after a failure fires `on_recover`."""
         with self._record_lock:
-            if unless_done is not None and unless_done.done.is_set() and unless_done.result:
-                return unless_done.result  # it answered just now, after all
+            answered = unless_done.result if unless_done and unless_done.done.is_set() else None
+            if answered is not None:
+                return answered  # it answered just now, after all
             before = self._cache.get(name)
             self._cache[name] = (self._now(), result)
         READY.labels(name).set(int(result.ok))
