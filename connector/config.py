@@ -57,10 +57,11 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(default=25.0, gt=0, le=3_600)
     ready_cache_s: float = Field(default=5.0, ge=0, le=600)
     # How long a claimed inbox or SMS-outbox row (claim_lease_s) or CRM-outbox batch
-    # (writeback_lease_s) stays with a worker; after a crash, another replica takes the
-    # rows over once the lease has run out.
-    claim_lease_s: float = Field(default=120.0, ge=5, le=3_600)
-    writeback_lease_s: float = Field(default=300.0, ge=5, le=3_600)
+    # (writeback_lease_s) stays with a worker without a heartbeat. The worker renews it
+    # every lease/3 while it works on the rows; after a crash, another replica takes the
+    # rows over once the lease has run out (within one lease of the last heartbeat).
+    claim_lease_s: float = Field(default=30.0, ge=5, le=3_600)
+    writeback_lease_s: float = Field(default=30.0, ge=5, le=3_600)
     # Attempts before an inbox item, a queued text or a CRM write is dead-lettered (left to
     # an operator, never tried again); data the store refuses is dead-lettered at once.
     max_attempts_inbox: int = Field(default=10, ge=1, le=1_000)

@@ -13,6 +13,11 @@ CRM_WRITE_STOPS = Counter(
     "Times writeback stopped gracefully (quota share reached, limit exceeded, auth)",
     ["crm", "reason"],
 )
+CRM_WRITES_PAUSED = Gauge(
+    "smsync_crm_writes_paused",
+    "1 while writeback is paused after a stop (auth or quota) and probes the CRM",
+    ["crm", "reason"],
+)
 CRM_API_USAGE = Gauge(
     "smsync_crm_api_usage_ratio", "Share of the daily CRM API allocation used", ["crm"]
 )

@@ -76,6 +76,14 @@ class CrmPort(Protocol):
         """The CRM users behind these owner ids; unknown ids are left out. Batched."""
         ...
 
+    def probe(self) -> None:
+        """May writes go again? One cheap authenticated read, which also refreshes the
+        adapter's view of the API usage the CRM reports. Raises AuthError while the
+        credentials are refused, QuotaExhaustedError while the usage is still past
+        smsync's share (`SMSYNC_API_USAGE_STOP_SHARE`), RetriableError when the CRM does
+        not answer. Writeback calls it while paused, instead of spending a batch."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundSms:

@@ -3,8 +3,13 @@ attempt caps behave the same everywhere and are tested once.
 
 Adapters classify vendor failures into `RetriableError` (optionally with `retry_after`)
 first; the factory then retries only those, honours the server's wait when given, else
-backs off exponentially with full jitter, caps attempts and total time, and re-raises the
-last error rather than wrapping it."""
+backs off exponentially with full jitter (at most `max_wait_s` per wait), caps attempts and
+total time, and re-raises the last error rather than wrapping it.
+
+`max_total_s` is a real bound: a wait that would end past it is not started, so one
+operation takes at most `max_total_s` plus one call's own timeout. A Retry-After longer
+than what is left is therefore not slept here: the error (with its `retry_after`) goes up
+to the caller, whose queue waits it out without holding a worker (writeback's backoff)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_random_exponential,
 )
 from tenacity import sleep as default_sleep
@@ -92,7 +97,7 @@ def retrying(
 
     return Retrying(
         retry=retry_if_exception(should_retry),
-        stop=stop_after_attempt(p.attempts) | stop_after_delay(p.max_total_s),
+        stop=stop_after_attempt(p.attempts) | stop_before_delay(p.max_total_s),
         wait=_wait(p),
         before_sleep=_log_retry(operation),
         sleep=sleep,

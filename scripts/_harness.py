@@ -1,20 +1,40 @@
-"""What the process-level scripts (crash_loop.py, replicas.py) share: a free port and
-`smsync run` as a child process that can be waited on, SIGKILLed or stopped. (Their scratch
-Postgres schema is `connector.store.scratch`.)"""
+"""What the process-level scripts (crash_loop.py, replicas.py) share: a free port,
+`smsync run` as a child process that can be waited on, SIGKILLed or stopped, a numbered
+replica that says which jobs it leads, and a scratch Postgres schema
+(`connector.store.scratch`) on the test server."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
+from connector.store.scratch import scratch_schema
+
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+LEADER_LINE = re.compile(r'^smsync_job_leader\{job="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
+
+
+@contextlib.contextmanager
+def scratch_db(url: str | None, prefix: str = "smsync_replicas") -> Iterator[str]:
+    """`url` as given (the caller owns its schema), or a fresh schema on the test server
+    (SMSYNC_TEST_DATABASE_URL, else the local one), dropped afterwards."""
+    if url is not None:
+        yield url
+        return
+    base = os.environ.get("SMSYNC_TEST_DATABASE_URL") or DEFAULT_PG
+    with scratch_schema(base, prefix) as scoped:
+        yield scoped
 
 
 def free_port() -> int:
@@ -83,3 +103,26 @@ class SmsyncRun:
     def tail(self, lines: int = 20) -> list[str]:
         text = self.log.read_text(errors="replace").splitlines()
         return [line[:300] for line in text[-lines:]]
+
+
+class Replica(SmsyncRun):
+    """One `smsync run` replica, numbered, that says which jobs it leads."""
+
+    def __init__(self, index: int, env: dict[str, str], log: Path) -> None:
+        super().__init__(env, int(env["SMSYNC_HTTP_PORT"]), log)
+        self.index = index
+        self.worker_id = f"{socket.gethostname()}:{self.proc.pid}"  # as `smsync run` names it
+
+    def wait_up(self, timeout: float = 60) -> None:
+        if not self.wait_healthy(timeout):
+            code = self.proc.poll()
+            state = f"exited with {code}" if code is not None else "did not become healthy"
+            raise RuntimeError(f"replica {self.index} {state}")
+
+    def leads(self) -> set[str] | None:
+        """The jobs this replica leads now, from its /metrics; None when it does not answer."""
+        try:
+            text = self.session.get(f"{self.base}/metrics", timeout=2).text
+        except requests.RequestException:
+            return None
+        return {job for job, value in LEADER_LINE.findall(text) if float(value) == 1.0}

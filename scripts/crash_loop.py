@@ -14,7 +14,15 @@ Then it waits for quiescence and checks: every event has exactly one activity
 (`sms:<MessageSid>`), no CRM external id is held by two records, and on SQLite
 `PRAGMA integrity_check` is ok. With a Postgres `--database-url`, the run uses a fresh
 schema it creates and drops. The last line is one JSON object:
-{events, kills, lost, duplicates, integrity, wall_s, database, ...}."""
+{events, kills, lost, duplicates, integrity, wall_s, database, ...}.
+
+    python scripts/crash_loop.py --replicas 2 --writes 3000 [--database-url URL] --json
+
+runs the takeover mode instead (`_takeover.py`, issue 22): N replicas on Postgres, the one
+holding claimed CRM writes SIGKILLed while its batch is in flight, and the time until
+every row it held is claimed by a survivor or written: {mode, takeover_max_s, in_flight,
+crm_missing, crm_duplicated, ok, ...}. Without `--database-url` it uses a scratch schema
+on SMSYNC_TEST_DATABASE_URL (else the local test server)."""
 
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 from _harness import SmsyncRun, free_port
+from _takeover import TakeoverOptions, run_takeover
 
 from connector.store.scratch import scratch_schema
 
@@ -265,8 +274,8 @@ def run(opts: Options) -> dict[str, Any]:
         car.wait_healthy()
         injector.join()
         sids = list(injector.sids)
-        # on Postgres the dead workers' leases must run out (writeback: 300 s)
-        quiesce(emulator, sids, db_url, 120.0 if dialect == "sqlite" else 420.0)
+        # on Postgres the dead workers' leases must run out (30 s after their last beat)
+        quiesce(emulator, sids, db_url, 120.0 if dialect == "sqlite" else 180.0)
         code = car.terminate()
         lost, repeated = activity_counts(emulator, sids)
         result: dict[str, Any] = {
@@ -298,7 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=200, help="seeded CRM contacts")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    takeover = parser.add_argument_group("takeover mode (Postgres)")
+    takeover.add_argument("--replicas", type=int, default=0, help="2 or more: takeover mode")
+    takeover.add_argument("--writes", type=int, default=3000, help="CRM writes queued")
+    takeover.add_argument("--latency-ms", type=float, default=3000.0, help="per Salesforce call")
+    takeover.add_argument("--lease-s", type=float, default=None, help="SMSYNC_WRITEBACK_LEASE_S")
+    takeover.add_argument(
+        "--interval-s", type=float, default=None, help="SMSYNC_WRITEBACK_INTERVAL_S"
+    )
+    takeover.add_argument("--timeout", type=float, default=600.0, help="seconds for the run")
     args = parser.parse_args(argv)
+    if args.replicas:
+        return takeover_main(args)
     if args.events < 1 or args.kills < 0 or args.rate <= 0:
         parser.error("--events must be at least 1, --kills at least 0, --rate above 0")
     opts = Options(args.events, args.kills, args.database_url, args.rate, args.seed, args.contacts)
@@ -317,6 +337,31 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(json.dumps(result))
     return 0 if ok else 1
+
+
+def takeover_main(args: argparse.Namespace) -> int:
+    if args.replicas < 2 or args.writes < 1 or args.latency_ms < 0:
+        raise SystemExit("--replicas must be at least 2, --writes at least 1")
+    opts = TakeoverOptions(
+        replicas=args.replicas,
+        writes=args.writes,
+        contacts=args.contacts,
+        seed=args.seed,
+        database_url=args.database_url,
+        latency_ms=args.latency_ms,
+        lease_s=args.lease_s,
+        interval_s=args.interval_s,
+        timeout=args.timeout,
+    )
+    result = run_takeover(opts)
+    if not args.json:
+        print(
+            f"{opts.replicas} replicas: the one holding {result['in_flight']} claimed CRM writes"
+            f" was killed; all taken over in {result['takeover_max_s']} s;"
+            f" {result['crm_missing']} missing, {result['crm_duplicated']} twice"
+        )
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
 
 
 if __name__ == "__main__":

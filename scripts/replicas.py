@@ -28,8 +28,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,14 +39,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 import sqlalchemy as sa
 import yaml
-from _harness import ROOT, SmsyncRun, free_port
+from _harness import ROOT, Replica, free_port, scratch_db
 
-from connector.store.scratch import scratch_schema
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock and rows quickly
     "SMSYNC_SEND_INTERVAL_S": "0.5",
     "SMSYNC_WRITEBACK_INTERVAL_S": "0.5",
@@ -57,22 +51,11 @@ INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock a
     "SMSYNC_SWEEP_INTERVAL_S": "2",
     "SMSYNC_RECONCILE_INTERVAL_S": "5",
     "SMSYNC_GAUGES_INTERVAL_S": "1",
-    # short leases, so a dead leader's claimed rows come back within seconds
-    "SMSYNC_CLAIM_LEASE_S": "15",
-    "SMSYNC_WRITEBACK_LEASE_S": "20",
+    # short leases (kept by heartbeats while rows are worked on), so a dead leader's
+    # claimed rows come back within seconds
+    "SMSYNC_CLAIM_LEASE_S": "8",
+    "SMSYNC_WRITEBACK_LEASE_S": "8",
 }
-LEADER_LINE = re.compile(r'^smsync_job_leader\{job="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
-
-
-@contextlib.contextmanager
-def scratch_db(url: str | None) -> Iterator[str]:
-    """`url` as given (the caller owns its schema), or a fresh schema on the test server."""
-    if url is not None:
-        yield url
-        return
-    base = os.environ.get("SMSYNC_TEST_DATABASE_URL") or DEFAULT_PG
-    with scratch_schema(base, "smsync_replicas") as scoped:
-        yield scoped
 
 
 @contextlib.contextmanager
@@ -105,29 +88,6 @@ def write_plays(path: Path) -> Path:
     }
     path.write_text(yaml.safe_dump(plays, sort_keys=False), encoding="utf-8")
     return path
-
-
-class Replica(SmsyncRun):
-    """One `smsync run` replica, numbered, that says which jobs it leads."""
-
-    def __init__(self, index: int, env: dict[str, str], log: Path) -> None:
-        super().__init__(env, int(env["SMSYNC_HTTP_PORT"]), log)
-        self.index = index
-        self.worker_id = f"{socket.gethostname()}:{self.proc.pid}"
-
-    def wait_up(self, timeout: float = 60) -> None:
-        if not self.wait_healthy(timeout):
-            code = self.proc.poll()
-            state = f"exited with {code}" if code is not None else "did not become healthy"
-            raise RuntimeError(f"replica {self.index} {state}")
-
-    def leads(self) -> set[str] | None:
-        """The jobs this replica leads now, from its /metrics; None when it does not answer."""
-        try:
-            text = self.session.get(f"{self.base}/metrics", timeout=2).text
-        except requests.RequestException:
-            return None
-        return {job for job, value in LEADER_LINE.findall(text) if float(value) == 1.0}
 
 
 @dataclass(frozen=True)
@@ -325,7 +285,7 @@ def kill_leader(
 ) -> Replica | None:
     """SIGKILL the send job's leader once `kill_at` of the texts went out: the sandbox
     kills it right after Twilio accepts its next text, before it can record the send, at a
-    moment it holds claimed SMS rows (preferably no CRM rows: their lease is longer)."""
+    moment it holds claimed SMS rows (preferably no CRM rows as well)."""
     from connector.sandbox.faults import FaultSpec, KillAfterWrites
     from connector.store.tables import sms_outbox
 

@@ -6,7 +6,8 @@ the one review task of an unknown or shared number (or of an opt-out read from a
 only), and the HELP answer or opt-out confirmation in the SMS outbox (`auto_replies`).
 The sender's consent takes part in reading the text: "YES" re-subscribes only an
 opted-out number. A crash before the commit leaves
-the item unprocessed (its lease expires and it is claimed again); after it, everything
+the item unprocessed (its lease, kept by a heartbeat while the batch is worked on,
+expires and it is claimed again); after it, everything
 it caused is in the outbox. Resolving a number the local state does not know asks the CRM
 (`find_by_phone`) before the transaction, never inside it.
 
@@ -53,7 +54,9 @@ from connector.errors import FatalError
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
 from connector.store import contacts, inbox, messages, sla
+from connector.store.heartbeat import Heartbeat
 from connector.store.records import InboxItem
+from connector.store.tables import inbox as inbox_table
 
 log = structlog.get_logger(__name__)
 
@@ -112,14 +115,23 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
             break
         report.claimed += len(items)
         queued_before, replies_before = report.crm_writes, report.auto_replies
-        for index, item in enumerate(items):
-            try:
-                _one(ctx, policy, item, report)
-            except FatalError as exc:
-                report.stopped = describe(exc)
-                _hand_back(ctx, items[index:])
-                log.warning("ingest.stopped", error=report.stopped, released=len(items) - index)
-                break
+        beat = Heartbeat(
+            ctx.store,
+            inbox_table,
+            [item.id for item in items],
+            worker_id=ctx.worker_id,
+            lease_s=ctx.settings.claim_lease_s,
+            clock=ctx.clock,
+        )
+        with beat:  # the batch keeps its lease however long the CRM look-ups take
+            for index, item in enumerate(items):
+                try:
+                    _one(ctx, policy, item, report)
+                except FatalError as exc:
+                    report.stopped = describe(exc)
+                    _hand_back(ctx, items[index:])
+                    log.warning("ingest.stopped", error=report.stopped, released=len(items) - index)
+                    break
         if report.crm_writes > queued_before:
             ctx.woke("writeback")
         if report.auto_replies > replies_before:

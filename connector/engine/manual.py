@@ -155,7 +155,9 @@ def send_now(
     once more right before the provider); the result with the send's outcome and sid."""
     if decided.row is None:
         return decided.result
-    outcome = Sender(store, sms, clock, worker_id, policy).process(decided.row)
+    sender = Sender(store, sms, clock, worker_id, policy)
+    with sender.heartbeat([decided.row]):  # a slow provider must not lose the lease
+        outcome = sender.process(decided.row)
     with store.begin() as conn:
         settled = sms_outbox.get(conn, decided.row.id)
     sid = settled.provider_sid if settled is not None else None

@@ -58,15 +58,17 @@ from connector.sms.twilio.errors import (
 )
 from connector.store import claims, contacts, messages, sla, sms_outbox
 from connector.store import tables as tb
+from connector.store.heartbeat import Heartbeat
 from connector.store.records import SmsOutboxRow
 
 log = structlog.get_logger(__name__)
 
-LEASE_S = 120.0
+LEASE_S = 30.0  # SMSYNC_CLAIM_LEASE_S's default; a heartbeat keeps it while a row is worked on
 RECONCILE_AFTER = timedelta(seconds=60)  # give the provider time to list the message
 RECONCILE_MARGIN = timedelta(minutes=5)  # clock skew around the first attempt
 RETRY_AFTER = timedelta(seconds=30)  # after the first failure; doubles up to RETRY_CAP
 RETRY_CAP = timedelta(hours=1)
+MAX_RETRY_AFTER = timedelta(hours=1)  # a provider's Retry-After is honoured up to this
 MAX_ATTEMPTS = 10  # SMSYNC_MAX_ATTEMPTS_SMS's default
 PROVIDER_OPT_OUT = 21610
 
@@ -122,6 +124,14 @@ class SendReport:
             "retried": self.retried,
             "dead": self.dead,
         }
+
+
+def retry_delay(retry_after: float | None, otherwise: timedelta = RETRY_AFTER) -> timedelta:
+    """When a throttled or failed send goes again: the provider's Retry-After (within
+    `MAX_RETRY_AFTER`, so a bogus one cannot park a text for days), else `otherwise`."""
+    if not retry_after:
+        return otherwise
+    return min(timedelta(seconds=max(retry_after, 0.0)), MAX_RETRY_AFTER)
 
 
 def policy_of(ctx: object) -> Policy:
@@ -224,23 +234,35 @@ class Sender:
                 conn, self.worker_id, limit, self.lease_s, now, max_attempts=self.max_attempts
             )
         report.claimed = len(rows)
-        for index, row in enumerate(rows):
-            try:
-                outcome = self.process(row)
-            except FatalError as exc:
-                report.stopped = describe(exc)
-                self._release(rows[index:])
-                log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
-                break
-            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
-                outcome = self._unexpected(row, exc)
-            counter = "dead" if self._buried else outcome
-            setattr(report, counter, getattr(report, counter) + 1)
-            if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
-                self._release(rows[index + 1 :])
-                report.stopped = "rate limited"
-                break
+        with self.heartbeat(rows):
+            for index, row in enumerate(rows):
+                try:
+                    outcome = self.process(row)
+                except FatalError as exc:
+                    report.stopped = describe(exc)
+                    self._release(rows[index:])
+                    log.warning("send.stopped", error=report.stopped, released=len(rows) - index)
+                    break
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                    outcome = self._unexpected(row, exc)
+                counter = "dead" if self._buried else outcome
+                setattr(report, counter, getattr(report, counter) + 1)
+                if outcome == "retried" and isinstance(self._last_error, RateLimitedError):
+                    self._release(rows[index + 1 :])
+                    report.stopped = "rate limited"
+                    break
         return report
+
+    def heartbeat(self, rows: list[SmsOutboxRow]) -> Heartbeat:
+        """Keeps the claimed rows' lease while they are worked on (a slow provider)."""
+        return Heartbeat(
+            self.store,
+            tb.sms_outbox,
+            [row.id for row in rows],
+            worker_id=self.worker_id,
+            lease_s=self.lease_s,
+            clock=self.clock,
+        )
 
     def process(self, row: SmsOutboxRow) -> str:
         """Settle one claimed row; returns the report counter it adds to, except that a
@@ -406,7 +428,7 @@ class Sender:
         if self._last_try(row) and not throttled:
             return self._bury(row, exc)
         wait = backoff(row.attempts, RETRY_AFTER.total_seconds(), RETRY_CAP.total_seconds())
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else wait
+        delay = retry_delay(exc.retry_after, wait)
         with self.store.begin() as conn:
             sms_outbox.retry_later(
                 conn,

@@ -4,6 +4,10 @@ Twilio accept our credentials.
 Each check is a plain callable that raises when the answer is no. `Readiness` runs them,
 remembers each answer for a few seconds (`SMSYNC_READY_CACHE_S`) so a busy prober cannot
 spend the CRM's API budget, and reports which check failed and why, scrubbed of secrets.
+A check that has not answered within `deadline_s` (5 s) counts as failed, so `/readyz`
+answers in bounded time however slow a vendor is; its late answer still counts when it
+comes. When a check passes again after failing, `on_recover(name)` runs: the jobs that
+wait on that vendor resume at once (`registry.on_recover`).
 
 The CRM and Twilio checks make one cheap authenticated read each (Salesforce `limits`,
 HubSpot one contact, Twilio one message), with no retries: a probe must answer quickly,
@@ -19,6 +23,7 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
+import structlog
 
 from connector.config import Settings, require
 from connector.crm.salesforce.auth import SessionManager
@@ -28,8 +33,10 @@ from connector.metrics import READY
 from connector.ports import Store
 from connector.retry import RetryPolicy
 
+log = structlog.get_logger(__name__)
 Check = Callable[[], None]
 TIMEOUT = (3.0, 5.0)
+DEADLINE_S = 5.0  # the longest one check may hold up /readyz
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,37 +46,88 @@ class CheckResult:
     detail: str = ""
 
 
+class _Run:
+    """One check running on its own daemon thread (a hung vendor never holds up exit)."""
+
+    def __init__(self, target: Callable[[], CheckResult]) -> None:
+        self.result: CheckResult | None = None
+        self.done = threading.Event()
+        self._target = target
+        threading.Thread(target=self._main, name="readiness-check", daemon=True).start()
+
+    def _main(self) -> None:
+        try:
+            self.result = self._target()
+        finally:
+            self.done.set()
+
+
 class Readiness:
-    """Runs the injected checks; each answer is reused for `cache_s` seconds."""
+    """Runs the injected checks; each answer is reused for `cache_s` seconds, and none
+    is waited for longer than `deadline_s`."""
 
     def __init__(
         self,
         checks: Mapping[str, Check],
         *,
         cache_s: float = 5.0,
+        deadline_s: float = DEADLINE_S,
+        on_recover: Callable[[str], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checks = dict(checks)
         self.cache_s = cache_s
+        self.deadline_s = deadline_s
+        self.on_recover = on_recover
         self._now = monotonic
         self._cache: dict[str, tuple[float, CheckResult]] = {}
         self._locks = {name: threading.Lock() for name in self.checks}
+        self._record_lock = threading.Lock()
+        self._running: dict[str, _Run] = {}
 
     def _one(self, name: str) -> CheckResult:
         with self._locks[name]:  # concurrent probes wait for one answer, not N calls
             cached = self._cache.get(name)
             if cached is not None and self._now() - cached[0] < self.cache_s:
                 return cached[1]
-            try:
-                self.checks[name]()
-            except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said why
-                detail = scrub_text(str(exc).splitlines()[0] if str(exc) else "")
-                result = CheckResult(name, ok=False, detail=f"{type(exc).__name__}: {detail}")
-            else:
-                result = CheckResult(name, ok=True)
-            READY.labels(name).set(int(result.ok))
+            run = self._running.get(name)
+            if run is None or run.done.is_set():  # else: the slow one is still out, wait on it
+                run = _Run(lambda: self._call(name))
+                self._running[name] = run
+            if run.done.wait(self.deadline_s) and run.result is not None:
+                return run.result
+            late = CheckResult(
+                name, ok=False, detail=f"TimeoutError: no answer within {self.deadline_s:g} s"
+            )
+            return self._record(name, late, unless_done=run)
+
+    def _call(self, name: str) -> CheckResult:
+        try:
+            self.checks[name]()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said why
+            detail = scrub_text(str(exc).splitlines()[0] if str(exc) else "")
+            result = CheckResult(name, ok=False, detail=f"{type(exc).__name__}: {detail}")
+        else:
+            result = CheckResult(name, ok=True)
+        return self._record(name, result)
+
+    def _record(
+        self, name: str, result: CheckResult, unless_done: _Run | None = None
+    ) -> CheckResult:
+        """Cache the answer; a pass right after a failure fires `on_recover`."""
+        with self._record_lock:
+            answered = unless_done.result if unless_done and unless_done.done.is_set() else None
+            if answered is not None:
+                return answered  # it answered just now, after all
+            before = self._cache.get(name)
             self._cache[name] = (self._now(), result)
-            return result
+        READY.labels(name).set(int(result.ok))
+        if result.ok and before is not None and not before[1].ok and self.on_recover is not None:
+            try:
+                self.on_recover(name)
+            except Exception:  # a failed hook must not fail the probe
+                log.exception("readiness.recover_hook_failed", check=name)
+        return result
 
     def run(self) -> list[CheckResult]:
         return [self._one(name) for name in self.checks]

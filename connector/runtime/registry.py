@@ -24,6 +24,7 @@ from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
+from connector.engine.pause import CrmPause
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
@@ -58,6 +59,7 @@ class JobContext:
     wake: Callable[[str], bool]
     planner: Planner | None = None
     shared: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    crm_pause: CrmPause = field(default_factory=CrmPause, compare=False, repr=False)
 
 
 JobFactory = Callable[[JobContext], JobFn]
@@ -111,6 +113,9 @@ class StoppablePull:
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return self.crm.owners(ids)
+
+    def probe(self) -> None:
+        self.crm.probe()
 
 
 def pull_job(jc: JobContext) -> JobFn:
@@ -177,6 +182,7 @@ def writeback_job(ctx: JobContext) -> JobFn:
         policy=WritebackPolicy(
             lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
         ),
+        pause=ctx.crm_pause,
     )
 
     def run(stopping: threading.Event) -> None:
@@ -188,6 +194,23 @@ def writeback_job(ctx: JobContext) -> JobFn:
                 return  # the whole batch was deferred: the CRM needs a rest
 
     return run
+
+
+# The jobs that wait on a vendor, by the readiness check that speaks for it.
+RESUMES: dict[str, tuple[str, ...]] = {"crm": ("writeback", "pull"), "sms": ("send",)}
+
+
+def on_recover(ctx: JobContext) -> Callable[[str], None]:
+    """What `/readyz` calls when a check passes again after failing: the jobs waiting on
+    that vendor run now, and a paused writeback probes the CRM at once."""
+
+    def recovered(check: str) -> None:
+        if check == "crm":
+            ctx.crm_pause.poke()
+        woken = [job for job in RESUMES.get(check, ()) if ctx.wake(job)]
+        log.info("runtime.vendor_back", check=check, woken=woken)
+
+    return recovered
 
 
 def reconcile_job(ctx: JobContext) -> JobFn:

@@ -51,6 +51,7 @@ from connector.runtime.registry import (
     UtcClock,
     build_jobs,
     engine_context,
+    on_recover,
 )
 from connector.runtime.webhooks import webhook_routes
 from connector.sms.twilio.client import TwilioSms
@@ -246,7 +247,7 @@ class Service:
         self._jobs = jobs
         checks = self.checks if self.checks is not None else standard_checks(s, store)
         app = build_app(
-            Readiness(checks, cache_s=s.ready_cache_s),
+            Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(ctx)),
             webhooks=[*webhook_routes(s, store), *api_routes(s, engine_context(ctx))],
             on_webhook=lambda: jobs.wake("ingest"),
         )

@@ -113,6 +113,20 @@ def retry_later(
     return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id, refunded=refunded)
 
 
+def put_back(conn: sa.Connection, row_id: int, error: str, worker_id: str | None = None) -> bool:
+    """Hand a claimed write back untried and claimable at once: the CRM took nothing (a
+    graceful stop, writeback pauses), so the claim does not count as an attempt."""
+    values = {
+        "state": "pending",
+        "last_error": error,
+        "next_attempt_at": None,
+        "lease_until": None,
+        "claimed_by": None,
+        "attempts": t.c.attempts - 1,
+    }
+    return claims.finish(conn, t, row_id, worker_id, values)
+
+
 def get(conn: sa.Connection, external_id: str) -> CrmOutboxRow | None:
     row = conn.execute(sa.select(t).where(t.c.external_id == external_id)).one_or_none()
     return None if row is None else _row(row)

@@ -13,6 +13,8 @@ from connector.config import Settings
 from connector.crm import build_crm
 from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
+from connector.sandbox.hubspot.emulator import HubSpotEmulator
+from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import SeedData, SeedOwner
 from connector.sandbox.server import Sandbox
 from tests.sandbox_kit import sandbox_settings
@@ -88,6 +90,14 @@ class CrmCase:
             (row,) = r.json()["results"]
             out[str(row["id"])] = owner
         return out
+
+    def revoke(self, revoked: bool = True) -> None:
+        """An admin revokes (or restores) the integration's credentials in the CRM."""
+        emulator = self.sandbox.emulators[self.vendor]
+        if isinstance(emulator, SalesforceEmulator):
+            emulator.auth.revoke(revoked)
+        elif isinstance(emulator, HubSpotEmulator):
+            emulator.revoke_token(revoked)
 
     def made_up_owner_ids(self, n: int) -> list[str]:
         """Well-formed owner ids that no user in the CRM holds."""

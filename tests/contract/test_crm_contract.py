@@ -1,4 +1,5 @@
-"""The CRM contract: pull, resolve, write, re-write (idempotent), partial failure, owners.
+"""The CRM contract: pull, resolve, write, re-write (idempotent), partial failure, owners,
+and the probe a paused writeback asks before it writes again.
 
 Every adapter passes it unchanged against the sandbox, so the engine can trust any of
 them the same way."""
@@ -10,9 +11,12 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from connector.crm.hubspot.owners import OWNERS_PAGE
 from connector.crm.salesforce.client import OWNERS_CHUNK
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, CrmWrite
+from connector.errors import AuthError
 from connector.ports import Cursor
 from connector.sandbox.faults import RecordErrorSpec
 from tests.contract.adapters import CrmCase
@@ -273,3 +277,18 @@ def test_owners_of_many_ids_are_asked_in_batches(crm_case: CrmCase) -> None:
     else:
         budget = math.ceil(len(seeded) / OWNERS_PAGE)
     assert 0 < crm_case.owner_lookup_calls() - before <= budget
+
+
+def test_the_probe_follows_the_credentials_at_one_call_each(crm_case: CrmCase) -> None:
+    stats = crm_case.sandbox.state.stats
+    crm_case.crm.probe()  # logged in (or not) before the count
+    before = stats.calls(crm_case.vendor)
+    crm_case.crm.probe()
+    assert stats.calls(crm_case.vendor) - before == 1
+    crm_case.revoke()
+    try:
+        with pytest.raises(AuthError):
+            crm_case.crm.probe()
+    finally:
+        crm_case.revoke(revoked=False)
+    crm_case.crm.probe()  # back: writes may go again

@@ -74,6 +74,9 @@ class LookupCrm:
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return {}
 
+    def probe(self) -> None:
+        raise AssertionError("not part of ingest")
+
 
 @pytest.fixture
 def ctx(store: SqlStore) -> EngineContext:

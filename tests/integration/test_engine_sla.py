@@ -71,6 +71,9 @@ class TaskStatusCrm:
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return {}  # no owner names: templates fall back
 
+    def probe(self) -> None:
+        raise AssertionError("writeback is not part of this test")
+
 
 @pytest.fixture
 def ctx(store: SqlStore) -> EngineContext:

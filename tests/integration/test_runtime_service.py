@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -289,3 +289,88 @@ def test_sigterm_during_a_writeback_batch_finishes_it_and_exits_0(
             "Task", "SMS_Message_Id__c", str(sid)
         )
         assert len(found) == 1, (write.external_id, found)
+
+
+def _people(sandbox: Sandbox) -> list[CrmRef]:
+    emulator = cast("SalesforceEmulator", sandbox.emulators["salesforce"])
+    return [CrmRef("Contact", str(row["Id"])) for row in emulator.store.rows("Contact").values()]
+
+
+def _queue(url: str, writes: list[CrmWrite]) -> None:
+    store = SqlStore.from_url(url)
+    with store.begin() as conn:
+        for write in writes:
+            assert crm_outbox.enqueue(conn, write, datetime.now(UTC))
+    store.close()
+
+
+def _metric(car: Sidecar, line_start: str) -> float:
+    for line in car.get("/metrics").text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _until(what: str, test: Callable[[], bool], timeout: float) -> float:
+    """Seconds until `test()` holds; fails after `timeout`."""
+    started = time.monotonic()
+    while not test():
+        assert time.monotonic() - started < timeout, f"{what}: not within {timeout} s"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_crm_writes_resume_within_30_s_of_the_credentials_coming_back(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    """Issue 22: revoked Salesforce credentials stop writeback; once they are restored the
+    paused writeback's own probe (every 10 s) writes again, and `/readyz` seeing the CRM
+    come back makes it probe at once."""
+    db = tmp_path / "smsync.db"
+    url = f"sqlite:///{db}"
+    car = Sidecar(sandbox, db, SMSYNC_WRITEBACK_INTERVAL_S="1")
+    sidecars.append(car)
+    car.wait_healthy()
+    admin = sandbox.urls["admin"]
+    emulator = cast("SalesforceEmulator", sandbox.emulators["salesforce"])
+    people = _people(sandbox)
+    stops = 'smsync_crm_write_stops_total{crm="salesforce",reason="auth"}'
+
+    def written(write: CrmWrite) -> Callable[[], bool]:
+        return lambda: bool(emulator.find("Task", "SMS_Message_Id__c", write.external_id))
+
+    # 1. revoked: the writes are refused and wait; restored: the probe finds out by itself
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": True}, timeout=10)
+    first = [activity(people[n % len(people)], 9000 + n) for n in range(5)]
+    _queue(url, first)
+    _until("writeback stopped on auth", lambda: _metric(car, stops) >= 1, 30)
+    assert not any(written(w)() for w in first)
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": False}, timeout=10)
+    recovered_s = _until("the first CRM write after restoring", written(first[0]), 30)
+    assert recovered_s < 30
+    _until("every write", lambda: all(written(w)() for w in first), 30)
+
+    # 2. again, but /readyz sees the CRM come back: the paused writeback probes at once
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": True}, timeout=10)
+    second = [activity(people[n % len(people)], 9100 + n) for n in range(5)]
+    _queue(url, second)
+    _until("writeback stopped on auth again", lambda: _metric(car, stops) >= 2, 30)
+    assert car.get("/readyz").status_code == 503
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": False}, timeout=10)
+    assert car.get("/readyz").status_code == 200
+    hooked_s = _until("the first CRM write after /readyz", written(second[0]), 30)
+    assert hooked_s < 5  # not the probe's 10 s turn
+    _until("every write", lambda: all(written(w)() for w in second), 30)
+    store = SqlStore.from_url(url)
+
+    def settled() -> list[tuple[str, int]]:
+        with store.begin() as conn:
+            rows = [crm_outbox.get(conn, w.external_id) for w in first + second]
+        return [(r.state, r.attempts) for r in rows if r is not None]
+
+    _until("every row settled", lambda: all(state == "done" for state, _ in settled()), 30)
+    assert settled() == [("done", 1)] * 10  # a stop is not an attempt
+    store.close()
+    code, _, err = car.terminate()
+    assert code == 0, err[-2000:]
+    assert '"event": "writeback.resumed"' in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -106,3 +107,38 @@ def test_rate_limit_waits_are_counted_per_vendor() -> None:
     assert retrying("acme.write", FAST, sleep=lambda _: None)(throttled) == "ok"
     assert waits._value.get() - before == 2
     assert seconds._value.get() - before_s == 4
+
+
+def test_no_wait_is_started_that_would_end_past_the_total_budget() -> None:
+    """Issue 22: `max_total_s` bounds the operation; a longer Retry-After goes up to the
+    caller (writeback waits it out in its queue) instead of being slept here."""
+    budget = RetryPolicy(attempts=10, max_total_s=0.5, base_s=0.01, max_wait_s=0.05)
+    calls: list[float] = []
+    started = time.monotonic()
+
+    def throttled() -> None:
+        calls.append(time.monotonic() - started)
+        raise RateLimitedError("429", retry_after=0.3)
+
+    with pytest.raises(RateLimitedError) as raised:
+        retrying("t", budget)(throttled)
+    took = time.monotonic() - started
+    assert len(calls) == 2  # the third would start at 0.6 s, past the budget
+    assert took < 0.5
+    assert raised.value.retry_after == 0.3
+
+    def patient() -> None:
+        raise RateLimitedError("429", retry_after=30)  # longer than the whole budget
+
+    slept: list[float] = []
+    with pytest.raises(RateLimitedError):
+        retrying("t", budget, sleep=slept.append)(patient)
+    assert slept == []
+
+
+def test_a_throttled_sms_send_goes_again_after_retry_after_within_an_hour() -> None:
+    from connector.engine.send import retry_delay
+
+    assert retry_delay(None) == timedelta(seconds=30)
+    assert retry_delay(12) == timedelta(seconds=12)
+    assert retry_delay(86_400) == timedelta(hours=1)  # a bogus Retry-After parks nothing

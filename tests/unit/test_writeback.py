@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.errors import QuotaExhaustedError
+from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError
 from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, crm_outbox, retry
 from connector.store.migrate import upgrade
+from connector.store.tables import crm_outbox as outbox_table
 
 
 class Clock:
@@ -33,6 +35,9 @@ class ScriptedCrm:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
         self.quota = False
+        self.revoked = False
+        self.throttled: float | None = None  # Retry-After of a whole-batch 429; -1: none sent
+        self.probes = 0
 
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
         return iter(())
@@ -46,10 +51,22 @@ class ScriptedCrm:
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         return {}
 
-    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
-        self.calls.append([w.external_id for w in writes])
+    def probe(self) -> None:
+        self.probes += 1
+        self._refuse()
+
+    def _refuse(self) -> None:
+        if self.revoked:
+            raise AuthError("the CRM refused our credentials")
         if self.quota:
             raise QuotaExhaustedError("daily API allocation used up to the configured 80%")
+
+    def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        self.calls.append([w.external_id for w in writes])
+        self._refuse()
+        if self.throttled is not None:
+            after = None if self.throttled < 0 else self.throttled
+            raise RateLimitedError("HTTP 429", retry_after=after)
         out = []
         for w in writes:
             kind = w.external_id.split(":")[1]
@@ -128,7 +145,14 @@ def test_retries_are_bounded(store: SqlStore) -> None:
         assert crm_outbox.counts(conn) == {"dead": 1}
 
 
-def test_quota_stop_keeps_state_and_resumes(store: SqlStore) -> None:
+def _attempts(store: SqlStore, ext: str) -> int:
+    with store.begin() as conn:
+        row = crm_outbox.get(conn, ext)
+    assert row is not None
+    return row.attempts
+
+
+def test_quota_stop_keeps_state_and_resumes_once_the_usage_says_so(store: SqlStore) -> None:
     clock, crm = Clock(), ScriptedCrm()
     _enqueue(store, clock, "sms:ok:1", "sms:ok:2")
     crm.quota = True
@@ -138,9 +162,74 @@ def test_quota_stop_keeps_state_and_resumes(store: SqlStore) -> None:
     assert report.written == 0
     with store.begin() as conn:
         assert crm_outbox.counts(conn) == {"pending": 2}
+    assert _attempts(store, "sms:ok:1") == 0  # a stop is not the record's attempt
+    # paused: nothing is claimed or probed before the quota probe is due (60 s)
+    clock.t += timedelta(seconds=30)
+    assert wb.drain().stopped == "quota"
+    assert (len(crm.calls), crm.probes) == (1, 0)
+    clock.t += timedelta(seconds=30)
+    assert wb.drain().stopped == "quota"  # the usage is still past the share
+    assert (len(crm.calls), crm.probes) == (1, 1)
     crm.quota = False
-    clock.t += timedelta(minutes=16)
+    clock.t += timedelta(seconds=60)
     assert wb.drain().written == 2
+    assert crm.probes == 2
+
+
+def test_auth_stop_probes_every_10_s_and_writes_as_soon_as_the_crm_takes_them(
+    store: SqlStore,
+) -> None:
+    clock, crm = Clock(), ScriptedCrm()
+    _enqueue(store, clock, "sms:ok:1")
+    crm.revoked = True
+    wb = Writeback(store, crm, clock, "salesforce", "w1")
+    assert wb.drain().stopped == "auth"
+    for _ in range(3):  # revoked for a while: one probe per 10 s, no batch spent
+        clock.t += timedelta(seconds=10)
+        assert wb.drain().stopped == "auth"
+    assert (len(crm.calls), crm.probes) == (1, 3)
+    crm.revoked = False
+    clock.t += timedelta(seconds=4)
+    assert wb.drain().stopped == "auth"  # not due yet
+    wb.pause.poke()  # /readyz saw the CRM come back
+    report = wb.drain()
+    assert (report.stopped, report.written) == (None, 1)
+    assert crm.probes == 4
+    assert _attempts(store, "sms:ok:1") == 1
+
+
+def test_a_throttled_batch_waits_at_most_60_s_unless_the_vendor_asks_for_longer(
+    store: SqlStore,
+) -> None:
+    clock, crm = Clock(), ScriptedCrm()
+    _enqueue(store, clock, "sms:ok:1")
+    crm.throttled = -1  # 429s without Retry-After
+    wb = Writeback(store, crm, clock, "hubspot", "w1")
+    for _ in range(8):
+        before = len(crm.calls)
+        while len(crm.calls) == before:  # the job's ticks, one second apart
+            clock.t += timedelta(seconds=1)
+            wb.drain()
+    with store.begin() as conn:
+        row = conn.execute(
+            sa.select(outbox_table.c.next_attempt_at).where(
+                outbox_table.c.external_id == "sms:ok:1"
+            )
+        ).scalar_one()
+    assert row - clock.t == timedelta(seconds=60)  # doubled from 30 s, then capped
+    crm.throttled = 120.0  # the vendor says how long
+    clock.t = row
+    wb.drain()
+    with store.begin() as conn:
+        after = conn.execute(
+            sa.select(outbox_table.c.next_attempt_at).where(
+                outbox_table.c.external_id == "sms:ok:1"
+            )
+        ).scalar_one()
+    assert after - clock.t == timedelta(seconds=120)
+    crm.throttled = None
+    clock.t = after
+    assert wb.drain().written == 1
 
 
 def test_quota_stops_never_use_up_attempts(store: SqlStore) -> None:

@@ -89,9 +89,12 @@ class HubSpotApi:
         idempotent: bool = True,
         body: dict[str, Any] | None = None,
         raw: bool = False,
+        daily: bool = True,
+        policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> Reply:
-        """One SDK `*_with_http_info` call with retries (`raw`: the reply as plain JSON).
+        """One SDK `*_with_http_info` call with retries (`raw`: the reply as plain JSON;
+        `daily=False`: past the daily budget stop, for a probe; `policy`: other retries).
 
         A non-idempotent call (a create without a unique key) is not retried after
         `NoResponseError`; the caller reconciles."""
@@ -105,20 +108,25 @@ class HubSpotApi:
             return idempotent or not isinstance(exc, NoResponseError)
 
         for attempt in retrying(
-            f"hubspot {operation}", self.policy, retry_on=retry_on, sleep=self.sleep
+            f"hubspot {operation}", policy or self.policy, retry_on=retry_on, sleep=self.sleep
         ):
             with attempt:
-                return self._once(operation, fn, search, kwargs)
+                return self._once(operation, fn, search, daily, kwargs)
         raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover
 
     def _once(
-        self, operation: str, fn: Callable[..., Any], search: bool, kwargs: dict[str, Any]
+        self,
+        operation: str,
+        fn: Callable[..., Any],
+        search: bool,
+        daily: bool,
+        kwargs: dict[str, Any],
     ) -> Reply:
         token = self.tokens.token()
         config = getattr(fn, "__self__").api_client.configuration  # noqa: B009 - bound SDK method
         if config.access_token != token:
             config.access_token = token
-        self.limiter.acquire(search=search)
+        self.limiter.acquire(search=search, daily=daily)
         self.calls += 1
         CRM_API_CALLS.labels(CRM).inc()
         try:

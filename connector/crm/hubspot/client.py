@@ -34,6 +34,7 @@ from connector.retry import RetryPolicy
 DEFAULT_LOOKBACK_S = 30.0
 TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
 TASK_COMPLETED_AT = "hs_task_completion_date"  # read-only; HubSpot sets it when a task closes
+PROBE_POLICY = RetryPolicy(attempts=2, max_total_s=10.0)  # a failed probe waits for the next
 
 log = get_logger(__name__)
 
@@ -217,6 +218,21 @@ class HubSpotCrm:
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         """From the owner directory, read whole (paged) at most every few minutes."""
         return self.owner_directory.lookup(ids)
+
+    def probe(self) -> None:
+        """One contact read, let out past the daily budget stop so that its rate-limit
+        headers refresh the limiter's view of the day (after a stop nothing else would
+        go out to tell it the day rolled over); then the budget check."""
+        self.api.call(
+            "probe",
+            self.api.contacts_basic.get_page_with_http_info,
+            raw=True,
+            daily=False,
+            policy=PROBE_POLICY,
+            limit=1,
+            archived=False,
+        )
+        self.api.limiter.check_daily()
 
 
 def _conforms(crm: HubSpotCrm) -> CrmPort:

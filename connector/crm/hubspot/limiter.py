@@ -99,11 +99,14 @@ class RateLimiter:
             waits.append(self._searches[0] + 1.0 + SAFETY_S - now)
         return max(waits)
 
-    def acquire(self, *, search: bool = False) -> None:
-        """Block until a call may go out, then hold a slot for it."""
+    def acquire(self, *, search: bool = False, daily: bool = True) -> None:
+        """Block until a call may go out, then hold a slot for it. `daily=False` lets a
+        probe out past the daily budget stop: its answer's headers say whether the day
+        has rolled over (no other call goes out to tell)."""
         while True:
             with self._lock:
-                self._check_daily()
+                if daily:
+                    self._check_daily()
                 wait = self._wait_needed(self._clock(), search)
                 if wait <= 0:
                     self._in_flight += 1
@@ -177,6 +180,11 @@ class RateLimiter:
         daily_left = _header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily_left is not None:
             self.daily_remaining = daily_left
+
+    def check_daily(self) -> None:
+        """QuotaExhaustedError while the daily budget share is used up (no call made)."""
+        with self._lock:
+            self._check_daily()
 
     def _check_daily(self) -> None:
         if self.daily_remaining is None:

@@ -40,6 +40,7 @@ PHONE_DIGITS_MATCHED = 7  # national digits matched in order: selective, spellin
 DONE_TASKS_CHUNK = 200  # external ids per SOQL IN list: one page, a short query string
 OWNERS_CHUNK = 200  # user ids per SOQL IN list: ~4 KB of URL, one page of answers
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")  # 15- or 18-char form
+PROBE_POLICY = RetryPolicy(attempts=2, max_total_s=10.0)  # a failed probe waits for the next
 
 
 def spellings(e164: str) -> list[str]:
@@ -209,6 +210,15 @@ class SalesforceCrm:
         finally:
             self._idle()
         return found
+
+    def probe(self) -> None:
+        """One `limits` read: its `Sforce-Limit-Info` (seen by the usage hook, like every
+        answer) is the org's usage now; then the stop-share check."""
+        try:
+            self.api.restful("probe", "limits", policy=PROBE_POLICY)
+        finally:
+            self._idle()
+        self.api.usage.check()
 
 
 def _text(value: object) -> str | None:

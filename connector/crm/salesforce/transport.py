@@ -63,10 +63,12 @@ class SalesforceApi:
             return client
 
     # the discipline ----------------------------------------------------------------------
-    def call(self, operation: str, fn: Callable[[Salesforce], T]) -> T:
+    def call(
+        self, operation: str, fn: Callable[[Salesforce], T], *, policy: RetryPolicy | None = None
+    ) -> T:
         """`fn(client)` with bounded retries of transient failures; raises SmsyncError."""
         kwargs: dict[str, Any] = {"sleep": self.sleep} if self.sleep is not None else {}
-        result: T = retrying(f"salesforce.{operation}", self.policy, **kwargs)(
+        result: T = retrying(f"salesforce.{operation}", policy or self.policy, **kwargs)(
             self._with_session, operation, fn
         )
         return result
@@ -117,11 +119,16 @@ class SalesforceApi:
         method: str = "GET",
         params: dict[str, Any] | None = None,
         json: Any = None,
+        policy: RetryPolicy | None = None,
     ) -> Any:
         kw = self._kw()
         if json is not None:
             kw["json"] = json
-        return self.call(operation, lambda sf: sf.restful(path, params=params, method=method, **kw))
+        return self.call(
+            operation,
+            lambda sf: sf.restful(path, params=params, method=method, **kw),
+            policy=policy,
+        )
 
     def query_pages(self, soql: str, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Each page of a query as it arrives, so nothing holds the whole result."""
