@@ -150,12 +150,13 @@ def release(
     table: sa.Table,
     row_id: int,
     error: str,
-    retry_at: datetime,
+    retry_at: datetime | None,
     *,
     worker_id: str | None,
     refunded: bool = False,
 ) -> bool:
-    """Hand a claimed outbox row back, to be claimed again from `retry_at`."""
+    """Hand a claimed outbox row back, to be claimed again from `retry_at` (None: at once);
+    `refunded`: the claim was not an attempt (a stop, a deferral)."""
     values: dict[str, Any] = {
         "state": "pending",
         "last_error": error,

@@ -106,25 +106,15 @@ def retry_later(
     error: str,
     retry_at: datetime,
     worker_id: str | None = None,
-    *,
-    refunded: bool = False,
 ) -> bool:
-    """Back to pending from `retry_at`; `refunded`: not an attempt (a quota or auth stop)."""
-    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id, refunded=refunded)
+    """Back to pending from `retry_at` (a failed attempt)."""
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
 
 
 def put_back(conn: sa.Connection, row_id: int, error: str, worker_id: str | None = None) -> bool:
     """Hand a claimed write back untried and claimable at once: the CRM took nothing (a
     graceful stop, writeback pauses), so the claim does not count as an attempt."""
-    values = {
-        "state": "pending",
-        "last_error": error,
-        "next_attempt_at": None,
-        "lease_until": None,
-        "claimed_by": None,
-        "attempts": t.c.attempts - 1,
-    }
-    return claims.finish(conn, t, row_id, worker_id, values)
+    return claims.release(conn, t, row_id, error, None, worker_id=worker_id, refunded=True)
 
 
 def get(conn: sa.Connection, external_id: str) -> CrmOutboxRow | None:
