@@ -39,7 +39,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _configure_logs() -> None:
-    from connector import logs
+    from connector import logs, yaml_source
     from connector.config import SECRET_FIELDS, load_settings
 
     try:
@@ -47,6 +47,7 @@ def _configure_logs() -> None:
     except ConfigError as exc:
         _fail(str(exc))
     logs.configure(settings.log_level, settings.log_format)
+    yaml_source.configure(max_bytes=settings.config_max_bytes)
     logs.secrets_from(
         (s.get_secret_value() if s else None)
         for s in (getattr(settings, name) for name in SECRET_FIELDS)

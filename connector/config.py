@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # rows over once the lease has run out.
     claim_lease_s: float = Field(default=120.0, ge=5, le=3_600)
     writeback_lease_s: float = Field(default=300.0, ge=5, le=3_600)
+    # mappings and plays files over this size are refused before they are parsed
+    config_max_bytes: int = Field(default=1_048_576, ge=1_024, le=64 * 1_048_576)
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None

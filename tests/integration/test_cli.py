@@ -49,6 +49,49 @@ def test_errors_across_files_are_all_listed() -> None:
     }
 
 
+def alias_bomb(path: Path) -> Path:
+    """Six levels of nine aliases each (531,441 values expanded) in 237 bytes."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [
+        f"{n}: &{n} [" + ",".join([f"*{p}"] * 9) + "]"
+        for p, n in zip("abcde", "bcdef", strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_alias_bomb_is_refused_at_the_alias(tmp_path: Path) -> None:
+    bomb = alias_bomb(tmp_path / "bomb.yaml")
+    result = smsync("mappings", "validate", str(bomb), timeout=60)
+    assert result.returncode == 2
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{bomb}:5:11: aliases here expand to more than 20,000 values")
+    assert "Traceback" not in result.stderr
+
+
+def test_run_refuses_an_alias_bomb_before_the_database_exists(tmp_path: Path) -> None:
+    bomb = alias_bomb(tmp_path / "bomb.yaml")
+    db = tmp_path / "var" / "smsync.db"
+    env = {"SMSYNC_MAPPINGS": str(bomb), "SMSYNC_DATABASE_URL": f"sqlite:///{db}"}
+    result = smsync("run", env=env, timeout=60)
+    assert result.returncode == 2
+    assert f"{bomb}:5:11: aliases here expand" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not db.parent.exists()
+
+
+def test_config_files_over_the_size_cap_are_refused() -> None:
+    result = smsync(
+        "mappings",
+        "validate",
+        "mappings/salesforce.yaml",
+        env={"SMSYNC_CONFIG_MAX_BYTES": "1024"},
+    )
+    assert result.returncode == 2
+    assert result.stdout.startswith("mappings/salesforce.yaml:1:1: the file is ")
+    assert "over the 1,024-byte limit" in result.stdout
+
+
 def test_schema_is_json_for_editors() -> None:
     result = smsync("mappings", "schema")
     assert result.returncode == 0
