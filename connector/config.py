@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     writeback_lease_s: float = Field(default=300.0, ge=5, le=3_600)
     # mappings and plays files over this size are refused before they are parsed
     config_max_bytes: int = Field(default=1_048_576, ge=1_024, le=64 * 1_048_576)
+    # `smsync run` calls each vendor once before it migrates or serves: strict exits 2 when
+    # one refuses the credentials or cannot be reached, warn logs it and starts, off skips
+    startup_checks: Literal["strict", "warn", "off"] = "strict"
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None
