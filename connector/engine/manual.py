@@ -14,6 +14,7 @@ from datetime import datetime
 from connector.domain.caps import SendKind
 from connector.domain.governance import Reason, SendCandidate, evaluate
 from connector.domain.model import CrmRef, Verdict
+from connector.domain.plays import Play
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
@@ -56,6 +57,16 @@ class ManualResult:
         }
 
 
+def play_of(policy: Policy, play: str) -> Play:
+    """The named play, or a ConfigError listing the known ones (checked before the store
+    is opened, so a typo is reported as such)."""
+    chosen = policy.plays.get(play)
+    if chosen is None:
+        known = ", ".join(sorted(policy.plays)) or "none configured"
+        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
+    return chosen
+
+
 def manual_send(
     store: Store,
     sms: SmsPort | None,
@@ -74,10 +85,7 @@ def manual_send(
     `request_id` makes a retried request one send (the API passes the caller's
     idempotency key); by default each call is a new request. Raises UnknownContactError
     for a record the connector does not hold, ConfigError for an unknown play."""
-    chosen = policy.plays.get(play)
-    if chosen is None:
-        known = ", ".join(sorted(policy.plays)) or "none configured"
-        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
+    chosen = play_of(policy, play)
     now = clock.now()
     with store.begin() as conn:
         state = contact_context.find_contact(conn, contact_id)
