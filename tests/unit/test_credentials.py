@@ -13,6 +13,7 @@ from connector.crm.salesforce.auth import token_form
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.errors import ConfigError
 from connector.mapping_loader import load_mapping
+from connector.runtime.readiness import hubspot_check
 from connector.runtime.startup import credentials
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,15 +50,7 @@ def test_the_salesforce_adapter_refuses_an_incomplete_flow_when_built() -> None:
         SalesforceCrm.from_settings(s, load_mapping(ROOT / "mappings" / "salesforce.yaml"))
 
 
-def test_a_jwt_key_file_must_read_as_a_key(tmp_path: Path) -> None:
-    key = tmp_path / "key.pem"
-    key.write_text("not a key\n", encoding="utf-8")
-    s = settings(SF_CLIENT_ID="id", SF_USERNAME="u@example.com", SF_JWT_KEY_FILE=str(key), **TWILIO)
-    with pytest.raises(ConfigError, match="SF_JWT_KEY_FILE does not hold a usable RSA"):
-        credentials(s)
-
-
-def test_every_missing_credential_is_named_at_once() -> None:
+def test_every_missing_credential_is_named_at_once(tmp_path: Path) -> None:
     s = settings(crm="hubspot", TWILIO_ACCOUNT_SID="AC1")
     with pytest.raises(ConfigError) as caught:
         credentials(s)
@@ -65,14 +58,25 @@ def test_every_missing_credential_is_named_at_once() -> None:
     assert "missing settings: TWILIO_AUTH_TOKEN" in text
     assert "missing settings: HUBSPOT_ACCESS_TOKEN" in text
     assert "or OAuth (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN)" in text
-
-
-def test_twilio_needs_a_sender() -> None:
+    # a JWT key file that does not read as a key, and no sender
+    key = tmp_path / "key.pem"
+    key.write_text("not a key\n", encoding="utf-8")
     s = settings(
-        TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t", SF_CLIENT_ID="i", SF_CLIENT_SECRET="s"
+        SF_CLIENT_ID="id",
+        SF_USERNAME="u@example.com",
+        SF_JWT_KEY_FILE=str(key),
+        TWILIO_ACCOUNT_SID="AC1",
+        TWILIO_AUTH_TOKEN="t",
     )
-    with pytest.raises(ConfigError, match="TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"):
+    with pytest.raises(ConfigError) as caught:
         credentials(s)
+    assert str(caught.value).splitlines() == [
+        "set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID to send texts",
+        (
+            "SF_JWT_KEY_FILE does not hold a usable RSA private key (PEM); export the"
+            " connected app certificate's key again"
+        ),
+    ]
 
 
 def test_hubspot_oauth_alone_is_complete() -> None:
@@ -86,3 +90,5 @@ def test_hubspot_oauth_alone_is_complete() -> None:
     sms, tokens = credentials(s)
     assert tokens is not None
     assert sms.account_sid == "AC1"
+    hubspot_check(s, tokens)  # the readiness check no longer demands HUBSPOT_ACCESS_TOKEN
+    hubspot_check(s)
