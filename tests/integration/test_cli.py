@@ -181,7 +181,7 @@ def test_read_commands_never_create_the_database(db_url: str, tmp_path: Path) ->
     for args in (
         ("report",),
         ("explain", "--contact", "003x"),
-        ("send", "--contact", "003x", "--play", "p", "--dry-run"),
+        ("send", "--contact", "003x", "--play", "speed_to_lead", "--dry-run"),
     ):
         result = smsync(*args, env=env)
         assert result.returncode == 2, result.stderr[-2000:]
