@@ -39,7 +39,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _configure_logs() -> None:
-    from connector import logs
+    from connector import logs, yaml_source
     from connector.config import SECRET_FIELDS, load_settings
 
     try:
@@ -47,6 +47,7 @@ def _configure_logs() -> None:
     except ConfigError as exc:
         _fail(str(exc))
     logs.configure(settings.log_level, settings.log_format)
+    yaml_source.configure(max_bytes=settings.config_max_bytes)
     logs.secrets_from(
         (s.get_secret_value() if s else None)
         for s in (getattr(settings, name) for name in SECRET_FIELDS)
@@ -147,8 +148,6 @@ def mappings_check(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (a second run changes nothing)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from connector.config import load_settings
     from connector.logs import scrub_text
     from connector.store.migrate import upgrade
@@ -157,13 +156,8 @@ def db_upgrade() -> None:
     where = scrub_text(settings.database_url.split("@")[-1])
     try:
         applied = upgrade(settings.database_url)
-    except SQLAlchemyError as exc:
-        reason = scrub_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])
-        _fail(
-            f"db upgrade: the database at {where} refused: {reason}."
-            " Check SMSYNC_DATABASE_URL (host, database, schema, permissions); nothing changed.",
-            1,
-        )
+    except ConfigError as exc:
+        _fail(f"db upgrade: {exc}; nothing changed")
     if applied:
         typer.echo(f"applied {', '.join(applied)} to {where}")
     else:
@@ -198,18 +192,16 @@ def run() -> None:
     """The sidecar: scheduler plus webhook, health and metrics endpoints."""
     import os
 
-    from sqlalchemy.exc import SQLAlchemyError
-
     from connector.config import load_settings
-    from connector.logs import scrub_text
     from connector.runtime.service import Service
+    from connector.store.migrate import database_errors
 
-    service = Service(load_settings())
-    try:
-        code = service.run()  # ConfigError (bad settings, mapping, second replica) -> exit 2
-    except SQLAlchemyError as exc:
-        reason = scrub_text(str(getattr(exc, "orig", None) or exc).splitlines()[0])
-        _fail(f"run: the database refused: {reason}. Check SMSYNC_DATABASE_URL.", 1)
+    settings = load_settings()
+    service = Service(settings)
+    # ConfigError (bad settings, mapping, credentials, a vendor refusing them, a second
+    # replica, a database that cannot be reached or written) -> exit 2
+    with database_errors(settings.database_url):
+        code = service.run()
     if service.unfinished:  # a job overran the shutdown timeout: its leases cover it
         sys.stderr.flush()
         os._exit(code)
@@ -228,7 +220,7 @@ def sync(
     from connector.config import load_settings
     from connector.engine.context import build_context
     from connector.engine.cycle import run_cycle
-    from connector.store.migrate import upgrade
+    from connector.store.migrate import database_errors, upgrade
 
     try:
         settings = load_settings()
@@ -236,11 +228,12 @@ def sync(
         if importlib.util.find_spec("connector.engine.plan") is not None:
             planner = importlib.import_module("connector.engine.plan").build_planner(settings)
         upgrade(settings.database_url)  # schema only; a dry run rolls back everything else
-        ctx = build_context(settings, planner=planner)
-        try:
-            report = run_cycle(ctx, dry_run=dry_run).to_json()
-        finally:
-            ctx.store.close()
+        with database_errors(settings.database_url):
+            ctx = build_context(settings, planner=planner)
+            try:
+                report = run_cycle(ctx, dry_run=dry_run).to_json()
+            finally:
+                ctx.store.close()
     except SmsyncError as exc:
         _fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
     if as_json:
@@ -271,31 +264,35 @@ def send(
     """A manual send, governed like every other."""
     from connector.config import load_settings
     from connector.engine.context import SystemClock, default_worker_id
-    from connector.engine.manual import UnknownContactError, manual_send
+    from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
     from connector.sms.twilio.client import TwilioSms
     from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
 
     settings = load_settings()
     policy = load_policy(settings)
     if policy is None:
         _fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
+    play_of(policy, play)  # a typo is reported before the database is looked at
     sms = None
     if not dry_run:
         sms = TwilioSms.from_settings(settings)
+    require_current(settings.database_url)
     store = SqlStore.from_url(settings.database_url)
     try:
-        result = manual_send(
-            store,
-            sms,
-            SystemClock(),
-            policy,
-            contact_id=contact,
-            play=play,
-            body=body,
-            dry_run=dry_run,
-            worker_id=default_worker_id(),
-        )
+        with database_errors(settings.database_url):
+            result = manual_send(
+                store,
+                sms,
+                SystemClock(),
+                policy,
+                contact_id=contact,
+                play=play,
+                body=body,
+                dry_run=dry_run,
+                worker_id=default_worker_id(),
+            )
     except UnknownContactError as exc:
         _fail(f"send: {exc}")
     finally:
@@ -343,10 +340,13 @@ def explain(
     from connector.config import load_settings
     from connector.engine.explain import explain as explain_contact
     from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
 
-    store = SqlStore.from_url(load_settings().database_url)
+    url = load_settings().database_url
+    require_current(url)
+    store = SqlStore.from_url(url)
     try:
-        with store.begin() as conn:
+        with database_errors(url), store.begin() as conn:
             found = explain_contact(conn, contact)
     finally:
         store.close()
@@ -376,6 +376,7 @@ def report(
     from connector.report.render import print_report, to_html, to_json
     from connector.report.setup import parse_when, play_outcomes_of
     from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
 
     try:
         group = GroupBy(by) if by is not None else None
@@ -384,9 +385,10 @@ def report(
     settings = load_settings()
     scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
     outcomes = play_outcomes_of(settings)
+    require_current(settings.database_url)
     store = SqlStore.from_url(settings.database_url)
     try:
-        with store.begin() as conn:
+        with database_errors(settings.database_url), store.begin() as conn:
             found = build_report(conn, scope, outcomes)
     finally:
         store.close()

@@ -29,8 +29,14 @@ def _vendor(name: str) -> Any:
 class Settings(BaseSettings):
     """Every knob of the sidecar. Read-only once loaded."""
 
+    # env_ignore_empty: `TWILIO_AUTH_TOKEN=` is unset (so `require` names it), and an empty
+    # SF_JWT_KEY_FILE never becomes Path("."), the current directory
     model_config = SettingsConfigDict(
-        env_prefix=PREFIX, extra="ignore", frozen=True, populate_by_name=False
+        env_prefix=PREFIX,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=False,
+        env_ignore_empty=True,
     )
 
     crm: Literal["salesforce", "hubspot"] = "salesforce"
@@ -67,6 +73,11 @@ class Settings(BaseSettings):
     max_attempts_inbox: int = Field(default=10, ge=1, le=1_000)
     max_attempts_sms: int = Field(default=10, ge=1, le=1_000)
     max_attempts_crm: int = Field(default=8, ge=1, le=1_000)
+    # mappings and plays files over this size are refused before they are parsed
+    config_max_bytes: int = Field(default=1_048_576, ge=1_024, le=64 * 1_048_576)
+    # `smsync run` calls each vendor once before it migrates or serves: strict exits 2 when
+    # one refuses the credentials or cannot be reached, warn logs it and starts, off skips
+    startup_checks: Literal["strict", "warn", "off"] = "strict"
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None
@@ -157,12 +168,15 @@ class _FileSecretsSource(EnvSettingsSource):
         if not path:
             return None, field_name, False
         try:
-            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+            secret = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
                 f"{var}: cannot read {path!r} ({exc.strerror}); point it at a readable file"
                 " holding only the secret"
             ) from exc
+        if not secret:
+            raise ConfigError(f"{var}: {path!r} is empty; put the secret in it, or unset {var}")
+        return secret, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -189,14 +203,23 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
-def require(settings: Settings, *fields: str) -> None:
-    """Fail fast, naming every missing variable, before any network call."""
-    missing = [env_name(f) for f in fields if getattr(settings, f) in (None, "")]
+def is_unset(value: object) -> bool:
+    """None, or empty text (a secret included): either way nothing usable was given."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def require(settings: Settings, *fields: str, hint: str = "") -> None:
+    """Fail fast, naming every missing variable, before any network call; `hint` says
+    what else would do (another way to sign in, say)."""
+    missing = [env_name(f) for f in fields if is_unset(getattr(settings, f))]
     if missing:
         raise ConfigError(
             "missing settings: "
             + ", ".join(missing)
             + " (set each variable, or its _FILE variant for secrets)"
+            + (f"; {hint}" if hint else "")
         )
 
 

@@ -8,16 +8,25 @@ encodings and missing files all become located `Problem`s rather than exceptions
 Mapping keys are always kept as the text the admin wrote (``yes:`` stays ``"yes"``, not
 ``True``): every key in smsync's files is a name, and YAML 1.1's booleans would otherwise
 turn picklist values into surprises.
+
+Every file is bounded before it can cost much: its size is checked before it is parsed
+(`SMSYNC_CONFIG_MAX_BYTES`), composing stops at `MAX_DEPTH` levels of nesting and at
+`MAX_NODES` values, and values built again through aliases and merge keys (``*a``,
+``<<: *a``) stop at `ALIAS_BUDGET`. So a "billion laughs" file of a few hundred bytes is
+refused in milliseconds, located at the alias that blew the budget, instead of filling
+memory.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from connector.errors import MappingError, Problem
@@ -25,6 +34,19 @@ from connector.errors import MappingError, Problem
 YamlPath: TypeAlias = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+DEFAULT_MAX_BYTES = 1_048_576  # SMSYNC_CONFIG_MAX_BYTES: real mappings and plays are a few KB
+MAX_DEPTH = 64  # levels of nesting; smsync's own files use fewer than ten
+MAX_NODES = 100_000  # values written in one file (bounds memory within the size cap)
+ALIAS_BUDGET = 20_000  # values built again through aliases and merges, per file
+
+_max_bytes = DEFAULT_MAX_BYTES
+
+
+def configure(max_bytes: int) -> None:
+    """The size cap for every file read from now on (the CLI sets it from the settings)."""
+    global _max_bytes  # noqa: PLW0603 - one process-wide knob, like the log configuration
+    _max_bytes = max_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +66,7 @@ class YamlDocument:
     values: dict[YamlPath, Position]
     keys: dict[YamlPath, Position]
     problems: tuple[Problem, ...] = ()
+    text: str = ""  # the source as read (within the size cap), for callers that locate text
 
     def value_at(self, path: YamlPath) -> Position | None:
         return self.values.get(path)
@@ -75,23 +98,112 @@ def format_path(path: YamlPath) -> str:
     return out or "(top level)"
 
 
+def _mark(mark: Any) -> Position:
+    return Position(mark.line + 1, mark.column + 1) if mark is not None else Position(1, 1)
+
+
 def _pos(node: Node) -> Position:
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    return _mark(node.start_mark)
+
+
+class _TooBig(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """A limit was hit: stop at once and report this one problem."""
+
+    def __init__(self, at: Position, message: str) -> None:
+        super().__init__(message)
+        self.at = at
+        self.message = message
+
+
+_AliasKey: TypeAlias = tuple[int, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing deep nesting while composing (PyYAML's composer recurses,
+    so a few thousand `[` would otherwise end in RecursionError) and remembering where each
+    alias was written, which the composed graph forgets."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.nodes = 0
+        self.alias_marks: dict[_AliasKey, Position] = {}
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        at = _mark(event.start_mark)
+        if isinstance(event, AliasEvent):
+            self.alias_marks[(id(parent), index if isinstance(index, int) else id(index))] = at
+            return super().compose_node(parent, index)
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooBig(
+                at, f"the file holds more than {MAX_NODES:,} values; check it is the file you meant"
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooBig(
+                    at, f"nested more than {MAX_DEPTH} levels deep; flatten the structure"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+_Merged: TypeAlias = dict[str, tuple[Node, Node, "Position | None"]]
 
 
 @dataclass
 class _Builder:
+    """Turns the composed node graph into plain data, recording positions. Aliased nodes
+    are built again at each use (the data must be plain trees), which is what the alias
+    budget counts; merge keys are resolved here, without mutating shared nodes."""
+
     file: str
+    alias_marks: dict[_AliasKey, Position] = field(default_factory=dict)
     constructor: SafeConstructor = field(default_factory=SafeConstructor)
     values: dict[YamlPath, Position] = field(default_factory=dict)
     keys: dict[YamlPath, Position] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     _stack: set[int] = field(default_factory=set)
+    _seen: set[int] = field(default_factory=set)
+    _spent: int = 0
+    _aliases: list[Position] = field(default_factory=list)
+    _effective: dict[int, _Merged] = field(default_factory=dict)
 
     def problem(self, pos: Position, message: str) -> None:
         self.problems.append(Problem(self.file, pos.line, pos.col, message))
 
-    def build(self, node: Node, path: YamlPath) -> Any:
+    def _spend(self, n: int, fallback: Position) -> None:
+        self._spent += n
+        if self._spent > ALIAS_BUDGET:
+            at = self._aliases[0] if self._aliases else fallback
+            raise _TooBig(
+                at,
+                f"aliases here expand to more than {ALIAS_BUDGET:,} values (an alias bomb?);"
+                " write the values out, or use fewer and smaller aliases",
+            )
+
+    def _alias_at(self, parent: Node, index: int | Node) -> Position | None:
+        return self.alias_marks.get((id(parent), index if isinstance(index, int) else id(index)))
+
+    def build(self, node: Node, path: YamlPath, alias: Position | None = None) -> Any:
+        if alias is not None:
+            self._aliases.append(alias)
+        try:
+            return self._build(node, path)
+        finally:
+            if alias is not None:
+                self._aliases.pop()
+
+    def _build(self, node: Node, path: YamlPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            at = self._aliases[0] if self._aliases else _pos(node)
+            raise _TooBig(at, f"aliases nest values more than {MAX_DEPTH} levels deep")
+        if id(node) in self._seen:
+            self._spend(1, _pos(node))
+        self._seen.add(id(node))
         self.values.setdefault(path, _pos(node))
         if id(node) in self._stack:
             self.problem(_pos(node), f"{format_path(path)}: an alias refers to itself; remove it")
@@ -101,17 +213,13 @@ class _Builder:
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+                return [
+                    self.build(item, (*path, i), self._alias_at(node, i))
+                    for i, item in enumerate(node.value)
+                ]
             return self._scalar(node, path)
         finally:
             self._stack.discard(id(node))
-
-    def _forget(self, path: YamlPath) -> None:
-        """Drop what a merged value recorded under `path` before an explicit key replaces it."""
-        n = len(path)
-        for table in (self.values, self.keys):
-            for stale in [p for p in table if p[:n] == path]:
-                del table[stale]
 
     def _scalar(self, node: Node, path: YamlPath) -> Any:
         try:
@@ -120,15 +228,71 @@ class _Builder:
             self.problem(_pos(node), f"{format_path(path)}: {exc}; write a plain value instead")
             return None
 
-    def _mapping(self, node: MappingNode, path: YamlPath) -> dict[str, Any]:
-        explicit = {id(k) for k, _ in node.value if k.tag != _MERGE_TAG}
+    def _sources(
+        self, node: MappingNode, key: Node, value: Node, path: YamlPath | None
+    ) -> list[tuple[MappingNode, Position | None]]:
+        """The mappings a `<<` key merges in, first wins; `path` None: do not report."""
+        if isinstance(value, MappingNode):
+            return [(value, self._alias_at(node, key))]
+        if isinstance(value, SequenceNode) and all(
+            isinstance(item, MappingNode) for item in value.value
+        ):
+            return [(item, self._alias_at(value, i)) for i, item in enumerate(value.value)]
+        if path is not None:
+            self.problem(
+                _pos(value),
+                f"{format_path(path)}: bad merge key (<<): it takes a mapping or a list of"
+                " mappings (`<<: *name` or `<<: [*one, *two]`)",
+            )
+        return []
+
+    def _merged(
+        self, node: MappingNode, sources: list[tuple[MappingNode, Position | None]]
+    ) -> _Merged:
+        """What the merge sources contribute, the earlier source winning on a shared key."""
+        out: _Merged = {}
+        for source, at in sources:
+            effective = self._contents(source)
+            self._spend(len(effective), at or _pos(node))
+            for key, (key_node, value_node, _) in effective.items():
+                if key not in out:
+                    out[key] = (key_node, value_node, at)
+        return out
+
+    def _contents(self, node: MappingNode) -> _Merged:
+        """A mapping's keys as a merge source sees them: its own, then what it merges in.
+        Computed once per node, so merges of merges stay linear in the file."""
+        found = self._effective.get(id(node))
+        if found is not None:
+            return found
+        if id(node) in self._stack or len(self._stack) > MAX_DEPTH:
+            raise _TooBig(
+                self._aliases[0] if self._aliases else _pos(node),
+                "merge keys (<<) refer to each other in a loop or too deeply; simplify them",
+            )
+        self._stack.add(id(node))
         try:
-            self.constructor.flatten_mapping(node)
-        except yaml.YAMLError as exc:
-            self.problem(_pos(node), f"{format_path(path)}: bad merge key (<<): {exc}")
-        out: dict[str, Any] = {}
-        seen: dict[str, tuple[Node, bool]] = {}
+            own: _Merged = {}
+            sources: list[tuple[MappingNode, Position | None]] = []
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    sources.extend(self._sources(node, key_node, value_node, None))
+                elif isinstance(key_node, ScalarNode):
+                    own.setdefault(str(key_node.value), (key_node, value_node, None))
+            merged = self._merged(node, sources)
+        finally:
+            self._stack.discard(id(node))
+        result = {**{k: v for k, v in merged.items() if k not in own}, **own}
+        self._effective[id(node)] = result
+        return result
+
+    def _mapping(self, node: MappingNode, path: YamlPath) -> dict[str, Any]:
+        sources: list[tuple[MappingNode, Position | None]] = []
+        own: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources.extend(self._sources(node, key_node, value_node, path))
+                continue
             if not isinstance(key_node, ScalarNode):
                 self.problem(
                     _pos(key_node),
@@ -136,32 +300,37 @@ class _Builder:
                 )
                 continue
             key = str(key_node.value)
-            is_explicit = id(key_node) in explicit
-            if key in seen:
-                first_node, first_explicit = seen[key]
-                if is_explicit and first_explicit:
-                    first = _pos(first_node)
-                    self.problem(
-                        _pos(key_node),
-                        f"{format_path((*path, key))}: duplicate key (first written at line "
-                        f"{first.line}); keep one of them",
-                    )
-                    continue
-                if not is_explicit:
-                    continue  # an earlier key (explicit or merged first) wins over a merge
-            seen[key] = (key_node, is_explicit)
-            key_path = (*path, key)
-            self._forget(key_path)
-            self.keys[key_path] = _pos(key_node)
-            out[key] = self.build(value_node, key_path)
+            if key in own:
+                first = _pos(own[key][0])
+                self.problem(
+                    _pos(key_node),
+                    f"{format_path((*path, key))}: duplicate key (first written at line "
+                    f"{first.line}); keep one of them",
+                )
+                continue
+            own[key] = (key_node, value_node)
+        merged = self._merged(node, sources) if sources else {}
+        out: dict[str, Any] = {}
+        for key, (key_node, value_node, at) in merged.items():
+            if key not in own:  # an explicit key wins over a merged one
+                self.keys[(*path, key)] = _pos(key_node)
+                out[key] = self.build(value_node, (*path, key), at)
+        for key, (key_node, value_node) in own.items():
+            self.keys[(*path, key)] = _pos(key_node)
+            out[key] = self.build(value_node, (*path, key), self._alias_at(node, key_node))
         return out
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
-    """Parse one YAML document; syntax errors come back as problems, never raised."""
+    """Parse one YAML document; syntax errors and exceeded limits come back as problems,
+    never raised."""
     builder = _Builder(file)
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+    except _TooBig as exc:
+        builder.problem(exc.at, exc.message)
+        return YamlDocument(file, None, {}, {}, tuple(builder.problems), text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -180,25 +349,46 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
             else "; check the indentation and quoting here"
         )
         builder.problem(Position(line, col), f"YAML syntax error: {what}{context}{hint}")
-        return YamlDocument(file, None, {}, {}, tuple(builder.problems))
+        return YamlDocument(file, None, {}, {}, tuple(builder.problems), text)
     except yaml.YAMLError as exc:
         builder.problem(Position(1, 1), f"YAML error: {exc}")
-        return YamlDocument(file, None, {}, {}, tuple(builder.problems))
-    data = None if node is None else builder.build(node, ())
-    return YamlDocument(file, data, builder.values, builder.keys, tuple(builder.problems))
-
-
-def read_yaml(path: str | Path) -> YamlDocument:
-    """Read and parse a file. An unreadable or non-UTF-8 file becomes one problem."""
-    file = str(path)
+        return YamlDocument(file, None, {}, {}, tuple(builder.problems), text)
+    finally:
+        loader.dispose()
+    builder.alias_marks = loader.alias_marks
     try:
-        raw = Path(path).read_bytes()
+        data = None if node is None else builder.build(node, ())
+    except _TooBig as exc:
+        return YamlDocument(
+            file, None, {}, {}, (Problem(file, exc.at.line, exc.at.col, exc.message),), text
+        )
+    return YamlDocument(file, data, builder.values, builder.keys, tuple(builder.problems), text)
+
+
+def read_yaml(path: str | Path, *, max_bytes: int | None = None) -> YamlDocument:
+    """Read and parse a file. An unreadable, oversized or non-UTF-8 file becomes one problem.
+
+    The size is checked before anything is parsed, and at most `max_bytes` + 1 bytes are
+    ever read (a growing file or a device cannot slip past the cap)."""
+    file = str(path)
+    cap = _max_bytes if max_bytes is None else max_bytes
+    try:
+        with Path(path).open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            raw = b"" if size > cap else handle.read(cap + 1)
     except FileNotFoundError:
         return _unreadable(file, "file not found; check the path")
     except IsADirectoryError:
         return _unreadable(file, "is a directory; name a .yaml file")
     except OSError as exc:
         return _unreadable(file, f"cannot read the file ({exc.strerror}); check permissions")
+    if size > cap or len(raw) > cap:
+        shown = f"{size:,} bytes" if size > cap else f"more than {cap:,} bytes"
+        return _unreadable(
+            file,
+            f"the file is {shown}, over the {cap:,}-byte limit for configuration files;"
+            " check it is the file you meant, or raise SMSYNC_CONFIG_MAX_BYTES",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -11,7 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def smsync(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSYNC_")}
     return subprocess.run(
         [sys.executable, "-m", "connector.cli", *args],
@@ -19,6 +21,6 @@ def smsync(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         text=True,
         cwd=ROOT,
         env={**clean, **(env or {})},
-        timeout=120,
+        timeout=timeout,
         check=False,
     )

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap, TokenVault
+
+if TYPE_CHECKING:
+    from connector.crm.hubspot.auth import TokenSource
 
 
 def build_crm(
@@ -15,8 +20,10 @@ def build_crm(
     *,
     id_map: IdMap | None = None,
     token_vault: TokenVault | None = None,
+    hubspot_tokens: TokenSource | None = None,
 ) -> CrmPort:
-    """The adapter for `SMSYNC_CRM`, checked against the mapping file's own `crm:`."""
+    """The adapter for `SMSYNC_CRM`, checked against the mapping file's own `crm:`.
+    `hubspot_tokens`: a token source to share with the caller (the readiness checks)."""
     if mapping.crm != settings.crm:
         raise ConfigError(
             f"SMSYNC_CRM is {settings.crm!r} but the mapping file is for {mapping.crm!r};"
@@ -28,4 +35,6 @@ def build_crm(
         return SalesforceCrm.from_settings(settings, mapping)
     from connector.crm.hubspot.client import HubSpotCrm
 
-    return HubSpotCrm.from_settings(settings, mapping, id_map=id_map, token_vault=token_vault)
+    return HubSpotCrm.from_settings(
+        settings, mapping, id_map=id_map, token_vault=token_vault, tokens=hubspot_tokens
+    )

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from connector.domain.caps import SendKind
 from connector.domain.governance import Reason, SendCandidate, evaluate
 from connector.domain.model import CrmRef, Verdict
+from connector.domain.plays import Play
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
@@ -64,6 +65,16 @@ class ManualResult:
         }
 
 
+def play_of(policy: Policy, play: str) -> Play:
+    """The named play, or a ConfigError listing the known ones (checked before the store
+    is opened, so a typo is reported as such)."""
+    chosen = policy.plays.get(play)
+    if chosen is None:
+        known = ", ".join(sorted(policy.plays)) or "none configured"
+        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
+    return chosen
+
+
 @dataclass(frozen=True, slots=True)
 class Decided:
     """What `decide` committed: the answer so far, the outbox key of the queued text
@@ -92,10 +103,7 @@ def decide(
     so the send job cannot take it between the decision and `send_now`. Raises
     UnknownContactError for a record the connector does not hold, ConfigError for an
     unknown play; the caller's transaction then rolls back, so nothing is recorded."""
-    chosen = policy.plays.get(play)
-    if chosen is None:
-        known = ", ".join(sorted(policy.plays)) or "none configured"
-        raise ConfigError(f"unknown play {play!r}; plays: {known} (see SMSYNC_PLAYS)")
+    chosen = play_of(policy, play)
     state = contact_context.find_contact(conn, contact_id)
     if state is None or state.deleted:
         raise UnknownContactError(
@@ -182,6 +190,7 @@ def manual_send(
     `request_id` makes a retried request one send; by default each call is a new request.
     Raises UnknownContactError for a record the connector does not hold, ConfigError for
     an unknown play."""
+    play_of(policy, play)  # a typo is reported before the store is touched
     with store.begin() as conn:
         decided = decide(
             conn,

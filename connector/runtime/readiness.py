@@ -11,7 +11,10 @@ wait on that vendor resume at once (`registry.on_recover`).
 
 The CRM and Twilio checks make one cheap authenticated read each (Salesforce `limits`,
 HubSpot one contact, Twilio one message), with no retries: a probe must answer quickly,
-and the prober itself retries."""
+and the prober itself retries. `smsync run` makes the same calls once before it migrates
+or serves (`connector.runtime.startup`), so their errors name the variables to fix:
+AuthError for a refusal, RetriableError for a vendor that is busy or down, ConfigError for
+any other 4xx (a wrong base URL, say)."""
 
 from __future__ import annotations
 
@@ -19,19 +22,23 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
 import structlog
 
 from connector.config import Settings, require
-from connector.crm.salesforce.auth import SessionManager
-from connector.errors import AuthError
+from connector.crm.salesforce.auth import SessionManager, credentials_hint
+from connector.errors import AuthError, ConfigError, RetriableError
 from connector.logs import register_secret, scrub_text
 from connector.metrics import READY
 from connector.ports import Store
 from connector.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from connector.crm.hubspot.auth import TokenSource
 
 log = structlog.get_logger(__name__)
 Check = Callable[[], None]
@@ -148,11 +155,15 @@ def _session(settings: Settings) -> requests.Session:
     return http
 
 
-def _answer(vendor: str, response: requests.Response) -> None:
-    if response.status_code in (401, 403):
-        raise AuthError(f"{vendor} refused our credentials (HTTP {response.status_code})")
-    if response.status_code >= 400:
-        raise RuntimeError(f"{vendor} answered HTTP {response.status_code}")
+def _answer(vendor: str, response: requests.Response, fix: str) -> None:
+    code = response.status_code
+    if code in (401, 403):
+        raise AuthError(f"{vendor} refused our credentials (HTTP {code}); {fix}")
+    if code == 429 or code >= 500:
+        raise RetriableError(f"{vendor} answered HTTP {code}: busy or down, try again later")
+    if code >= 400:
+        host = urlsplit(response.url).netloc
+        raise ConfigError(f"{vendor} answered HTTP {code} at {host}; check its base URL")
 
 
 def salesforce_check(settings: Settings) -> Check:
@@ -162,6 +173,7 @@ def salesforce_check(settings: Settings) -> Check:
         settings, verify=verify, policy=RetryPolicy(attempts=1, max_total_s=10.0)
     )
     http = _session(settings)
+    fix = credentials_hint(settings)
 
     def get(token: str, instance: str) -> requests.Response:
         url = f"{instance}/services/data/v{settings.sf_api_version}/limits"
@@ -173,22 +185,35 @@ def salesforce_check(settings: Settings) -> Check:
         if response.status_code == 401:
             login = sessions.refresh(login)
             response = get(login.access_token, login.instance_url)
-        _answer("Salesforce", response)
+        _answer("Salesforce", response, fix)
 
     return check
 
 
-def hubspot_check(settings: Settings) -> Check:
-    require(settings, "hubspot_access_token")
-    token = settings.hubspot_access_token
-    assert token is not None
-    register_secret(token.get_secret_value())
+def hubspot_check(settings: Settings, tokens: TokenSource | None = None) -> Check:
+    """One contact read with the adapter's own token source (`tokens_from_settings`): a
+    private-app token, or OAuth alone, refreshed once when HubSpot says it expired. Pass
+    the adapter's instance, so a rotating refresh token is refreshed in one place."""
+    from connector.crm.hubspot.client import HUBSPOT_AUTH, tokens_from_settings
+    from connector.crm.hubspot.errors import Action, classify, parse_body
+
+    source = tokens if tokens is not None else tokens_from_settings(settings)
     http = _session(settings)
     url = f"{settings.hubspot_base_url}/crm/v3/objects/contacts"
 
+    def get(token: str) -> requests.Response:
+        register_secret(token)
+        headers = {"Authorization": f"Bearer {token}"}
+        return http.get(url, params={"limit": 1}, headers=headers, timeout=TIMEOUT)
+
     def check() -> None:
-        headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
-        _answer("HubSpot", http.get(url, params={"limit": 1}, headers=headers, timeout=TIMEOUT))
+        token = source.token()
+        response = get(token)
+        if response.status_code == 401:
+            verdict = classify(401, parse_body(response.text), dict(response.headers))
+            if verdict.action is Action.REFRESH_AUTH:
+                response = get(source.refresh(token))
+        _answer("HubSpot", response, f"check the token: {HUBSPOT_AUTH}")
 
     return check
 
@@ -204,15 +229,35 @@ def twilio_check(settings: Settings) -> Check:
     url = f"{settings.twilio_base_url}/2010-04-01/Accounts/{sid}/Messages.json"
 
     def check() -> None:
-        _answer("Twilio", http.get(url, params={"PageSize": 1}, timeout=TIMEOUT))
+        _answer(
+            "Twilio",
+            http.get(url, params={"PageSize": 1}, timeout=TIMEOUT),
+            "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+        )
 
     return check
 
 
-def standard_checks(settings: Settings, store: Store) -> dict[str, Check]:
+def vendor_checks(
+    settings: Settings, *, hubspot_tokens: TokenSource | None = None
+) -> dict[str, Check]:
+    """crm and sms: what `/readyz` and the start-up checks call."""
+    crm = (
+        salesforce_check(settings)
+        if settings.crm == "salesforce"
+        else hubspot_check(settings, hubspot_tokens)
+    )
+    return {"crm": crm, "sms": twilio_check(settings)}
+
+
+def standard_checks(
+    settings: Settings, store: Store, *, hubspot_tokens: TokenSource | None = None
+) -> dict[str, Check]:
     """database, crm and sms, as `/readyz` reports them."""
-    crm = salesforce_check(settings) if settings.crm == "salesforce" else hubspot_check(settings)
-    return {"database": database_check(store), "crm": crm, "sms": twilio_check(settings)}
+    return {
+        "database": database_check(store),
+        **vendor_checks(settings, hubspot_tokens=hubspot_tokens),
+    }
 
 
 def as_json(results: list[CheckResult]) -> dict[str, Any]:

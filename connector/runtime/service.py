@@ -2,9 +2,11 @@
 until SIGTERM or SIGINT.
 
 Start-up order is what makes "bad input changes nothing" true: settings, mapping, plays,
-credentials and the HTTP port are all checked before the database is opened, so a mistake
-exits 2 with nothing written. Then the SQLite single-replica guard (before the file is
-touched), then migrations (what `smsync db upgrade` does), then the jobs and uvicorn.
+credentials and the HTTP port are all checked, and each vendor is reached once
+(`connector.runtime.startup`, `SMSYNC_STARTUP_CHECKS`), before the database is opened, so
+a mistake exits 2 with nothing written. Then the SQLite single-replica guard (before the
+file is touched), then migrations (what `smsync db upgrade` does; a database that cannot
+be reached or written exits 2 with the fix), then the jobs and uvicorn.
 
 Shutdown on SIGTERM: jobs stop claiming work at once (the `stopping` event), uvicorn stops
 accepting and finishes its requests, the batches in flight get until
@@ -26,12 +28,13 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import structlog
 import uvicorn
 
-from connector.config import Settings, mapping_path, require
+from connector.config import Settings, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import Planner
 from connector.engine.plan import build_planner
@@ -39,11 +42,12 @@ from connector.errors import ConfigError
 from connector.mapping_loader import load_mapping
 from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap
+from connector.runtime import startup
 from connector.runtime.api import api_routes
 from connector.runtime.app import build_app
 from connector.runtime.jobs import Jobs
 from connector.runtime.leases import Leader, Leadership, SoloLeader, SqliteGuard, sqlite_path
-from connector.runtime.readiness import Check, Readiness, standard_checks
+from connector.runtime.readiness import Check, Readiness, standard_checks, vendor_checks
 from connector.runtime.registry import (
     FACTORIES,
     JobContext,
@@ -60,6 +64,9 @@ from connector.store.engine import safe_url
 from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox, inbox, sms_outbox
+
+if TYPE_CHECKING:
+    from connector.crm.hubspot.auth import TokenSource
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +101,13 @@ class Prepared:
     id_map: LateIdMap
     sock: socket.socket
     planner: Planner | None = None
+    hubspot_tokens: TokenSource | None = None  # the adapter's, shared with /readyz
+
+    def close(self) -> None:
+        self.sock.close()
+        close = getattr(self.crm, "close", None)
+        if callable(close):
+            close()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -116,16 +130,22 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Validate the whole configuration; raises ConfigError (MappingError) and writes nothing."""
+    """Validate the whole configuration and reach each vendor once; raises ConfigError
+    (MappingError) and writes nothing."""
     mapping = load_mapping(mapping_path(settings))
     planner = build_planner(settings, mapping)  # the plays file, validated against the mapping
-    require(settings, "twilio_account_sid", "twilio_auth_token")
     safe_url(settings.database_url)  # a malformed URL is a ConfigError here
-    sms = TwilioSms.from_settings(settings)
+    sms, tokens = startup.credentials(settings)
     id_map = LateIdMap()
-    crm = build_crm(settings, mapping, id_map=id_map)
+    crm = build_crm(settings, mapping, id_map=id_map, hubspot_tokens=tokens)
     sock = bind(settings.http_host, settings.http_port)
-    return Prepared(settings, mapping, crm, sms, id_map, sock, planner)
+    ready = Prepared(settings, mapping, crm, sms, id_map, sock, planner, tokens)
+    try:
+        startup.reach_vendors(settings, vendor_checks(settings, hubspot_tokens=tokens))
+    except BaseException:
+        ready.close()
+        raise
+    return ready
 
 
 def expire_dead_leases(store: SqlStore) -> int:
@@ -197,7 +217,15 @@ class Service:
         guard: SqliteGuard | None = None
         path = sqlite_path(s.database_url)
         if path is not None:
-            guard = SqliteGuard(path).acquire()
+            try:
+                guard = SqliteGuard(path).acquire()
+            except OSError as exc:
+                ready.close()
+                raise ConfigError(
+                    f"the database at {safe_url(s.database_url)} cannot be used: its lock file"
+                    f" cannot be created ({exc.strerror}); make {path.parent} writable by this"
+                    " user, or point SMSYNC_DATABASE_URL elsewhere"
+                ) from None
         store: SqlStore | None = None
         leadership: Leadership | None = None
         try:
@@ -210,10 +238,7 @@ class Service:
             leadership = SoloLeader() if sqlite else Leader(s.database_url)
             self._serve(ready, store, leadership)
         finally:
-            ready.sock.close()
-            close = getattr(ready.crm, "close", None)
-            if callable(close):
-                close()
+            ready.close()
             if leadership is not None:
                 leadership.close()
             if store is not None:
@@ -245,7 +270,11 @@ class Service:
         jobs = Jobs(job_list, leadership)
         holder.append(jobs)
         self._jobs = jobs
-        checks = self.checks if self.checks is not None else standard_checks(s, store)
+        checks = (
+            self.checks
+            if self.checks is not None
+            else standard_checks(s, store, hubspot_tokens=ready.hubspot_tokens)
+        )
         app = build_app(
             Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(ctx)),
             webhooks=[*webhook_routes(s, store), *api_routes(s, engine_context(ctx))],

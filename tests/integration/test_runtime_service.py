@@ -1,7 +1,8 @@
 """`smsync run` as an operator runs it: a real process against the sandbox and a temp
 SQLite file. Readiness follows the CRM's auth, /metrics is scraped, SIGTERM (also during a
 writeback batch) exits 0 within the timeout, a second replica on the same SQLite file is
-refused, and a bad mapping exits 2 before any database file exists."""
+refused, and a bad mapping, missing credentials, a vendor refusing them or a vendor out
+of reach exit 2 before any database file exists."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class Sidecar:
             try:
                 if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine is slow
                 time.sleep(0.05)
         raise AssertionError("smsync run did not become healthy")
 
@@ -208,6 +209,103 @@ def test_a_bad_mapping_exits_2_with_located_errors_and_no_database(
     assert located[0].split(":")[1:3] == ["7", "5"]
     assert not db.exists()
     assert not db.parent.exists()
+
+
+def refused_start(car: Sidecar, db: Path) -> str:
+    """The sidecar's stderr, once it has exited 2 without a traceback or a database."""
+    _, err = car.proc.communicate(timeout=60)
+    assert car.proc.returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    assert not db.exists()
+    assert not db.parent.exists()
+    return err
+
+
+def test_missing_credentials_exit_2_naming_each_before_the_database(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    """Empty values are unset: no Salesforce flow is complete and Twilio has no token."""
+    db = tmp_path / "var" / "smsync.db"
+    empty = dict.fromkeys(("SF_PASSWORD", "SF_JWT_KEY_FILE", "SF_CLIENT_SECRET"), "")
+    car = Sidecar(sandbox, db, **empty, TWILIO_AUTH_TOKEN="")
+    sidecars.append(car)
+    err = refused_start(car, db)
+    assert "missing settings: TWILIO_AUTH_TOKEN" in err
+    assert "missing settings: SF_CLIENT_SECRET for the Salesforce client credentials login" in err
+
+
+def test_a_vendor_refusing_the_credentials_stops_the_start(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    admin = sandbox.urls["admin"]
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": True}, timeout=10)
+    db = tmp_path / "var" / "smsync.db"
+    car = Sidecar(sandbox, db)
+    sidecars.append(car)
+    err = refused_start(car, db)
+    assert "start-up check failed; nothing was migrated or served" in err
+    assert "Salesforce refused the jwt login" in err
+    assert "check SF_CLIENT_ID, SF_USERNAME" in err
+    assert "SMSYNC_STARTUP_CHECKS=warn" in err
+    assert sandbox.credentials.sf_client_secret not in err
+
+
+def test_an_unreachable_vendor_stops_the_start_naming_the_host(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    port = free_port()  # nothing listens there
+    db = tmp_path / "var" / "smsync.db"
+    car = Sidecar(sandbox, db, TWILIO_BASE_URL=f"http://127.0.0.1:{port}")
+    sidecars.append(car)
+    err = refused_start(car, db)
+    assert f"Twilio: cannot reach 127.0.0.1:{port} (ConnectionError)" in err
+    assert "check TWILIO_BASE_URL" in err
+
+
+@pytest.mark.parametrize(
+    ("mode", "event"),
+    [("warn", "startup.vendor_problem"), ("off", "startup.vendor_checks_skipped")],
+)
+def test_startup_checks_warn_or_off_start_anyway_and_readyz_tells(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar], mode: str, event: str
+) -> None:
+    admin = sandbox.urls["admin"]
+    requests.post(f"{admin}/__sandbox/salesforce/revoke", json={"revoked": True}, timeout=10)
+    car = Sidecar(sandbox, tmp_path / "smsync.db", SMSYNC_STARTUP_CHECKS=mode)
+    sidecars.append(car)
+    car.wait_healthy()
+    reply = car.get("/readyz")
+    assert reply.status_code == 503
+    assert "Salesforce refused" in reply.json()["checks"]["crm"]
+    code, _, err = car.terminate()
+    assert code == 0, err[-2000:]
+    assert event in err
+
+
+def test_hubspot_with_oauth_alone_is_ready(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    """No private-app token: the start-up check, /readyz and the adapter share one OAuth
+    token source, so the sandbox's rotating refresh token is refreshed once, not thrice."""
+    c = sandbox.credentials
+    car = Sidecar(
+        sandbox,
+        tmp_path / "smsync.db",
+        SMSYNC_CRM="hubspot",
+        SMSYNC_MAPPINGS=str(ROOT / "mappings" / "hubspot.yaml"),
+        HUBSPOT_ACCESS_TOKEN="",
+        HUBSPOT_CLIENT_ID=c.hubspot_oauth_client_id,
+        HUBSPOT_CLIENT_SECRET=c.hubspot_oauth_client_secret,
+        HUBSPOT_REFRESH_TOKEN=c.hubspot_oauth_refresh_token,
+    )
+    sidecars.append(car)
+    car.wait_healthy()
+    for _ in range(2):
+        reply = car.get("/readyz")
+        assert reply.status_code == 200, reply.text
+    code, _, err = car.terminate()
+    assert code == 0, err[-2000:]
+    assert "AuthError" not in err
 
 
 def activity(target: CrmRef, n: int) -> CrmWrite:

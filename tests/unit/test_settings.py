@@ -88,3 +88,24 @@ def test_errors_name_every_bad_variable_and_hide_secret_values(
 def test_require_lists_all_missing_variables() -> None:
     with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"):
         require(load_settings(), "twilio_account_sid", "twilio_auth_token")
+
+
+def test_empty_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "")
+    monkeypatch.setenv("SF_JWT_KEY_FILE", "")
+    monkeypatch.setenv("SMSYNC_HTTP_PORT", "")
+    s = load_settings()
+    assert s.twilio_auth_token is None
+    assert s.sf_jwt_key_file is None  # not Path(""), which reads as the current directory
+    assert s.http_port == 8080
+    with pytest.raises(ConfigError, match=r"missing settings: TWILIO_AUTH_TOKEN \("):
+        require(s, "twilio_account_sid", "twilio_auth_token")
+
+
+def test_an_empty_secret_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("\n", encoding="utf-8")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_FILE", str(path))
+    with pytest.raises(ConfigError, match=r"TWILIO_AUTH_TOKEN_FILE: .* is empty"):
+        load_settings()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from connector.errors import MappingError
-from connector.yaml_source import Position, format_path, load_yaml, parse_yaml, read_yaml
+from connector.yaml_source import (
+    ALIAS_BUDGET,
+    DEFAULT_MAX_BYTES,
+    MAX_DEPTH,
+    Position,
+    format_path,
+    load_yaml,
+    parse_yaml,
+    read_yaml,
+)
 
 TEXT = """\
 version: 1
@@ -134,3 +144,78 @@ def test_format_path() -> None:
         "value_maps.x['Open - Not Contacted']"
     )
     assert format_path(()) == "(top level)"
+
+
+def laughs(levels: int) -> str:
+    """The classic "billion laughs": each level is nine aliases of the one before."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"[: levels - 1], strict=False):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_at_the_alias_without_filling_memory() -> None:
+    bomb = laughs(9)  # 9**9 values if expanded; 342 bytes
+    assert len(bomb) < 400
+    tracemalloc.start()
+    try:
+        doc = parse_yaml(bomb, "bomb.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert doc.data is None
+    (problem,) = doc.problems
+    # the second *d inside e: the alias whose expansion crossed the budget
+    assert (problem.file, problem.line, problem.col) == ("bomb.yaml", 5, 11)
+    assert f"more than {ALIAS_BUDGET:,} values" in problem.message
+    assert peak < 64 * 1024 * 1024
+
+
+def test_the_first_merge_source_wins_and_a_reused_merge_is_no_duplicate() -> None:
+    doc = parse_yaml(
+        "a: &a {x: 1}\nb: &b {x: 2, y: 3}\nc: {<<: [*a, *b]}\nd: &d {<<: *a, x: 5}\ne: *d\n",
+        "m.yaml",
+    )
+    assert doc.problems == ()
+    assert doc.data["c"] == {"x": 1, "y": 3}
+    assert doc.data["d"] == doc.data["e"] == {"x": 5}
+    # `<<` of nine copies of the level below, nine levels deep: 9**9 merged pairs if each
+    # merge copied its sources, nine keys once the first source wins
+    lines = ["m0: &m0 {" + ", ".join(f"k{i}: {i}" for i in range(9)) + "}"]
+    lines += [f"m{n}: &m{n} {{<<: [" + ", ".join([f"*m{n - 1}"] * 9) + "]}" for n in range(1, 10)]
+    deep = parse_yaml("\n".join(lines) + "\n", "merge.yaml")
+    assert deep.problems == ()
+    assert deep.data["m9"] == {f"k{i}": i for i in range(9)}
+
+
+def test_deep_nesting_is_a_located_problem_not_a_recursion_error() -> None:
+    doc = parse_yaml("a: " + "[" * 5000, "deep.yaml")
+    (problem,) = doc.problems
+    assert (problem.line, problem.col) == (1, 4 + MAX_DEPTH - 1)
+    assert f"nested more than {MAX_DEPTH} levels deep" in problem.message
+
+
+def test_a_long_chain_of_aliases_is_bounded_in_depth() -> None:
+    lines = ["n0: &n0 [1]"] + [f"n{i}: &n{i} [*n{i - 1}]" for i in range(1, 400)]
+    doc = parse_yaml("\n".join(lines) + "\n", "chain.yaml")
+    (problem,) = doc.problems
+    assert f"more than {MAX_DEPTH} levels deep" in problem.message
+    assert problem.line == MAX_DEPTH  # the alias in n63 is where the chain got too deep
+
+
+def test_an_oversized_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"a: [" + b"1," * DEFAULT_MAX_BYTES + b"1]\n")
+    doc = read_yaml(path)
+    assert doc.data is None
+    (problem,) = doc.problems
+    assert (problem.line, problem.col) == (1, 1)
+    assert f"over the {DEFAULT_MAX_BYTES:,}-byte limit" in problem.message
+    assert "SMSYNC_CONFIG_MAX_BYTES" in problem.message
+
+
+def test_the_size_cap_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("a: 1\n" * 300, encoding="utf-8")
+    assert read_yaml(path, max_bytes=1499).problems[0].message.startswith("the file is 1,500")
+    assert read_yaml(path, max_bytes=1500).problems[0].message.endswith("keep one of them")

@@ -84,8 +84,8 @@ def oauth_exchange(
                 headers={"Accept": "application/json"},
                 timeout=timeout_s,
             )
-        except requests.RequestException as exc:
-            raise RetriableError(f"HubSpot token refresh failed: {type(exc).__name__}") from None
+        except requests.RequestException as exc:  # the cause tells start-up "unreachable"
+            raise RetriableError(f"HubSpot token refresh failed: {type(exc).__name__}") from exc
         if r.status_code == 429:
             raise RateLimitedError(
                 "HubSpot token refresh was rate limited (HTTP 429)",

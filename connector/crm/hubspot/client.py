@@ -36,6 +36,11 @@ TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a URL path, not a secret
 TASK_COMPLETED_AT = "hs_task_completion_date"  # read-only; HubSpot sets it when a task closes
 PROBE_POLICY = RetryPolicy(attempts=2, max_total_s=10.0)  # a failed probe waits for the next
 
+HUBSPOT_AUTH = (
+    "HubSpot needs a private-app token (HUBSPOT_ACCESS_TOKEN) or OAuth (HUBSPOT_CLIENT_ID,"
+    " HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN)"
+)
+
 log = get_logger(__name__)
 
 
@@ -43,11 +48,17 @@ def tokens_from_settings(settings: Settings, vault: TokenVault | None = None) ->
     """OAuth when HUBSPOT_REFRESH_TOKEN is set (client id and secret then required; the
     access token optional, else fetched on first use), otherwise the private-app token."""
     if settings.hubspot_refresh_token is None:
-        require(settings, "hubspot_access_token")
+        require(settings, "hubspot_access_token", hint=HUBSPOT_AUTH)
         secret = settings.hubspot_access_token
         assert secret is not None
         return PrivateAppToken(secret.get_secret_value())
-    require(settings, "hubspot_client_id", "hubspot_client_secret", "hubspot_refresh_token")
+    require(
+        settings,
+        "hubspot_client_id",
+        "hubspot_client_secret",
+        "hubspot_refresh_token",
+        hint=HUBSPOT_AUTH,
+    )
     client_id, client_secret = settings.hubspot_client_id, settings.hubspot_client_secret
     assert client_id is not None
     assert client_secret is not None

@@ -6,7 +6,8 @@ we log in ourselves, hand `session_id` and `instance_url` over, and refresh in t
 exactly once per expired session, under a lock every worker of the process shares.
 
 Flows, first that is configured wins: JWT bearer (SF_JWT_KEY_FILE), password
-(SF_PASSWORD), client credentials (SF_CLIENT_SECRET alone)."""
+(SF_PASSWORD), client credentials (SF_CLIENT_SECRET alone). `FLOWS` lists the variables
+that complete each; `token_form` refuses an incomplete one offline, naming what is missing."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import jwt
 import requests
 import structlog
 
-from connector.config import Settings, require
+from connector.config import Settings, env_name, is_unset
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.retry import RetryPolicy, retrying
 
@@ -39,19 +40,46 @@ class Login:
     generation: int
 
 
+# the settings each login flow needs, in the order `grant_of` picks the flow
+FLOWS: dict[str, tuple[str, ...]] = {
+    "jwt": ("sf_client_id", "sf_username", "sf_jwt_key_file"),
+    "password": ("sf_client_id", "sf_client_secret", "sf_username", "sf_password"),
+    "client_credentials": ("sf_client_id", "sf_client_secret"),
+}
+FLOW_NAMES = {
+    "jwt": "JWT bearer",
+    "password": "password",
+    "client_credentials": "client credentials",
+}
+
+
 def grant_of(settings: Settings) -> str:
     if settings.sf_jwt_key_file is not None:
         return "jwt"
-    if settings.sf_password is not None:
+    if not is_unset(settings.sf_password):
         return "password"
     return "client_credentials"
 
 
+def _require_flow(settings: Settings, grant: str) -> None:
+    missing = [env_name(f) for f in FLOWS[grant] if is_unset(getattr(settings, f))]
+    if missing:
+        flows = "; ".join(
+            f"{FLOW_NAMES[g]}: {', '.join(env_name(f) for f in fields)}"
+            for g, fields in FLOWS.items()
+        )
+        raise ConfigError(
+            f"missing settings: {', '.join(missing)} for the Salesforce {FLOW_NAMES[grant]}"
+            f" login. Salesforce needs one complete flow ({flows})"
+        )
+
+
 def token_form(settings: Settings) -> dict[str, str]:
-    """The form of `POST /services/oauth2/token` for the configured flow."""
+    """The form of `POST /services/oauth2/token` for the configured flow; a ConfigError,
+    before any call, when the flow is incomplete or the JWT key does not read as a key."""
     grant = grant_of(settings)
+    _require_flow(settings, grant)
     if grant == "jwt":
-        require(settings, "sf_client_id", "sf_username", "sf_jwt_key_file")
         path = settings.sf_jwt_key_file
         assert path is not None
         try:
@@ -76,7 +104,6 @@ def token_form(settings: Settings) -> dict[str, str]:
             ) from exc
         return {"grant_type": JWT_BEARER, "assertion": assertion}
     if grant == "password":
-        require(settings, "sf_client_id", "sf_client_secret", "sf_username", "sf_password")
         assert settings.sf_client_secret is not None
         assert settings.sf_password is not None
         return {
@@ -86,7 +113,6 @@ def token_form(settings: Settings) -> dict[str, str]:
             "username": str(settings.sf_username),
             "password": settings.sf_password.get_secret_value(),
         }
-    require(settings, "sf_client_id", "sf_client_secret")
     assert settings.sf_client_secret is not None
     return {
         "grant_type": "client_credentials",
@@ -103,6 +129,11 @@ _HINTS = {
     "client_credentials": "check SF_CLIENT_ID, SF_CLIENT_SECRET and the connected app's"
     " run-as user",
 }
+
+
+def credentials_hint(settings: Settings) -> str:
+    """Which variables to check when Salesforce refuses the configured login."""
+    return _HINTS[grant_of(settings)]
 
 
 def _refused(grant: str, response: requests.Response) -> AuthError:
@@ -192,9 +223,9 @@ class SessionManager:
                     with requests.Session() as http:
                         response = http.post(url, data=form, timeout=TIMEOUT, verify=self.verify)
                 except requests.RequestException as exc:
-                    raise RetriableError(
+                    raise RetriableError(  # the cause tells start-up checks "unreachable"
                         f"Salesforce login: {type(exc).__name__}; will retry"
-                    ) from None
+                    ) from exc
                 if response.status_code >= 500:
                     raise RetriableError(f"Salesforce login: HTTP {response.status_code}")
                 if response.status_code != 200:

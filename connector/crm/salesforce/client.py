@@ -16,7 +16,7 @@ import requests
 import structlog
 
 from connector.config import Settings
-from connector.crm.salesforce.auth import SessionManager
+from connector.crm.salesforce.auth import SessionManager, token_form
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime
 from connector.crm.salesforce.pull import Puller
@@ -98,7 +98,9 @@ class SalesforceCrm:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] | None = None,
     ) -> SalesforceCrm:
-        """Nothing is called yet: the first pull, lookup or write logs in."""
+        """Nothing is called yet: the first pull, lookup or write logs in. An incomplete
+        login flow is a ConfigError now, offline, rather than at the first pull."""
+        token_form(settings)
         verify: str | bool = str(settings.ca_file) if settings.ca_file else True
         http = requests.Session()
         http.verify = verify

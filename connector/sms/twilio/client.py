@@ -45,6 +45,10 @@ INBOUND_PATH = "/webhooks/twilio/inbound"
 MAX_PAGE_SIZE = 1000
 MAX_PAGES = 1000  # a pagination guard: no listing is ever this long
 RECONCILE_MARGIN = timedelta(minutes=10)  # local clock skew tolerated (RELIABILITY row 12)
+TWILIO_AUTH = (
+    "Twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and TWILIO_FROM or"
+    " TWILIO_MESSAGING_SERVICE_SID"
+)
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -132,7 +136,7 @@ class TwilioSms:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> TwilioSms:
-        require(settings, "twilio_account_sid", "twilio_auth_token")
+        require(settings, "twilio_account_sid", "twilio_auth_token", hint=TWILIO_AUTH)
         token = settings.twilio_auth_token
         assert token is not None
         assert settings.twilio_account_sid is not None
