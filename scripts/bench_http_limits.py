@@ -31,6 +31,7 @@ from typing import Any
 
 import requests
 from _harness import ROOT, SmsyncRun, free_port
+from _memory import status_kb
 
 from connector.sandbox.server import Sandbox
 
@@ -61,13 +62,6 @@ app = Starlette(routes=[
 ])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-def status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def reset_peak(pid: int) -> None:

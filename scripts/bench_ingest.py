@@ -53,9 +53,8 @@ E2E_NOTE = (
 def serve(db_url: str, stats_file: Path) -> None:
     """Run the webhook app on a free loopback port; print the port; on SIGINT/SIGTERM
     stop and write this process's CPU time and peak RSS since start-up."""
-    import resource
-
     import uvicorn
+    from _memory import peak_rss_mb
 
     from connector.config import Settings
     from connector.logs import configure
@@ -81,8 +80,7 @@ def serve(db_url: str, stats_file: Path) -> None:
     cpu0 = time.process_time()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
         server.run(sockets=[sock])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    stats = {"cpu_s": time.process_time() - cpu0, "peak_rss_mb": usage.ru_maxrss / 1024}
+    stats = {"cpu_s": time.process_time() - cpu0, "peak_rss_mb": peak_rss_mb()}
     stats_file.write_text(json.dumps(stats))
     store.close()
 

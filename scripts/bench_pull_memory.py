@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(contacts: int, crm: str) -> dict[str, Any]:
+    from _memory import peak_rss_mb
+
     from connector.config import load_settings
     from connector.engine import pull
     from connector.engine.context import build_context
@@ -65,7 +66,7 @@ def run(contacts: int, crm: str) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     return {
         "crm": crm,
         "contacts": contacts,

@@ -30,7 +30,7 @@ from connector.engine import dead_letters
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
 from connector.engine.pause import CrmPause
-from connector.errors import AuthError, QuotaExhaustedError, RetriableError
+from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, RetriableError
 from connector.failures import describe, describe_text
 from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
 from connector.ports import Clock, CrmPort, Store
@@ -183,14 +183,19 @@ class Writeback:
         self, rows: list[CrmOutboxRow], exc: RetriableError, report: WritebackReport
     ) -> timedelta:
         """The whole batch failed transiently: it backs off (capped, or as long as the
-        vendor's Retry-After asks), except rows on their last try, which are dead-lettered."""
+        vendor's Retry-After asks), except rows on their last try, which are dead-lettered.
+        A throttled batch keeps its attempt: a 429 storm is the CRM's pace, and no number
+        of them may bury a write."""
+        throttled = isinstance(exc, RateLimitedError)
         after = _batch_backoff(self.policy, rows[0].attempts, exc.retry_after)
         error = describe(exc)
         now = self.clock.now()
         with self.store.begin() as conn:
             for row in rows:
-                if row.attempts < self.policy.max_attempts:
-                    crm_outbox.retry_later(conn, row.id, error, now + after, self.worker_id)
+                if throttled or row.attempts < self.policy.max_attempts:
+                    crm_outbox.retry_later(
+                        conn, row.id, error, now + after, self.worker_id, refunded=throttled
+                    )
                     report.retrying += 1
                     continue
                 letter = DeadLetter.of("crm", row.id, row.write.external_id, row.attempts, exc)

@@ -106,9 +106,12 @@ def retry_later(
     error: str,
     retry_at: datetime,
     worker_id: str | None = None,
+    *,
+    refunded: bool = False,
 ) -> bool:
-    """Back to pending from `retry_at` (a failed attempt)."""
-    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id)
+    """Back to pending from `retry_at`; `refunded`: not an attempt (the CRM throttled us:
+    its pace, not the write's failure)."""
+    return claims.release(conn, t, row_id, error, retry_at, worker_id=worker_id, refunded=refunded)
 
 
 def put_back(conn: sa.Connection, row_id: int, error: str, worker_id: str | None = None) -> bool:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError
+from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, RetriableError
 from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, crm_outbox, retry
 from connector.store.migrate import upgrade
@@ -37,6 +37,7 @@ class ScriptedCrm:
         self.quota = False
         self.revoked = False
         self.throttled: float | None = None  # Retry-After of a whole-batch 429; -1: none sent
+        self.failing = False  # a whole-batch 5xx / reset (RetriableError)
         self.probes = 0
 
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
@@ -67,6 +68,8 @@ class ScriptedCrm:
         if self.throttled is not None:
             after = None if self.throttled < 0 else self.throttled
             raise RateLimitedError("HTTP 429", retry_after=after)
+        if self.failing:
+            raise RetriableError("HTTP 503")
         out = []
         for w in writes:
             kind = w.external_id.split(":")[1]
@@ -198,37 +201,55 @@ def test_auth_stop_probes_every_10_s_and_writes_as_soon_as_the_crm_takes_them(
     assert _attempts(store, "sms:ok:1") == 1
 
 
-def test_a_throttled_batch_waits_at_most_60_s_unless_the_vendor_asks_for_longer(
+def _next_attempt(store: SqlStore, ext: str) -> datetime:
+    with store.begin() as conn:
+        found = conn.execute(
+            sa.select(outbox_table.c.next_attempt_at).where(outbox_table.c.external_id == ext)
+        ).scalar_one()
+    assert isinstance(found, datetime)
+    return found
+
+
+def _failures(wb: Writeback, crm: ScriptedCrm, clock: Clock, n: int) -> None:
+    """`n` failed batches, the job ticking once a second in between."""
+    for _ in range(n):
+        before = len(crm.calls)
+        while len(crm.calls) == before:
+            clock.t += timedelta(seconds=1)
+            wb.drain()
+
+
+def test_a_failing_batch_waits_at_most_60_s_unless_the_vendor_asks_for_longer(
     store: SqlStore,
 ) -> None:
     clock, crm = Clock(), ScriptedCrm()
     _enqueue(store, clock, "sms:ok:1")
-    crm.throttled = -1  # 429s without Retry-After
+    crm.failing = True  # 503s
     wb = Writeback(store, crm, clock, "hubspot", "w1")
-    for _ in range(8):
-        before = len(crm.calls)
-        while len(crm.calls) == before:  # the job's ticks, one second apart
-            clock.t += timedelta(seconds=1)
-            wb.drain()
-    with store.begin() as conn:
-        row = conn.execute(
-            sa.select(outbox_table.c.next_attempt_at).where(
-                outbox_table.c.external_id == "sms:ok:1"
-            )
-        ).scalar_one()
-    assert row - clock.t == timedelta(seconds=60)  # doubled from 30 s, then capped
+    _failures(wb, crm, clock, 4)
+    assert _next_attempt(store, "sms:ok:1") - clock.t == timedelta(seconds=60)  # 30, then capped
+    crm.failing = False
     crm.throttled = 120.0  # the vendor says how long
-    clock.t = row
+    clock.t = _next_attempt(store, "sms:ok:1")
     wb.drain()
-    with store.begin() as conn:
-        after = conn.execute(
-            sa.select(outbox_table.c.next_attempt_at).where(
-                outbox_table.c.external_id == "sms:ok:1"
-            )
-        ).scalar_one()
-    assert after - clock.t == timedelta(seconds=120)
+    assert _next_attempt(store, "sms:ok:1") - clock.t == timedelta(seconds=120)
     crm.throttled = None
-    clock.t = after
+    clock.t = _next_attempt(store, "sms:ok:1")
+    assert wb.drain().written == 1
+
+
+def test_a_429_storm_never_uses_up_attempts_and_waits_30_s_each_time(store: SqlStore) -> None:
+    """However long the CRM throttles, the write is not dead-lettered, and each throttled
+    batch comes back 30 s later (the CRM's pace, not the write's failure)."""
+    clock, crm = Clock(), ScriptedCrm()
+    _enqueue(store, clock, "sms:ok:1")
+    crm.throttled = -1  # 429s without Retry-After
+    wb = Writeback(store, crm, clock, "hubspot", "w1", WritebackPolicy(max_attempts=2))
+    _failures(wb, crm, clock, 12)
+    assert _next_attempt(store, "sms:ok:1") - clock.t == timedelta(seconds=30)
+    assert _attempts(store, "sms:ok:1") == 0
+    crm.throttled = None
+    clock.t = _next_attempt(store, "sms:ok:1")
     assert wb.drain().written == 1
 
 
