@@ -7,9 +7,11 @@ Checks run in this order; the first block wins, so the reason shown is the stron
                 confirmation `not_opted_out` / `already_confirmed` (it goes exactly once)
 2. number       `invalid_number`, `landline`; then the text itself: `missing_data`
 3. timing       `expired` (past the play's expiry), `unknown_zone` (held), `quiet_hours`
-                (defer to the next opening in every zone, or drop as the play says);
-                a play's delay defers with `delay`
-4. caps         `daily_cap`, `weekly_cap` (all plays), `play_cap`, `play_cooldown`
+                (defer to the next opening in every zone the recipient may be in, under
+                the policy's window and every applicable state rule, or drop as the play
+                says); a play's delay defers with `delay`
+4. caps         `daily_cap`, `weekly_cap` (all plays), `play_cap`, `play_cooldown`,
+                `state_cap` (a state's "3 per 24 hours on one subject", per play, rolling)
 5. suppression  `active_conversation`, `open_task`, `rep_engaged`,
                 `higher_priority_play`, `cooldown` (after not_now), `segment_excluded`
 6. holdout      `holdout` (the assignment is returned for every play evaluation)
@@ -38,22 +40,31 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
-from phonenumbers import timezone as pn_timezone
 
 from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
+from connector.domain.disclosure import LANGUAGE_SEGMENT, first_text, with_instruction
 from connector.domain.holdout import HoldoutAssignment, assign
-from connector.domain.model import ConsentStatus, ContactState, Decision, Verdict
+from connector.domain.model import (
+    ConsentStatus,
+    ContactState,
+    Decision,
+    TimeZones,
+    TzSource,
+    Verdict,
+)
 from connector.domain.plays import OutsideWindow, Play
 from connector.domain.policy import ConsentMode, Policy, UnknownZone
 from connector.domain.quiet_hours import (
+    Span,
     Window,
     ZoneResolution,
+    is_open,
     next_opening,
-    resolve_zones,
     zone_info,
 )
+from connector.domain.state_rules import StateRule, ZoneHours
+from connector.domain.zones import POSTAL_SEGMENT, area_code_state, area_code_zones, plausible
 
-_UNKNOWN_ZONE = "Etc/Unknown"
 PREEMPTS = "preempts"  # a note: this play took a queued lower-priority text's place
 PREEMPTED = "preempted"  # the withdrawn text's own decision
 
@@ -164,8 +175,7 @@ def number_facts(phone: str) -> NumberFacts:
     if not phonenumbers.is_valid_number(parsed):
         return NumberFacts(valid=False, landline=False, zones=())
     landline = phonenumbers.number_type(parsed) == PhoneNumberType.FIXED_LINE
-    zones = tuple(z for z in pn_timezone.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
-    return NumberFacts(valid=True, landline=landline, zones=zones)
+    return NumberFacts(valid=True, landline=landline, zones=area_code_zones(parsed))
 
 
 class _Blocked(Exception):  # noqa: N818 - internal control flow, never escapes
@@ -215,7 +225,9 @@ def _number(ctx: ContactContext) -> tuple[str, ...]:
     return facts.zones
 
 
-def _body(candidate: SendCandidate, ctx: ContactContext) -> str | None:
+def _body(
+    candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
+) -> str | None:
     if candidate.body is not None:
         if not candidate.body.strip():
             raise _block("missing_data", "empty body")
@@ -225,6 +237,9 @@ def _body(candidate: SendCandidate, ctx: ContactContext) -> str | None:
     text, missing = candidate.play.template.render(ctx.values)
     if text is None:
         raise _block("missing_data", f"no value for required {', '.join(missing)}")
+    if candidate.kind is SendKind.PLAY and first_text(ctx.sends, now):
+        language = ctx.field_value(LANGUAGE_SEGMENT)
+        text, _ = with_instruction(text, policy.opt_out_instruction, language)
     return text
 
 
@@ -252,7 +267,8 @@ def _when(
     if zones.source is None:
         raise _block("unknown_zone", "no time zone known and the policy holds such sends")
     region = ctx.state.segments.get(policy.region_segment)
-    spans = []
+    rules = _state_rules(zones, policy)
+    spans: list[Span] = []
     for name in zones.zones:
         window = quiet.window(name, region)
         if play is not None and play.timing.business_hours_only:
@@ -260,31 +276,81 @@ def _when(
             if both is None:
                 raise _block("quiet_hours", "business hours never fall inside quiet hours")
             window = both
-        spans.append((zone_info(name), window))
+        spans.append((zone_info(name), ZoneHours(window, rules)))
     send_at = next_opening(earliest, spans)
     if send_at is None:
-        raise _block("quiet_hours", f"no common opening within a week in {zones.describe()}")
+        raise _block("quiet_hours", f"no common opening within a week in {_where(zones)}")
     if send_at > earliest:
-        windows = ", ".join(f"{z.key} {w}" for z, w in spans[:3])
-        more = f" (+{len(spans) - 3} zones)" if len(spans) > 3 else ""
+        closed = _closed(earliest, spans, zones)
         if play is not None and play.timing.outside_window is OutsideWindow.DROP:
-            raise _block("quiet_hours", f"outside {windows}{more} from {zones.source}; dropped")
-        notes.append(
-            Reason(
-                "quiet_hours",
-                f"outside {windows}{more} from {zones.source}; deferred to {_fmt(send_at)}",
-            )
-        )
+            raise _block("quiet_hours", f"{closed}; dropped")
+        notes.append(Reason("quiet_hours", f"{closed}; deferred to {_fmt(send_at)}"))
     if expires is not None and send_at >= expires:
         raise _block("expired", f"next opening {_fmt(send_at)} is past {_fmt(expires)}")
     return send_at, notes
 
 
+def _state_rules(zones: ZoneResolution, policy: Policy) -> tuple[StateRule, ...]:
+    """The rules of every state the recipient may be in; with no state known, those of
+    every state sharing one of the recipient's possible zones (the strictest hold)."""
+    states = [code for code, _ in zones.states]
+    if states:
+        return policy.state_rules.for_states(states)
+    return policy.state_rules.for_zones(zones.zones)
+
+
+def _where(zones: ZoneResolution) -> str:
+    if not zones.states:
+        return zones.describe()
+    return f"{zones.describe()}; state {', '.join(f'{c} ({how})' for c, how in zones.states)}"
+
+
+def _closed(at: datetime, spans: list[Span], zones: ZoneResolution) -> str:
+    """Why `at` is closed, naming the zone, its sources and the window or state rule:
+    'outside America/Denver 08:00-21:00 from area_code, state (it is 04:34 there)', or
+    'FL allows 08:00-20:00; it is Tue 20:15 in America/New_York'."""
+    for zone, hours in spans:
+        if is_open(at, zone, hours):
+            continue
+        local = at.astimezone(zone)
+        assert isinstance(hours, ZoneHours)
+        if is_open(at, zone, hours.window):
+            why = hours.blocking_rule(local)
+            if why is not None:
+                return why
+        sources = ", ".join(s.value for s in zones.sources_of(zone.key))
+        return f"outside {zone.key} {hours.window} from {sources} (it is {local:%H:%M} there)"
+    return "outside quiet hours"
+
+
 def _zones(ctx: ContactContext, policy: Policy, phone_zones: tuple[str, ...]) -> ZoneResolution:
-    """Resolved before the timing checks so that a block there still records them."""
-    quiet = policy.quiet_hours
-    default_zone = quiet.default_zone if quiet.unknown_zone is UnknownZone.DEFAULT else None
-    return resolve_zones(ctx.state.time_zones, phone_zones, default_zone)
+    """Every zone the recipient may be in, each with its source: what the CRM mapper
+    stored, the number's area code, the mapped state (`policy.region_segment`) and postal
+    code. With none, the policy's default zone or, when it holds, unknown. Resolved
+    before the timing checks so that a block there still records them."""
+    state = ctx.state
+    place = plausible(
+        known=state.time_zones,
+        phone=None,  # the area code's zones come from `number_facts`, already validated
+        region=state.segments.get(policy.region_segment),
+        postal_code=state.segments.get(POSTAL_SEGMENT),
+    )
+    pairs = list(place.zones.pairs()) if place.zones else []
+    pairs.extend((zone, TzSource.AREA_CODE) for zone in phone_zones)
+    states = list(place.states)
+    number_state = area_code_state(state.phone) if state.phone else None
+    if number_state is not None:
+        states.append((number_state, "area_code"))
+    found = TimeZones.of(pairs)
+    unique = tuple(dict.fromkeys(states))
+    if found is not None:
+        resolved = ZoneResolution(found.zones, found.source, found.pairs(), unique)
+    elif policy.quiet_hours.unknown_zone is UnknownZone.DEFAULT and policy.quiet_hours.default_zone:
+        resolved = ZoneResolution((policy.quiet_hours.default_zone,), TzSource.DEFAULT, (), unique)
+    else:
+        return ZoneResolution((), None, (), unique)
+    rules = tuple(rule.describe() for rule in _state_rules(resolved, policy))
+    return replace(resolved, rules=rules)
 
 
 @lru_cache(maxsize=1024)
@@ -343,6 +409,22 @@ def _caps(
     return victim
 
 
+def _state_caps(
+    play: Play, ctx: ContactContext, at: datetime, rules: tuple[StateRule, ...]
+) -> None:
+    """A state's "N texts per 24 hours on one subject": the subject is the play, and the
+    window rolls (any 24 hours holding `at`), across sent and scheduled texts."""
+    for rule in rules:
+        over = rule.over_cap(play.name, ctx.sends, at)
+        if over is not None and rule.subject_cap is not None:
+            count, start = over
+            raise _block(
+                "state_cap",
+                f"{rule.state} allows {rule.subject_cap} (the play {play.name});"
+                f" {count} already in the window from {_fmt(start)}",
+            )
+
+
 def _suppression(play: Play, ctx: ContactContext, policy: Policy, now: datetime) -> None:
     rules = policy.suppression
     if ctx.last_inbound_at is not None and now - ctx.last_inbound_at < rules.active_conversation:
@@ -395,7 +477,7 @@ def evaluate(
     try:
         _consent(candidate, ctx, policy)
         phone_zones = _number(ctx)
-        body = _body(candidate, ctx)
+        body = _body(candidate, ctx, policy, now)
         if candidate.kind in (SendKind.HELP_REPLY, SendKind.OPT_OUT_CONFIRMATION):
             return Evaluation(Verdict.ALLOW, (), now, None, None, body, inputs)
         zones = _zones(ctx, policy, phone_zones)
@@ -403,6 +485,7 @@ def evaluate(
         victim = None
         if play is not None:
             victim = _caps(play, ctx, policy, send_at, zones.zones[0], preempt=preempt)
+            _state_caps(play, ctx, send_at, _state_rules(zones, policy))
             _suppression(play, ctx, policy, now)
             if holdout is not None and holdout.held_out:
                 raise _block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")

@@ -32,6 +32,7 @@ MEANINGS: dict[str, str] = {
     "expired": "the play's window closed before it could send",
     "unknown_zone": "the recipient's time zone is unknown and the policy holds such sends",
     "quiet_hours": "outside the quiet-hours window in the recipient's local time",
+    "state_cap": "a state's cap on texts per 24 hours on one subject (the play) is reached",
     "delay": "the play waits its configured delay",
     "daily_cap": "the contact's daily cap across plays is reached",
     "weekly_cap": "the contact's weekly cap across plays is reached",
@@ -126,11 +127,18 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
     if not found:
         return ""
     parts: list[str] = []
-    zones, source = found.get("zones"), found.get("zone_source")
-    if zones and source:
-        parts.append(f"zone {', '.join(zones)} (from {source})")
+    zones = found.get("zones")
+    if zones and found.get("zone_source"):
+        parts.append(_zones_line(found))
     elif zones is not None:
         parts.append("zone unknown")
+    states = found.get("states")
+    if isinstance(states, list) and states:
+        shown = ", ".join(f"{s.get('state')} (from {s.get('from')})" for s in states)
+        parts.append(f"state {shown}")
+    rules = found.get("state_rules")
+    if isinstance(rules, list) and rules:
+        parts.append(f"state rules {' | '.join(str(r) for r in rules)}")
     for key, label in (("consent", "consent"), ("region", "region"), ("kind", "kind")):
         if found.get(key) is not None:
             parts.append(f"{label} {found[key]}")
@@ -145,6 +153,16 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
         at = f" bucket {bucket:.4f}" if isinstance(bucket, int | float) else ""
         parts.append(f"holdout {holdout.get('percent')}%{at} {arm}")
     return "; ".join(parts)
+
+
+def _zones_line(found: Mapping[str, Any]) -> str:
+    """'zone America/New_York (from crm_field)', or for several zones and sources
+    'zones Europe/London (from crm_field), America/Denver (from area_code, state)'."""
+    by_zone = found.get("zone_sources")
+    if not isinstance(by_zone, list) or not by_zone:  # rows logged before zone_sources
+        return f"zone {', '.join(found['zones'])} (from {found['zone_source']})"
+    each = [f"{z.get('zone')} (from {', '.join(z.get('sources') or [])})" for z in by_zone]
+    return f"{'zone' if len(each) == 1 else 'zones'} {', '.join(each)}"
 
 
 def _utc(at: datetime) -> str:
