@@ -158,7 +158,9 @@ def plausible(
     postal_code: str | None,
 ) -> Place:
     """Every zone and state the sources name. `known` is what the CRM mapper stored (its
-    DEFAULT guess is dropped: a default is no evidence); `region` is the mapped state."""
+    DEFAULT guess is dropped: a default is no evidence); `region` is the mapped state. A
+    state spanning two zones (FL, TX) adds both, unless a postal code in that state pins
+    which one: the address is one fact, the ZIP its precise part."""
     pairs: list[ZoneOrigin] = []
     if known is not None:
         pairs.extend(p for p in known.pairs() if p[1] is not TzSource.DEFAULT)
@@ -167,10 +169,11 @@ def plausible(
     if parsed is not None and phone is not None:
         pairs.extend((z, TzSource.AREA_CODE) for z in area_code_zones(parsed))
     region_state = state_code(region)
+    zip_zone, zip_state = postal_place(postal_code)
     if region_state is not None:
         states.append((region_state, "region"))
-        pairs.extend((z, TzSource.STATE) for z in state_zones(region_state))
-    zip_zone, zip_state = postal_place(postal_code)
+        if not (zip_zone and zip_state == region_state):  # the ZIP pins the state's zone
+            pairs.extend((z, TzSource.STATE) for z in state_zones(region_state))
     if zip_zone is not None:
         pairs.append((zip_zone, TzSource.POSTAL_CODE))
     if zip_state is not None:
