@@ -157,19 +157,27 @@ def _state(value: str) -> str:
 StateCode = Annotated[str, AfterValidator(_state), WithJsonSchema({"type": "string"})]
 
 
+def _cap_count(value: int) -> int:
+    if value < 0:
+        raise fail(f"texts is {value}; a cap counts texts: use 0 or more (0 forbids every one)")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise fail("per must be a positive duration like 24h")
+    return value
+
+
 class SubjectCapSpec(Strict):
     """A state's cap per subject (a play), in a rolling window: 3 per 24h in FL, MD, OK."""
 
-    texts: int = Field(description="Texts allowed on one subject in the window; 0 or more.")
-    per: Duration = Field(timedelta(hours=24), description="The rolling window, e.g. 24h.")
-
-    @model_validator(mode="after")
-    def _sane(self) -> Self:
-        if self.texts < 0:
-            raise fail(f"texts is {self.texts}; a cap counts texts: use 0 or more")
-        if self.per <= timedelta(0):
-            raise fail("per must be a positive duration like 24h")
-        return self
+    texts: Annotated[int, AfterValidator(_cap_count)] = Field(
+        description="Texts allowed on one subject in the window; 0 or more."
+    )
+    per: Annotated[Duration, AfterValidator(_positive)] = Field(
+        timedelta(hours=24), description="The rolling window, e.g. 24h."
+    )
 
 
 class StateRuleSpec(Strict):
