@@ -134,7 +134,10 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
         parts.append("zone unknown")
     states = found.get("states")
     if isinstance(states, list) and states:
-        shown = ", ".join(f"{s.get('state')} (from {s.get('from')})" for s in states)
+        sources: dict[str, list[str]] = {}
+        for item in states:
+            sources.setdefault(str(item.get("state")), []).append(str(item.get("from")))
+        shown = ", ".join(f"{code} (from {', '.join(how)})" for code, how in sources.items())
         parts.append(f"state {shown}")
     rules = found.get("state_rules")
     if isinstance(rules, list) and rules:
