@@ -92,7 +92,11 @@ def set_consent_for_phone(
 def _zones_json(zones: TimeZones | None) -> list[Any] | None:
     """Each zone with its source ([zone, source] pairs); rows written before sources were
     kept per zone hold plain zone names, all from `tz_source`."""
-    return [[zone, source.value] for zone, source in zones.pairs()] if zones else None
+    if zones is None:
+        return None
+    if not zones.origins:
+        return list(zones.zones)
+    return [[zone, source.value] for zone, source in zones.origins]
 
 
 def _zones(raw: Any, source: str | None) -> TimeZones | None:

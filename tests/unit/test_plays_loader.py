@@ -47,7 +47,8 @@ def test_example_converts_to_the_domain(mapping: MappingConfig) -> None:
     policy = to_policy(load_plays(EXAMPLE, mapping))
     assert policy.consent.mode("TX") is ConsentMode.OPT_OUT_ONLY
     assert policy.consent.mode("CA") is ConsentMode.OPT_IN_REQUIRED
-    assert str(policy.quiet_hours.window("America/New_York", "FL")) == "08:00-20:00"
+    assert policy.state_rules.rules["FL"].describe_hours() == "08:00-20:00"  # the pack
+    assert policy.opt_out_instruction.for_language("es").startswith("Responde ALTO")
     assert policy.business_hours.days == frozenset(range(5))
     speed = policy.plays["speed_to_lead"]
     assert speed.timing.delay == timedelta(minutes=2)
