@@ -35,14 +35,18 @@ def vendor(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _move(world: World, person: ContactState, phone: str, state: str, zone: str) -> None:
-    """The admin types a new mobile number, state and time zone into the CRM record."""
+def _move(
+    world: World, person: ContactState, phone: str, state: str, zone: str, zip_code: str = ""
+) -> None:
+    """The admin types a new mobile number, state, ZIP and time zone into the CRM record."""
     obj = person.ref.object_type
     mapping = world.ctx.mapping
     [phone_field, *_] = next(o.phone_fields for o in mapping.objects if o.name == obj)
-    region_field = mapping.field_map(obj).segments["region"]
+    segments = mapping.field_map(obj).segments
     world.case.change_field(obj, person.ref.id, phone_field, phone)
-    world.case.change_field(obj, person.ref.id, region_field, state)
+    world.case.change_field(obj, person.ref.id, segments["region"], state)
+    if zip_code:
+        world.case.change_field(obj, person.ref.id, segments["postal_code"], zip_code)
     world.edit(person, "time_zone", zone)
 
 
@@ -73,19 +77,19 @@ def test_colorado_number_with_a_london_crm_zone_waits_for_denver(
     with make_world(vendor, sandbox, tmp_path, PLAYS, seeded_at=start, start=start) as world:
         person = world.person()
         world.used.discard(person.phone or "")
-        _move(world, person, phone, "CO", "Europe/London")
+        _move(world, person, phone, "CO", "Europe/London", "80202")  # a Denver ZIP
         world.pull()
         crm_id = _book_and_hold(world, COLORADO_AT, DENVER_0800, phone)
 
         shown = smsync_explain(world, crm_id)
         assert shown.returncode == 0, shown.stderr
         assert (
-            "quiet_hours: outside America/Denver 08:00-21:00 from area_code, state"
+            "quiet_hours: outside America/Denver 08:00-21:00 from area_code, postal_code"
             " (it is 04:34 there); deferred to 2026-03-03T15:00+00:00"
         ) in shown.stdout, shown.stdout
         assert (
             "inputs: zones Europe/London (from crm_field), America/Denver (from area_code,"
-            " state); state CO (from region, area_code);"
+            " postal_code); state CO (from region, postal_code, area_code);"
         ) in shown.stdout
         assert phone not in shown.stdout
 
@@ -94,10 +98,11 @@ def test_colorado_number_with_a_london_crm_zone_waits_for_denver(
         [deferred] = [d for d in logged if d["verdict"] == "defer"]
         assert deferred["inputs"]["zone_sources"] == [
             {"zone": "Europe/London", "sources": ["crm_field"]},
-            {"zone": "America/Denver", "sources": ["area_code", "state"]},
+            {"zone": "America/Denver", "sources": ["area_code", "postal_code"]},
         ]
         assert deferred["inputs"]["states"] == [
             {"state": "CO", "from": "region"},
+            {"state": "CO", "from": "postal_code"},
             {"state": "CO", "from": "area_code"},
         ]
         assert deferred["inputs"]["state_rules"] == []  # Colorado has no stricter law
