@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from connector.domain import recipient
 from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
 from connector.domain.disclosure import LANGUAGE_SEGMENT, first_text, with_instruction
 from connector.domain.holdout import HoldoutAssignment, assign
@@ -48,22 +49,19 @@ from connector.domain.model import (
     ConsentStatus,
     ContactState,
     Decision,
-    TimeZones,
-    TzSource,
     Verdict,
 )
 from connector.domain.plays import OutsideWindow, Play
-from connector.domain.policy import ConsentMode, Policy, UnknownZone
+from connector.domain.policy import ConsentMode, Policy
 from connector.domain.quiet_hours import (
     Span,
     Window,
     ZoneResolution,
-    is_open,
     next_opening,
     zone_info,
 )
 from connector.domain.state_rules import StateRule, ZoneHours
-from connector.domain.zones import POSTAL_SEGMENT, area_code_state, area_code_zones, plausible
+from connector.domain.zones import area_code_zones
 
 PREEMPTS = "preempts"  # a note: this play took a queued lower-priority text's place
 PREEMPTED = "preempted"  # the withdrawn text's own decision
@@ -267,7 +265,7 @@ def _when(
     if zones.source is None:
         raise _block("unknown_zone", "no time zone known and the policy holds such sends")
     region = ctx.state.segments.get(policy.region_segment)
-    rules = _state_rules(zones, policy)
+    rules = recipient.state_rules_for(zones, policy)
     spans: list[Span] = []
     for name in zones.zones:
         window = quiet.window(name, region)
@@ -279,78 +277,15 @@ def _when(
         spans.append((zone_info(name), ZoneHours(window, rules)))
     send_at = next_opening(earliest, spans)
     if send_at is None:
-        raise _block("quiet_hours", f"no common opening within a week in {_where(zones)}")
+        raise _block("quiet_hours", f"no common opening within a week in {recipient.where(zones)}")
     if send_at > earliest:
-        closed = _closed(earliest, spans, zones)
+        closed = recipient.why_closed(earliest, spans, zones)
         if play is not None and play.timing.outside_window is OutsideWindow.DROP:
             raise _block("quiet_hours", f"{closed}; dropped")
         notes.append(Reason("quiet_hours", f"{closed}; deferred to {_fmt(send_at)}"))
     if expires is not None and send_at >= expires:
         raise _block("expired", f"next opening {_fmt(send_at)} is past {_fmt(expires)}")
     return send_at, notes
-
-
-def _state_rules(zones: ZoneResolution, policy: Policy) -> tuple[StateRule, ...]:
-    """The rules of every state the recipient may be in; with no state known, those of
-    every state sharing one of the recipient's possible zones (the strictest hold)."""
-    states = [code for code, _ in zones.states]
-    if states:
-        return policy.state_rules.for_states(states)
-    return policy.state_rules.for_zones(zones.zones)
-
-
-def _where(zones: ZoneResolution) -> str:
-    if not zones.states:
-        return zones.describe()
-    return f"{zones.describe()}; state {', '.join(f'{c} ({how})' for c, how in zones.states)}"
-
-
-def _closed(at: datetime, spans: list[Span], zones: ZoneResolution) -> str:
-    """Why `at` is closed, naming the zone, its sources and the window or state rule:
-    'outside America/Denver 08:00-21:00 from area_code, state (it is 04:34 there)', or
-    'FL allows 08:00-20:00; it is Tue 20:15 in America/New_York'."""
-    for zone, hours in spans:
-        if is_open(at, zone, hours):
-            continue
-        local = at.astimezone(zone)
-        assert isinstance(hours, ZoneHours)
-        if is_open(at, zone, hours.window):
-            why = hours.blocking_rule(local)
-            if why is not None:
-                return why
-        sources = ", ".join(s.value for s in zones.sources_of(zone.key))
-        return f"outside {zone.key} {hours.window} from {sources} (it is {local:%H:%M} there)"
-    return "outside quiet hours"
-
-
-def _zones(ctx: ContactContext, policy: Policy, phone_zones: tuple[str, ...]) -> ZoneResolution:
-    """Every zone the recipient may be in, each with its source: what the CRM mapper
-    stored, the number's area code, the mapped state (`policy.region_segment`) and postal
-    code. With none, the policy's default zone or, when it holds, unknown. Resolved
-    before the timing checks so that a block there still records them."""
-    state = ctx.state
-    place = plausible(
-        known=state.time_zones,
-        phone=None,  # the area code's zones come from `number_facts`, already validated
-        region=state.segments.get(policy.region_segment),
-        postal_code=state.segments.get(POSTAL_SEGMENT),
-    )
-    pairs = list(place.zones.pairs()) if place.zones else []
-    pairs.extend((zone, TzSource.AREA_CODE) for zone in phone_zones)
-    states = list(place.states)
-    number_state = area_code_state(state.phone) if state.phone else None
-    if number_state is not None:
-        states.append((number_state, "area_code"))
-    found = TimeZones.of(pairs)
-    unique = tuple(dict.fromkeys(states))
-    if found is not None:
-        resolved = ZoneResolution(found.zones, found.source, found.pairs(), unique)
-    elif policy.quiet_hours.unknown_zone is UnknownZone.DEFAULT and policy.quiet_hours.default_zone:
-        resolved = ZoneResolution((policy.quiet_hours.default_zone,), TzSource.DEFAULT, (), unique)
-    else:
-        return ZoneResolution((), None, (), unique)
-    rules = tuple(rule.describe() for rule in _state_rules(resolved, policy))
-    return replace(resolved, rules=rules)
 
 
 @lru_cache(maxsize=1024)
@@ -480,12 +415,12 @@ def evaluate(
         body = _body(candidate, ctx, policy, now)
         if candidate.kind in (SendKind.HELP_REPLY, SendKind.OPT_OUT_CONFIRMATION):
             return Evaluation(Verdict.ALLOW, (), now, None, None, body, inputs)
-        zones = _zones(ctx, policy, phone_zones)
+        zones = recipient.resolve(ctx.state, policy, phone_zones)
         send_at, notes = _when(candidate, ctx, policy, now, zones)
         victim = None
         if play is not None:
             victim = _caps(play, ctx, policy, send_at, zones.zones[0], preempt=preempt)
-            _state_caps(play, ctx, send_at, _state_rules(zones, policy))
+            _state_caps(play, ctx, send_at, recipient.state_rules_for(zones, policy))
             _suppression(play, ctx, policy, now)
             if holdout is not None and holdout.held_out:
                 raise _block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")

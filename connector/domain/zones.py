@@ -181,10 +181,10 @@ def plausible(
     number_state = area_code_state(phone) if phone else None
     if number_state is not None:
         states.append((number_state, "area_code"))
-    return Place(TimeZones.of(_ordered(pairs)), tuple(dict.fromkeys(states)))
+    return Place(TimeZones.of(ordered(pairs)), tuple(dict.fromkeys(states)))
 
 
-def _ordered(pairs: Iterable[ZoneOrigin]) -> list[ZoneOrigin]:
+def ordered(pairs: Iterable[ZoneOrigin]) -> list[ZoneOrigin]:
     """CRM field first (tokens render a meeting time in the first zone), then the rest."""
     rank = {s: i for i, s in enumerate(TzSource)}
     return sorted(pairs, key=lambda p: rank[p[1]])
