@@ -38,9 +38,6 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
-
 from connector.domain import recipient
 from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
 from connector.domain.disclosure import LANGUAGE_SEGMENT, first_text, with_instruction
@@ -60,8 +57,8 @@ from connector.domain.quiet_hours import (
     next_opening,
     zone_info,
 )
-from connector.domain.state_rules import StateRule, ZoneHours
-from connector.domain.zones import area_code_zones
+from connector.domain.state_rules import StateRule
+from connector.domain.zones import NumberFacts, number_facts
 
 PREEMPTS = "preempts"  # a note: this play took a queued lower-priority text's place
 PREEMPTED = "preempted"  # the withdrawn text's own decision
@@ -154,26 +151,6 @@ class Evaluation:
     @property
     def decision(self) -> Decision:
         return Decision(self.verdict, tuple(r.code for r in self.reasons), self.send_at)
-
-
-@dataclass(frozen=True, slots=True)
-class NumberFacts:
-    valid: bool
-    landline: bool
-    zones: tuple[str, ...]
-
-
-@lru_cache(maxsize=131_072)
-def number_facts(phone: str) -> NumberFacts:
-    """What the numbering plan says about a number; cached, as it never changes."""
-    try:
-        parsed = phonenumbers.parse(phone, None)
-    except NumberParseException:
-        return NumberFacts(valid=False, landline=False, zones=())
-    if not phonenumbers.is_valid_number(parsed):
-        return NumberFacts(valid=False, landline=False, zones=())
-    landline = phonenumbers.number_type(parsed) == PhoneNumberType.FIXED_LINE
-    return NumberFacts(valid=True, landline=landline, zones=area_code_zones(parsed))
 
 
 class _Blocked(Exception):  # noqa: N818 - internal control flow, never escapes
@@ -274,7 +251,7 @@ def _when(
             if both is None:
                 raise _block("quiet_hours", "business hours never fall inside quiet hours")
             window = both
-        spans.append((zone_info(name), ZoneHours(window, rules)))
+        spans.append((zone_info(name), recipient.zone_hours(window, rules)))
     send_at = next_opening(earliest, spans)
     if send_at is None:
         raise _block("quiet_hours", f"no common opening within a week in {recipient.where(zones)}")

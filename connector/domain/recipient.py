@@ -7,21 +7,32 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 
 from connector.domain.model import ContactState, TimeZones, TzSource
 from connector.domain.policy import Policy, UnknownZone
-from connector.domain.quiet_hours import Span, ZoneResolution, is_open
-from connector.domain.state_rules import StateRule, ZoneHours
-from connector.domain.zones import POSTAL_SEGMENT, area_code_state, ordered, plausible
+from connector.domain.quiet_hours import Span, Window, ZoneResolution, is_open
+from connector.domain.state_rules import StateRule, StateRules, ZoneHours
+from connector.domain.zones import POSTAL_SEGMENT, number_facts, ordered, plausible
+
+
+@lru_cache(maxsize=1024)
+def _describe(rule: StateRule) -> str:
+    return rule.describe()
 
 
 def state_rules_for(zones: ZoneResolution, policy: Policy) -> tuple[StateRule, ...]:
     """The rules of every state the recipient may be in; with no state known, those of
     every state sharing one of the recipient's possible zones (the strictest hold)."""
-    states = [code for code, _ in zones.states]
+    return _rules_for(zones.states, zones.zones, policy.state_rules)
+
+
+def _rules_for(
+    states: tuple[tuple[str, str], ...], zones: tuple[str, ...], rules: StateRules
+) -> tuple[StateRule, ...]:
     if states:
-        return policy.state_rules.for_states(states)
-    return policy.state_rules.for_zones(zones.zones)
+        return rules.for_states([code for code, _ in states])
+    return rules.for_zones(zones)
 
 
 def where(zones: ZoneResolution) -> str:
@@ -53,25 +64,52 @@ def resolve(state: ContactState, policy: Policy, phone_zones: tuple[str, ...]) -
     stored, the number's area code, the mapped state (`policy.region_segment`) and postal
     code. With none, the policy's default zone or, when it holds, unknown. Resolved
     before the timing checks so that a block there still records them."""
-    place = plausible(
-        known=state.time_zones,
-        phone=None,  # the area code's zones come from `number_facts`, already validated
-        region=state.segments.get(policy.region_segment),
-        postal_code=state.segments.get(POSTAL_SEGMENT),
+    quiet = policy.quiet_hours
+    default = quiet.default_zone if quiet.unknown_zone is UnknownZone.DEFAULT else None
+    return _resolve(
+        state.time_zones,
+        state.phone,
+        state.segments.get(policy.region_segment),
+        state.segments.get(POSTAL_SEGMENT),
+        phone_zones,
+        default,
+        policy.state_rules,
     )
+
+
+@lru_cache(maxsize=65_536)  # the hot path: the same contact is decided for several plays
+def _resolve(  # noqa: PLR0917 - the cache key, spelled out
+    known: TimeZones | None,
+    phone: str | None,
+    region: str | None,
+    postal_code: str | None,
+    phone_zones: tuple[str, ...],
+    default_zone: str | None,
+    rules: StateRules,
+) -> ZoneResolution:
+    place = plausible(known=known, phone=None, region=region, postal_code=postal_code)
     pairs = list(place.zones.pairs()) if place.zones else []
-    pairs.extend((zone, TzSource.AREA_CODE) for zone in phone_zones)
+    pairs.extend((zone, TzSource.AREA_CODE) for zone in phone_zones)  # from `number_facts`
     states = list(place.states)
-    number_state = area_code_state(state.phone) if state.phone else None
+    number_state = number_facts(phone).state if phone else None
     if number_state is not None:
         states.append((number_state, "area_code"))
     found = TimeZones.of(ordered(pairs))
     unique = tuple(dict.fromkeys(states))
     if found is not None:
         resolved = ZoneResolution(found.zones, found.source, found.pairs(), unique)
-    elif policy.quiet_hours.unknown_zone is UnknownZone.DEFAULT and policy.quiet_hours.default_zone:
-        resolved = ZoneResolution((policy.quiet_hours.default_zone,), TzSource.DEFAULT, (), unique)
+    elif default_zone:
+        resolved = ZoneResolution((default_zone,), TzSource.DEFAULT, (), unique)
     else:
         return ZoneResolution((), None, (), unique)
-    rules = tuple(rule.describe() for rule in state_rules_for(resolved, policy))
-    return replace(resolved, rules=rules)
+    applied = _rules_for(resolved.states, resolved.zones, rules)
+    return replace(resolved, rules=tuple(_describe(rule) for rule in applied))
+
+
+def zone_hours(window: Window, rules: tuple[StateRule, ...]) -> ZoneHours:
+    return _zone_hours(window, rules)
+
+
+@lru_cache(maxsize=4096)
+def _zone_hours(window: Window, rules: tuple[StateRule, ...]) -> ZoneHours:
+    return ZoneHours(window, rules)

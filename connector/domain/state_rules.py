@@ -22,6 +22,7 @@ from connector.domain.quiet_hours import ALL_DAYS, Window
 from connector.domain.zones import state_zones
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ALL = range(7)
 
 
 @lru_cache(maxsize=256)
@@ -74,14 +75,17 @@ class StateRule:
     holidays: bool = False  # no texts on the state's public holidays
     subject_cap: SubjectCap | None = None
     law: str = ""  # the statute, for people reading `explain`
+    by_weekday: tuple[tuple[time, time] | None, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the chokepoint asks for a day's span many times per decision: a table, not a scan
+        table = [next(((w.start, w.end) for w in self.hours if d in w.days), None) for d in ALL]
+        object.__setattr__(self, "by_weekday", tuple(table))
 
     def span_on(self, day: date) -> tuple[time, time] | None:
         if self.holidays and holiday(self.state, day) is not None:
             return None
-        for window in self.hours:
-            if day.weekday() in window.days:
-                return window.start, window.end
-        return None
+        return self.by_weekday[day.weekday()]
 
     def describe_hours(self) -> str:
         """'08:00-20:00', or 'Mon-Sat 09:00-21:00, Sun 12:00-21:00'; '; no Sun' etc."""
@@ -141,46 +145,65 @@ class StateRule:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a policy's rules
 class StateRules:
     """The rules in force, by state code."""
 
     rules: Mapping[str, StateRule] = field(default_factory=dict)
 
     def for_states(self, states: Sequence[str]) -> tuple[StateRule, ...]:
-        return tuple(self.rules[s] for s in dict.fromkeys(states) if s in self.rules)
+        return _for_states(self, tuple(states))
 
     def for_zones(self, zones: Sequence[str]) -> tuple[StateRule, ...]:
         """A recipient whose state is unknown gets the rules of every state that shares
         one of its possible zones: the strictest of them all hold."""
-        wanted = set(zones)
-        return tuple(
-            rule
-            for code, rule in sorted(self.rules.items())
-            if wanted.intersection(state_zones(code))
-        )
+        return _for_zones(self, tuple(zones))
+
+
+@lru_cache(maxsize=4096)
+def _for_states(rules: StateRules, states: tuple[str, ...]) -> tuple[StateRule, ...]:
+    return tuple(rules.rules[s] for s in dict.fromkeys(states) if s in rules.rules)
+
+
+@lru_cache(maxsize=4096)
+def _for_zones(rules: StateRules, zones: tuple[str, ...]) -> tuple[StateRule, ...]:
+    wanted = set(zones)
+    return tuple(
+        rule for code, rule in sorted(rules.rules.items()) if wanted.intersection(state_zones(code))
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ZoneHours:
     """One zone's allowed hours: the policy's window (maybe narrowed to business hours)
-    and every state rule that applies, all at once."""
+    and every state rule that applies, all at once; merged per weekday up front, since
+    the chokepoint asks for a day's span many times per decision."""
 
     window: Window
     rules: tuple[StateRule, ...] = ()
+    by_weekday: tuple[tuple[time, time] | None, ...] = field(init=False, compare=False)
+    holiday_states: tuple[str, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        table: list[tuple[time, time] | None] = []
+        for weekday in ALL:
+            found = (self.window.start, self.window.end) if weekday in self.window.days else None
+            for rule in self.rules:
+                other = rule.by_weekday[weekday]
+                if found is None or other is None:
+                    found = None
+                    break
+                found = (max(found[0], other[0]), min(found[1], other[1]))
+            table.append(found if found is not None and found[0] < found[1] else None)
+        object.__setattr__(self, "by_weekday", tuple(table))
+        states = tuple(r.state for r in self.rules if r.holidays)
+        object.__setattr__(self, "holiday_states", states)
 
     def span_on(self, day: date) -> tuple[time, time] | None:
-        found = self.window.span_on(day)
-        for rule in self.rules:
-            if found is None:
+        for state in self.holiday_states:
+            if holiday(state, day) is not None:
                 return None
-            other = rule.span_on(day)
-            if other is None:
-                return None
-            found = (max(found[0], other[0]), min(found[1], other[1]))
-        if found is None or found[1] <= found[0]:
-            return None
-        return found
+        return self.by_weekday[day.weekday()]
 
     def blocking_rule(self, local: datetime) -> str | None:
         """The first state rule that forbids `local`, as a sentence; None if none does."""

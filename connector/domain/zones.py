@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import us
 import zipcodes
-from phonenumbers import NumberParseException, PhoneNumber, geocoder
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType, geocoder
 from phonenumbers import timezone as pn_timezone
 
 from connector.domain.model import TimeZones, TzSource, ZoneOrigin
@@ -115,27 +115,56 @@ def _parsed(e164: str) -> PhoneNumber | None:
         return None
 
 
-def area_code_zones(parsed: PhoneNumber) -> tuple[str, ...]:
+def area_code_zones(parsed: PhoneNumber, kind: int | None = None) -> tuple[str, ...]:
     """The zones the number's prefix may ring in, minus the useless spans of
-    non-geographic numbers (see the module docstring)."""
+    non-geographic numbers (see the module docstring). `kind`: its number type, if known."""
     zones = tuple(z for z in pn_timezone.time_zones_for_number(parsed) if z != UNKNOWN_ZONE)
-    if len(zones) > 1 and not phonenumbers.is_number_geographical(parsed):
+    if len(zones) > 1 and not _geographic(parsed, kind):
         return ()
     return zones
 
 
-@lru_cache(maxsize=65_536)
-def area_code_state(e164: str) -> str | None:
-    """The US state the number's area code belongs to (phonenumbers' geocoder: 'Colorado',
-    'San Francisco, CA'); None outside the US or for non-geographic numbers."""
-    parsed = _parsed(e164)
-    if parsed is None or parsed.country_code != 1:
-        return None
-    if not phonenumbers.is_number_geographical(parsed):
+def _geographic(parsed: PhoneNumber, kind: int | None) -> bool:
+    found = phonenumbers.number_type(parsed) if kind is None else kind
+    return bool(phonenumbers.is_number_type_geographical(found, parsed.country_code or 0))
+
+
+def _area_state(parsed: PhoneNumber, kind: int | None = None) -> str | None:
+    if parsed.country_code != 1 or not _geographic(parsed, kind):
         return None
     name = geocoder.description_for_number(parsed, "en")
     city = _CITY_STATE.search(name)
     return state_code(city.group(1) if city else name)
+
+
+def area_code_state(e164: str) -> str | None:
+    """The US state the number's area code belongs to (phonenumbers' geocoder: 'Colorado',
+    'San Francisco, CA'); None outside the US, for non-geographic or invalid numbers."""
+    return number_facts(e164).state
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFacts:
+    valid: bool
+    landline: bool
+    zones: tuple[str, ...]
+    state: str | None = None  # the US state of its area code
+
+
+@lru_cache(maxsize=131_072)
+def number_facts(phone: str) -> NumberFacts:
+    """What the numbering plan says about a number, worked out once (number types are
+    costly) and cached, as it never changes."""
+    parsed = _parsed(phone)
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return NumberFacts(valid=False, landline=False, zones=())
+    kind = phonenumbers.number_type(parsed)
+    return NumberFacts(
+        valid=True,
+        landline=kind == PhoneNumberType.FIXED_LINE,
+        zones=area_code_zones(parsed, kind),
+        state=_area_state(parsed, kind),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,16 +207,18 @@ def plausible(
         pairs.append((zip_zone, TzSource.POSTAL_CODE))
     if zip_state is not None:
         states.append((zip_state, "postal_code"))
-    number_state = area_code_state(phone) if phone else None
+    number_state = number_facts(phone).state if phone else None
     if number_state is not None:
         states.append((number_state, "area_code"))
     return Place(TimeZones.of(ordered(pairs)), tuple(dict.fromkeys(states)))
 
 
+_RANK = {source: i for i, source in enumerate(TzSource)}
+
+
 def ordered(pairs: Iterable[ZoneOrigin]) -> list[ZoneOrigin]:
     """CRM field first (tokens render a meeting time in the first zone), then the rest."""
-    rank = {s: i for i, s in enumerate(TzSource)}
-    return sorted(pairs, key=lambda p: rank[p[1]])
+    return sorted(pairs, key=lambda p: _RANK[p[1]])
 
 
 def contact_zones(
