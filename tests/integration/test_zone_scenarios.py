@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from connector.domain.model import ContactState
+from connector.domain.model import ContactState, CrmRef, TimeZones, TzSource
+from connector.domain.zones import contact_zones
 from connector.engine import send
 from connector.sandbox.server import Sandbox
+from connector.store import contacts
+from connector.store.db import SqlStore
 from tests.integration.plays_kit import World, make_world
 from tests.integration.test_plays_scenarios import PLAYS, smsync_explain
 
@@ -36,7 +39,7 @@ def vendor(request: pytest.FixtureRequest) -> str:
 
 
 def _move(
-    world: World, person: ContactState, phone: str, state: str, zone: str, zip_code: str = ""
+    world: World, person: ContactState, phone: str, state: str, zone: str, *, zip_code: str = ""
 ) -> None:
     """The admin types a new mobile number, state, ZIP and time zone into the CRM record."""
     obj = person.ref.object_type
@@ -77,7 +80,7 @@ def test_colorado_number_with_a_london_crm_zone_waits_for_denver(
     with make_world(vendor, sandbox, tmp_path, PLAYS, seeded_at=start, start=start) as world:
         person = world.person()
         world.used.discard(person.phone or "")
-        _move(world, person, phone, "CO", "Europe/London", "80202")  # a Denver ZIP
+        _move(world, person, phone, "CO", "Europe/London", zip_code="80202")  # a Denver ZIP
         world.pull()
         crm_id = _book_and_hold(world, COLORADO_AT, DENVER_0800, phone)
 
@@ -143,3 +146,20 @@ def test_alaska_number_waits_for_adak_and_anchorage(
         assert zones["America/Chicago"] == ["crm_field"]
         assert "state" in zones["America/Adak"]
         assert any("area_code" in sources for sources in zones.values())
+
+
+def test_the_store_keeps_each_zone_with_its_sources(store: SqlStore) -> None:
+    zones = contact_zones("Europe/London", "+13032910142", "America/New_York", region="CO")
+    assert zones.origins  # several sources: kept as pairs
+    legacy = TimeZones(("America/Chicago", "America/Denver"), TzSource.AREA_CODE)
+    now = datetime(2026, 3, 3, tzinfo=UTC)
+    with store.begin() as conn:
+        for crm_id, tz in (("003a", zones), ("003b", legacy)):
+            contacts.upsert(conn, ContactState(CrmRef("Contact", crm_id), None, tz), now)
+        got = contacts.get(conn, CrmRef("Contact", "003a"))
+        old = contacts.get(conn, CrmRef("Contact", "003b"))
+    assert got is not None
+    assert got.time_zones == zones
+    assert got.time_zones.sources_of("America/Denver") == (TzSource.AREA_CODE, TzSource.STATE)
+    assert old is not None
+    assert old.time_zones == legacy  # rows with one source read back as before
