@@ -66,9 +66,9 @@ def local(state: str, when: str) -> datetime:
     return datetime.fromisoformat(when).replace(tzinfo=zone).astimezone(UTC)
 
 
-def run(state: str, when: str, play: Play = PLAY, **kw: object) -> Evaluation:
+def run(state: str, when: str, play: Play = PLAY, rules: StateRules = US_PACK) -> Evaluation:
     at = local(state, when)
-    return evaluate(play_send(play, at), ctx_in(state), replace(POLICY, **kw), at)
+    return evaluate(play_send(play, at), ctx_in(state), replace(POLICY, state_rules=rules), at)
 
 
 def test_every_state_of_the_issue_is_in_the_pack() -> None:
@@ -226,10 +226,10 @@ def test_no_state_cap_where_the_state_has_none() -> None:
 
 
 def test_the_pack_can_be_off_or_replaced() -> None:
-    assert run("FL", "2026-03-03 20:15", state_rules=NO_PACK).verdict is Verdict.ALLOW
+    assert run("FL", "2026-03-03 20:15", rules=NO_PACK).verdict is Verdict.ALLOW
     late_fl = StateRule("FL", (Window(time(10), time(20)),), law="house rule")
     custom = StateRules({**US_PACK.rules, "FL": late_fl})
-    result = run("FL", "2026-03-03 09:00", state_rules=custom)
+    result = run("FL", "2026-03-03 09:00", rules=custom)
     assert result.reasons[0].detail.startswith("FL allows 10:00-20:00")
 
 
@@ -240,7 +240,9 @@ def test_the_first_play_text_carries_the_opt_out_instruction_once() -> None:
     after = replace(ctx_in("TX"), sends=(_sent(at - timedelta(days=3), "other"),))
     assert evaluate(play_send(PLAY, at), after, POLICY, at).body == "Hi Ann"
     queued_later = replace(ctx_in("TX"), sends=(_sent(at + timedelta(days=1), "other"),))
-    assert evaluate(play_send(PLAY, at), queued_later, POLICY, at).body.endswith("opt out.")
+    body = evaluate(play_send(PLAY, at), queued_later, POLICY, at).body
+    assert body is not None
+    assert body.endswith("opt out.")
 
 
 def test_the_instruction_is_not_doubled_and_follows_the_language() -> None:
