@@ -1,9 +1,11 @@
 """The opt-out instruction a program's first text to a number carries ("Reply STOP to opt
 out."), unless the text already tells the recipient how to opt out.
 
-"First" means no play text has gone to the number yet: nothing sent, claimed or due
-before now. Texts queued for later do not count, so two plays racing to be first may both
-carry it; a recipient reading the instruction twice is better than never."""
+It goes on a play's template, whether the play fires or a rep sends it (`smsync send
+--play`); a rep's own free text is theirs to word. "First" means no play or manual text
+has gone to the number yet: nothing sent, claimed or due before now. Texts queued for
+later do not count, so two plays racing to be first may both carry it; a recipient
+reading the instruction twice is better than never."""
 
 from __future__ import annotations
 
@@ -50,9 +52,12 @@ def says_how_to_opt_out(text: str) -> bool:
     return bool(_KEYWORDS.search(text) or _PHRASE.search(text))
 
 
+_PROGRAM = frozenset({SendKind.PLAY, SendKind.MANUAL})
+
+
 def first_text(sends: Iterable[SentRecord], now: datetime) -> bool:
-    """No play text has gone, or is due, to the number before `now`."""
-    return not any(s.kind is SendKind.PLAY and s.at <= now for s in sends)
+    """No play or manual text has gone, or is due, to the number before `now`."""
+    return not any(s.kind in _PROGRAM and s.at <= now for s in sends)
 
 
 def with_instruction(

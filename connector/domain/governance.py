@@ -212,7 +212,7 @@ def _body(
     text, missing = candidate.play.template.render(ctx.values)
     if text is None:
         raise _block("missing_data", f"no value for required {', '.join(missing)}")
-    if candidate.kind is SendKind.PLAY and first_text(ctx.sends, now):
+    if first_text(ctx.sends, now):  # a play's template, automated or sent by a rep
         language = ctx.field_value(LANGUAGE_SEGMENT)
         text, _ = with_instruction(text, policy.opt_out_instruction, language)
     return text

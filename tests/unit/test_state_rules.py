@@ -11,7 +11,7 @@ import pytest
 
 from connector.domain.caps import FrequencyCaps, SendKind, SentRecord
 from connector.domain.disclosure import OptOutInstruction
-from connector.domain.governance import ContactContext, Evaluation, evaluate
+from connector.domain.governance import ContactContext, Evaluation, SendCandidate, evaluate
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, Verdict
 from connector.domain.plays import Play
 from connector.domain.policy import Policy
@@ -258,3 +258,13 @@ def test_the_instruction_is_not_doubled_and_follows_the_language() -> None:
     assert result.body == "Hi Ann Responde ALTO para no recibir más."
     off = replace(POLICY, opt_out_instruction=OptOutInstruction(enabled=False))
     assert evaluate(play_send(PLAY, at), ctx_in("TX"), off, at).body == "Hi Ann"
+
+
+def test_a_rep_sending_a_play_gets_the_instruction_and_counts_as_a_first_text() -> None:
+    at = local("TX", "2026-03-03 12:00")
+    by_rep = SendCandidate(SendKind.MANUAL, PLAY)
+    assert evaluate(by_rep, ctx_in("TX"), POLICY, at).body == "Hi Ann Reply STOP to opt out."
+    own_words = SendCandidate(SendKind.MANUAL, PLAY, body="Call me back?")
+    assert evaluate(own_words, ctx_in("TX"), POLICY, at).body == "Call me back?"
+    after_rep = replace(ctx_in("TX"), sends=(SentRecord(at - timedelta(hours=2), SendKind.MANUAL),))
+    assert evaluate(play_send(PLAY, at), after_rep, POLICY, at).body == "Hi Ann"
