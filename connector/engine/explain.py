@@ -3,8 +3,8 @@
 Each reason is printed with the detail recorded when it was decided (the zone and where
 it came from, the state rule that closed it, the cap reached, ...) and what its code
 means; then the inputs the decision depended on: every zone the recipient may be in with
-each of its sources, the US states and the rules that held. Rows logged before details were kept (migration 0004) show code and meaning
-only. Phone numbers are masked."""
+each of its sources, the US states and the rules that held. Rows logged before details
+were kept (migration 0004) show code and meaning only. Phone numbers are masked."""
 
 from __future__ import annotations
 
