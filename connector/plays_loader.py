@@ -15,6 +15,7 @@ from datetime import time
 from pathlib import Path
 
 from connector.domain.caps import FrequencyCaps
+from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
 from connector.domain.keywords import KeywordRules, Vocabulary
 from connector.domain.plays import (
@@ -36,6 +37,8 @@ from connector.domain.policy import (
     UnknownZone,
 )
 from connector.domain.quiet_hours import Window
+from connector.domain.state_pack import PACKS
+from connector.domain.state_rules import StateRule, StateRules, SubjectCap
 from connector.domain.templates import BUILTIN_TOKENS, Template, TokenSpec, scan
 from connector.errors import MappingError, Problem
 from connector.keywords_schema import KeywordsSpec
@@ -48,6 +51,7 @@ from connector.plays_schema import (
     PlaysConfig,
     PlaySpec,
     PredicateSpec,
+    StateRulesSpec,
     TriggerSpec,
     WindowSpec,
 )
@@ -271,6 +275,21 @@ def to_keywords(spec: KeywordsSpec) -> KeywordPolicy:
     )
 
 
+def to_state_rules(spec: StateRulesSpec) -> StateRules:
+    """The pack, with the plays file's states added or replacing the pack's."""
+    rules = dict(PACKS[spec.pack].rules)
+    for code, rule in spec.states.items():
+        cap = rule.subject_cap
+        rules[code] = StateRule(
+            code,
+            tuple(_window(w) for w in rule.hours),
+            holidays=rule.holidays,
+            subject_cap=SubjectCap(cap.texts, cap.per) if cap is not None else None,
+            law=rule.law,
+        )
+    return StateRules(rules)
+
+
 def to_policy(config: PlaysConfig) -> Policy:
     """The governance policy, with its plays, as the domain's plain frozen records."""
     spec = config.policy
@@ -299,4 +318,10 @@ def to_policy(config: PlaysConfig) -> Policy:
         region_segment=spec.region_segment,
         plays={p.name: to_play(p) for p in config.plays},
         keywords=to_keywords(spec.keywords),
+        state_rules=to_state_rules(spec.state_rules),
+        opt_out_instruction=OptOutInstruction(
+            text=spec.opt_out_instruction.text,
+            by_language=dict(spec.opt_out_instruction.languages),
+            enabled=spec.opt_out_instruction.enabled,
+        ),
     )

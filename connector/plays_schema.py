@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
+from connector.domain.disclosure import says_how_to_opt_out
+from connector.domain.zones import all_states, is_state
 from connector.keywords_schema import KeywordsSpec
 from connector.mapping_schema import Strict, Weekday
 from connector.mapping_types import Clock, SnakeName, TimeZoneName, fail
@@ -145,6 +147,99 @@ class SuppressionSpec(Strict):
     )
 
 
+def _state(value: str) -> str:
+    if not is_state(value):
+        hint = [s for s in all_states() if s.casefold() == value.casefold()]
+        fix = f"write {hint[0]!r} (capitals)" if hint else "use a two-letter code like FL or TX"
+        raise fail(f"{value!r} is not a US state or territory code; {fix}")
+    return value
+
+
+StateCode = Annotated[str, AfterValidator(_state), WithJsonSchema({"type": "string"})]
+
+
+def _cap_count(value: int) -> int:
+    if value < 0:
+        raise fail(f"texts is {value}; a cap counts texts: use 0 or more (0 forbids every one)")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise fail("per must be a positive duration like 24h")
+    return value
+
+
+class SubjectCapSpec(Strict):
+    """A state's cap per subject (a play), in a rolling window: 3 per 24h in FL, MD, OK."""
+
+    texts: Annotated[int, AfterValidator(_cap_count)] = Field(
+        description="Texts allowed on one subject in the window; 0 or more."
+    )
+    per: Annotated[Duration, AfterValidator(_positive)] = Field(
+        timedelta(hours=24), description="The rolling window, e.g. 24h."
+    )
+
+
+class StateRuleSpec(Strict):
+    """One state's rule; it replaces the pack's rule for that state, whole."""
+
+    hours: tuple[WindowSpec, ...] = Field(
+        min_length=1, description="Allowed local spans, one per weekday at most; others closed."
+    )
+    holidays: bool = Field(
+        default=False, description="No texts on the state's public holidays (holidays package)."
+    )
+    subject_cap: SubjectCapSpec | None = Field(None, description="Texts per subject (play).")
+    law: str = Field("", description="The statute, shown in explain.")
+
+    @model_validator(mode="after")
+    def _one_span_a_day(self) -> Self:
+        seen: set[str] = set()
+        for window in self.hours:
+            twice = sorted(set(window.days) & seen, key=ALL_WEEKDAYS.index)
+            if twice:
+                raise fail(f"{', '.join(twice)} is in two hours entries; give each day one span")
+            seen.update(window.days)
+        return self
+
+
+class StateRulesSpec(Strict):
+    """US state telemarketing rules (quiet hours, holidays, caps per subject)."""
+
+    pack: Literal["us", "none"] = Field(
+        "us", description="The shipped US state rules pack (us), or none."
+    )
+    states: Mapping[StateCode, StateRuleSpec] = Field(
+        default_factory=dict, description="Add a state's rule or replace the pack's, by code."
+    )
+
+
+class OptOutInstructionSpec(Strict):
+    """The instruction a play's first text to a number carries, unless it has one."""
+
+    text: str = Field(
+        "Reply STOP to opt out.", min_length=1, description="Appended to a first text."
+    )
+    languages: Mapping[str, str] = Field(
+        default_factory=dict, description='By the `language` segment: es: "Responde ALTO..."'
+    )
+    enabled: bool = Field(default=True, description="false: never append it.")
+
+    @model_validator(mode="after")
+    def _says_how(self) -> Self:
+        for text in (self.text, *self.languages.values()):
+            if not says_how_to_opt_out(text):
+                raise fail(
+                    f"{text!r} does not say how to opt out; name the keyword in capitals,"
+                    " e.g. 'Reply STOP to opt out.'"
+                )
+        bad = [k for k in self.languages if not re.fullmatch(r"[a-z]{2}", k)]
+        if bad:
+            raise fail(f"language {bad[0]!r}: use a two-letter code in lower case, like es")
+        return self
+
+
 class PolicySpec(Strict):
     consent: ConsentSpec = Field(default_factory=ConsentSpec, description="Consent by region.")
     quiet_hours: QuietHoursSpec = Field(
@@ -166,6 +261,12 @@ class PolicySpec(Strict):
     )
     keywords: KeywordsSpec = Field(
         default_factory=KeywordsSpec, description="HELP and STOP: who answers, texts, words."
+    )
+    state_rules: StateRulesSpec = Field(
+        default_factory=StateRulesSpec, description="US state rules; the shipped pack is on."
+    )
+    opt_out_instruction: OptOutInstructionSpec = Field(
+        default_factory=OptOutInstructionSpec, description="Added to a play's first text."
     )
 
 

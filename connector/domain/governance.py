@@ -10,9 +10,11 @@ Checks run in this order; the first block wins, so the reason shown is the stron
                 `body_too_long` (over Twilio's 1,600 characters: refused here, before
                 the provider, for plays, manual sends and auto-replies alike)
 3. timing       `expired` (past the play's expiry), `unknown_zone` (held), `quiet_hours`
-                (defer to the next opening in every zone, or drop as the play says);
-                a play's delay defers with `delay`
-4. caps         `daily_cap`, `weekly_cap` (all plays), `play_cap`, `play_cooldown`
+                (defer to the next opening in every zone the recipient may be in, under
+                the policy's window and every applicable state rule, or drop as the play
+                says); a play's delay defers with `delay`
+4. caps         `daily_cap`, `weekly_cap` (all plays), `play_cap`, `play_cooldown`,
+                `state_cap` (a state's "3 per 24 hours on one subject", per play, rolling)
 5. suppression  `active_conversation`, `open_task`, `rep_engaged`,
                 `higher_priority_play`, `cooldown` (after not_now), `segment_excluded`
 6. holdout      `holdout` (the assignment is returned for every play evaluation)
@@ -39,11 +41,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
-from phonenumbers import timezone as pn_timezone
-
+from connector.domain import recipient
 from connector.domain.caps import SendKind, SentRecord, bucket_of, exceeded, usage
+from connector.domain.disclosure import LANGUAGE_SEGMENT, first_text, with_instruction
 from connector.domain.holdout import HoldoutAssignment, assign
 from connector.domain.model import (
     MAX_SMS_CHARS,
@@ -53,14 +53,16 @@ from connector.domain.model import (
     Verdict,
 )
 from connector.domain.plays import OutsideWindow, Play
-from connector.domain.policy import ConsentMode, Policy, UnknownZone
+from connector.domain.policy import ConsentMode, Policy
 from connector.domain.quiet_hours import (
+    Span,
     Window,
     ZoneResolution,
     next_opening,
-    resolve_zones,
     zone_info,
 )
+from connector.domain.state_rules import StateRule
+from connector.domain.zones import NumberFacts, number_facts
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 # The opt-out confirmation goes within this of the opt-out, or not at all (FCC 2024 order,
@@ -160,27 +162,6 @@ class Evaluation:
         return Decision(self.verdict, tuple(r.code for r in self.reasons), self.send_at)
 
 
-@dataclass(frozen=True, slots=True)
-class NumberFacts:
-    valid: bool
-    landline: bool
-    zones: tuple[str, ...]
-
-
-@lru_cache(maxsize=131_072)
-def number_facts(phone: str) -> NumberFacts:
-    """What the numbering plan says about a number; cached, as it never changes."""
-    try:
-        parsed = phonenumbers.parse(phone, None)
-    except NumberParseException:
-        return NumberFacts(valid=False, landline=False, zones=())
-    if not phonenumbers.is_valid_number(parsed):
-        return NumberFacts(valid=False, landline=False, zones=())
-    landline = phonenumbers.number_type(parsed) == PhoneNumberType.FIXED_LINE
-    zones = tuple(z for z in pn_timezone.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
-    return NumberFacts(valid=True, landline=landline, zones=zones)
-
-
 class _Blocked(Exception):  # noqa: N818 - internal control flow, never escapes
     def __init__(self, reason: Reason) -> None:
         self.reason = reason
@@ -230,7 +211,9 @@ def _number(ctx: ContactContext) -> tuple[str, ...]:
     return facts.zones
 
 
-def _body(candidate: SendCandidate, ctx: ContactContext) -> str | None:
+def _body(
+    candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
+) -> str | None:
     if candidate.body is not None:
         if not candidate.body.strip():
             raise _block("missing_data", "empty body")
@@ -240,6 +223,9 @@ def _body(candidate: SendCandidate, ctx: ContactContext) -> str | None:
     text, missing = candidate.play.template.render(ctx.values)
     if text is None:
         raise _block("missing_data", f"no value for required {', '.join(missing)}")
+    if first_text(ctx.sends, now):  # a play's template, automated or sent by a rep
+        language = ctx.field_value(LANGUAGE_SEGMENT)
+        text, _ = with_instruction(text, policy.opt_out_instruction, language)
     return _within_limit(text)
 
 
@@ -275,7 +261,8 @@ def _when(
     if zones.source is None:
         raise _block("unknown_zone", "no time zone known and the policy holds such sends")
     region = ctx.state.segments.get(policy.region_segment)
-    spans = []
+    rules = recipient.state_rules_for(zones, policy)
+    spans: list[Span] = []
     for name in zones.zones:
         window = quiet.window(name, region)
         if play is not None and play.timing.business_hours_only:
@@ -283,31 +270,18 @@ def _when(
             if both is None:
                 raise _block("quiet_hours", "business hours never fall inside quiet hours")
             window = both
-        spans.append((zone_info(name), window))
+        spans.append((zone_info(name), recipient.zone_hours(window, rules)))
     send_at = next_opening(earliest, spans)
     if send_at is None:
-        raise _block("quiet_hours", f"no common opening within a week in {zones.describe()}")
+        raise _block("quiet_hours", f"no common opening within a week in {recipient.where(zones)}")
     if send_at > earliest:
-        windows = ", ".join(f"{z.key} {w}" for z, w in spans[:3])
-        more = f" (+{len(spans) - 3} zones)" if len(spans) > 3 else ""
+        closed = recipient.why_closed(earliest, spans, zones)
         if play is not None and play.timing.outside_window is OutsideWindow.DROP:
-            raise _block("quiet_hours", f"outside {windows}{more} from {zones.source}; dropped")
-        notes.append(
-            Reason(
-                "quiet_hours",
-                f"outside {windows}{more} from {zones.source}; deferred to {_fmt(send_at)}",
-            )
-        )
+            raise _block("quiet_hours", f"{closed}; dropped")
+        notes.append(Reason("quiet_hours", f"{closed}; deferred to {_fmt(send_at)}"))
     if expires is not None and send_at >= expires:
         raise _block("expired", f"next opening {_fmt(send_at)} is past {_fmt(expires)}")
     return send_at, notes
-
-
-def _zones(ctx: ContactContext, policy: Policy, phone_zones: tuple[str, ...]) -> ZoneResolution:
-    """Resolved before the timing checks so that a block there still records them."""
-    quiet = policy.quiet_hours
-    default_zone = quiet.default_zone if quiet.unknown_zone is UnknownZone.DEFAULT else None
-    return resolve_zones(ctx.state.time_zones, phone_zones, default_zone)
 
 
 @lru_cache(maxsize=1024)
@@ -366,6 +340,22 @@ def _caps(
     return victim
 
 
+def _state_caps(
+    play: Play, ctx: ContactContext, at: datetime, rules: tuple[StateRule, ...]
+) -> None:
+    """A state's "N texts per 24 hours on one subject": the subject is the play, and the
+    window rolls (any 24 hours holding `at`), across sent and scheduled texts."""
+    for rule in rules:
+        over = rule.over_cap(play.name, ctx.sends, at)
+        if over is not None and rule.subject_cap is not None:
+            count, start = over
+            raise _block(
+                "state_cap",
+                f"{rule.state} allows {rule.subject_cap} (the play {play.name});"
+                f" {count} already in the window from {_fmt(start)}",
+            )
+
+
 def _suppression(play: Play, ctx: ContactContext, policy: Policy, now: datetime) -> None:
     rules = policy.suppression
     if ctx.last_inbound_at is not None and now - ctx.last_inbound_at < rules.active_conversation:
@@ -418,14 +408,15 @@ def evaluate(
     try:
         _consent(candidate, ctx, policy, now)
         phone_zones = _number(ctx)
-        body = _body(candidate, ctx)
+        body = _body(candidate, ctx, policy, now)
         if candidate.kind in (SendKind.HELP_REPLY, SendKind.OPT_OUT_CONFIRMATION):
             return Evaluation(Verdict.ALLOW, (), now, None, None, body, inputs)
-        zones = _zones(ctx, policy, phone_zones)
+        zones = recipient.resolve(ctx.state, policy, phone_zones)
         send_at, notes = _when(candidate, ctx, policy, now, zones)
         victim = None
         if play is not None:
             victim = _caps(play, ctx, policy, send_at, zones.zones[0], preempt=preempt)
+            _state_caps(play, ctx, send_at, recipient.state_rules_for(zones, policy))
             _suppression(play, ctx, policy, now)
             if holdout is not None and holdout.held_out:
                 raise _block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")

@@ -71,17 +71,41 @@ class ConsentRecord:
 
 @unique
 class TzSource(StrEnum):
-    CRM_FIELD = "crm_field"
-    AREA_CODE = "area_code"
-    DEFAULT = "default"
+    CRM_FIELD = "crm_field"  # the CRM's own time-zone field
+    AREA_CODE = "area_code"  # the zones the number's prefix may ring in
+    STATE = "state"  # the zones of the mapped state (the policy's region segment)
+    POSTAL_CODE = "postal_code"  # the zone of the mapped postal code (a US ZIP)
+    DEFAULT = "default"  # nothing known: the configured default
+
+
+ZoneOrigin = tuple[str, TzSource]  # (IANA zone, where it came from)
 
 
 @dataclass(frozen=True, slots=True)
 class TimeZones:
-    """Every zone the recipient may be in (multi-zone area codes give several), and why."""
+    """Every zone the recipient may be in, and why. Several sources may name zones at
+    once (the CRM field says London, the area code Denver): `origins` keeps each
+    (zone, source) pair, `zones` the distinct zones in order, `source` the first source.
+    An empty `origins` means every zone came from `source` (rows stored before origins)."""
 
     zones: tuple[str, ...]
     source: TzSource
+    origins: tuple[ZoneOrigin, ...] = ()
+
+    @classmethod
+    def of(cls, pairs: tuple[ZoneOrigin, ...] | list[ZoneOrigin]) -> TimeZones | None:
+        """From (zone, source) pairs, duplicates dropped, order kept; None when empty."""
+        unique = tuple(dict.fromkeys(pairs))
+        if not unique:
+            return None
+        zones = tuple(dict.fromkeys(zone for zone, _ in unique))
+        return cls(zones, unique[0][1], unique)
+
+    def pairs(self) -> tuple[ZoneOrigin, ...]:
+        return self.origins or tuple((zone, self.source) for zone in self.zones)
+
+    def sources_of(self, zone: str) -> tuple[TzSource, ...]:
+        return tuple(source for z, source in self.pairs() if z == zone)
 
 
 @unique

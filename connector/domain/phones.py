@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
-from phonenumbers import timezone as pn_timezone
 
-from connector.domain.model import TimeZones, TzSource
-
-UNKNOWN_ZONE = "Etc/Unknown"
+from connector.domain.zones import area_code_zones
 
 
 class InvalidPhoneNumber(ValueError):  # noqa: N818 - reads as the condition it reports
@@ -54,23 +51,12 @@ def try_e164(raw: str | None, default_region: str = "US") -> str | None:
 
 
 def zones_for(e164: str) -> tuple[str, ...]:
-    """Every IANA zone the number's prefix may be in; () when unknown (toll-free gives many)."""
-    zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164))
-    return tuple(z for z in zones if z != UNKNOWN_ZONE)
+    """Every IANA zone the number's prefix may be in; () when unknown or non-geographic
+    (a toll-free number spans every zone, see `zones.area_code_zones`)."""
+    return area_code_zones(phonenumbers.parse(e164))
 
 
 def is_landline(e164: str) -> bool:
     """True only when the numbering plan says fixed line; NANP numbers are ambiguous."""
     kind = phonenumbers.number_type(phonenumbers.parse(e164))
     return bool(kind == PhoneNumberType.FIXED_LINE)
-
-
-def contact_zones(field_zone: str | None, phone: str | None, default_zone: str) -> TimeZones:
-    """Where a contact is, with why: the CRM's own time-zone field first, then every zone
-    the number's area code may ring in, then the configured default."""
-    if field_zone:
-        return TimeZones((field_zone,), TzSource.CRM_FIELD)
-    zones = zones_for(phone) if phone else ()
-    if zones:
-        return TimeZones(zones, TzSource.AREA_CODE)
-    return TimeZones((default_zone,), TzSource.DEFAULT)

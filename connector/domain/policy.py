@@ -8,9 +8,12 @@ from datetime import time, timedelta
 from enum import StrEnum, unique
 
 from connector.domain.caps import FrequencyCaps
+from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import KeywordPolicy
 from connector.domain.plays import FieldPredicate, Play
 from connector.domain.quiet_hours import DEFAULT_QUIET_WINDOW, Window
+from connector.domain.state_pack import US_PACK
+from connector.domain.state_rules import StateRules
 
 
 @unique
@@ -74,3 +77,5 @@ class Policy:
     region_segment: str = "region"  # the segment whose value names the contact's region
     plays: Mapping[str, Play] = field(default_factory=dict)
     keywords: KeywordPolicy = field(default_factory=KeywordPolicy)  # HELP and STOP answers
+    state_rules: StateRules = field(default_factory=lambda: US_PACK)  # on by default
+    opt_out_instruction: OptOutInstruction = field(default_factory=OptOutInstruction)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from connector.domain.model import TimeZones, TzSource
@@ -33,6 +34,9 @@ class Window:
         if self.end <= self.start:
             raise ValueError("a window's end must be after its start")
 
+    def span_on(self, day: date) -> tuple[time, time] | None:
+        return (self.start, self.end) if day.weekday() in self.days else None
+
     def intersect(self, other: Window) -> Window | None:
         """Both windows at once; None when they never overlap."""
         start, end = max(self.start, other.start), min(self.end, other.end)
@@ -49,28 +53,58 @@ class Window:
 DEFAULT_QUIET_WINDOW = Window(time(8), time(21))
 
 
+class Hours(Protocol):
+    """Allowed local hours: at most one [start, end) span per local date (a `Window`, or
+    a window narrowed by state rules and holidays)."""
+
+    def span_on(self, day: date, /) -> tuple[time, time] | None: ...
+
+
+Span = tuple[ZoneInfo, Hours]
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneResolution:
-    """The zones a send is checked in and where they came from; `source` None means the
-    zone is unknown and the send is held."""
+    """The zones a send is checked in, each with where it came from (`origins`: several
+    sources at once); `source` None means no zone is known and the send is held."""
 
     zones: tuple[str, ...]
     source: TzSource | None
+    origins: tuple[tuple[str, TzSource], ...] = ()
+    states: tuple[tuple[str, str], ...] = ()  # (US state, how known: region, area_code...)
+    rules: tuple[str, ...] = ()  # the state rules that apply, as people read them
+
+    def pairs(self) -> tuple[tuple[str, TzSource], ...]:
+        if self.origins or self.source is None:
+            return self.origins
+        return tuple((zone, self.source) for zone in self.zones)
+
+    def sources_of(self, zone: str) -> tuple[TzSource, ...]:
+        return tuple(source for z, source in self.pairs() if z == zone)
+
+    def sources(self) -> tuple[TzSource, ...]:
+        return tuple(dict.fromkeys(source for _, source in self.pairs()))
 
     def describe(self) -> str:
+        """'America/Denver (area_code, state), Europe/London (crm_field)'."""
         if self.source is None:
             return "zone unknown (held)"
-        return f"{', '.join(self.zones)} (from {self.source.value})"
+        return ", ".join(
+            f"{zone} ({', '.join(s.value for s in self.sources_of(zone))})" for zone in self.zones
+        )
 
 
 def resolve_zones(
     known: TimeZones | None, phone_zones: tuple[str, ...], default_zone: str | None
 ) -> ZoneResolution:
-    """CRM field first, then the number's area code, then the configured default."""
-    if known is not None and known.zones:
-        return ZoneResolution(known.zones, known.source)
-    if phone_zones:
-        return ZoneResolution(phone_zones, TzSource.AREA_CODE)
+    """Every zone `known` names (with its sources) and the number's area-code zones;
+    with none, the configured default; with no default, unknown. A stored DEFAULT guess
+    counts as nothing known, so the policy's unknown-zone rule decides."""
+    pairs = [p for p in known.pairs() if p[1] is not TzSource.DEFAULT] if known else []
+    pairs.extend((zone, TzSource.AREA_CODE) for zone in phone_zones)
+    found = TimeZones.of(pairs)
+    if found is not None:
+        return ZoneResolution(found.zones, found.source, found.pairs())
     if default_zone:
         return ZoneResolution((default_zone,), TzSource.DEFAULT)
     return ZoneResolution((), None)
@@ -81,16 +115,17 @@ def zone_info(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def is_open(at: datetime, zone: ZoneInfo, window: Window) -> bool:
+def is_open(at: datetime, zone: ZoneInfo, hours: Hours) -> bool:
     local = at.astimezone(zone)
-    return local.weekday() in window.days and window.start <= local.time() < window.end
+    span = hours.span_on(local.date())
+    return span is not None and span[0] <= local.time() < span[1]
 
 
-def all_open(at: datetime, spans: Sequence[tuple[ZoneInfo, Window]]) -> bool:
-    return all(is_open(at, zone, window) for zone, window in spans)
+def all_open(at: datetime, spans: Sequence[Span]) -> bool:
+    return all(is_open(at, zone, hours) for zone, hours in spans)
 
 
-def _day_openings(day: date, spans: Sequence[tuple[ZoneInfo, Window]]) -> list[datetime]:
+def _day_openings(day: date, spans: Sequence[Span]) -> list[datetime]:
     """Each zone's window start on its local `day`, as an instant in UTC. A start inside a
     spring-forward gap (02:30 on the day clocks skip to 03:00) lands as late as the gap is
     long (03:30), later than the true opening, so still safe; the window check then judges
@@ -99,14 +134,15 @@ def _day_openings(day: date, spans: Sequence[tuple[ZoneInfo, Window]]) -> list[d
     Normalising matters: an aware datetime still carrying the zone keeps its nonexistent
     wall time, and `astimezone(zone)` hands it back unchanged, so 02:00 on the
     spring-forward day would look open when it is 03:00."""
-    return [
-        datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
-        for zone, window in spans
-        if day.weekday() in window.days
-    ]
+    out = []
+    for zone, hours in spans:
+        span = hours.span_on(day)
+        if span is not None:
+            out.append(datetime.combine(day, span[0], tzinfo=zone).astimezone(UTC))
+    return out
 
 
-def next_opening(at: datetime, spans: Sequence[tuple[ZoneInfo, Window]]) -> datetime | None:
+def next_opening(at: datetime, spans: Sequence[Span]) -> datetime | None:
     """`at` itself when every zone is open, else the earliest later instant (within
     HORIZON_DAYS) when all are; None when the windows never meet in that time.
 

@@ -2,9 +2,10 @@
 decision counter, through `record`.
 
 The log keeps reason codes (counted per reason by reports) and, beside them, `details`:
-each reason's detail and the inputs the evaluation depended on (consent, zones and where
-they came from, region, kind, trigger time, prior sends, holdout, and for a HELP answer or
-opt-out confirmation the inbound verdict that caused it), so a decision can be
+each reason's detail and the inputs the evaluation depended on (consent, every zone the
+recipient may be in with its sources, the US states and their rules, region, kind,
+trigger time, prior sends, holdout, and for a HELP answer or opt-out confirmation the
+inbound verdict that caused it), so a decision can be
 explained later without re-running it. Never the phone number: it has its own column,
 masked on display, and reason details are scrubbed of anything shaped like one.
 
@@ -89,6 +90,14 @@ def inputs(evaluation: Evaluation) -> dict[str, Any]:
         # None: not checked (blocked earlier, or an auto-reply); [] with no source: unknown
         "zones": list(zones.zones) if zones else None,
         "zone_source": zones.source.value if zones and zones.source else None,
+        # each zone with every source that named it: crm_field, area_code, state, ...
+        "zone_sources": (
+            [{"zone": z, "sources": [s.value for s in zones.sources_of(z)]} for z in zones.zones]
+            if zones
+            else None
+        ),
+        "states": ([{"state": code, "from": how} for code, how in zones.states] if zones else None),
+        "state_rules": list(zones.rules) if zones else None,
         "holdout": (
             {"percent": holdout.percent, "bucket": holdout.bucket, "held_out": holdout.held_out}
             if holdout is not None and holdout.percent > 0

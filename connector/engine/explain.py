@@ -1,9 +1,10 @@
 """`smsync explain`: a contact's decision log, newest first, for people and as JSON.
 
 Each reason is printed with the detail recorded when it was decided (the zone and where
-it came from, the cap reached, ...) and what its code means; then the inputs the decision
-depended on. Rows logged before details were kept (migration 0004) show code and meaning
-only. Phone numbers are masked."""
+it came from, the state rule that closed it, the cap reached, ...) and what its code
+means; then the inputs the decision depended on: every zone the recipient may be in with
+each of its sources, the US states and the rules that held. Rows logged before details
+were kept (migration 0004) show code and meaning only. Phone numbers are masked."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ MEANINGS: dict[str, str] = {
     "expired": "the play's window closed before it could send",
     "unknown_zone": "the recipient's time zone is unknown and the policy holds such sends",
     "quiet_hours": "outside the quiet-hours window in the recipient's local time",
+    "state_cap": "a state's cap on texts per 24 hours on one subject (the play) is reached",
     "delay": "the play waits its configured delay",
     "daily_cap": "the contact's daily cap across plays is reached",
     "weekly_cap": "the contact's weekly cap across plays is reached",
@@ -132,11 +134,21 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
     if not found:
         return ""
     parts: list[str] = []
-    zones, source = found.get("zones"), found.get("zone_source")
-    if zones and source:
-        parts.append(f"zone {', '.join(zones)} (from {source})")
+    zones = found.get("zones")
+    if zones and found.get("zone_source"):
+        parts.append(_zones_line(found))
     elif zones is not None:
         parts.append("zone unknown")
+    states = found.get("states")
+    if isinstance(states, list) and states:
+        sources: dict[str, list[str]] = {}
+        for item in states:
+            sources.setdefault(str(item.get("state")), []).append(str(item.get("from")))
+        shown = ", ".join(f"{code} (from {', '.join(how)})" for code, how in sources.items())
+        parts.append(f"state {shown}")
+    rules = found.get("state_rules")
+    if isinstance(rules, list) and rules:
+        parts.append(f"state rules {' | '.join(str(r) for r in rules)}")
     for key, label in (("consent", "consent"), ("region", "region"), ("kind", "kind")):
         if found.get(key) is not None:
             parts.append(f"{label} {found[key]}")
@@ -153,6 +165,16 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
         at = f" bucket {bucket:.4f}" if isinstance(bucket, int | float) else ""
         parts.append(f"holdout {holdout.get('percent')}%{at} {arm}")
     return "; ".join(parts)
+
+
+def _zones_line(found: Mapping[str, Any]) -> str:
+    """'zone America/New_York (from crm_field)', or for several zones and sources
+    'zones Europe/London (from crm_field), America/Denver (from area_code, state)'."""
+    by_zone = found.get("zone_sources")
+    if not isinstance(by_zone, list) or not by_zone:  # rows logged before zone_sources
+        return f"zone {', '.join(found['zones'])} (from {found['zone_source']})"
+    each = [f"{z.get('zone')} (from {', '.join(z.get('sources') or [])})" for z in by_zone]
+    return f"{'zone' if len(each) == 1 else 'zones'} {', '.join(each)}"
 
 
 def _utc(at: datetime) -> str:

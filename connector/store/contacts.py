@@ -17,7 +17,7 @@ def upsert(conn: sa.Connection, contact: ContactState, now: datetime) -> None:
     """Insert or replace the state of one record. Its SLA timer lives in `sla`."""
     values: dict[str, Any] = {
         "phone": contact.phone,
-        "tz_zones": list(contact.time_zones.zones) if contact.time_zones else None,
+        "tz_zones": _zones_json(contact.time_zones),
         "tz_source": contact.time_zones.source.value if contact.time_zones else None,
         "owner_id": contact.owner_id,
         "owner_team": contact.owner_team,
@@ -89,13 +89,27 @@ def set_consent_for_phone(
     return int(result.rowcount)
 
 
+def _zones_json(zones: TimeZones | None) -> list[Any] | None:
+    """Each zone with its source ([zone, source] pairs); rows written before sources were
+    kept per zone hold plain zone names, all from `tz_source`."""
+    if zones is None:
+        return None
+    if not zones.origins:
+        return list(zones.zones)
+    return [[zone, source.value] for zone, source in zones.origins]
+
+
+def _zones(raw: Any, source: str | None) -> TimeZones | None:
+    if not raw or source is None:
+        return None
+    if all(isinstance(item, str) for item in raw):
+        return TimeZones(tuple(raw), TzSource(source))
+    return TimeZones.of([(str(zone), TzSource(src)) for zone, src in raw])
+
+
 def _contact(conn: sa.Connection, row: sa.Row[Any]) -> ContactState:
     ref = CrmRef(row.crm_object_type, row.crm_id)
-    zones = (
-        TimeZones(tuple(row.tz_zones), TzSource(row.tz_source))
-        if row.tz_zones is not None and row.tz_source is not None
-        else None
-    )
+    zones = _zones(row.tz_zones, row.tz_source)
     timer = sla.open_timer(conn, ref)
     return ContactState(
         ref=ref,

@@ -64,13 +64,14 @@ def test_quiet_hours_deferral_keeps_zone_provenance(store: SqlStore) -> None:
 
     text = "\n".join(found.lines())
     assert (
-        "    quiet_hours: outside America/New_York 08:00-21:00 from area_code; deferred to "
-        "2025-06-11T12:00"
+        "    quiet_hours: outside America/New_York 08:00-21:00 from area_code (it is 23:00"
+        " there); deferred to 2025-06-11T12:00"
     ) in text
     assert f"({QUIET})" in text
     assert "    holdout_treated: bucket " in text
     assert (
-        "    inputs: zone America/New_York (from area_code); consent opted_in; kind play; "
+        "    inputs: zone America/New_York (from area_code); state NY (from area_code);"
+        " consent opted_in; kind play; "
         f"triggered {fired.isoformat()}; prior sends 1; holdout 20.0% bucket "
     ) in text
 
@@ -78,7 +79,7 @@ def test_quiet_hours_deferral_keeps_zone_provenance(store: SqlStore) -> None:
     assert [r["code"] for r in decision["reasons"]] == ["quiet_hours", "holdout_treated"]
     quiet = decision["reasons"][0]
     assert quiet["meaning"] == QUIET
-    assert quiet["detail"].startswith("outside America/New_York 08:00-21:00 from area_code;")
+    assert quiet["detail"].startswith("outside America/New_York 08:00-21:00 from area_code (")
     inputs = decision["inputs"]
     assert inputs["zones"] == ["America/New_York"]
     assert inputs["zone_source"] == "area_code"
@@ -102,9 +103,14 @@ def test_a_crm_zone_is_named_as_the_source_for_a_manual_send(store: SqlStore) ->
         found = explain(conn, ctx.state.ref.id)
 
     text = "\n".join(found.lines())
-    assert "quiet_hours: outside America/Chicago 08:00-21:00 from crm_field; deferred" in text
     assert (
-        "    inputs: zone America/Chicago (from crm_field); consent opted_in; kind manual;" in text
+        "quiet_hours: outside America/Chicago 08:00-21:00 from crm_field (it is 22:00 there);"
+        " deferred" in text
+    )
+    # the CRM's zone and the number's area code both hold, each named with its source
+    assert (
+        "    inputs: zones America/Chicago (from crm_field), America/New_York (from area_code);"
+        " state NY (from area_code); consent opted_in; kind manual;" in text
     )
     assert "triggered" not in text  # a manual send has no trigger
     [decision] = _decisions(found)

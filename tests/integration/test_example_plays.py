@@ -119,9 +119,10 @@ def _refs(world: World) -> list[CrmRef]:
 
 def test_speed_to_lead_greets_by_name_and_names_the_owner(world: World) -> None:
     person = pick(world, "speed_to_lead", ok=lambda s: s.lifecycle_stage in ("subscriber", "lead"))
+    world.at(MORNING + timedelta(hours=2))  # noon in New York: open under every state rule
     world.edit(person, "lifecycle_stage", "mql")
     world.pull()
-    world.at(MORNING + timedelta(minutes=3))
+    world.at(MORNING + timedelta(hours=2, minutes=3))
     assert send.run(world.ctx).sent == 1
     assert person.phone is not None
     [text] = world.texts_to(person.phone)
@@ -129,6 +130,7 @@ def test_speed_to_lead_greets_by_name_and_names_the_owner(world: World) -> None:
     first = _fresh(world, person).segments["first_name"]
     assert text["body"] == (
         f"Hi {first}, thanks for your interest! I'm {owner}; is now a good time for a quick call?"
+        " Reply STOP to opt out."  # in the first-touch template itself
     )
 
 
@@ -151,7 +153,7 @@ def test_a_booked_meeting_is_confirmed_then_reminded_and_a_moved_one_follows(
     _, owner = owner_of(world, person)
     assert confirmation["body"] == (
         f"Hi {first}, you're booked with {owner} on Tuesday, March 3 at 3:00 PM EST."
-        " Reply YES to confirm."
+        " Reply YES to confirm. Reply STOP to opt out."  # the first text carries it
     )
     # the text is logged in the CRM, which moves the record's last-activity field; that is
     # smsync's own doing, not the rep engaging, so the reminder must still go
@@ -211,6 +213,7 @@ def test_a_renewal_reminder_goes_30_days_ahead_in_business_hours(world: World) -
     assert row.body == (
         f"Hi {first}, your plan renews on {calendar_date(renews.isoformat())}."
         f" {owner_first} can walk you through options, just reply."
+        " Reply STOP to opt out."  # the first text to the number carries it
     )
 
 
@@ -241,4 +244,5 @@ def test_fourteen_quiet_days_nudge_once_from_the_clock(world: World) -> None:
     company = person.segments.get("company") or "your team"
     assert row.body == (
         f"Hi {first}, checking in: still looking at options for {company}? Happy to help."
+        " Reply STOP to opt out."  # the first text to the number carries it
     )

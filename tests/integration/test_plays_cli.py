@@ -86,3 +86,32 @@ def test_explain_with_no_decisions_says_so(tmp_path: Path) -> None:
     result = smsync("explain", "--contact", "003X", env={"SMSYNC_DATABASE_URL": db})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no decisions recorded for 003X"
+
+
+def test_bad_state_rules_exit_2_on_validate_and_on_run_start_changing_nothing(
+    tmp_path: Path,
+) -> None:
+    bad = PLAYS / "bad_state_rules.yaml"
+    checked = smsync("mappings", "validate", str(bad))
+    assert checked.returncode == 2, checked.stderr
+    assert [line.split(": ", 1)[0] for line in checked.stdout.splitlines()] == [
+        f"{bad}:14:7",
+        f"{bad}:18:13",
+        f"{bad}:22:26",
+        f"{bad}:25:30",
+    ]
+    db = tmp_path / "var" / "smsync.db"
+    started = smsync(
+        "run",
+        env={
+            "SMSYNC_DATABASE_URL": f"sqlite:///{db}",
+            "SMSYNC_CRM": "salesforce",
+            "SMSYNC_PLAYS": str(bad),
+        },
+    )
+    assert started.returncode == 2
+    located = [line for line in started.stderr.splitlines() if line.startswith(f"{bad}:")]
+    assert len(located) == 4
+    assert "'ZZ' is not a US state or territory code" in located[0]
+    assert "Traceback" not in started.stderr
+    assert not db.parent.exists()  # nothing created, nothing changed

@@ -134,19 +134,24 @@ def test_meeting_at_22_local_is_deferred_to_08_or_dropped_per_play(world: World)
 
     shown = smsync_explain(world, person.ref.id)
     assert shown.returncode == 0, shown.stderr
-    # each reason: code, the recorded detail with the zone's provenance, then the meaning
+    # each reason: code, the recorded detail with the zone's provenance (every source that
+    # named it: the CRM field, the area code, the mapped state), then the meaning
+    closed = (
+        "quiet_hours: outside America/New_York 08:00-21:00 from crm_field, area_code, state"
+        " (it is 22:00 there)"
+    )
     deferred = (
-        "quiet_hours: outside America/New_York 08:00-21:00 from crm_field; deferred to "
-        f"{NEXT_OPENING.isoformat(timespec='minutes')} "
+        f"{closed}; deferred to {NEXT_OPENING.isoformat(timespec='minutes')} "
         "(outside the quiet-hours window in the recipient's local time)"
     )
     assert deferred in shown.stdout, shown.stdout
-    assert "quiet_hours: outside America/New_York 08:00-21:00 from crm_field; dropped (" in (
-        shown.stdout
-    )
+    assert f"{closed}; dropped (" in shown.stdout
     inputs = [line for line in shown.stdout.splitlines() if line.startswith("    inputs: ")]
     assert len(inputs) == 3  # the deferral, the drop, and the send-time re-check
-    assert all(x.startswith("    inputs: zone America/New_York (from crm_field);") for x in inputs)
+    assert all(
+        x.startswith("    inputs: zone America/New_York (from crm_field, area_code, state);")
+        for x in inputs
+    )
     assert "meeting_confirmation_strict" in shown.stdout
     assert "defer" in shown.stdout
     assert "block" in shown.stdout
@@ -161,14 +166,14 @@ def test_meeting_at_22_local_is_deferred_to_08_or_dropped_per_play(world: World)
     [quiet] = planned["reasons"]
     assert quiet["code"] == "quiet_hours"
     assert quiet["detail"].endswith(
-        f"from crm_field; deferred to {NEXT_OPENING.isoformat(timespec='minutes')}"
+        f"(it is 22:00 there); deferred to {NEXT_OPENING.isoformat(timespec='minutes')}"
     )
     assert quiet["meaning"] == "outside the quiet-hours window in the recipient's local time"
     assert planned["inputs"]["zones"] == [NY]
     assert planned["inputs"]["zone_source"] == "crm_field"
     assert planned["inputs"]["kind"] == "play"
     [strict] = [d for d in logged if d["verdict"] == "block"]
-    assert strict["reasons"][0]["detail"].endswith("from crm_field; dropped")
+    assert strict["reasons"][0]["detail"].endswith("(it is 22:00 there); dropped")
     assert strict["inputs"]["zone_source"] == "crm_field"
     with world.ctx.store.begin() as conn:  # nor in what the log keeps
         raw = conn.execute(sa.select(tb.decision_log.c.details)).scalars().all()
@@ -300,7 +305,10 @@ def test_a_named_web_form_starts_its_play_and_another_form_does_not(
         [row] = w.rows(crm_id)
         assert row.play == "demo_request_follow_up"
         first = person.segments["first_name"]
-        assert row.body == f"Thanks for asking for a demo, {first}! Reply with a good time."
+        # the program's first text to the number carries the opt-out instruction
+        assert row.body == (
+            f"Thanks for asking for a demo, {first}! Reply with a good time. Reply STOP to opt out."
+        )
         w.pull()  # nothing changed: nothing more
         assert len(w.rows(crm_id)) == 1
 
@@ -332,7 +340,8 @@ def test_a_higher_priority_play_takes_a_queued_texts_place_under_the_daily_cap(
         assert send.run(w.ctx).sent == 1
         assert person.phone is not None
         [text] = w.texts_to(person.phone)
-        assert text["body"] == "You're booked with us. Reply YES to confirm."
+        # the queued nurture never went, so this is the first text: it tells how to opt out
+        assert text["body"] == "You're booked with us. Reply YES to confirm. Reply STOP to opt out."
 
         codes = _codes(w, person.ref.id)
         assert ("nurture", "block", ("preempted",)) in codes

@@ -42,7 +42,7 @@ def test_a_plain_play_is_allowed_now_with_its_rendered_body() -> None:
     result = evaluate(play_send(PLAY, NOON_NY), make_ctx(), POLICY, NOON_NY)
     assert result.verdict is Verdict.ALLOW
     assert result.send_at == NOON_NY
-    assert result.body == "Hi Ann"
+    assert result.body == "Hi Ann Reply STOP to opt out."  # the first text to the number
     assert result.zones is not None
     assert result.zones.zones == ("America/New_York",)
     assert result.zones.source is TzSource.AREA_CODE
@@ -193,12 +193,14 @@ def test_multi_zone_number_waits_for_every_zone() -> None:
     assert result.send_at == datetime(2025, 6, 10, 17, 0, tzinfo=UTC)  # 08:00 Adak
 
 
-def test_crm_zone_beats_area_code_and_dst_is_respected() -> None:
+def test_crm_zone_and_area_code_both_hold_and_dst_is_respected() -> None:
     # 9 March 2025, the US spring-forward day: Chicago is on CDT (UTC-5) by 07:30
-    at = datetime(2025, 3, 9, 12, 30, tzinfo=UTC)  # 07:30 CDT in Chicago
+    at = datetime(2025, 3, 9, 12, 30, tzinfo=UTC)  # 07:30 CDT in Chicago, 08:30 in New York
     result = evaluate(play_send(PLAY, at), make_ctx(zones=CRM_CHICAGO), POLICY, at)
     assert result.zones is not None
     assert result.zones.source is TzSource.CRM_FIELD
+    assert result.zones.zones == ("America/Chicago", "America/New_York")
+    assert result.zones.sources_of("America/New_York") == (TzSource.AREA_CODE,)
     assert result.send_at == datetime(2025, 3, 9, 13, 0, tzinfo=UTC)  # 08:00 CDT
 
 

@@ -211,9 +211,15 @@ def test_per_object_overrides_merge_with_the_defaults() -> None:
         **shared,
         "industry": "Industry",
         "region": "State",
+        "postal_code": "PostalCode",
         "company": "Company",
     }
-    assert dict(contact.segments) == {**shared, "industry": "Department", "region": "MailingState"}
+    assert dict(contact.segments) == {
+        **shared,
+        "industry": "Department",
+        "region": "MailingState",
+        "postal_code": "MailingPostalCode",
+    }
     assert lead.consent_status == contact.consent_status == "SMS_Consent_Status__c"
     assert "MailingState" in contact.crm_fields()
     assert mapping.contact_object("Contact").phone_fields == ("MobilePhone", "Phone")

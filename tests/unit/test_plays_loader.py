@@ -49,7 +49,8 @@ def test_example_converts_to_the_domain(mapping: MappingConfig) -> None:
     policy = to_policy(load_plays(EXAMPLE, mapping))
     assert policy.consent.mode("TX") is ConsentMode.OPT_OUT_ONLY
     assert policy.consent.mode("CA") is ConsentMode.OPT_IN_REQUIRED
-    assert str(policy.quiet_hours.window("America/New_York", "FL")) == "08:00-20:00"
+    assert policy.state_rules.rules["FL"].describe_hours() == "08:00-20:00"  # the pack
+    assert policy.opt_out_instruction.for_language("es").startswith("Responde ALTO")
     assert policy.business_hours.days == frozenset(range(5))
     speed = policy.plays["speed_to_lead"]
     assert speed.timing.delay == timedelta(minutes=2)
@@ -198,3 +199,62 @@ def test_a_help_text_needs_its_parts(tmp_path: Path, text: str, expected: str) -
     assert problem.message.startswith("policy.keywords.help_text:")
     assert expected in problem.message
     assert (problem.line, problem.col) == (6, 16)  # at the text, under policy.keywords
+
+
+def test_bad_state_rules_are_located_with_the_fix() -> None:
+    problems = validate_plays_paths([DATA / "bad_state_rules.yaml"])
+    assert located(problems) == [(14, 7), (18, 13), (22, 26), (25, 30)]
+    assert "'ZZ' is not a US state or territory code; use a two-letter code" in (
+        problems[0].message
+    )
+    assert "FL.hours[0]: end 08:00 must be after start 20:00" in problems[1].message
+    assert "'funday' is not one of mon, tue" in problems[2].message
+    assert "OK.subject_cap.texts: texts is -1; a cap counts texts: use 0 or more" in (
+        problems[3].message
+    )
+
+
+def test_state_rules_replace_add_or_turn_off_the_pack(tmp_path: Path) -> None:
+    text = (
+        PLAY
+        + '    template: {text: "Hi"}\n'
+        + "policy:\n"
+        + "  state_rules:\n"
+        + "    states:\n"
+        + "      FL: {hours: [{start: '10:00', end: '19:00'}], law: house rule}\n"
+        + "      CO:\n"
+        + "        hours:\n"
+        + "          - {days: [mon, tue, wed, thu, fri], start: '09:00', end: '17:00'}\n"
+        + "        holidays: true\n"
+        + "        subject_cap: {texts: 2, per: 12h}\n"
+    )
+    rules = to_policy(load_plays(_write(tmp_path, text))).state_rules.rules
+    assert rules["FL"].describe() == "FL: 10:00-19:00 (house rule)"  # replaced whole
+    assert rules["CO"].describe() == (
+        "CO: Mon-Fri 09:00-17:00; none on Sat, Sun; none on state holidays;"
+        " 2 texts per 12 hours on one subject"
+    )
+    assert "TX" in rules  # the rest of the pack stays
+    off = text.replace("  state_rules:\n", "  state_rules:\n    pack: none\n")
+    assert set(to_policy(load_plays(_write(tmp_path, off))).state_rules.rules) == {"FL", "CO"}
+    default = to_policy(load_plays(_write(tmp_path, PLAY + '    template: {text: "Hi"}\n')))
+    assert len(default.state_rules.rules) == 15  # on by default
+
+
+def test_a_day_in_two_hours_entries_and_an_instruction_without_a_keyword(tmp_path: Path) -> None:
+    text = (
+        PLAY
+        + '    template: {text: "Hi"}\n'
+        + "policy:\n"
+        + "  opt_out_instruction: {text: 'Text us to leave.'}\n"
+        + "  state_rules:\n"
+        + "    states:\n"
+        + "      TX:\n"
+        + "        hours:\n"
+        + "          - {days: [sat, sun], start: '12:00', end: '21:00'}\n"
+        + "          - {days: [mon, sat], start: '09:00', end: '21:00'}\n"
+    )
+    problems = validate_plays_paths([_write(tmp_path, text)])
+    assert located(problems) == [(10, 3), (13, 7)]
+    assert "'Text us to leave.' does not say how to opt out" in problems[0].message
+    assert "sat is in two hours entries; give each day one span" in problems[1].message

@@ -18,7 +18,8 @@ from connector.domain.model import (
     CrmWrite,
     TimeZones,
 )
-from connector.domain.phones import contact_zones, try_e164
+from connector.domain.phones import try_e164
+from connector.domain.zones import POSTAL_SEGMENT, REGION_SEGMENT, contact_zones
 from connector.mapping_schema import FieldMap, MappingConfig
 
 CONTACTS = "contacts"
@@ -107,8 +108,22 @@ class ContactMapper:
                 return e164
         return None
 
+    def segments(self, props: Mapping[str, Any]) -> dict[str, str]:
+        return {
+            name: str(props[prop])
+            for name, prop in self.fields.segments.items()
+            if props.get(prop) not in (None, "")
+        }
+
     def time_zones(self, props: Mapping[str, Any], phone: str | None) -> TimeZones:
-        return contact_zones(self._get(props, "time_zone"), phone, self.default_zone)
+        segments = self.segments(props)
+        return contact_zones(
+            self._get(props, "time_zone"),
+            phone,
+            self.default_zone,
+            region=segments.get(REGION_SEGMENT),
+            postal_code=segments.get(POSTAL_SEGMENT),
+        )
 
     def to_state(self, record_id: str, props: Mapping[str, Any]) -> ContactState:
         phone = self.phone(props)
@@ -124,11 +139,7 @@ class ContactMapper:
             active_motion=self._get(props, "active_motion"),
             disposition=self._mapped(props, "disposition"),
             consent=ConsentStatus(consent) if consent else ConsentStatus.UNKNOWN,
-            segments={
-                name: str(props[prop])
-                for name, prop in self.fields.segments.items()
-                if props.get(prop) not in (None, "")
-            },
+            segments=self.segments(props),
             modstamp=parse_stamp(props.get(MODIFIED)),
         )
 

@@ -20,7 +20,8 @@ from connector.domain.model import (
     CrmWrite,
     TimeZones,
 )
-from connector.domain.phones import contact_zones, try_e164
+from connector.domain.phones import try_e164
+from connector.domain.zones import POSTAL_SEGMENT, REGION_SEGMENT, contact_zones
 from connector.mapping_schema import FieldMap, MappingConfig
 
 DEFAULT_ZONE = "America/Chicago"
@@ -147,7 +148,7 @@ class SalesforceMapping:
         return ContactState(
             ref=CrmRef(object_name, str(row["Id"])),
             phone=phone,
-            time_zones=self._zones(get("time_zone"), phone),
+            time_zones=self._zones(get("time_zone"), phone, segments),
             owner_id=_str(get("owner")) or None,
             owner_team=_str(get("owner_team")) or None,
             lifecycle_stage=self._canonical("lifecycle_stage", get("lifecycle_stage")),
@@ -159,8 +160,14 @@ class SalesforceMapping:
             modstamp=parse_datetime(row.get("SystemModstamp")),
         )
 
-    def _zones(self, crm_value: Any, phone: str | None) -> TimeZones:
-        return contact_zones(_valid_zone(crm_value), phone, self.default_zone)
+    def _zones(self, crm_value: Any, phone: str | None, segments: dict[str, str]) -> TimeZones:
+        return contact_zones(
+            _valid_zone(crm_value),
+            phone,
+            self.default_zone,
+            region=segments.get(REGION_SEGMENT),
+            postal_code=segments.get(POSTAL_SEGMENT),
+        )
 
     # writing -----------------------------------------------------------------------------
     def _crm_value(self, canonical: str, value: Any) -> Any:

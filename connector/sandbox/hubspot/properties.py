@@ -190,6 +190,7 @@ def _contact_defaults() -> list[PropertyDef]:
         ("company", "Company Name"),
         ("industry", "Industry"),
         ("state", "State/Region"),
+        ("zip", "Postal Code"),
         ("hs_timezone", "Time Zone"),
     ]
     props = [PropertyDef(n, lbl, group=g) for n, lbl in text]
