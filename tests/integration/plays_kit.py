@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
+from connector.domain.zones import state_code, state_zones
 from connector.engine import pull
 from connector.engine.context import EngineContext, build_context
 from connector.engine.plan import PlaysPlanner
@@ -89,8 +90,25 @@ class World:
                 return state
         raise AssertionError("no textable person in the seed")
 
+    def person_only_in_new_york(self) -> ContactState:
+        """A textable person whom every zone the chokepoint may place them in (area code,
+        mapped state) puts in New York, so a scenario's times mean what they say."""
+        while True:
+            state = self.person()
+            if _only_in_new_york(state):
+                return state
+
     def _used(self, phone: str) -> bool:
         return phone in self.used
+
+
+def _only_in_new_york(state: ContactState) -> bool:
+    """Every zone the chokepoint may place this person in (area code, mapped state) is
+    New York's, so the scenarios' times mean what they say."""
+    assert state.phone is not None
+    region = state_code(state.segments.get("region"))
+    zones = set(number_facts(state.phone).zones) | set(state_zones(region) if region else ())
+    return zones == {"America/New_York"}
 
 
 def _ref(object_type: str, crm_id: str) -> CrmRef:

@@ -217,7 +217,7 @@ def test_natural_spanish_and_misspelled_opt_outs_end_to_end(world: World) -> Non
 
 
 def test_help_gets_the_answer_and_yes_confirms_the_meeting(world: World) -> None:
-    helped, booked = world.person(), world.person()
+    helped, booked = world.person_only_in_new_york(), world.person_only_in_new_york()
     for person in (helped, booked):
         world.edit(person, "time_zone", NY)
     world.pull()
