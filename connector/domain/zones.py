@@ -3,7 +3,8 @@ at once: the CRM's time-zone field, the number's area code, the mapped state and
 mapped postal code. Quiet hours must hold in each of them, so no source wins alone: a
 Colorado number whose CRM field says Europe/London is checked in London and in Denver.
 
-Offline data only: phonenumbers (area code -> zones; its geocoder -> the state's name),
+Offline data only: phonenumbers (area code -> zones; its geocoder's US states, as the
+generated table `nanp_states.AREA_CODE_STATES`, since the geocoder itself costs ~100 MB),
 `us` (state -> zones) and `zipcodes` (ZIP -> zone and state), all bundled in their wheels.
 
 A non-geographic number (toll-free, premium, personal, VoIP: phonenumbers'
@@ -24,15 +25,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import us
 import zipcodes
-from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType, geocoder
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
 from connector.domain.model import TimeZones, TzSource, ZoneOrigin
+from connector.domain.nanp_states import AREA_CODE_STATES
 
 UNKNOWN_ZONE = "Etc/Unknown"
 REGION_SEGMENT = "region"  # the policy's default region segment: a state, by code or name
 POSTAL_SEGMENT = "postal_code"  # a segment with a meaning: the contact's postal code
-_CITY_STATE = re.compile(r",\s*([A-Z]{2})$")  # the geocoder's "San Francisco, CA"
 _ZIP = re.compile(r"^\s*(\d{5})(?:[-\s]?\d{4})?\s*$")  # 80202, 80202-1234
 
 
@@ -132,14 +133,12 @@ def _geographic(parsed: PhoneNumber, kind: int | None) -> bool:
 def _area_state(parsed: PhoneNumber, kind: int | None = None) -> str | None:
     if parsed.country_code != 1 or not _geographic(parsed, kind):
         return None
-    name = geocoder.description_for_number(parsed, "en")
-    city = _CITY_STATE.search(name)
-    return state_code(city.group(1) if city else name)
+    return AREA_CODE_STATES.get(str(parsed.national_number)[:3])
 
 
 def area_code_state(e164: str) -> str | None:
-    """The US state the number's area code belongs to (phonenumbers' geocoder: 'Colorado',
-    'San Francisco, CA'); None outside the US, for non-geographic or invalid numbers."""
+    """The US state the number's area code belongs to (phonenumbers' geocoder, through
+    `AREA_CODE_STATES`); None outside the US, for non-geographic or invalid numbers."""
     return number_facts(e164).state
 
 
