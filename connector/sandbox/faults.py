@@ -40,6 +40,36 @@ class RecordErrorSpec(_Strict):
     status: int = 400
 
 
+class BulkPageError(_Strict):
+    """Answer one Bulk API 2.0 results page with 5xx: page 0 is the request without a
+    locator, page k the one with the k-th locator a job handed out."""
+
+    page: int = Field(ge=0)
+    status: int = Field(default=503, ge=500, le=599)
+    count: int = Field(default=1, ge=0)
+
+
+class BulkFailure(_Strict):
+    """The next `count` query jobs created end `Failed` instead of `JobComplete`."""
+
+    count: int = Field(default=1, ge=0)
+    error_message: str = "InternalServerError : injected query job failure"
+    retries: int = Field(default=0, ge=0, description="the failed job reports these retries")
+
+
+class BulkFaults(_Strict):
+    """Bulk API 2.0 query jobs (Salesforce). Slowness applies to jobs created while set."""
+
+    fail_jobs: BulkFailure | None = None
+    page_errors: list[BulkPageError] = Field(default_factory=list)
+    extra_polls: int = Field(
+        default=0, ge=0, le=10_000, description="polls a new job answers InProgress beyond one"
+    )
+    processing_s: float = Field(
+        default=0, ge=0, description="sandbox seconds before a new job can complete"
+    )
+
+
 class FaultSpec(_Strict):
     """The fault knobs of one vendor. A count is consumed one per affected call."""
 
@@ -58,6 +88,7 @@ class FaultSpec(_Strict):
     )
     batch_conflicts: int = Field(default=0, ge=0, description="whole batches answered 409")
     kill_after_writes: KillAfterWrites | None = None
+    bulk: BulkFaults | None = None
 
 
 class Faults:
@@ -135,6 +166,32 @@ class Faults:
     def latency(self, vendor: str) -> float:
         with self._lock:
             return self._specs[vendor].latency_ms / 1000.0
+
+    def take_bulk_failure(self, vendor: str) -> BulkFailure | None:
+        """Consume one job failure; the returned copy says how the job fails."""
+        with self._lock:
+            bulk = self._specs[vendor].bulk
+            fail = bulk.fail_jobs if bulk else None
+            if fail is None or fail.count <= 0:
+                return None
+            fail.count -= 1
+            return fail.model_copy()
+
+    def take_bulk_page_error(self, vendor: str, page: int) -> int | None:
+        """Consume one 5xx for results page `page`; returns the status to answer."""
+        with self._lock:
+            bulk = self._specs[vendor].bulk
+            for spec in bulk.page_errors if bulk else []:
+                if spec.page == page and spec.count > 0:
+                    spec.count -= 1
+                    return spec.status
+            return None
+
+    def bulk_slowness(self, vendor: str) -> tuple[int, float]:
+        """(extra polls, processing seconds) for a query job created now."""
+        with self._lock:
+            bulk = self._specs[vendor].bulk
+            return (bulk.extra_polls, bulk.processing_s) if bulk else (0, 0.0)
 
     def wrote(self, vendor: str, n: int) -> KillAfterWrites | None:
         """Count committed records; returns the kill order when its threshold is crossed."""

@@ -29,6 +29,7 @@ from connector.sandbox.salesforce.writes import (
 _NO_BODY = object()
 DEFAULT_BATCH = 2000
 MAX_CURSORS = 500
+BULK_QUERY_JOBS_DAILY = 10_000
 
 
 class BadJsonError(Exception):
@@ -96,6 +97,7 @@ class DataApi:
         self.store = store
         self.writer = writer
         self.limits = limits
+        self.bulk_query_jobs = DailyLimit(BULK_QUERY_JOBS_DAILY)  # counted by `bulk.py`
         self.evaluator = Evaluator(schema, store)
         self.cursors: dict[str, _Cursor] = {}
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -174,7 +176,12 @@ class DataApi:
             200,
             {
                 "DailyApiRequests": {"Max": daily, "Remaining": max(0, daily - used)},
-                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkV2QueryJobs": {
+                    "Max": self.bulk_query_jobs.daily_max,
+                    "Remaining": max(
+                        0, self.bulk_query_jobs.daily_max - self.bulk_query_jobs.used(now)
+                    ),
+                },
                 "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
                 "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
                 "DataStorageMB": {"Max": 5, "Remaining": 5},

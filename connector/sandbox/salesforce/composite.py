@@ -297,14 +297,22 @@ class Composite:
             headers=headers,
             parsed=body,
         )
-        if sub_call.path.startswith("composite") and not sub_call.path.startswith(
-            "composite/sobjects"
-        ):
-            return error(400, "INVALID_INPUT", "composite requests cannot be nested")
+        refused = _refused(sub_call.path)
+        if refused is not None:
+            return error(400, "INVALID_INPUT", refused)
         try:
             return self.api.dispatch(sub_call)
         except BadJsonError as exc:  # pragma: no cover - parsed bodies never fail to parse
             return error(400, "JSON_PARSER_ERROR", str(exc))
+
+
+def _refused(path: str) -> str | None:
+    """Why a subrequest path cannot run inside /composite (nesting, Bulk API 2.0 jobs)."""
+    if path.startswith("composite") and not path.startswith("composite/sobjects"):
+        return "composite requests cannot be nested"
+    if path == "jobs" or path.startswith("jobs/"):
+        return f"{path} is not supported in a composite request"
+    return None
 
 
 def _sub(

@@ -3,25 +3,28 @@
 Every data API answer carries `Sforce-Limit-Info`. A throttling storm is answered the way a
 real org sheds load: 403 `REQUEST_LIMIT_EXCEEDED` with "ConcurrentPerOrgLongTxn Limit
 exceeded." (Salesforce never answers 429 on the REST API). Clients tell it apart from the
-daily cap ("TotalRequests Limit exceeded.") by the message."""
+daily cap ("TotalRequests Limit exceeded.") by the message. Bulk API 2.0 query jobs live
+in `bulk.py`; their calls count against the same daily allocation."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from connector.sandbox.asgi import ASGIApp
 from connector.sandbox.core import Credentials, SandboxState
 from connector.sandbox.salesforce.api import Call, DataApi, Reply, error
 from connector.sandbox.salesforce.auth import Auth, OAuthError
+from connector.sandbox.salesforce.bulk import BulkQueryApi
 from connector.sandbox.salesforce.composite import Collections, Composite
 from connector.sandbox.salesforce.limits import DEFAULT_DAILY_MAX, DailyLimit
 from connector.sandbox.salesforce.schema import ObjectDef, build_schema, find_object
@@ -38,6 +41,11 @@ def _response(reply: Reply, extra: dict[str, str] | None = None) -> Response:
     headers = {**reply.headers, **(extra or {})}
     if reply.body is None:
         return Response(status_code=reply.status, headers=headers)
+    if isinstance(reply.body, AsyncIterable):  # Bulk API 2.0 results: CSV, streamed
+        media_type = headers.pop("Content-Type", None)
+        return StreamingResponse(
+            reply.body, status_code=reply.status, headers=headers, media_type=media_type
+        )
     return Response(
         json.dumps(reply.body, separators=(",", ":")),
         status_code=reply.status,
@@ -137,6 +145,8 @@ class SalesforceEmulator:
             ("PATCH", rf"composite/sobjects/{t}/(?P<field>[^/]+)", collections.upsert),
         ):
             api.route(method, pattern, handler)
+        for verb, path, bulk_handler in BulkQueryApi(api).routes():
+            api.route(verb, path, bulk_handler)
 
     # Emulator protocol -------------------------------------------------------------------
     @property
@@ -237,17 +247,24 @@ class SalesforceEmulator:
         now = self.state.clock.now()
         if request.method == "POST":
             body = await _body(request)
-            try:
-                daily = body.get("daily_max")
-                used = body.get("used")
-                self.limits.set(
-                    now,
-                    daily_max=None if daily is None else int(daily),
-                    used=None if used is None else int(used),
-                )
+            keys = ("daily_max", "used", "bulk_daily_max", "bulk_used")
+            try:  # all checked before any is applied
+                given = {k: None if body.get(k) is None else int(body[k]) for k in keys}
             except (TypeError, ValueError):
-                return JSONResponse({"error": "daily_max and used must be integers"}, 400)
-        return JSONResponse({"daily_max": self.limits.daily_max, "used": self.limits.used(now)})
+                return JSONResponse({"error": f"{', '.join(keys)} must be integers"}, 400)
+            self.limits.set(now, daily_max=given["daily_max"], used=given["used"])
+            self.api.bulk_query_jobs.set(
+                now, daily_max=given["bulk_daily_max"], used=given["bulk_used"]
+            )
+        bulk = self.api.bulk_query_jobs
+        return JSONResponse(
+            {
+                "daily_max": self.limits.daily_max,
+                "used": self.limits.used(now),
+                "bulk_daily_max": bulk.daily_max,
+                "bulk_used": bulk.used(now),
+            }
+        )
 
     async def _admin_revoke(self, request: Request) -> Response:
         body = await _body(request)

@@ -198,6 +198,17 @@ class Evaluator:
         return _comparison(expr.op, get, fold, target)
 
     # planning and execution --------------------------------------------------------------
+    def check(self, q: Query) -> list[Column]:
+        """Name and literal errors now, without running (a Bulk job reports them on create);
+        returns the selected columns."""
+        obj = self._object(q)
+        columns = [self.column(q, obj, f) for f in q.fields]
+        if q.where is not None:
+            self.predicate(q, obj, q.where)
+        for o in q.order:
+            self.column(q, obj, o.field)
+        return columns
+
     def run(self, q: Query, *, include_deleted: bool) -> Result:
         obj = self._object(q)
         columns = [self.column(q, obj, f) for f in q.fields]

@@ -30,6 +30,15 @@ def id18(id15: str) -> str:
     return id15 + suffix
 
 
+def make_id(prefix: str, n: int) -> str:
+    """The `n`-th 18-character id with key prefix `prefix` (`00Q`, `750`...)."""
+    digits = ""
+    for _ in range(9):
+        n, r = divmod(n, 62)
+        digits = _BASE62[r] + digits
+    return id18(prefix + "8c0" + digits)
+
+
 def looks_like_id(value: str) -> bool:
     return len(value) in (15, 18) and value.isalnum()
 
@@ -80,11 +89,7 @@ class Store:
     def new_id(self, object_name: str) -> str:
         """Ids grow in creation order, so `Id > 'x'` pages like Salesforce's do."""
         self._counter += 1
-        n, digits = self._counter, ""
-        for _ in range(9):
-            n, r = divmod(n, 62)
-            digits = _BASE62[r] + digits
-        return id18(self._tables[object_name].prefix + "8c0" + digits)
+        return make_id(self._tables[object_name].prefix, self._counter)
 
     def object_for_id(self, record_id: str) -> str | None:
         for name, table in self._tables.items():
