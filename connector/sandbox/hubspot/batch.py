@@ -39,6 +39,7 @@ def names_of(body: dict[str, Any], key: str) -> list[str]:
 def _conflict_fault(portal: Portal) -> None:
     """The whole-batch 409 fault: nothing is written."""
     if portal.state.faults.take(VENDOR, "batch_conflicts"):
+        portal.state.stats.fault(VENDOR, "batch_conflict")
         raise HubSpotError(
             409,
             "Conflict: another request is modifying these records. Retry the request.",

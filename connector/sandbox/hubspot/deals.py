@@ -10,6 +10,7 @@ from connector.sandbox.hubspot.pipelines import DEFAULT_PIPELINE, PIPELINES, dea
 from connector.sandbox.hubspot.properties import DEALS, Option, PropertyDef
 
 DEAL_STAGE, PIPELINE = "dealstage", "pipeline"
+DERIVED = (PIPELINE, "hs_is_closed", "hs_is_closed_won", "hs_deal_stage_probability")
 _GROUP = "dealinformation"
 
 

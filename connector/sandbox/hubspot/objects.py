@@ -59,6 +59,8 @@ _DEFAULT_READ = {
 }
 FIRST_ID = {CONTACTS: 100_001, TASKS: 200_001, COMMUNICATIONS: 300_001, DEALS: 400_001}
 PRIVATE_APP_ID = "2900001"  # the app whose token writes through the API
+# properties HubSpot itself sets during a write, besides the ones written
+_DERIVED = {TASKS: (TASK_COMPLETED_AT,), DEALS: deals.DERIVED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,7 @@ class ObjectStore:
         self._completion(rec.props, props, now)
         if self.name == DEALS:
             deals.derive(rec.props, props)
-        self._record_history(rec, props, now, source)
+        self._record_history(rec, props, (*values, *_DERIVED.get(self.name, ())), now, source)
         rec.props = props
         rec.updated_at = now
         self._index_unique(rec, rec.props)
@@ -240,12 +242,14 @@ class ObjectStore:
         return rec
 
     @staticmethod
-    def _record_history(rec: Record, props: dict[str, str], now: str, source: Source) -> None:
+    def _record_history(
+        rec: Record, props: dict[str, str], touched: Sequence[str], now: str, source: Source
+    ) -> None:
         """A version for each property this write changed (its last-modified stamp aside,
         which changes on every write and is not worth a list per record)."""
-        for name, value in props.items():
-            old = rec.props.get(name, "")
-            if value == old or name.endswith("lastmodifieddate"):
+        for name in touched:
+            value = props.get(name, "")
+            if value == rec.props.get(name, "") or name.endswith("lastmodifieddate"):
                 continue
             rec.history[name] = [*rec.versions(name), (value, now, source)]
 

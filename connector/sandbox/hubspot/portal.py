@@ -96,7 +96,11 @@ class Portal:
         return (values.get("smsync_external_id"), values.get("email"), values.get("dealname"))
 
     def fault_for(self, *keys: str | None) -> RecordErrorSpec | None:
-        return self.state.faults.record_error(VENDOR, *[k for k in keys if k])
+        """The per-record fault set for any of these keys; counted, since it will apply."""
+        spec = self.state.faults.record_error(VENDOR, *[k for k in keys if k])
+        if spec is not None:
+            self.state.stats.fault(VENDOR, "record_error")
+        return spec
 
     def wrote(self, store: ObjectStore, n: int) -> None:
         self.state.record_writes(VENDOR, store.name, n)

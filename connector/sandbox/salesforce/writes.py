@@ -75,6 +75,8 @@ class Writer:
         passthrough: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """JSON body -> canonical field name -> Python value; raises RecordFailureError."""
+        if not (obj.createable if creating else obj.updateable):
+            raise self.unsupported(obj, "create" if creating else "update")
         if not isinstance(body, dict):
             raise RecordFailureError(
                 "JSON_PARSER_ERROR", "Can not deserialize SObject out of non-object token"
