@@ -2,7 +2,9 @@
 
 A deal without a pipeline goes to the default one; `hs_is_closed`, `hs_is_closed_won` and
 `hs_deal_stage_probability` follow `dealstage` through the pipeline's stage metadata and
-cannot be written. `dealstage` options are the stage ids of every deal pipeline."""
+cannot be written. `dealstage` options are the stage ids of every deal pipeline.
+`closedate` is whatever the writer sets: the emulator does not fill it in when a deal
+closes (accounts differ there), so a pull should date a close by the dealstage history."""
 
 from __future__ import annotations
 
