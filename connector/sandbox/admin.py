@@ -87,9 +87,15 @@ class AdminApi:
             rng_seed = int(body.get("seed", 7))
         except (TypeError, ValueError):
             return _error(400, "contacts and seed must be integers")
+        try:
+            deal_share = float(body.get("deal_share", 0.0))
+        except (TypeError, ValueError):
+            return _error(400, "deal_share must be a number between 0 and 1")
         if not 0 <= count <= 500_000:
             return _error(400, "contacts must be between 0 and 500000")
-        data = generate(count, seed=rng_seed)
+        if not 0.0 <= deal_share <= 1.0:
+            return _error(400, "deal_share must be a number between 0 and 1")
+        data = generate(count, seed=rng_seed, deal_share=deal_share)
         created = {name: emu.seed(data) for name, emu in self.emulators.items()}
         return JSONResponse({"contacts": count, "created": created})
 

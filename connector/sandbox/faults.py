@@ -84,7 +84,9 @@ class FaultSpec(_Strict):
         default=None, ge=0, description="sessions expire after this many more calls"
     )
     record_errors: dict[str, RecordErrorSpec] = Field(
-        default_factory=dict, description="record id or external id -> error to return"
+        default_factory=dict,
+        description="record id, external id (or, for records created without one, the "
+        "Opportunity Name or deal dealname) -> error to return",
     )
     batch_conflicts: int = Field(default=0, ge=0, description="whole batches answered 409")
     kill_after_writes: KillAfterWrites | None = None

@@ -16,8 +16,11 @@ from starlette.responses import Response
 from connector.sandbox.asgi import Message, Receive, Scope, Send
 from connector.sandbox.core import Emulator, SandboxState
 
+# a Salesforce id always holds a digit (its key prefix, here also its counter), which tells it
+# from an 18-letter sObject name such as OpportunityHistory
 _ID_SEGMENT = re.compile(
-    r"^(?:\d+|[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18}|(?:SM|MM|AC|MG|PN)[0-9a-f]{32}(?:\.json)?)$"
+    r"^(?:\d+|(?=[a-zA-Z]*\d)(?:[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18})"
+    r"|(?:SM|MM|AC|MG|PN)[0-9a-f]{32}(?:\.json)?)$"
 )
 
 

@@ -2,7 +2,9 @@
 
 US numbers across every time zone, including multi-zone area codes (907, 775, 986);
 owners on teams; stages; some numbers shared by a Lead and a Contact; some invalid
-numbers and landlines; phones written the many ways people type them."""
+numbers and landlines; phones written the many ways people type them. On request
+(`deal_share`), deals for some Contacts: contact roles and a stage history that each CRM
+emulator loads as its own pipeline objects (Opportunity, deals)."""
 
 from __future__ import annotations
 
@@ -121,6 +123,10 @@ STAGES = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
 LAST_ACTIVITY_MIN_DAYS = 3
 LAST_ACTIVITY_SPREAD_DAYS = 43
 JOURNEYS = ("New", "Engaged", "Nurture", "Meeting_Booked", "Closed")
+# canonical deal stages, open ones in pipeline order; each CRM emulator maps them to its own
+DEAL_STAGES = ("meeting", "qualified", "presentation", "decision", "contract")
+DEAL_WON, DEAL_LOST = "won", "lost"
+_MINUTES_PER_DAY = 1440
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +161,30 @@ class SeedContact:
 
 
 @dataclass(frozen=True, slots=True)
+class SeedDeal:
+    """One deal and how it moved: `stages` are (canonical stage, minutes before seeding),
+    oldest first; the first is when the deal was created, the last is where it stands."""
+
+    key: str
+    name: str
+    contacts: tuple[str, ...]  # SeedContact keys (kind "contact"); the first is primary
+    owner: str  # SeedOwner.key
+    amount: int  # whole dollars
+    stages: tuple[tuple[str, int], ...]
+    close_in_days: int  # expected (or actual, once closed) close date, days after seeding
+
+    @property
+    def stage(self) -> str:
+        return self.stages[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
 class SeedData:
     owners: list[SeedOwner]
     contacts: list[SeedContact]
     landlines: frozenset[str] = field(default_factory=frozenset)
     invalid: frozenset[str] = field(default_factory=frozenset)
+    deals: list[SeedDeal] = field(default_factory=list)
 
 
 def _number(rng: random.Random, area: int) -> str:
@@ -185,8 +210,14 @@ def _typed(rng: random.Random, e164: str) -> str:
     )
 
 
-def generate(contacts: int, *, seed: int = 7, owners: int = 8) -> SeedData:
-    """Deterministic for a given seed, so tests can count what they expect."""
+def generate(contacts: int, *, seed: int = 7, owners: int = 8, deal_share: float = 0.0) -> SeedData:
+    """Deterministic for a given seed, so tests can count what they expect.
+
+    `deal_share` of the Contacts (kind "contact": Salesforce contact roles need a Contact)
+    get a deal. Deals draw from their own generator, so asking for them changes nothing
+    else that is generated."""
+    if not 0.0 <= deal_share <= 1.0:
+        raise ValueError(f"deal_share must be between 0 and 1, got {deal_share}")
     rng = random.Random(seed)
     owner_list = [
         SeedOwner(
@@ -247,4 +278,60 @@ def generate(contacts: int, *, seed: int = 7, owners: int = 8) -> SeedData:
         )
         if e164 is not None and mobile:
             previous_e164 = e164
-    return SeedData(owner_list, out, frozenset(landlines), frozenset(invalid))
+    deals = _deals(random.Random(f"deals:{seed}"), out, deal_share) if deal_share else []
+    return SeedData(owner_list, out, frozenset(landlines), frozenset(invalid), deals)
+
+
+def _deals(rng: random.Random, people: list[SeedContact], share: float) -> list[SeedDeal]:
+    candidates = [c for c in people if c.kind == "contact"]
+    out: list[SeedDeal] = []
+    for person in candidates:
+        if rng.random() >= share:
+            continue
+        contacts: tuple[str, ...] = (person.key,)
+        if len(candidates) > 1 and rng.random() < 0.2:  # a second buyer, not primary
+            other = candidates[rng.randrange(len(candidates))]
+            if other.key != person.key:
+                contacts += (other.key,)
+        stages = _stage_path(rng)
+        closed = stages[-1][0] in {DEAL_WON, DEAL_LOST}
+        close_in = -(stages[-1][1] // _MINUTES_PER_DAY) if closed else rng.randint(5, 60)
+        key = f"d{len(out):06d}"
+        out.append(
+            SeedDeal(
+                key=key,
+                name=f"{person.company} - {person.last_name} ({key})",
+                contacts=contacts,
+                owner=person.owner,
+                amount=rng.randrange(2_000, 60_000, 500),
+                stages=stages,
+                close_in_days=close_in,
+            )
+        )
+    return out
+
+
+def _stage_path(rng: random.Random) -> tuple[tuple[str, int], ...]:
+    """A plausible walk: created 1 to 10 weeks ago, forward a stage every 1 to 12 days,
+    stopping open, or closing (won more often from late stages); never in the last hour."""
+    ago = rng.randint(7, 70) * _MINUTES_PER_DAY + rng.randrange(_MINUTES_PER_DAY)
+    path = [(DEAL_STAGES[0], ago)]
+
+    def step() -> bool:
+        nonlocal ago
+        gap = rng.randint(1, 12) * _MINUTES_PER_DAY + rng.randrange(_MINUTES_PER_DAY)
+        if ago - gap < 60:
+            return False
+        ago -= gap
+        return True
+
+    reached = 0
+    while reached + 1 < len(DEAL_STAGES) and rng.random() < 0.65 and step():
+        reached += 1
+        path.append((DEAL_STAGES[reached], ago))
+    roll = rng.random()
+    late = reached >= 3
+    outcome = DEAL_WON if late and roll < 0.45 else DEAL_LOST if roll < 0.2 + 0.25 * late else ""
+    if outcome and step():
+        path.append((outcome, ago))
+    return tuple(path)

@@ -50,6 +50,7 @@ class Sandbox:
         workdir: Path | None = None,
         seed_contacts: int = 0,
         seed: int = 7,
+        seed_deal_share: float = 0.0,
         vendors: tuple[str, ...] = ("salesforce", "hubspot", "twilio"),
     ) -> None:
         self.vendors = vendors
@@ -61,6 +62,7 @@ class Sandbox:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._seed_contacts = seed_contacts
         self._seed = seed
+        self._seed_deal_share = seed_deal_share
         # consecutive ports from `port` when given (sf, hubspot, twilio, admin), else any free
         self._sockets = {
             name: bind_loopback(port + i if port else 0)
@@ -171,8 +173,13 @@ class Sandbox:
         """The one JSON line `smsync sandbox serve` prints."""
         return {**self.urls, "ca_file": str(self.ca_file), "env": self.env()}
 
-    def seed(self, contacts: int, *, seed: int = 7) -> dict[str, dict[str, int]]:
-        data = generate(contacts, seed=seed)
+    def seed(
+        self, contacts: int, *, seed: int = 7, deal_share: float = 0.0
+    ) -> dict[str, dict[str, int]]:
+        """Load `contacts` seed people into every emulator; `deal_share` of the Contacts also
+        get a deal (Opportunity with contact roles and stage history; a HubSpot deal with
+        its contact associations and dealstage history). Off by default."""
+        data = generate(contacts, seed=seed, deal_share=deal_share)
         return {name: emu.seed(data) for name, emu in self.emulators.items()}
 
     def _apps(self) -> dict[str, ASGIApp]:
@@ -184,7 +191,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         if self._seed_contacts:
-            self.seed(self._seed_contacts, seed=self._seed)
+            self.seed(self._seed_contacts, seed=self._seed, deal_share=self._seed_deal_share)
         apps = self._apps()
         self._apps_order = list(apps)
         for name in list(self._sockets):

@@ -1,8 +1,8 @@
 """Associations between records, kept in both directions with HubSpot-defined type ids.
 
 A type id belongs to one ordered pair of object types (204 task -> contact, 203 the
-reverse; 81 communication -> contact, 82 the reverse), so an inline association names its
-target type through the id it uses."""
+reverse; 81 communication -> contact, 82 the reverse; 3 deal -> contact, 4 the reverse), so
+an inline association names its target type through the id it uses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from connector.sandbox.hubspot.errors import validation_error
 from connector.sandbox.hubspot.objects import LABELS, ObjectStore
-from connector.sandbox.hubspot.properties import COMMUNICATIONS, CONTACTS, TASKS
+from connector.sandbox.hubspot.properties import COMMUNICATIONS, CONTACTS, DEALS, TASKS
 
 HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
 # type id -> (from type, to type, name)
@@ -20,8 +20,10 @@ TYPES: dict[int, tuple[str, str, str]] = {
     203: (CONTACTS, TASKS, "contact_to_task"),
     81: (COMMUNICATIONS, CONTACTS, "communication_to_contact"),
     82: (CONTACTS, COMMUNICATIONS, "contact_to_communication"),
+    3: (DEALS, CONTACTS, "deal_to_contact"),
+    4: (CONTACTS, DEALS, "contact_to_deal"),
 }
-REVERSE = {204: 203, 203: 204, 81: 82, 82: 81}
+REVERSE = {204: 203, 203: 204, 81: 82, 82: 81, 3: 4, 4: 3}
 
 Link = tuple[str, str, int]  # (to type, to id, type id)
 
@@ -82,6 +84,10 @@ class AssociationStore:
             self._links[(from_type, from_id)][to_type].setdefault(to_id, set()).add(type_id)
             reverse = self._links[(to_type, to_id)][from_type].setdefault(from_id, set())
             reverse.add(REVERSE[type_id])
+
+    def default_type(self, from_type: str, to_type: str) -> int | None:
+        """The HUBSPOT_DEFINED type id of the pair, as `associations/default` uses it."""
+        return next((t for t, (f, to, _) in TYPES.items() if (f, to) == (from_type, to_type)), None)
 
     def of(self, from_type: str, from_id: str, to_type: str) -> list[tuple[str, list[int]]]:
         """(to id, type ids) in ascending id order."""

@@ -3,7 +3,11 @@ and per-record failures.
 
 Malformed input fails the whole batch with 400, as HubSpot does; an injected record fault,
 a taken unique value or a missing id fails only that input, inside a 207 whose body the
-SDK turns into a `...WithErrors` model."""
+SDK turns into a `...WithErrors` model.
+
+History costs: a read asking for `propertiesWithHistory` may hold at most
+`MAX_HISTORY_INPUTS` ids (HubSpot documents that history lowers how many objects one request
+can read; 50 is the figure integrations report, and the stricter bound is the safe one)."""
 
 from __future__ import annotations
 
@@ -16,18 +20,26 @@ from connector.sandbox.hubspot.portal import VENDOR, Portal
 from connector.sandbox.hubspot.properties import check_writable, must_be_list, must_be_object
 
 MAX_INPUTS = 100
+MAX_HISTORY_INPUTS = 50
+MAX_ASSOCIATION_INPUTS = 1000  # v4 associations batch read, since February 2025
 
 
-def inputs_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+def inputs_of(body: dict[str, Any], limit: int = MAX_INPUTS) -> list[dict[str, Any]]:
     inputs = must_be_list(body.get("inputs"), "inputs")
-    if len(inputs) > MAX_INPUTS:
-        raise validation_error(f"The maximum number of inputs supported in a batch is {MAX_INPUTS}")
+    if len(inputs) > limit:
+        raise validation_error(f"The maximum number of inputs supported in a batch is {limit}")
     return [must_be_object(i, "each input") for i in inputs]
+
+
+def names_of(body: dict[str, Any], key: str) -> list[str]:
+    raw = body.get(key)
+    return [str(p) for p in raw] if isinstance(raw, list) else []
 
 
 def _conflict_fault(portal: Portal) -> None:
     """The whole-batch 409 fault: nothing is written."""
     if portal.state.faults.take(VENDOR, "batch_conflicts"):
+        portal.state.stats.fault(VENDOR, "batch_conflict")
         raise HubSpotError(
             409,
             "Conflict: another request is modifying these records. Retry the request.",
@@ -86,10 +98,10 @@ def no_associations(from_type: str, to_type: str, key: str) -> dict[str, Any]:
 
 def read(portal: Portal, store: ObjectStore, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     started = portal.stamp()
-    inputs = inputs_of(body)
+    history = names_of(body, "propertiesWithHistory")
+    inputs = inputs_of(body, MAX_HISTORY_INPUTS if history else MAX_INPUTS)
     id_property = body.get("idProperty") or None
-    props = body.get("properties")
-    wanted = [str(p) for p in props] if isinstance(props, list) and props else None
+    wanted = names_of(body, "properties") or None
     results: list[dict[str, Any]] = []
     missing: list[str] = []
     seen: set[str] = set()
@@ -100,7 +112,7 @@ def read(portal: Portal, store: ObjectStore, body: dict[str, Any]) -> tuple[int,
             missing.append(key)
         elif rec.id not in seen:
             seen.add(rec.id)
-            results.append(store.to_api(rec, wanted))
+            results.append(store.to_api(rec, wanted, history=history))
     errors = []
     if missing:
         errors.append(
@@ -123,7 +135,7 @@ def create(portal: Portal, store: ObjectStore, body: dict[str, Any]) -> tuple[in
     errors: list[dict[str, Any]] = []
     stamp, visible_at = portal.stamp(), portal.visible_at()
     for item, (values, links) in zip(inputs, prepared, strict=True):
-        key = values.get("smsync_external_id") or values.get("email") or ""
+        key = next((k for k in portal.fault_keys(values) if k), "")
         fault = portal.fault_for(key)
         if fault is not None:
             errors.append(_fault_error(fault.code, fault.message, key))

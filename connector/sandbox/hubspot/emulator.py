@@ -19,7 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from connector.sandbox.asgi import ASGIApp
 from connector.sandbox.core import Credentials, SandboxState
-from connector.sandbox.hubspot import batch
+from connector.sandbox.hubspot import batch, pipelines
+from connector.sandbox.hubspot.associations import REVERSE
 from connector.sandbox.hubspot.errors import HubSpotError, validation_error
 from connector.sandbox.hubspot.limits import TEN_SECONDLY, LimitConfig, rate_limit_error
 from connector.sandbox.hubspot.oauth import OAuthError, OAuthServer
@@ -258,6 +259,7 @@ class HubSpotEmulator:
             id_property=request.query_params.get("idProperty"),
             associations=_names(request, "associations") or [],
             archived=_flag(request, "archived"),
+            history=_names(request, "propertiesWithHistory"),
         )
         return _json(out)
 
@@ -292,6 +294,7 @@ class HubSpotEmulator:
             archived=_flag(request, "archived"),
             associations=_names(request, "associations") or [],
             path=request.url.path,
+            history=_names(request, "propertiesWithHistory"),
         )
         return _json(out)
 
@@ -362,7 +365,7 @@ class HubSpotEmulator:
         from_type = object_type(request.path_params["from"])
         to_type = object_type(request.path_params["to"])
         started = self.portal.stamp()
-        inputs = batch.inputs_of(await _body(request))
+        inputs = batch.inputs_of(await _body(request), batch.MAX_ASSOCIATION_INPUTS)
         associations = self.portal.associations
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
@@ -380,6 +383,62 @@ class HubSpotEmulator:
             )
         status, out = batch.respond(self.portal, results, errors, started, 200)
         return _json(out, status)
+
+    async def _v4_default_association(self, request: Request) -> Response:
+        """`PUT .../associations/default/{to}/{toId}`: the HUBSPOT_DEFINED link both ways."""
+        params = request.path_params
+        from_type, to_type = object_type(params["from"]), object_type(params["to"])
+        started = self.portal.stamp()
+        type_id = self.portal.associations.default_type(from_type, to_type)
+        if type_id is None:
+            raise HubSpotError(
+                400,
+                f"No default association type between {from_type} and {to_type}",
+                "VALIDATION_ERROR",
+            )
+        for kind, key in ((from_type, params["id"]), (to_type, params["to_id"])):
+            rec = self.portal.stores[kind].get(key)
+            if rec is None or rec.archived:
+                raise HubSpotError(
+                    400,
+                    f"One or more associations are invalid: {kind} {key} does not exist",
+                    "VALIDATION_ERROR",
+                    subCategory="crm.associations.INVALID_OBJECT_IDS",
+                )
+        link = (to_type, params["to_id"], type_id)
+        self.portal.associations.add(from_type, params["id"], [link])
+        reverse = REVERSE[type_id]
+        results = [
+            _default_link(params["id"], params["to_id"], type_id),
+            _default_link(params["to_id"], params["id"], reverse),
+        ]
+        status, out = batch.respond(self.portal, results, [], started, 200)
+        return _json(out, status)
+
+    # pipelines -------------------------------------------------------------------------------
+
+    async def _pipelines(self, request: Request) -> Response:
+        kind = object_type(request.path_params["type"])
+        found = pipelines.pipelines_of(kind)
+        return _json({"results": [p.to_api(i) for i, p in enumerate(found)]})
+
+    async def _pipeline(self, request: Request) -> Response:
+        kind = object_type(request.path_params["type"])
+        wanted = request.path_params["pipeline"]
+        order = next((i for i, p in enumerate(pipelines.pipelines_of(kind)) if p.id == wanted), 0)
+        return _json(pipelines.pipeline(kind, wanted).to_api(order))
+
+    async def _stages(self, request: Request) -> Response:
+        kind = object_type(request.path_params["type"])
+        found = pipelines.pipeline(kind, request.path_params["pipeline"])
+        return _json({"results": [s.to_api(i) for i, s in enumerate(found.stages)]})
+
+    async def _stage(self, request: Request) -> Response:
+        params = request.path_params
+        order, found = pipelines.stage(
+            object_type(params["type"]), params["pipeline"], params["stage"]
+        )
+        return _json(found.to_api(order))
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api
@@ -407,7 +466,29 @@ class HubSpotEmulator:
                 api(self._v4_batch_read),
                 methods=["POST"],
             ),
+            Route(
+                "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
+                api(self._v4_default_association),
+                methods=["PUT"],
+            ),
+            Route("/crm/v3/pipelines/{type}", api(self._pipelines), methods=["GET"]),
+            Route("/crm/v3/pipelines/{type}/{pipeline}", api(self._pipeline), methods=["GET"]),
+            Route("/crm/v3/pipelines/{type}/{pipeline}/stages", api(self._stages), methods=["GET"]),
+            Route(
+                "/crm/v3/pipelines/{type}/{pipeline}/stages/{stage}",
+                api(self._stage),
+                methods=["GET"],
+            ),
         ]
+
+
+def _default_link(from_id: str, to_id: str, type_id: int) -> dict[str, Any]:
+    """One `PublicDefaultAssociation`."""
+    return {
+        "from": {"id": from_id},
+        "to": {"id": to_id},
+        "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
+    }
 
 
 async def _admin_body(request: Request) -> dict[str, Any]:

@@ -1,7 +1,12 @@
-"""Records of one object type, their unique-value indexes and their search visibility.
+"""Records of one object type, their unique-value indexes, search visibility and history.
 
 Property dicts are copy-on-write: a write replaces `record.props`, so the snapshot that
-search sees (`indexed`) can be shared until the index delay makes a newer one visible."""
+search sees (`indexed`) can be shared until the index delay makes a newer one visible.
+
+Property history (what `propertiesWithHistory` returns) is kept lazily: a property has
+versions only once a write changes it, and its first version is then the value it had
+since the record was created, with the creating write's source. Seeding 200k contacts
+therefore costs no history at all."""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.sandbox.hubspot import deals
 from connector.sandbox.hubspot.errors import HubSpotError, validation_error
 from connector.sandbox.hubspot.properties import (
     COMMUNICATIONS,
     CONTACTS,
+    DEALS,
     TASK_COMPLETED_AT,
     TASK_DONE,
     TASK_STATUS,
@@ -31,17 +38,46 @@ TYPE_ALIASES: dict[str, str] = {
     "communications": COMMUNICATIONS,
     "communication": COMMUNICATIONS,
     "0-18": COMMUNICATIONS,
+    "deals": DEALS,
+    "deal": DEALS,
+    "0-3": DEALS,
 }
-LABELS = {CONTACTS: "CONTACT", TASKS: "TASK", COMMUNICATIONS: "COMMUNICATION"}
-TYPE_IDS = {CONTACTS: "0-1", TASKS: "0-27", COMMUNICATIONS: "0-18"}
+LABELS = {CONTACTS: "CONTACT", TASKS: "TASK", COMMUNICATIONS: "COMMUNICATION", DEALS: "DEAL"}
+TYPE_IDS = {CONTACTS: "0-1", TASKS: "0-27", COMMUNICATIONS: "0-18", DEALS: "0-3"}
+# (created, last modified) property of each type
+_STAMPS = {
+    CONTACTS: ("createdate", "lastmodifieddate"),
+    TASKS: ("hs_createdate", "hs_lastmodifieddate"),
+    COMMUNICATIONS: ("hs_createdate", "hs_lastmodifieddate"),
+    DEALS: ("createdate", "hs_lastmodifieddate"),
+}
 # the properties every read returns besides the requested ones, and the default set
-_ALWAYS = {
-    CONTACTS: ("createdate", "hs_object_id", "lastmodifieddate"),
-    TASKS: ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
-    COMMUNICATIONS: ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+_ALWAYS = {name: tuple(sorted((*stamps, "hs_object_id"))) for name, stamps in _STAMPS.items()}
+_DEFAULT_READ = {
+    CONTACTS: ("email", "firstname", "lastname"),
+    DEALS: ("amount", "closedate", "dealname", "dealstage", "pipeline"),
 }
-_DEFAULT_READ = {CONTACTS: ("email", "firstname", "lastname")}
-FIRST_ID = {CONTACTS: 100_001, TASKS: 200_001, COMMUNICATIONS: 300_001}
+FIRST_ID = {CONTACTS: 100_001, TASKS: 200_001, COMMUNICATIONS: 300_001, DEALS: 400_001}
+PRIVATE_APP_ID = "2900001"  # the app whose token writes through the API
+# properties HubSpot itself sets during a write, besides the ones written
+_DERIVED = {TASKS: (TASK_COMPLETED_AT,), DEALS: deals.DERIVED}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Who set a value, as property history reports it."""
+
+    type: str  # INTEGRATION (an app's API write), CRM_UI (a user in HubSpot), ...
+    id: str | None = None  # the app id, or "userId:<id>"
+    user_id: int | None = None
+
+    @classmethod
+    def user(cls, user_id: int) -> Source:
+        return cls("CRM_UI", f"userId:{user_id}", user_id)
+
+
+API = Source("INTEGRATION", PRIVATE_APP_ID)
+Version = tuple[str, str, Source]  # (value, timestamp, source), oldest first
 
 
 def object_type(raw: str) -> str:
@@ -68,6 +104,16 @@ class Record:
     archived_at: str | None = None
     indexed: dict[str, str] | None = None
     pending: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    created_by: Source = API
+    history: dict[str, list[Version]] = field(default_factory=dict)
+
+    def versions(self, prop: str) -> list[Version]:
+        """Every value `prop` has had, oldest first (none if it was never set)."""
+        kept = self.history.get(prop)
+        if kept is not None:
+            return kept
+        value = self.props.get(prop)
+        return [(value, self.created_at, self.created_by)] if value else []
 
 
 class ObjectStore:
@@ -81,11 +127,7 @@ class ObjectStore:
         self._order: list[int] = []
         self._next = FIRST_ID[name]
         self._unique: dict[str, dict[str, str]] = {}
-        self.created_prop, self.modified_prop = (
-            ("createdate", "lastmodifieddate")
-            if name == CONTACTS
-            else ("hs_createdate", "hs_lastmodifieddate")
-        )
+        self.created_prop, self.modified_prop = _STAMPS[name]
         self._pending_records: set[str] = set()
         # search results by query, valid while `version` stands (see search.run)
         self.version = 0
@@ -153,7 +195,13 @@ class ObjectStore:
 
     # writes ----------------------------------------------------------------------------
 
-    def create(self, values: dict[str, str], now: str, visible_at: float | None) -> Record:
+    def create(
+        self,
+        values: dict[str, str],
+        now: str,
+        visible_at: float | None,
+        source: Source = API,
+    ) -> Record:
         num = self._next
         self._next += 1
         rid = str(num)
@@ -164,7 +212,9 @@ class ObjectStore:
             self.modified_prop: now,
         }
         self._completion({}, props, now)
-        rec = Record(rid, num, props, now, now)
+        if self.name == DEALS:
+            deals.derive({}, props)
+        rec = Record(rid, num, props, now, now, created_by=source)
         self.records[rid] = rec
         self._order.append(num)  # ids only grow, so the list stays sorted
         self._index_unique(rec, props)
@@ -172,16 +222,36 @@ class ObjectStore:
         return rec
 
     def update(
-        self, rec: Record, values: dict[str, str], now: str, visible_at: float | None
+        self,
+        rec: Record,
+        values: dict[str, str],
+        now: str,
+        visible_at: float | None,
+        source: Source = API,
     ) -> Record:
         self._unindex_unique(rec)
         props = {**rec.props, **values, self.modified_prop: now}
         self._completion(rec.props, props, now)
+        if self.name == DEALS:
+            deals.derive(rec.props, props)
+        self._record_history(rec, props, (*values, *_DERIVED.get(self.name, ())), now, source)
         rec.props = props
         rec.updated_at = now
         self._index_unique(rec, rec.props)
         self._make_visible(rec, visible_at)
         return rec
+
+    @staticmethod
+    def _record_history(
+        rec: Record, props: dict[str, str], touched: Sequence[str], now: str, source: Source
+    ) -> None:
+        """A version for each property this write changed (its last-modified stamp aside,
+        which changes on every write and is not worth a list per record)."""
+        for name in touched:
+            value = props.get(name, "")
+            if value == rec.props.get(name, "") or name.endswith("lastmodifieddate"):
+                continue
+            rec.history[name] = [*rec.versions(name), (value, now, source)]
 
     def _completion(self, before: dict[str, str], props: dict[str, str], now: str) -> None:
         """HubSpot stamps a task's completion date as its status becomes COMPLETED, keeps
@@ -263,13 +333,19 @@ class ObjectStore:
         *,
         props: dict[str, str] | None = None,
         full: bool = False,
+        history: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """The `SimplePublicObject` JSON: requested properties (null when unset)."""
+        """The `SimplePublicObject` JSON: requested properties (null when unset), and the
+        versions of those in `history`, newest first. Properties asked for with history
+        are returned as properties too; asking for history alone replaces the defaults."""
         source = rec.props if props is None else props
         if full:
             shown: dict[str, str | None] = {k: v for k, v in source.items() if v != ""}
         else:
-            names = list(_DEFAULT_READ.get(self.name, ())) if wanted is None else list(wanted)
+            if wanted is None:
+                names = list(history) if history else list(_DEFAULT_READ.get(self.name, ()))
+            else:
+                names = [*wanted, *history]
             names += _ALWAYS[self.name]
             shown = {n: source.get(n) or None for n in names if n in self.props}
         out: dict[str, Any] = {
@@ -279,6 +355,11 @@ class ObjectStore:
             "updatedAt": rec.updated_at,
             "archived": rec.archived,
         }
+        known = [n for n in dict.fromkeys(history) if n in self.props]
+        if known:
+            out["propertiesWithHistory"] = {
+                n: [_version(v) for v in reversed(rec.versions(n))] for n in known
+            }
         if rec.archived_at is not None:
             out["archivedAt"] = rec.archived_at
         return out
@@ -289,3 +370,14 @@ class ObjectStore:
             rec = self.records.get(value)
             return [rec] if rec is not None else []
         return [r for r in self.records.values() if r.props.get(field_name) == value]
+
+
+def _version(version: Version) -> dict[str, Any]:
+    """One `ValueWithTimestamp`."""
+    value, timestamp, source = version
+    out: dict[str, Any] = {"value": value, "timestamp": timestamp, "sourceType": source.type}
+    if source.id is not None:
+        out["sourceId"] = source.id
+    if source.user_id is not None:
+        out["updatedByUserId"] = source.user_id
+    return out

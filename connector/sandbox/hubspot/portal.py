@@ -12,6 +12,7 @@ from typing import Any
 from connector.sandbox.core import SandboxState
 from connector.sandbox.faults import RecordErrorSpec
 from connector.sandbox.hubspot.associations import AssociationStore, Link
+from connector.sandbox.hubspot.deal_seeding import seed_deals
 from connector.sandbox.hubspot.errors import HubSpotError, not_found, validation_error
 from connector.sandbox.hubspot.limits import LimitConfig, RateLimiter
 from connector.sandbox.hubspot.objects import TYPE_ALIASES, ObjectStore, Record, object_type
@@ -30,6 +31,7 @@ from connector.sandbox.seed import SeedData
 
 VENDOR = "hubspot"
 LIST_MAX = 100
+LIST_HISTORY_MAX = 50  # a list page that carries property history is smaller
 # canonical stage (seed data) -> HubSpot lifecyclestage option
 STAGE_MAP = {
     "subscriber": "subscriber",
@@ -88,8 +90,17 @@ class Portal:
     def store(self, raw: str) -> ObjectStore:
         return self.stores[object_type(raw)]
 
+    @staticmethod
+    def fault_keys(values: dict[str, str]) -> tuple[str | None, ...]:
+        """What a per-record fault on a create may be keyed by (deals have only a name)."""
+        return (values.get("smsync_external_id"), values.get("email"), values.get("dealname"))
+
     def fault_for(self, *keys: str | None) -> RecordErrorSpec | None:
-        return self.state.faults.record_error(VENDOR, *[k for k in keys if k])
+        """The per-record fault set for any of these keys; counted, since it will apply."""
+        spec = self.state.faults.record_error(VENDOR, *[k for k in keys if k])
+        if spec is not None:
+            self.state.stats.fault(VENDOR, "record_error")
+        return spec
 
     def wrote(self, store: ObjectStore, n: int) -> None:
         self.state.record_writes(VENDOR, store.name, n)
@@ -111,6 +122,7 @@ class Portal:
         id_property: str | None,
         associations: list[str],
         archived: bool,
+        history: list[str] | None = None,
     ) -> dict[str, Any]:
         rec = self.resolve(store, key, id_property)
         if rec is None and archived:
@@ -118,7 +130,8 @@ class Portal:
             rec = found if found is not None and found.archived else None
         if rec is None:
             raise not_found(store.label, key)
-        return self.with_associations(store, rec, store.to_api(rec, properties), associations)
+        out = store.to_api(rec, properties, history=history or ())
+        return self.with_associations(store, rec, out, associations)
 
     def with_associations(
         self, store: ObjectStore, rec: Record, out: dict[str, Any], to_types: list[str]
@@ -175,7 +188,7 @@ class Portal:
 
     def create_one(self, store: ObjectStore, body: dict[str, Any]) -> dict[str, Any]:
         values, links = self.prepare_create(store, body)
-        fault = self.fault_for(values.get("smsync_external_id"), values.get("email"))
+        fault = self.fault_for(*self.fault_keys(values))
         if fault is not None:
             raise HubSpotError(fault.status, fault.message, fault.code)
         clash = self.conflict_error(store, values, None)
@@ -222,16 +235,24 @@ class Portal:
         archived: bool,
         associations: list[str],
         path: str,
+        history: list[str] | None = None,
     ) -> dict[str, Any]:
         try:
             start = int(after) if after else 0
         except ValueError as exc:
             raise validation_error(f"after must be a numeric cursor, got {after!r}") from exc
+        if history and limit > LIST_HISTORY_MAX:
+            raise validation_error(
+                f"limit must be at most {LIST_HISTORY_MAX} when propertiesWithHistory is "
+                f"requested, got {limit}"
+            )
         limit = max(1, min(limit, LIST_MAX))
         records, next_after = store.page(start, limit, archived=archived)
         out: dict[str, Any] = {
             "results": [
-                self.with_associations(store, r, store.to_api(r, properties), associations)
+                self.with_associations(
+                    store, r, store.to_api(r, properties, history=history or ()), associations
+                )
                 for r in records
             ]
         }
@@ -280,7 +301,7 @@ class Portal:
 
     def seed(self, data: SeedData) -> dict[str, int]:
         """Owners plus contacts, with lastmodifieddate spread SEED_SPACING_S apart so that
-        more than 10,000 can fall inside one day's window."""
+        more than 10,000 can fall inside one day's window; then the seed's deals."""
         now = self.now()
         stamp = iso_ms(now)
         owners_before = len(self.owners.by_seed_key)
@@ -319,4 +340,7 @@ class Portal:
             rec = store.create(values, iso_ms(created_at), None)
             store.update(rec, {}, iso_ms(modified), None)
             created += 1
-        return {"owners": len(self.owners.by_seed_key) - owners_before, CONTACTS: created}
+        out = {"owners": len(self.owners.by_seed_key) - owners_before, CONTACTS: created}
+        if data.deals:
+            out.update(seed_deals(self, data, now))
+        return out

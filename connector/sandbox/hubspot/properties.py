@@ -11,8 +11,9 @@ from typing import Any
 
 from connector.sandbox.hubspot.errors import property_errors, validation_error
 
-CONTACTS, TASKS, COMMUNICATIONS = "contacts", "tasks", "communications"
+CONTACTS, TASKS, COMMUNICATIONS, DEALS = "contacts", "tasks", "communications", "deals"
 ENGAGEMENTS = frozenset({TASKS, COMMUNICATIONS})
+SMSYNC_WRITES = (CONTACTS, TASKS, COMMUNICATIONS)  # where smsync installs its external id
 TASK_STATUS, TASK_DONE = "hs_task_status", "COMPLETED"
 TASK_COMPLETED_AT = "hs_task_completion_date"  # read-only: HubSpot sets it as a task closes
 
@@ -155,7 +156,9 @@ def _as_text(raw: Any) -> str:
     return str(raw)
 
 
-def _enum(name: str, label: str, values: tuple[str, ...], *, group: str, **kw: Any) -> PropertyDef:
+def enum_property(
+    name: str, label: str, values: tuple[str, ...], *, group: str, **kw: Any
+) -> PropertyDef:
     options = tuple(Option(v, v.replace("_", " ").title()) for v in values)
     return PropertyDef(
         name,
@@ -197,7 +200,7 @@ def _contact_defaults() -> list[PropertyDef]:
     props += [
         PropertyDef("phone", "Phone Number", "string", "phonenumber", g),
         PropertyDef("mobilephone", "Mobile Phone Number", "string", "phonenumber", g),
-        _enum("lifecyclestage", "Lifecycle Stage", LIFECYCLE_STAGES, group=g),
+        enum_property("lifecyclestage", "Lifecycle Stage", LIFECYCLE_STAGES, group=g),
         PropertyDef("hubspot_owner_id", "Contact owner", "enumeration", "select", g),
         PropertyDef("createdate", "Create Date", "datetime", "date", g, read_only=True),
         PropertyDef(
@@ -234,7 +237,7 @@ def _contact_defaults() -> list[PropertyDef]:
     ]
     props += [PropertyDef(n, lbl, group="smsync", hubspot_defined=False) for n, lbl in custom]
     props += [
-        _enum(
+        enum_property(
             "smsync_consent_status",
             "smsync consent status",
             ("opted_in", "opted_out", "unknown"),
@@ -284,14 +287,14 @@ def _task_defaults() -> list[PropertyDef]:
         PropertyDef("hs_timestamp", "Due date", "datetime", "date", g, required=True),
         PropertyDef("hs_task_subject", "Task Title", group=g),
         PropertyDef("hs_task_body", "Notes", "string", "textarea", g),
-        _enum(
+        enum_property(
             TASK_STATUS,
             "Task Status",
             ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"),
             group=g,
         ),
-        _enum("hs_task_priority", "Priority", ("NONE", "LOW", "MEDIUM", "HIGH"), group=g),
-        _enum(
+        enum_property("hs_task_priority", "Priority", ("NONE", "LOW", "MEDIUM", "HIGH"), group=g),
+        enum_property(
             "hs_task_type",
             "Task Type",
             ("TODO", "CALL", "EMAIL", "LINKED_IN", "MEETING", "LINKED_IN_CONNECT"),
@@ -312,7 +315,7 @@ def _task_defaults() -> list[PropertyDef]:
 def _communication_defaults() -> list[PropertyDef]:
     g = "communication"
     return [
-        _enum(
+        enum_property(
             "hs_communication_channel_type",
             "Channel type",
             (
@@ -324,7 +327,7 @@ def _communication_defaults() -> list[PropertyDef]:
             ),
             group=g,
         ),
-        _enum("hs_communication_logged_from", "Logged from", ("CRM",), group=g),
+        enum_property("hs_communication_logged_from", "Logged from", ("CRM",), group=g),
         PropertyDef("hs_communication_body", "Body", "string", "textarea", g),
         PropertyDef("hs_timestamp", "Activity date", "datetime", "date", g),
         PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", g),
@@ -338,13 +341,16 @@ def _communication_defaults() -> list[PropertyDef]:
 
 def default_properties(external_id_unique: dict[str, bool]) -> dict[str, dict[str, PropertyDef]]:
     """The schema of a fresh portal with smsync's custom properties installed."""
+    from connector.sandbox.hubspot.deals import deal_properties
+
     out = {
         CONTACTS: _contact_defaults(),
         TASKS: _task_defaults(),
         COMMUNICATIONS: _communication_defaults(),
+        DEALS: deal_properties(),
     }
-    for obj, props in out.items():
-        props.append(_external_id(external_id_unique[obj]))
+    for obj in SMSYNC_WRITES:
+        out[obj].append(_external_id(external_id_unique[obj]))
     return {obj: {p.name: p for p in props} for obj, props in out.items()}
 
 

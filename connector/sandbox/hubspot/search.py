@@ -49,6 +49,7 @@ _TEXT_PROPS = (
     "company",
     "hs_task_subject",
     "hs_communication_body",
+    "dealname",
 )
 _TOKEN = re.compile(r"[\w*]+")
 

@@ -33,6 +33,8 @@ from connector.sandbox.salesforce.store import Record, Store, to_wire, truncate_
 from connector.sandbox.salesforce.writes import RecordFailureError, Writer, parse_datetime
 from connector.sandbox.seed import SeedData
 
+# each REST call's URI may be this long; past it the org answers 414 before anything else
+MAX_URI_BYTES = 16_384
 VERSIONS = ("55.0", "56.0", "57.0", "58.0", "59.0", "60.0", "61.0", "62.0", "63.0", "64.0")
 _JSON = "application/json;charset=UTF-8"
 
@@ -95,6 +97,7 @@ class SalesforceEmulator:
         self.api = DataApi(self.state, self.schema, self.store, self.writer, self.limits)
         self._routes(self.api)
         self._api_user()
+        self.writer.rules.load_stages(self.writer.now(), self.writer.user_id)
 
     def _api_user(self) -> None:
         self.writer.user_id = "005" + "0" * 15  # placeholder until the row exists
@@ -166,7 +169,7 @@ class SalesforceEmulator:
         self.auth.reset(self.writer.user_id)
 
     def seed(self, data: SeedData) -> dict[str, int]:
-        return load_seed(self.store, data, now=self.state.clock.now())
+        return load_seed(self.store, data, now=self.state.clock.now(), rules=self.writer.rules)
 
     def find(self, object_name: str, field: str, value: str) -> list[dict[str, Any]]:
         obj = find_object(self.schema, object_name)
@@ -210,6 +213,9 @@ class SalesforceEmulator:
         )
 
     async def _data(self, request: Request) -> Response:
+        uri = len(request.scope.get("raw_path") or b"") + len(request.scope["query_string"]) + 1
+        if uri > MAX_URI_BYTES:  # e.g. a GET query with thousands of ids in an IN list
+            return Response("URI Too Long", status_code=414, media_type="text/plain")
         version = request.path_params["version"]
         if not _valid_version(version):
             return _response(error(404, "NOT_FOUND", "The requested resource does not exist"))

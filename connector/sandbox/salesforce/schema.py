@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FieldType = str  # id, string, phone, picklist, datetime, date, boolean, reference, textarea, email
+# id, string, phone, picklist, datetime, date, boolean, reference, textarea, email,
+# currency, percent, double, int, anyType (the OldValue/NewValue of field history)
+FieldType = str
+NUMERIC_TYPES = frozenset({"currency", "percent", "double", "int"})
 
 SMS_JOURNEY = ("New", "Engaged", "Nurture", "Meeting_Booked", "Closed")
 SMS_DISPOSITIONS = (
@@ -63,6 +66,8 @@ class FieldDef:
     updateable: bool = True
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
+    precision: int = 0  # currency, percent, double: digits in all
+    scale: int = 0  # ... of which after the point
 
     @property
     def custom(self) -> bool:
@@ -81,6 +86,9 @@ class FieldDef:
             "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
             "length": self.length,
             "byteLength": self.length * 3,
+            "precision": self.precision,
+            "scale": self.scale,
+            "digits": 9 if self.type == "int" else 0,
             "custom": self.custom,
             "nillable": self.nillable,
             "createable": self.createable,
@@ -90,6 +98,7 @@ class FieldDef:
             "idLookup": self.type == "id" or self.external_id,
             "filterable": True,
             "sortable": self.type != "textarea",
+            "groupable": self.type not in NUMERIC_TYPES | {"textarea", "anyType", "datetime"},
             "defaultedOnCreate": self.type == "boolean" or not self.createable,
             "calculated": False,
             "restrictedPicklist": self.type == "picklist",
@@ -114,6 +123,11 @@ _SOAP_TYPES = {
     "boolean": "xsd:boolean",
     "datetime": "xsd:dateTime",
     "date": "xsd:date",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "double": "xsd:double",
+    "int": "xsd:int",
+    "anyType": "xsd:anyType",
 }
 
 
@@ -125,6 +139,12 @@ class ObjectDef:
     label_plural: str
     fields: dict[str, FieldDef] = field(default_factory=dict)
     _lower: dict[str, FieldDef] = field(default_factory=dict)
+    # the calls the object supports; history and stage objects are read-only
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
+    # values a per-record fault can be keyed by on create (external ids when empty)
+    fault_keys: tuple[str, ...] = ()
 
     def add(self, *defs: FieldDef) -> None:
         for f in defs:
@@ -162,9 +182,9 @@ class ObjectDef:
             "labelPlural": self.label_plural,
             "keyPrefix": self.key_prefix,
             "custom": False,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "deletable": self.deletable,
             "queryable": True,
             "searchable": True,
             "replicateable": True,
@@ -185,7 +205,7 @@ class ObjectDef:
         }
 
 
-def _system_fields(prefix_label: str) -> list[FieldDef]:
+def system_fields(prefix_label: str) -> list[FieldDef]:
     def ro(name: str, ftype: str, label: str, **extra: Any) -> FieldDef:
         return FieldDef(name, ftype, label=label, createable=False, updateable=False, **extra)
 
@@ -214,7 +234,7 @@ def _system_fields(prefix_label: str) -> list[FieldDef]:
     ]
 
 
-def _owner() -> FieldDef:
+def owner_field() -> FieldDef:
     return FieldDef(
         "OwnerId",
         "reference",
@@ -264,7 +284,7 @@ def build_schema() -> dict[str, ObjectDef]:
     """A fresh org schema (admin tweaks mutate it; reset builds it again)."""
     lead = ObjectDef("Lead", "00Q", "Lead", "Leads")
     lead.add(
-        *_system_fields("Lead"),
+        *system_fields("Lead"),
         FieldDef("FirstName", "string", label="First Name", length=40),
         FieldDef("LastName", "string", label="Last Name", length=80, required=True),
         _name(),
@@ -283,13 +303,13 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("Industry", "picklist", length=255, picklist=_INDUSTRIES),
         FieldDef("State", "string", label="State/Province", length=80),
         FieldDef("PostalCode", "string", label="Zip/Postal Code", length=20),
-        FieldDef("LeadSource", "picklist", label="Lead Source", length=255, picklist=_SOURCES),
-        _owner(),
+        FieldDef("LeadSource", "picklist", label="Lead Source", length=255, picklist=SOURCES),
+        owner_field(),
         *_sms_fields(),
     )
     contact = ObjectDef("Contact", "003", "Contact", "Contacts")
     contact.add(
-        *_system_fields("Contact"),
+        *system_fields("Contact"),
         FieldDef("FirstName", "string", label="First Name", length=40),
         FieldDef("LastName", "string", label="Last Name", length=80, required=True),
         _name(),
@@ -299,13 +319,13 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("Department", "string", length=80),
         FieldDef("MailingState", "string", label="Mailing State/Province", length=80),
         FieldDef("MailingPostalCode", "string", label="Mailing Zip/Postal Code", length=20),
-        _owner(),
+        owner_field(),
         FieldDef("Lifecycle_Stage__c", "picklist", length=255, picklist=LIFECYCLE_STAGES),
         *_sms_fields(),
     )
     task = ObjectDef("Task", "00T", "Task", "Tasks")
     task.add(
-        *_system_fields("Activity"),
+        *system_fields("Activity"),
         FieldDef("Subject", "string", length=255),
         FieldDef(
             "WhoId",
@@ -316,7 +336,7 @@ def build_schema() -> dict[str, ObjectDef]:
             relationship_name="Who",
         ),
         FieldDef("WhatId", "reference", label="Related To ID", length=18, relationship_name="What"),
-        _owner(),
+        owner_field(),
         FieldDef("ActivityDate", "date", label="Due Date Only"),
         FieldDef(
             "Status",
@@ -353,7 +373,7 @@ def build_schema() -> dict[str, ObjectDef]:
     )
     user = ObjectDef("User", "005", "User", "Users")
     user.add(
-        *_system_fields("User"),
+        *system_fields("User"),
         _name(),
         FieldDef("FirstName", "string", label="First Name", length=40),
         FieldDef("LastName", "string", label="Last Name", length=80, required=True),
@@ -362,7 +382,9 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("IsActive", "boolean", label="Active"),
         FieldDef("Team__c", "string", label="Team", length=80),
     )
-    return {o.name: o for o in (lead, contact, task, user)}
+    from connector.sandbox.salesforce.opportunity_schema import pipeline_objects
+
+    return {o.name: o for o in (lead, contact, task, user, *pipeline_objects())}
 
 
 _INDUSTRIES = (
@@ -374,7 +396,7 @@ _INDUSTRIES = (
     "Education",
     "Other",
 )
-_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "SMS", "Other")
+SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "SMS", "Other")
 
 
 def find_object(schema: dict[str, ObjectDef], name: str) -> ObjectDef | None:

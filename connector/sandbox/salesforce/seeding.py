@@ -1,15 +1,19 @@
-"""Loads the shared seed data as Users, Leads and Contacts.
+"""Loads the shared seed data as Users, Leads and Contacts, and seeded deals as
+Opportunities with their contact roles and stage history.
 
 SystemModstamps start a day before now and advance one minute per block of
-`BLOCK` rows, so more rows share one modstamp than a query page holds (RELIABILITY
-row 10) while later blocks still order by time."""
+`BLOCK` rows, so more rows share one modstamp than a query page holds
+while later blocks still order by time. A seeded opportunity is created and moved by its
+owner at the seed's stage times, through the same rules the API's writes go through, so
+its OpportunityHistory and OpportunityFieldHistory rows are the ones those moves make."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from connector.sandbox.salesforce.opportunities import CONTACT_ROLE, OPPORTUNITY, PipelineRules
 from connector.sandbox.salesforce.store import Record, Store, truncate_ms
-from connector.sandbox.seed import SeedContact, SeedData
+from connector.sandbox.seed import DEAL_LOST, DEAL_WON, SeedContact, SeedData, SeedDeal
 
 BLOCK = 2500
 LEAD_STATUS = {
@@ -29,6 +33,17 @@ LIFECYCLE = {
     "customer": "Customer",
 }
 CONSENT = {"opted_in": "Opted_In", "opted_out": "Opted_Out", "unknown": "Unknown"}
+# canonical deal stage (seed data) -> StageName of the default sales process
+DEAL_STAGE = {
+    "meeting": "Prospecting",
+    "qualified": "Qualification",
+    "presentation": "Value Proposition",
+    "decision": "Id. Decision Makers",
+    "contract": "Negotiation/Review",
+    DEAL_WON: "Closed Won",
+    DEAL_LOST: "Closed Lost",
+}
+ROLES = ("Decision Maker", "Influencer")  # the primary contact's role, then the others'
 
 
 def _audit(store: Store, name: str, stamp: datetime, creator: str) -> Record:
@@ -64,7 +79,9 @@ def _person(c: SeedContact, owner_id: str, team: str, now: datetime) -> Record:
     return row
 
 
-def load_seed(store: Store, data: SeedData, *, now: datetime) -> dict[str, int]:
+def load_seed(
+    store: Store, data: SeedData, *, now: datetime, rules: PipelineRules
+) -> dict[str, int]:
     """Insert the seed directly (it is valid by construction); returns counts by object."""
     base = truncate_ms(now - timedelta(days=1)).replace(second=0, microsecond=0)
     creator = next(
@@ -91,6 +108,7 @@ def load_seed(store: Store, data: SeedData, *, now: datetime) -> dict[str, int]:
             existing = row
         owners[o.key] = (existing["Id"], o.team)
     counts = {"Lead": 0, "Contact": 0}
+    contact_ids: dict[str, str] = {}
     for c in data.contacts:
         name = "Lead" if c.kind == "lead" else "Contact"
         stamp = base + timedelta(minutes=counts[name] // BLOCK)
@@ -107,6 +125,72 @@ def load_seed(store: Store, data: SeedData, *, now: datetime) -> dict[str, int]:
             )
         else:
             row.update(Lifecycle_Stage__c=LIFECYCLE[c.stage], MailingState=c.state)
+            contact_ids[c.key] = row["Id"]
         store.put(name, row)
         created[name] += 1
+    if data.deals:
+        created[OPPORTUNITY] = created[CONTACT_ROLE] = 0
+    for deal in data.deals:
+        people = [contact_ids[k] for k in deal.contacts if k in contact_ids]
+        if not people:
+            continue
+        _load_deal(store, rules, deal, contacts=people, owner_id=owners[deal.owner][0], now=now)
+        created[OPPORTUNITY] += 1
+        created[CONTACT_ROLE] += len(people)
     return created
+
+
+def _load_deal(
+    store: Store,
+    rules: PipelineRules,
+    deal: SeedDeal,
+    *,
+    contacts: list[str],
+    owner_id: str,
+    now: datetime,
+) -> None:
+    """Create the opportunity at its first stage's time, then move it stage by stage."""
+    times = [truncate_ms(now - timedelta(minutes=ago)) for _, ago in deal.stages]
+    first = times[0]
+    closes = (now + timedelta(days=deal.close_in_days)).date()
+    row = _audit(store, OPPORTUNITY, first, owner_id)
+    row.update(
+        Name=deal.name,
+        StageName=DEAL_STAGE[deal.stages[0][0]],
+        Amount=float(deal.amount),
+        # an eventually closed deal was first expected to close a month after it opened
+        CloseDate=(first + timedelta(days=30)).date() if len(deal.stages) > 1 else closes,
+        OwnerId=owner_id,
+        Type="New Business",
+    )
+    _save(store, rules, None, row, at=first, user_id=owner_id)
+    for i, contact_id in enumerate(contacts):
+        role = _audit(store, CONTACT_ROLE, first, owner_id)
+        role.update(
+            ContactId=contact_id,
+            OpportunityId=row["Id"],
+            Role=ROLES[min(i, 1)],
+            IsPrimary=i == 0,
+        )
+        store.put(CONTACT_ROLE, role)
+    for (stage, _), at in zip(deal.stages[1:], times[1:], strict=True):
+        moved = {**row, "StageName": DEAL_STAGE[stage]}
+        if stage in {DEAL_WON, DEAL_LOST} or at == times[-1]:
+            moved["CloseDate"] = at.date() if stage in {DEAL_WON, DEAL_LOST} else closes
+        moved.update(LastModifiedDate=at, LastModifiedById=owner_id, SystemModstamp=at)
+        _save(store, rules, row, moved, at=at, user_id=owner_id)
+        row = moved
+
+
+def _save(
+    store: Store,
+    rules: PipelineRules,
+    before: Record | None,
+    row: Record,
+    *,
+    at: datetime,
+    user_id: str,
+) -> None:
+    rules.before_save(OPPORTUNITY, before, row, {})
+    store.put(OPPORTUNITY, row)
+    rules.after_save(OPPORTUNITY, before, row, at, user_id)

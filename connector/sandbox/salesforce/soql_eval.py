@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cmp_to_key
 from typing import Any
 
-from connector.sandbox.salesforce.schema import FieldDef, ObjectDef, find_object
+from connector.sandbox.salesforce.schema import NUMERIC_TYPES, FieldDef, ObjectDef, find_object
 from connector.sandbox.salesforce.soql import (
     BoolOp,
     Compare,
@@ -32,6 +32,7 @@ Predicate = Callable[[Record], bool]
 
 _TEXT = frozenset({"string", "phone", "picklist", "textarea", "email"})
 _IDS = frozenset({"id", "reference"})
+MAX_OFFSET = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +142,8 @@ class Evaluator:
             "boolean": "boolean",
             "datetime": "datetime",
             "date": "date",
-        }.get(ftype, "string")
-        if lit.kind == "number" and ftype in {"double", "int", "currency", "percent"}:
+        }.get(ftype, "number" if ftype in NUMERIC_TYPES else "string")
+        if lit.kind == "number" and expected == "number":
             return lit.value
         if lit.kind != expected:
             quoted = (
@@ -150,7 +151,9 @@ class Evaluator:
                 if expected == "string"
                 else ("should not be enclosed in quotes")
             )
-            soap = {"datetime": "dateTime"}.get(expected, expected)
+            soap = {"datetime": "dateTime", "number": "int" if ftype == "int" else "double"}.get(
+                expected, expected
+            )
             raise SoqlError(
                 "INVALID_FIELD",
                 _error_at(
@@ -210,6 +213,10 @@ class Evaluator:
         return columns
 
     def run(self, q: Query, *, include_deleted: bool) -> Result:
+        if q.offset is not None and q.offset > MAX_OFFSET:
+            raise SoqlError(
+                "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+            )
         obj = self._object(q)
         columns = [self.column(q, obj, f) for f in q.fields]
         pred = self.predicate(q, obj, q.where) if q.where is not None else None

@@ -5,12 +5,14 @@ Errors carry Salesforce's `{"message", "errorCode", "fields"}` items."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 from connector.sandbox.core import SandboxState
-from connector.sandbox.salesforce.schema import FieldDef, ObjectDef
+from connector.sandbox.salesforce.opportunities import PipelineRules
+from connector.sandbox.salesforce.schema import NUMERIC_TYPES, FieldDef, ObjectDef
 from connector.sandbox.salesforce.soql import parse_datetime_literal
 from connector.sandbox.salesforce.store import Record, Store, id18, looks_like_id, truncate_ms
 
@@ -57,6 +59,7 @@ class Writer:
         self.state = state
         self.schema = schema
         self.store = store
+        self.rules = PipelineRules(store)
         self.user_id = ""
 
     def now(self) -> datetime:
@@ -72,6 +75,8 @@ class Writer:
         passthrough: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """JSON body -> canonical field name -> Python value; raises RecordFailureError."""
+        if not (obj.createable if creating else obj.updateable):
+            raise self.unsupported(obj, "create" if creating else "update")
         if not isinstance(body, dict):
             raise RecordFailureError(
                 "JSON_PARSER_ERROR", "Can not deserialize SObject out of non-object token"
@@ -107,6 +112,8 @@ class Writer:
             raise _deserialize(f.type, raw)
         if f.type in {"boolean", "datetime", "date"}:
             return _scalar(f.type, raw)
+        if f.type in NUMERIC_TYPES:
+            return _number(f, raw)
         value = raw if isinstance(raw, str) else str(raw)
         label = f.label or f.name
         if f.type in {"reference", "id"}:
@@ -186,6 +193,13 @@ class Writer:
             parts = [row.get("FirstName"), row.get("LastName")]
             row["Name"] = " ".join(p for p in parts if p) or None
 
+    @staticmethod
+    def unsupported(obj: ObjectDef, operation: str) -> RecordFailureError:
+        """A write to an object the API only reads (history, stages)."""
+        return RecordFailureError(
+            "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support {operation}"
+        )
+
     def injected(self, *keys: Any) -> None:
         """The per-record fault, when one is set for any of these keys."""
         spec = self.state.faults.record_error(VENDOR, *(str(k) for k in keys if k))
@@ -197,7 +211,10 @@ class Writer:
     def create(
         self, obj: ObjectDef, values: dict[str, Any], *, stamp: datetime | None = None
     ) -> Record:
-        self.injected(*(values.get(f.name) for f in obj.fields.values() if f.external_id))
+        if not obj.createable:
+            raise self.unsupported(obj, "create")
+        keys = obj.fault_keys or tuple(f.name for f in obj.fields.values() if f.external_id)
+        self.injected(*(values.get(k) for k in keys))
         now = stamp or self.now()
         row: Record = {
             "Id": self.store.new_id(obj.name),
@@ -219,9 +236,11 @@ class Writer:
         self._derive(obj, row)
         self._check_required(obj, row)
         self._check_unique(obj, row)
+        self.rules.before_save(obj.name, None, row, values)
         self._completed(obj, None, row, now)
         self.store.put(obj.name, row)
         self._activity_logged(obj, row, now)
+        self.rules.after_save(obj.name, None, row, now, self.user_id)
         return row
 
     @staticmethod
@@ -260,6 +279,8 @@ class Writer:
             return
 
     def update(self, obj: ObjectDef, record_id: str, values: dict[str, Any]) -> Record:
+        if not obj.updateable:
+            raise self.unsupported(obj, "update")
         self.injected(record_id)
         current = self.store.get(obj.name, record_id) if looks_like_id(record_id) else None
         if current is None:
@@ -275,12 +296,14 @@ class Writer:
         self._derive(obj, row)
         self._check_required(obj, row)
         self._check_unique(obj, row)
+        self.rules.before_save(obj.name, current, row, values)
         now = self.now()
         row["LastModifiedDate"] = row["SystemModstamp"] = now
         row["LastModifiedById"] = self.user_id
         self._completed(obj, current, row, now)
         self.store.put(obj.name, row)
         self._activity_logged(obj, row, now)
+        self.rules.after_save(obj.name, current, row, now, self.user_id)
         return row
 
     def _deleted(self, obj: ObjectDef, record_id: str) -> bool:
@@ -297,6 +320,8 @@ class Writer:
         return self.create(obj, {**values, ext.name: ext_value}), True
 
     def delete(self, obj: ObjectDef, record_id: str) -> None:
+        if not obj.deletable:
+            raise self.unsupported(obj, "delete")
         self.injected(record_id)
         current = self.store.get(obj.name, record_id) if looks_like_id(record_id) else None
         if current is None:
@@ -309,6 +334,7 @@ class Writer:
             IsDeleted=True, LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id
         )
         self.store.put(obj.name, row)
+        self.rules.after_delete(obj.name, row, now, self.user_id)
 
 
 def _scalar(kind: str, raw: Any) -> Any:
@@ -327,6 +353,22 @@ def _scalar(kind: str, raw: Any) -> Any:
         return date.fromisoformat(raw[:10])
     except ValueError as exc:
         raise _deserialize(kind, raw) from exc
+
+
+def _number(f: FieldDef, raw: Any) -> float | int:
+    """currency, percent, double and int values from JSON numbers or numeric strings,
+    rounded to the field's scale as Salesforce stores them."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise _deserialize(f.type, raw) from exc
+    if not math.isfinite(value):
+        raise _deserialize(f.type, raw)
+    if f.type == "int":
+        if not value.is_integer():
+            raise _deserialize(f.type, raw)
+        return int(value)
+    return round(value, f.scale)
 
 
 def _deserialize(kind: str, raw: Any) -> RecordFailureError:
