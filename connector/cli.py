@@ -39,8 +39,9 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _configure_logs() -> None:
-    from connector import logs, yaml_source
-    from connector.config import SECRET_FIELDS, load_settings
+    from connector import logs
+    from connector.config import yaml_source
+    from connector.config.settings import SECRET_FIELDS, load_settings
 
     try:
         settings = load_settings()
@@ -77,12 +78,12 @@ def mappings_validate(
 
     A file whose top level has `plays:` or `policy:` is a plays file: its tokens are checked
     against `--mapping`, else SMSYNC_MAPPINGS, else the example for SMSYNC_CRM."""
-    from connector.config import load_settings, mapping_path
+    from connector.config.mapping_loader import load_mapping, validate_paths
+    from connector.config.mapping_schema import MappingConfig
+    from connector.config.plays_loader import validate_plays_paths
+    from connector.config.settings import load_settings, mapping_path
+    from connector.config.yaml_source import read_yaml
     from connector.errors import Problem
-    from connector.mapping_loader import load_mapping, validate_paths
-    from connector.mapping_schema import MappingConfig
-    from connector.plays_loader import validate_plays_paths
-    from connector.yaml_source import read_yaml
 
     def is_plays(path: Path) -> bool:
         data = read_yaml(path).data
@@ -110,7 +111,7 @@ def mappings_validate(
 @mappings_app.command("schema")
 def mappings_schema() -> None:
     """Print the JSON Schema of mapping files, for editor autocompletion."""
-    from connector.mapping_loader import mapping_json_schema
+    from connector.config.mapping_loader import mapping_json_schema
 
     typer.echo(json.dumps(mapping_json_schema(), indent=2, sort_keys=True))
 
@@ -122,8 +123,8 @@ def mappings_check(
     ] = None,
 ) -> None:
     """Check every mapped field against the live CRM's describe or properties."""
-    from connector.config import load_settings, mapping_path
-    from connector.mapping_loader import load_mapping
+    from connector.config.mapping_loader import load_mapping
+    from connector.config.settings import load_settings, mapping_path
 
     settings = load_settings()
     target = path or mapping_path(settings)
@@ -148,7 +149,7 @@ def mappings_check(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (a second run changes nothing)."""
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.logs import scrub_text
     from connector.store.migrate import upgrade
 
@@ -192,7 +193,7 @@ def run() -> None:
     """The sidecar: scheduler plus webhook, health and metrics endpoints."""
     import os
 
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.runtime.service import Service
     from connector.store.migrate import database_errors
 
@@ -217,7 +218,7 @@ def sync(
     """One full pull, plan, send, ingest, writeback and sweep cycle."""
     if not once:
         _fail("smsync sync: pass --once (the continuous loop is `smsync run`)")
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.engine.context import build_context
     from connector.engine.cycle import run_cycle
     from connector.store.migrate import database_errors, upgrade
@@ -262,7 +263,7 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
     """A manual send, governed like every other."""
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.engine.context import SystemClock, default_worker_id
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
@@ -314,11 +315,11 @@ def classify(
 
     Reads the mapping's disposition rules (SMSYNC_MAPPINGS, else the example for
     SMSYNC_CRM) and the plays file's keyword policy (SMSYNC_PLAYS or mappings/plays.yaml)."""
-    from connector.config import load_settings, mapping_path
+    from connector.config.mapping_loader import load_mapping
+    from connector.config.settings import load_settings, mapping_path
     from connector.domain.policy import Policy
     from connector.engine.plan import load_policy
     from connector.engine.reply_preview import BadReplyError, check_texts, preview
-    from connector.mapping_loader import load_mapping
 
     try:
         check_texts(texts)
@@ -337,7 +338,7 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The decision log for one contact, newest first."""
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.engine.explain import explain as explain_contact
     from connector.store import SqlStore
     from connector.store.migrate import database_errors, require_current
@@ -371,7 +372,7 @@ def report(
     """Outcome measurement by play and segment."""
     from rich.console import Console
 
-    from connector.config import load_settings
+    from connector.config.settings import load_settings
     from connector.report.queries import GroupBy, Scope, build_report
     from connector.report.render import print_report, to_html, to_json
     from connector.report.setup import parse_when, play_outcomes_of

@@ -23,11 +23,11 @@ from typing import Any
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
-from connector.config import Settings, load_settings
+from connector.config.mapping_loader import load_mapping
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings, load_settings
 from connector.crm import build_crm
 from connector.domain.model import ContactState, CrmWrite
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
 

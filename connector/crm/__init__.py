@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.config import Settings
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings
 from connector.errors import ConfigError
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap, TokenVault
 
 if TYPE_CHECKING:

@@ -17,13 +17,13 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from connector.config import Settings, mapping_path
+from connector.config.mapping_loader import load_mapping
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings, mapping_path
 from connector.crm import build_crm
 from connector.domain.model import ContactState
 from connector.domain.signals import Signal
 from connector.engine.owners import OwnerNames
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, SmsPort
 from connector.store import SqlStore
 from connector.store.id_map import StoreIdMap

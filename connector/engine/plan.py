@@ -16,7 +16,9 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 
-from connector.config import Settings
+from connector.config.mapping_schema import MappingConfig
+from connector.config.plays_loader import load_plays, to_policy
+from connector.config.settings import Settings
 from connector.domain import plays as p
 from connector.domain.caps import SendKind
 from connector.domain.governance import (
@@ -34,8 +36,6 @@ from connector.domain.tokens import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import play_key
-from connector.mapping_schema import MappingConfig
-from connector.plays_loader import load_plays, to_policy
 from connector.store import sms_outbox
 
 log = structlog.get_logger(__name__)

@@ -12,11 +12,11 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from connector.config.mapping_schema import BusinessHours, MappingConfig
 from connector.domain.dispositions import Rule
 from connector.domain.model import SlaKind, TaskPriority
 from connector.domain.routing import Member, Rotation, Team
 from connector.domain.sla import BusinessCalendar
-from connector.mapping_schema import BusinessHours, MappingConfig
 from connector.ports import Cursor
 from connector.store import cursors
 

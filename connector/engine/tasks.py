@@ -16,9 +16,9 @@ import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from connector.config.mapping_schema import MappingConfig
 from connector.domain.model import CrmRef, CrmWrite, Message, TaskPriority
 from connector.logs import mask_phone
-from connector.mapping_schema import MappingConfig
 
 REVIEW_TARGET = CrmRef("review", "")  # no record: the adapters write an unlinked task
 FOLLOW_UP = "follow_up"

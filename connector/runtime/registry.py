@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connector.config import Settings
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn

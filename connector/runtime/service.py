@@ -34,13 +34,13 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
-from connector.config import Settings, mapping_path
+from connector.config.mapping_loader import load_mapping
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import Planner
 from connector.engine.plan import build_planner
 from connector.errors import ConfigError
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap
 from connector.runtime import startup
 from connector.runtime.api import api_routes

@@ -9,9 +9,9 @@ from typing import Any
 
 import requests
 
-from connector.config import Settings
+from connector.config.mapping_loader import load_mapping
+from connector.config.settings import Settings
 from connector.crm import build_crm
-from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.salesforce.emulator import SalesforceEmulator

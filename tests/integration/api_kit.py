@@ -12,10 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.types import ASGIApp
 
-from connector.config import Settings
+from connector.config.plays_loader import load_plays, to_policy
+from connector.config.settings import Settings
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine.plan import PlaysPlanner
-from connector.plays_loader import load_plays, to_policy
 from connector.ports import Clock, SmsPort
 from connector.runtime.api import api_routes
 from connector.runtime.app import build_app

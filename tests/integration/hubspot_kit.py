@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from connector.config import Settings
+from connector.config.mapping_loader import load_mapping
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import Tier
 from connector.domain.model import CrmRef, CrmWrite
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import IdMap
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec

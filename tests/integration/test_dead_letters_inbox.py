@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from connector.config import Settings
+from connector.config.mapping_loader import load_mapping
+from connector.config.settings import Settings
 from connector.domain.model import (
     CrmRef,
     CrmWrite,
@@ -27,7 +28,6 @@ from connector.domain.model import (
 from connector.engine import ingest
 from connector.engine.context import EngineContext
 from connector.errors import AuthError, RetriableError
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, Owner, PullBatch
 from connector.runtime import gauges
 from connector.store import SqlStore, crm_outbox, inbox, messages, retry, sms_outbox

@@ -15,12 +15,12 @@ from typing import Any, cast
 import pytest
 from structlog.testing import capture_logs
 
-from connector.config import Settings
+from connector.config.mapping_loader import load_mapping
+from connector.config.settings import Settings
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite, Message
 from connector.engine import outbox, send
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.mapping_loader import load_mapping
 from connector.ports import OutboundSms, SmsPort
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors, Storm

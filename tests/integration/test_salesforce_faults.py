@@ -13,11 +13,11 @@ from typing import cast
 
 import pytest
 
+from connector.config.mapping_loader import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.writeback import Writeback
 from connector.errors import AuthError, QuotaExhaustedError, RetriableError
-from connector.mapping_loader import load_mapping
 from connector.metrics import CRM_API_USAGE, CRM_WRITE_STOPS
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors

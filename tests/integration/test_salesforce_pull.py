@@ -13,9 +13,9 @@ from typing import cast
 import pytest
 from structlog.testing import capture_logs
 
+from connector.config.mapping_loader import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import ContactState
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, PullBatch
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.salesforce.store import truncate_ms

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from connector.config.mapping_loader import load_mapping, mapping_json_schema, validate_paths
 from connector.errors import MappingError, Problem
-from connector.mapping_loader import load_mapping, mapping_json_schema, validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [ROOT / "mappings" / "salesforce.yaml", ROOT / "mappings" / "hubspot.yaml"]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from connector.config.mapping_loader import load_mapping, validate_paths
+from connector.config.mapping_schema import MappingConfig
 from connector.errors import Problem
-from connector.mapping_loader import load_mapping, validate_paths
-from connector.mapping_schema import MappingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SALESFORCE = ROOT / "mappings" / "salesforce.yaml"

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
+from connector.config.mapping_schema import ContactObject, FieldOverrides, MappingConfig, Strict
+from connector.config.validation import load_model, model_at, validate_document
+from connector.config.yaml_source import YamlPath, format_path, parse_yaml
 from connector.errors import MappingError
-from connector.mapping_schema import ContactObject, FieldOverrides, MappingConfig, Strict
-from connector.mapping_validation import load_model, model_at, validate_document
-from connector.yaml_source import YamlPath, format_path, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {

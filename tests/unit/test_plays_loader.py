@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from connector.config.mapping_loader import load_mapping
+from connector.config.mapping_schema import MappingConfig
+from connector.config.plays_loader import load_plays, to_policy, validate_plays_paths
 from connector.domain.keyword_replies import AnsweredBy
 from connector.domain.keywords import KeywordKind, KeywordRule, classify
 from connector.domain.plays import OutsideWindow, TriggerKind
 from connector.domain.policy import ConsentMode
 from connector.errors import MappingError, Problem
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
-from connector.plays_loader import load_plays, to_policy, validate_plays_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mappings" / "plays.yaml"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.config.mapping_loader import load_mapping
 from connector.crm.salesforce.errors import Action, classify, error_for, parse_error
 from connector.crm.salesforce.limits import ApiUsage, parse_limit_info
 from connector.crm.salesforce.mapping import SalesforceMapping, WriteMappingError, parse_datetime
@@ -18,7 +19,6 @@ from connector.errors import (
     RetriableError,
     SessionExpiredError,
 )
-from connector.mapping_loader import load_mapping
 
 MAPPING = SalesforceMapping(
     load_mapping(Path(__file__).resolve().parents[2] / "mappings" / "salesforce.yaml")

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connector.config.plays_loader import load_plays, to_policy
 from connector.domain import plays as p
 from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, TimeZones, TzSource
@@ -20,7 +21,6 @@ from connector.domain.tokens import token_values
 from connector.engine.contact_context import rep_activity
 from connector.engine.plan import PlaysPlanner, play_signals
 from connector.engine.timed import _Watch, due
-from connector.plays_loader import load_plays, to_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 REF = CrmRef("Contact", "003A")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.errors import MappingError
-from connector.yaml_source import (
+from connector.config.yaml_source import (
     ALIAS_BUDGET,
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
@@ -18,6 +17,7 @@ from connector.yaml_source import (
     parse_yaml,
     read_yaml,
 )
+from connector.errors import MappingError
 
 TEXT = """\
 version: 1

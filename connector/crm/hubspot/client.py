@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.config import Settings, require
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings, require
 from connector.crm.hubspot.api import HubSpotApi
 from connector.crm.hubspot.auth import (
     OAuthTokens,
@@ -27,7 +28,6 @@ from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
 from connector.logs import get_logger
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, Cursor, IdMap, Owner, PullBatch, TokenPair, TokenVault
 from connector.retry import RetryPolicy
 

@@ -15,7 +15,8 @@ import phonenumbers
 import requests
 import structlog
 
-from connector.config import Settings
+from connector.config.mapping_schema import MappingConfig
+from connector.config.settings import Settings
 from connector.crm.salesforce.auth import SessionManager, token_form
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime
@@ -31,7 +32,6 @@ from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.logs import mask_phone
-from connector.mapping_schema import MappingConfig
 from connector.ports import Cursor, Owner, PullBatch
 from connector.retry import RetryPolicy
 

@@ -14,6 +14,21 @@ from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
 
+from connector.config.keywords_schema import KeywordsSpec
+from connector.config.mapping_schema import MappingConfig
+from connector.config.plays_schema import (
+    ALL_WEEKDAYS,
+    CapsSpec,
+    OutcomeSpec,
+    PlaysConfig,
+    PlaySpec,
+    PredicateSpec,
+    StateRulesSpec,
+    TriggerSpec,
+    WindowSpec,
+)
+from connector.config.validation import validate_document
+from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 from connector.domain.caps import FrequencyCaps
 from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
@@ -41,21 +56,6 @@ from connector.domain.state_pack import PACKS
 from connector.domain.state_rules import StateRule, StateRules, SubjectCap
 from connector.domain.templates import BUILTIN_TOKENS, Template, TokenSpec, scan
 from connector.errors import MappingError, Problem
-from connector.keywords_schema import KeywordsSpec
-from connector.mapping_schema import MappingConfig
-from connector.mapping_validation import validate_document
-from connector.plays_schema import (
-    ALL_WEEKDAYS,
-    CapsSpec,
-    OutcomeSpec,
-    PlaysConfig,
-    PlaySpec,
-    PredicateSpec,
-    StateRulesSpec,
-    TriggerSpec,
-    WindowSpec,
-)
-from connector.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 
 
 def mapped_fields(mapping: MappingConfig) -> frozenset[str]:

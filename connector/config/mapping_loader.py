@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connector.config.mapping_schema import MappingConfig
+from connector.config.validation import check_model, load_model
 from connector.errors import Problem
-from connector.mapping_schema import MappingConfig
-from connector.mapping_validation import check_model, load_model
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
+from connector.config.keywords_schema import KeywordsSpec
+from connector.config.mapping_schema import Strict, Weekday
+from connector.config.mapping_types import Clock, SnakeName, TimeZoneName, fail
 from connector.domain.disclosure import says_how_to_opt_out
 from connector.domain.zones import all_states, is_state
-from connector.keywords_schema import KeywordsSpec
-from connector.mapping_schema import Strict, Weekday
-from connector.mapping_types import Clock, SnakeName, TimeZoneName, fail
 
 ALL_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

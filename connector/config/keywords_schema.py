@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
+from connector.config.mapping_schema import Strict
+from connector.config.mapping_types import fail
 from connector.domain.keyword_replies import (
     DEFAULT_CONFIRMATION,
     confirmation_problems,
@@ -19,8 +21,6 @@ from connector.domain.keyword_replies import (
 )
 from connector.domain.keywords import BUILTIN_VOCABULARIES, KeywordKind, KeywordRules
 from connector.domain.revocation import fold
-from connector.mapping_schema import Strict
-from connector.mapping_types import fail
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _BUILTIN = KeywordRules(BUILTIN_VOCABULARIES)

@@ -16,8 +16,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 from connector.errors import MappingError, Problem
-from connector.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 

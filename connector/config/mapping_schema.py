@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from connector.mapping_types import (
+from connector.config.mapping_types import (
     ACTIVITY_OBJECTS,
     CONTACT_OBJECTS,
     DEFAULT_VOCABULARY,
