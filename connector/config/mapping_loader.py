@@ -11,14 +11,14 @@ from typing import Any
 
 from connector.config.mapping_schema import MappingConfig
 from connector.config.validation import check_model, load_model
-from connector.errors import Problem
+from connector.errors import MappingError, Problem
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def load_mapping(path: str | Path) -> MappingConfig:
     """The validated mapping, or `MappingError` listing every problem in the file."""
-    return load_model(MappingConfig, path)
+    return load_model(MappingConfig, path, error=MappingError)
 
 
 def validate_paths(paths: list[str]) -> list[Problem]:

@@ -55,7 +55,7 @@ from connector.domain.quiet_hours import Window
 from connector.domain.state_pack import PACKS
 from connector.domain.state_rules import StateRule, StateRules, SubjectCap
 from connector.domain.templates import BUILTIN_TOKENS, Template, TokenSpec, scan
-from connector.errors import MappingError, Problem
+from connector.errors import PlaysError, Problem
 
 
 def mapped_fields(mapping: MappingConfig) -> frozenset[str]:
@@ -167,10 +167,10 @@ def check_plays(
 
 
 def load_plays(path: str | Path, mapping: MappingConfig | None = None) -> PlaysConfig:
-    """The validated plays file, or `MappingError` listing every problem in it."""
+    """The validated plays file, or `PlaysError` listing every problem in it."""
     config, problems = check_plays(path, mapping)
     if config is None:
-        raise MappingError(problems)
+        raise PlaysError(problems)
     return config
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
-from connector.errors import MappingError, Problem
+from connector.errors import ConfigFileError, Problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -180,9 +180,11 @@ def check_model(model: type[M], path: str | Path) -> tuple[M | None, list[Proble
     return validate_document(model, read_yaml(path))
 
 
-def load_model(model: type[M], path: str | Path) -> M:
-    """Read, validate and return the file, or raise `MappingError` listing every problem."""
+def load_model(
+    model: type[M], path: str | Path, *, error: type[ConfigFileError] = ConfigFileError
+) -> M:
+    """Read, validate and return the file, or raise `error` listing every problem."""
     instance, problems = check_model(model, path)
     if instance is None:
-        raise MappingError(problems)
+        raise error(problems)
     return instance

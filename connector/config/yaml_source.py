@@ -29,7 +29,7 @@ from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from connector.errors import MappingError, Problem
+from connector.errors import Problem
 
 YamlPath: TypeAlias = tuple[str | int, ...]
 
@@ -407,11 +407,3 @@ def read_yaml(path: str | Path, *, max_bytes: int | None = None) -> YamlDocument
 
 def _unreadable(file: str, message: str) -> YamlDocument:
     return YamlDocument(file, None, {}, {}, (Problem(file, 1, 1, message),))
-
-
-def load_yaml(path: str | Path) -> YamlDocument:
-    """Like `read_yaml`, but raise `MappingError` when the YAML itself is broken."""
-    doc = read_yaml(path)
-    if doc.problems:
-        raise MappingError(list(doc.problems))
-    return doc

@@ -217,7 +217,7 @@ def plays_path(settings: Settings) -> Path | None:
 
 def load_policy(settings: Settings, mapping: MappingConfig | None = None) -> Policy | None:
     """The governance policy from the plays file (validated against the mapping), or None
-    when there is no plays file. A bad file raises `MappingError` with every problem."""
+    when there is no plays file. A bad file raises `PlaysError` with every problem."""
     path = plays_path(settings)
     if path is None:
         return None

@@ -131,7 +131,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def prepare(settings: Settings) -> Prepared:
     """Validate the whole configuration and reach each vendor once; raises ConfigError
-    (MappingError) and writes nothing."""
+    (ConfigFileError) and writes nothing."""
     mapping = load_mapping(mapping_path(settings))
     planner = build_planner(settings, mapping)  # the plays file, validated against the mapping
     safe_url(settings.database_url)  # a malformed URL is a ConfigError here
