@@ -12,8 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
-from connector.config.mapping_schema import Strict
-from connector.config.mapping_types import fail
+from connector.config.values import Strict, fail
 from connector.domain.keyword_replies import (
     DEFAULT_CONFIRMATION,
     confirmation_problems,

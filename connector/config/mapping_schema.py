@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
+    ValidationInfo,
     model_validator,
 )
 
@@ -25,37 +24,34 @@ from connector.config.mapping_types import (
     CONTACT_OBJECTS,
     DEFAULT_VOCABULARY,
     REQUIRED_DISPOSITIONS,
+    SCOPE_KEY,
     TASK_ENUMS,
     TASK_OBJECTS,
     TEMPLATE_PLACEHOLDERS,
-    ApiName,
-    Clock,
     CrmName,
     Disposition,
-    Regex,
     Scope,
     SlaName,
-    SnakeName,
     Template,
-    TimeZoneName,
-    current_scope,
-    fail,
     for_crm,
-    scope,
+    scope_of,
     task_enum,
+)
+from connector.config.values import (
+    ApiName,
+    Regex,
+    SnakeName,
+    Strict,
+    TimeOfDay,
+    TimeZoneName,
+    Weekday,
+    fail,
 )
 
 ConsentStatusName = Literal["opted_in", "opted_out", "unknown"]
 ConsentSourceName = Literal["keyword", "web_form", "import", "manual", "provider_block", "crm"]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 SlaKindName = Literal["first_response", "follow_up"]
 IdempotencyMode = Literal["unique_property", "local_map"]
-
-
-class Strict(BaseModel):
-    """Base of every model in an admin file: read-only, and unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- fields ------------------------------------------------------------------------------
@@ -166,10 +162,10 @@ def _unique_objects(objects: tuple[ContactObject, ...]) -> tuple[ContactObject, 
 def _covers(kind: str, needed: tuple[str, ...] | None) -> Any:
     """Writing a canonical value back needs a CRM value for it."""
 
-    def check(values: Mapping[str, str]) -> Mapping[str, str]:
+    def check(values: Mapping[str, str], info: ValidationInfo) -> Mapping[str, str]:
         wanted = needed
         if wanted is None:
-            now = current_scope()
+            now = scope_of(info)
             wanted = now.vocabulary if now else ()
         missing = [c for c in wanted if c not in values.values()]
         if missing:
@@ -300,8 +296,8 @@ class BusinessHours(Strict):
     days: tuple[Weekday, ...] = Field(
         min_length=1, description="Working days, e.g. [mon, tue, wed, thu, fri]."
     )
-    start: Clock = Field(description='Opening time, "HH:MM" in quotes.')
-    end: Clock = Field(description='Closing time, "HH:MM" in quotes; after start.')
+    start: TimeOfDay = Field(description='Opening time, "HH:MM" in quotes.')
+    end: TimeOfDay = Field(description='Closing time, "HH:MM" in quotes; after start.')
     time_zone: TimeZoneName = Field(description="IANA time zone of these hours.")
     holidays: tuple[date, ...] = Field(
         (), description="Local dates the SLA clock does not run, e.g. [2026-12-25]."
@@ -426,8 +422,8 @@ class Dispositions(Strict):
     )
 
 
-def _hubspot_only(value: str | None) -> str | None:
-    now = current_scope()
+def _hubspot_only(value: str | None, info: ValidationInfo) -> str | None:
+    now = scope_of(info)
     if value is not None and now is not None and now.crm == "salesforce":
         raise fail(
             "idempotency applies to crm: hubspot only (Salesforce upserts by the external-id"
@@ -497,12 +493,10 @@ class MappingConfig(Strict):
         description="Teams, rotations and escalation leads for follow-up tasks.",
     )
 
-    @model_validator(mode="wrap")
     @classmethod
-    def _in_scope(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        """Publish the file's CRM, vocabulary and SLA names to the single-value checks."""
-        with scope(Scope.from_raw(data)):
-            return handler(data)
+    def validation_context(cls, data: Any) -> dict[str, Any] | None:
+        """The file's CRM, vocabulary and SLA names, for the single-value checks."""
+        return {SCOPE_KEY: Scope.from_raw(data)}
 
     @property
     def object_names(self) -> tuple[str, ...]:

@@ -1,29 +1,25 @@
-"""Field types of the mapping file: each checks one value and says how to fix it.
+"""Field types of the mapping file that depend on the CRM or on the rest of the file.
 
 Cross-field rules (a rule's name must be in the disposition vocabulary, a task priority
 must be one the file's CRM knows) are checked here too, on the value itself, so that the
 error points at the exact line and is reported together with every other problem. The
 facts they need (the CRM, the vocabulary, the SLA names) are read from the raw document
-first and published in `scope` while `MappingConfig` validates; outside that, the
-cross-field checks are skipped.
+first (`Scope.from_raw`) and passed as pydantic's validation context
+(`MappingConfig.validation_context`); validated without it, the cross-field checks are
+skipped.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 import string
-import zoneinfo
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import time
-from functools import cache
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, ValidationInfo, WithJsonSchema
+
+from connector.config.values import SnakeName, fail, one_of
 
 CrmName = Literal["salesforce", "hubspot"]
 
@@ -113,85 +109,14 @@ class Scope:
         return cls(crm=crm, vocabulary=vocabulary, sla_names=sla_names)
 
 
-_SCOPE: ContextVar[Scope | None] = ContextVar("mapping_scope", default=None)
+SCOPE_KEY: Final = "mapping_scope"
 
 
-@contextmanager
-def scope(value: Scope) -> Iterator[None]:
-    token = _SCOPE.set(value)
-    try:
-        yield
-    finally:
-        _SCOPE.reset(token)
-
-
-def current_scope() -> Scope | None:
-    return _SCOPE.get()
-
-
-def fail(message: str) -> PydanticCustomError:
-    """An error whose message is shown to the admin as written."""
-    return PydanticCustomError("smsync", message)
-
-
-def one_of(value: str, allowed: tuple[str, ...] | list[str]) -> PydanticCustomError:
-    same_letters = [a for a in allowed if a.casefold() == value.casefold()]
-    hint = same_letters or difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
-    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-    return fail(f"{value!r} is not one of {', '.join(allowed)}{suggestion}")
-
-
-# --- plain values -----------------------------------------------------------------------
-
-_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _api_name(value: str) -> str:
-    if not _API_NAME.match(value):
-        raise fail(
-            f"{value!r} is not a CRM API name; use the field's API name (letters, digits and"
-            " underscores, e.g. SMS_Consent_Status__c or smsync_consent_status)"
-        )
-    return value
-
-
-ApiName = Annotated[
-    str,
-    AfterValidator(_api_name),
-    WithJsonSchema({"type": "string", "pattern": _API_NAME.pattern}),
-]
-
-
-def _snake(value: str) -> str:
-    if not _SNAKE.match(value):
-        raise fail(f"{value!r} must be lower_snake_case (e.g. {_suggest_snake(value)!r})")
-    return value
-
-
-def _suggest_snake(value: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or "name"
-
-
-SnakeName = Annotated[
-    str,
-    AfterValidator(_snake),
-    WithJsonSchema({"type": "string", "pattern": _SNAKE.pattern}),
-]
-
-
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise fail(
-            f"regex does not compile: {exc.msg} at position {exc.pos}; fix the pattern"
-            " (in YAML, single-quote regexes so backslashes stay as written)"
-        ) from None
-    return value
-
-
-Regex = Annotated[str, AfterValidator(_regex), WithJsonSchema({"type": "string"})]
+def scope_of(info: ValidationInfo) -> Scope | None:
+    """The file's facts, when the validation was given them (see `Scope`)."""
+    context = info.context
+    found = context.get(SCOPE_KEY) if isinstance(context, Mapping) else None
+    return found if isinstance(found, Scope) else None
 
 
 def _template(value: str) -> str:
@@ -230,48 +155,8 @@ Template = Annotated[
 ]
 
 
-def _clock(value: Any) -> time:
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise fail(
-            f'expected a time in quotes like "17:30", got the number {value}'
-            " (unquoted, YAML reads 17:30 as minutes); add the quotes"
-        )
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
-        raise fail(f'expected a time as "HH:MM" (24-hour), got {value!r}')
-    hours, minutes = (int(part) for part in value.split(":"))
-    if hours > 23 or minutes > 59:
-        raise fail(f"{value!r} is not a time of day; use 00:00 to 23:59")
-    return time(hours, minutes)
-
-
-Clock = Annotated[
-    time,
-    BeforeValidator(_clock),
-    WithJsonSchema({"type": "string", "pattern": r"^([01]?\d|2[0-3]):[0-5]\d$"}),
-]
-
-
-@cache
-def _zones() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
-def _zone(value: str) -> str:
-    if value not in _zones():
-        hint = difflib.get_close_matches(value, _zones(), n=1, cutoff=0.6)
-        suggestion = f"did you mean {hint[0]!r}?" if hint else "use one like 'America/New_York'"
-        raise fail(f"{value!r} is not an IANA time zone; {suggestion}")
-    return value
-
-
-TimeZoneName = Annotated[str, AfterValidator(_zone), WithJsonSchema({"type": "string"})]
-
-
-# --- checks that need the scope -----------------------------------------------------------
-
-
-def _disposition(value: str) -> str:
-    now = current_scope()
+def _disposition(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
     if now is not None and value not in now.vocabulary:
         raise one_of(value, now.vocabulary)
     return value
@@ -280,8 +165,8 @@ def _disposition(value: str) -> str:
 Disposition = Annotated[SnakeName, AfterValidator(_disposition)]
 
 
-def _sla_name(value: str) -> str:
-    now = current_scope()
+def _sla_name(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
     if now is not None and now.sla_names is not None and value not in now.sla_names:
         if not now.sla_names:
             raise fail(f"no SLA policy {value!r}: add it under sla.policies")
@@ -292,11 +177,11 @@ def _sla_name(value: str) -> str:
 SlaName = Annotated[str, AfterValidator(_sla_name)]
 
 
-def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str], str]:
+def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str, ValidationInfo], str]:
     """A check that `value` is one of the names the file's CRM knows for `what`."""
 
-    def check(value: str) -> str:
-        now = current_scope()
+    def check(value: str, info: ValidationInfo) -> str:
+        now = scope_of(info)
         if now is None or now.crm is None:
             return value
         allowed = table[now.crm]
@@ -308,5 +193,5 @@ def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str], str
     return check
 
 
-def task_enum(field_name: str) -> Callable[[str], str]:
+def task_enum(field_name: str) -> Callable[[str, ValidationInfo], str]:
     return for_crm({crm: enums[field_name] for crm, enums in TASK_ENUMS.items()}, "task")

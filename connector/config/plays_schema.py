@@ -14,8 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from connector.config.keywords_schema import KeywordsSpec
-from connector.config.mapping_schema import Strict, Weekday
-from connector.config.mapping_types import Clock, SnakeName, TimeZoneName, fail
+from connector.config.values import SnakeName, Strict, TimeOfDay, TimeZoneName, Weekday, fail
 from connector.domain.disclosure import says_how_to_opt_out
 from connector.domain.zones import all_states, is_state
 
@@ -49,8 +48,8 @@ PredicateOpName = Literal["equals", "not_equals", "in", "not_in", "is_set", "is_
 class WindowSpec(Strict):
     """A daily span of local time, [start, end); it may not cross midnight."""
 
-    start: Clock = Field(description='Opening time, "HH:MM" in quotes.')
-    end: Clock = Field(description='Closing time, "HH:MM" in quotes; after start.')
+    start: TimeOfDay = Field(description='Opening time, "HH:MM" in quotes.')
+    end: TimeOfDay = Field(description='Closing time, "HH:MM" in quotes; after start.')
     days: tuple[Weekday, ...] = Field(
         ALL_WEEKDAYS, min_length=1, description="Days it applies to; default every day."
     )

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from connector.config.values import Strict
 from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 from connector.errors import ConfigFileError, Problem
 
@@ -168,7 +169,8 @@ def validate_document(model: type[M], doc: YamlDocument) -> tuple[M | None, list
         return None, problems
     instance: M | None = None
     try:
-        instance = model.model_validate(doc.data)
+        context = model.validation_context(doc.data) if issubclass(model, Strict) else None
+        instance = model.model_validate(doc.data, context=context)
     except ValidationError as exc:
         errors = _without_echoes(exc.errors(include_url=False))
         problems.extend(problem_for(model, doc, e) for e in errors)

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
-from connector.config.mapping_schema import ContactObject, FieldOverrides, MappingConfig, Strict
+from connector.config.mapping_schema import ContactObject, FieldOverrides, MappingConfig
 from connector.config.validation import load_model, model_at, validate_document
+from connector.config.values import Strict
 from connector.config.yaml_source import YamlPath, format_path, parse_yaml
 from connector.errors import ConfigFileError, MappingError
 
