@@ -40,15 +40,14 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def _configure_logs() -> None:
     from connector import logs
-    from connector.config import yaml_source
-    from connector.config.settings import SECRET_FIELDS, load_settings
+    from connector.config import SECRET_FIELDS, load_settings, set_max_bytes
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         _fail(str(exc))
     logs.configure(settings.log_level, settings.log_format)
-    yaml_source.configure(max_bytes=settings.config_max_bytes)
+    set_max_bytes(settings.config_max_bytes)
     logs.secrets_from(
         (s.get_secret_value() if s else None)
         for s in (getattr(settings, name) for name in SECRET_FIELDS)
@@ -78,11 +77,15 @@ def mappings_validate(
 
     A file whose top level has `plays:` or `policy:` is a plays file: its tokens are checked
     against `--mapping`, else SMSYNC_MAPPINGS, else the example for SMSYNC_CRM."""
-    from connector.config.mapping_loader import load_mapping, validate_paths
-    from connector.config.mapping_schema import MappingConfig
-    from connector.config.plays_loader import validate_plays_paths
-    from connector.config.settings import load_settings, mapping_path
-    from connector.config.yaml_source import read_yaml
+    from connector.config import (
+        MappingConfig,
+        load_mapping,
+        load_settings,
+        mapping_path,
+        read_yaml,
+        validate_mapping_paths,
+        validate_plays_paths,
+    )
     from connector.errors import Problem
 
     def is_plays(path: Path) -> bool:
@@ -90,7 +93,9 @@ def mappings_validate(
         return isinstance(data, dict) and bool({"plays", "policy"} & set(data))
 
     plays_files = [p for p in paths if is_plays(p)]
-    problems: list[Problem] = validate_paths([str(p) for p in paths if p not in plays_files])
+    problems: list[Problem] = validate_mapping_paths(
+        [str(p) for p in paths if p not in plays_files]
+    )
     if plays_files:
         target = mapping or mapping_path(load_settings())
         against: MappingConfig | None = None
@@ -111,7 +116,7 @@ def mappings_validate(
 @mappings_app.command("schema")
 def mappings_schema() -> None:
     """Print the JSON Schema of mapping files, for editor autocompletion."""
-    from connector.config.mapping_loader import mapping_json_schema
+    from connector.config import mapping_json_schema
 
     typer.echo(json.dumps(mapping_json_schema(), indent=2, sort_keys=True))
 
@@ -123,8 +128,7 @@ def mappings_check(
     ] = None,
 ) -> None:
     """Check every mapped field against the live CRM's describe or properties."""
-    from connector.config.mapping_loader import load_mapping
-    from connector.config.settings import load_settings, mapping_path
+    from connector.config import load_mapping, load_settings, mapping_path
 
     settings = load_settings()
     target = path or mapping_path(settings)
@@ -149,7 +153,7 @@ def mappings_check(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the store's migrations (a second run changes nothing)."""
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.logs import scrub_text
     from connector.store.migrate import upgrade
 
@@ -193,7 +197,7 @@ def run() -> None:
     """The sidecar: scheduler plus webhook, health and metrics endpoints."""
     import os
 
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.runtime.service import Service
     from connector.store.migrate import database_errors
 
@@ -218,7 +222,7 @@ def sync(
     """One full pull, plan, send, ingest, writeback and sweep cycle."""
     if not once:
         _fail("smsync sync: pass --once (the continuous loop is `smsync run`)")
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.engine.context import build_context
     from connector.engine.cycle import run_cycle
     from connector.store.migrate import database_errors, upgrade
@@ -263,7 +267,7 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
     """A manual send, governed like every other."""
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.engine.context import SystemClock, default_worker_id
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
@@ -315,8 +319,7 @@ def classify(
 
     Reads the mapping's disposition rules (SMSYNC_MAPPINGS, else the example for
     SMSYNC_CRM) and the plays file's keyword policy (SMSYNC_PLAYS or mappings/plays.yaml)."""
-    from connector.config.mapping_loader import load_mapping
-    from connector.config.settings import load_settings, mapping_path
+    from connector.config import load_mapping, load_settings, mapping_path
     from connector.domain.policy import Policy
     from connector.engine.plan import load_policy
     from connector.engine.reply_preview import BadReplyError, check_texts, preview
@@ -338,7 +341,7 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The decision log for one contact, newest first."""
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.engine.explain import explain as explain_contact
     from connector.store import SqlStore
     from connector.store.migrate import database_errors, require_current
@@ -372,7 +375,7 @@ def report(
     """Outcome measurement by play and segment."""
     from rich.console import Console
 
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.report.queries import GroupBy, Scope, build_report
     from connector.report.render import print_report, to_html, to_json
     from connector.report.setup import parse_when, play_outcomes_of

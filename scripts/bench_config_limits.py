@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from connector.config.yaml_source import read_yaml
+from connector.config import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 

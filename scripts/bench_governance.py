@@ -21,8 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.plays_loader import load_plays, to_policy
+from connector.config import load_mapping, load_plays, to_policy
 from connector.domain.caps import SendKind, SentRecord
 from connector.domain.governance import ContactContext, SendCandidate, evaluate, number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource

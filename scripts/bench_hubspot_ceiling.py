@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import load_settings
+from connector.config import load_mapping, load_settings
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import TIERS
 from connector.domain.model import CrmRef, CrmWrite

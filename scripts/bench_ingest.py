@@ -56,7 +56,7 @@ def serve(db_url: str, stats_file: Path) -> None:
     import uvicorn
     from _memory import peak_rss_mb
 
-    from connector.config.settings import Settings
+    from connector.config import Settings
     from connector.logs import configure
     from connector.runtime.webhooks import build_webhook_app
     from connector.sandbox.server import bind_loopback
@@ -286,7 +286,7 @@ def _watch(
 
 def e2e(events: int, rate: float | None, concurrency: int) -> dict[str, Any]:
     """The second pass: webhook -> smsync run -> CRM write acknowledged; latencies in s."""
-    from connector.config.mapping_loader import load_mapping
+    from connector.config import load_mapping
     from connector.sandbox.seed import generate
     from connector.sandbox.server import Sandbox
     from connector.store.migrate import upgrade

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(contacts: int, crm: str) -> dict[str, Any]:
     from _memory import peak_rss_mb
 
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.engine import pull
     from connector.engine.context import build_context
     from connector.logs import configure

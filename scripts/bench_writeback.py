@@ -23,9 +23,7 @@ from typing import Any
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings, load_settings
+from connector.config import MappingConfig, Settings, load_mapping, load_settings
 from connector.crm import build_crm
 from connector.domain.model import ContactState, CrmWrite
 from connector.sandbox.hubspot.emulator import HubSpotEmulator

@@ -188,7 +188,7 @@ def enqueue_work(
 
 def prepare(sb: Any, db_url: str, plays: Path, opts: Options) -> Workload:
     """Pull the seeded CRM once (no planner: nothing is planned), then queue the work."""
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
     from connector.engine import pull
     from connector.engine.context import build_context
     from connector.engine.plan import load_policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.config.settings import Settings, load_settings
+from connector.config import Settings, load_settings
 from connector.sandbox.server import Sandbox
 
 

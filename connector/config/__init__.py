@@ -1,2 +1,57 @@
 """Configuration: settings from the environment and the admin's YAML files (mapping and
-plays), validated whole and located, before anything runs."""
+plays), each validated whole before anything runs, every problem located FILE:LINE:COL.
+
+This is the package's public face; the rest of smsync imports from here only.
+
+    settings.py          Settings from the environment (and *_FILE secrets)
+    yaml_source.py       YAML read with the position of every key and value, within limits
+    validation.py        a pydantic model over a YAML document: every problem, located
+    values.py            value types both files share (TimeOfDay, SnakeName, ...), `Strict`
+    mapping_*.py         the mapping file: its sections, types, the whole and its loader
+    plays_*.py           the plays file: policy, plays, keywords, loader, and to the domain
+    keywords_schema.py   the plays file's `policy.keywords`
+"""
+
+from connector.config.mapping_fields import FieldMap
+from connector.config.mapping_loader import (
+    load_mapping,
+    mapping_json_schema,
+    validate_mapping_paths,
+)
+from connector.config.mapping_routing import BusinessHours
+from connector.config.mapping_schema import MappingConfig
+from connector.config.plays_loader import load_plays, to_play, to_policy, validate_plays_paths
+from connector.config.settings import (
+    SECRET_FIELDS,
+    Settings,
+    env_name,
+    is_unset,
+    load_settings,
+    mapping_path,
+    require,
+)
+from connector.config.yaml_source import YamlDocument, YamlPath, read_yaml, set_max_bytes
+
+__all__ = [
+    "SECRET_FIELDS",
+    "BusinessHours",
+    "FieldMap",
+    "MappingConfig",
+    "Settings",
+    "YamlDocument",
+    "YamlPath",
+    "env_name",
+    "is_unset",
+    "load_mapping",
+    "load_plays",
+    "load_settings",
+    "mapping_json_schema",
+    "mapping_path",
+    "read_yaml",
+    "require",
+    "set_max_bytes",
+    "to_play",
+    "to_policy",
+    "validate_mapping_paths",
+    "validate_plays_paths",
+]

@@ -1,6 +1,6 @@
 """Entry points for the mapping file: load one, validate several, publish the JSON Schema.
 
-`smsync mappings validate PATH...` prints `validate_paths(...)` one problem per line and
+`smsync mappings validate PATH...` prints `validate_mapping_paths(...)` one problem per line and
 exits 2 when there are any; `smsync mappings schema` prints `mapping_json_schema()`.
 """
 
@@ -21,7 +21,7 @@ def load_mapping(path: str | Path) -> MappingConfig:
     return load_model(MappingConfig, path, error=MappingError)
 
 
-def validate_paths(paths: list[str]) -> list[Problem]:
+def validate_mapping_paths(paths: list[str]) -> list[Problem]:
     """Every problem across all the files; an empty list means they are all fine."""
     problems: list[Problem] = []
     for path in paths:

@@ -43,8 +43,8 @@ ALIAS_BUDGET = 20_000  # values built again through aliases and merges, per file
 _max_bytes = DEFAULT_MAX_BYTES
 
 
-def configure(max_bytes: int) -> None:
-    """The size cap for every file read from now on (the CLI sets it from the settings)."""
+def set_max_bytes(max_bytes: int) -> None:
+    """The size cap for every file read from now on (SMSYNC_CONFIG_MAX_BYTES, set by the CLI)."""
     global _max_bytes  # noqa: PLW0603 - one process-wide knob, like the log configuration
     _max_bytes = max_bytes
 

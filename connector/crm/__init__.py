@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
+from connector.config import MappingConfig, Settings
 from connector.errors import ConfigError
 from connector.ports import CrmPort, IdMap, TokenVault
 

@@ -24,10 +24,14 @@ import requests
 import uvicorn
 import yaml
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.plays_loader import load_plays, to_policy
-from connector.config.settings import Settings, load_settings
+from connector.config import (
+    MappingConfig,
+    Settings,
+    load_mapping,
+    load_plays,
+    load_settings,
+    to_policy,
+)
 from connector.crm import build_crm
 from connector.engine.plan import PlaysPlanner
 from connector.runtime.app import build_app

@@ -17,9 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings, mapping_path
+from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.domain.model import ContactState
 from connector.domain.signals import Signal

@@ -16,9 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.plays_loader import load_plays, to_policy
-from connector.config.settings import Settings
+from connector.config import MappingConfig, Settings, load_plays, to_policy
 from connector.domain import plays as p
 from connector.domain.caps import SendKind
 from connector.domain.governance import (

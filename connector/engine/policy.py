@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from connector.config.mapping_schema import BusinessHours, MappingConfig
+from connector.config import BusinessHours, MappingConfig
 from connector.domain.dispositions import Rule
 from connector.domain.model import SlaKind, TaskPriority
 from connector.domain.routing import Member, Rotation, Team

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.config.mapping_schema import MappingConfig
+from connector.config import MappingConfig
 from connector.domain.dispositions import Classification, classify
 from connector.domain.keyword_replies import MAX_TEXT, AnsweredBy
 from connector.domain.keywords import KeywordKind, Sender

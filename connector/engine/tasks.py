@@ -16,7 +16,7 @@ import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from connector.config.mapping_schema import MappingConfig
+from connector.config import MappingConfig
 from connector.domain.model import CrmRef, CrmWrite, Message, TaskPriority
 from connector.logs import mask_phone
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.domain.plays import Outcome
 from connector.errors import ConfigError
 
@@ -22,7 +22,7 @@ def parse_when(text: str | None, option: str) -> datetime | None:
 
 def play_outcomes_of(settings: Settings) -> dict[str, Outcome]:
     """Each play's outcome from the plays file the engine uses; none without one."""
-    from connector.config.plays_loader import load_plays, to_play
+    from connector.config import load_plays, to_play
     from connector.engine.plan import plays_path
 
     path = plays_path(settings)

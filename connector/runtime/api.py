@@ -46,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.domain.model import Verdict
 from connector.domain.policy import Policy
 from connector.engine.manual import Decided, ManualResult, UnknownContactError, decide, send_now

@@ -29,7 +29,7 @@ import requests
 import sqlalchemy as sa
 import structlog
 
-from connector.config.settings import Settings, require
+from connector.config import Settings, require
 from connector.crm.salesforce.auth import SessionManager, credentials_hint
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.logs import register_secret, scrub_text

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
+from connector.config import MappingConfig, Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner

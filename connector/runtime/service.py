@@ -34,9 +34,7 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings, mapping_path
+from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import Planner
 from connector.engine.plan import build_planner

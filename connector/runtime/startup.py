@@ -27,7 +27,7 @@ import requests
 import structlog
 import urllib3
 
-from connector.config.settings import Settings, env_name
+from connector.config import Settings, env_name
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.logs import scrub_text
 from connector.runtime.readiness import Check

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS

@@ -9,8 +9,7 @@ from typing import Any
 
 import requests
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.crm import build_crm
 from connector.ports import CrmPort
 from connector.sandbox.hubspot.emulator import HubSpotEmulator

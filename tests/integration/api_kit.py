@@ -12,8 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.types import ASGIApp
 
-from connector.config.plays_loader import load_plays, to_policy
-from connector.config.settings import Settings
+from connector.config import Settings, load_plays, to_policy
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine.plan import PlaysPlanner
 from connector.ports import Clock, SmsPort

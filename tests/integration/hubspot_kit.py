@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
+from connector.config import MappingConfig, Settings, load_mapping
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import Tier
 from connector.domain.model import CrmRef, CrmWrite

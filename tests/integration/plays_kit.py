@@ -13,8 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.plays_loader import load_plays, to_policy
+from connector.config import load_mapping, load_plays, to_policy
 from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.zones import state_code, state_zones

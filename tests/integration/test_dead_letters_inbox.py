@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import (
     CrmRef,
     CrmWrite,

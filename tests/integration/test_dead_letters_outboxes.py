@@ -15,8 +15,7 @@ from typing import Any, cast
 import pytest
 from structlog.testing import capture_logs
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite, Message
 from connector.engine import outbox, send

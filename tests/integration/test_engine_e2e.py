@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.sla import add_business_time
 from connector.engine.context import EngineContext, build_context

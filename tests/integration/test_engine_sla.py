@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.domain import sla as sla_rules
 from connector.domain.model import ContactState, CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, sweep

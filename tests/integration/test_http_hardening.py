@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from connector import logs
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.runtime.app import build_app
 from connector.runtime.readiness import Readiness
 from connector.runtime.webhooks import webhook_routes

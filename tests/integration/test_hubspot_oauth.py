@@ -14,7 +14,7 @@ import certifi
 import pytest
 import requests
 
-from connector.config.settings import Settings, load_settings
+from connector.config import Settings, load_settings
 from connector.crm import build_crm
 from connector.crm.hubspot.auth import OAuthTokens, oauth_exchange
 from connector.crm.hubspot.client import TOKEN_PATH, HubSpotCrm

@@ -22,9 +22,7 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.plays_loader import load_plays, to_policy
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping, load_plays, to_policy
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine import ingest, send

@@ -20,7 +20,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.domain.model import ConsentSource, ConsentStatus, ContactState, Verdict
 from connector.engine import ingest, send
 from connector.engine.cycle import run_cycle

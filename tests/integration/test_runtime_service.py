@@ -22,7 +22,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from connector.config.mapping_loader import load_mapping
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.sandbox.faults import FaultSpec
@@ -344,7 +344,7 @@ def test_sigterm_during_a_writeback_batch_finishes_it_and_exits_0(
     upgrade(url)
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
 
     mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
     crm = SalesforceCrm.from_settings(load_settings(), mapping)

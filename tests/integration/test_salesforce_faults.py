@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.writeback import Writeback

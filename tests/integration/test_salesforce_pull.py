@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 from structlog.testing import capture_logs
 
-from connector.config.mapping_loader import load_mapping
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import ContactState
 from connector.ports import Cursor, PullBatch

@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
+from connector.config import load_mapping
 from connector.crm.salesforce.schema_check import check_mapping
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox

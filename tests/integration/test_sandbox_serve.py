@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from connector.config.settings import load_settings
+from connector.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_KEYS = {

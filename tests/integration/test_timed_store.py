@@ -10,9 +10,7 @@ from typing import cast
 
 import sqlalchemy as sa
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.plays_loader import load_plays, to_policy
-from connector.config.settings import load_settings
+from connector.config import load_mapping, load_plays, load_settings, to_policy
 from connector.domain.holdout import assign
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine import timed

@@ -93,7 +93,7 @@ def test_a_send_through_the_messaging_service(sb: Sandbox) -> None:
 
 
 def test_the_settings_build_the_client(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connector.config.settings import load_settings
+    from connector.config import load_settings
 
     for name, value in sb.env().items():
         monkeypatch.setenv(name, value)

@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.ports import OutboundSms
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox

@@ -29,8 +29,7 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from connector import logs
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest
 from connector.engine.context import EngineContext

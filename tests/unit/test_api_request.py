@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.config.settings import load_settings
+from connector.config import load_settings
 from connector.errors import ConfigError
 from connector.runtime.api_request import MAX_JSON_DEPTH, BadRequest, depth_within, parse
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.settings import Settings, load_settings
+from connector.config import Settings, load_mapping, load_settings
 from connector.crm.salesforce.auth import token_form
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.errors import ConfigError

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
-from connector.config.mapping_schema import ContactObject, FieldOverrides, MappingConfig
+from connector.config import MappingConfig
+from connector.config.mapping_fields import ContactObject, FieldOverrides
 from connector.config.validation import load_model, model_at, validate_document
 from connector.config.values import Strict
 from connector.config.yaml_source import YamlPath, format_path, parse_yaml

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connector.config.plays_loader import load_plays, to_policy
+from connector.config import load_plays, to_policy
 from connector.domain.caps import SendKind
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.signals import Signal, SignalKind, changes

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
-from connector.config.mapping_schema import MappingConfig
-from connector.config.plays_loader import load_plays, to_policy, validate_plays_paths
+from connector.config import (
+    MappingConfig,
+    load_mapping,
+    load_plays,
+    to_policy,
+    validate_plays_paths,
+)
 from connector.domain.keyword_replies import AnsweredBy
 from connector.domain.keywords import KeywordKind, KeywordRule, classify
 from connector.domain.plays import OutsideWindow, TriggerKind

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.config.mapping_loader import load_mapping
+from connector.config import load_mapping
 from connector.crm.salesforce.errors import Action, classify, error_for, parse_error
 from connector.crm.salesforce.limits import ApiUsage, parse_limit_info
 from connector.crm.salesforce.mapping import SalesforceMapping, WriteMappingError, parse_datetime

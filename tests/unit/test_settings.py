@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.config.settings import SECRET_FIELDS, env_name, load_settings, require
+from connector.config import SECRET_FIELDS, env_name, load_settings, require
 from connector.errors import ConfigError
 
 

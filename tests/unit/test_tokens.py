@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.config.plays_loader import load_plays, to_policy
+from connector.config import load_plays, to_policy
 from connector.domain import plays as p
 from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, TimeZones, TzSource

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from starlette.types import ASGIApp
 from twilio.request_validator import RequestValidator
 
-from connector.config.settings import Settings
+from connector.config import Settings
 from connector.domain.model import Direction, Message, MessageStatus
 from connector.runtime.webhooks import EMPTY_TWIML, build_webhook_app
 from connector.store import SqlStore, inbox, messages

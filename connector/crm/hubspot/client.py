@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings, require
+from connector.config import MappingConfig, Settings, require
 from connector.crm.hubspot.api import HubSpotApi
 from connector.crm.hubspot.auth import (
     OAuthTokens,

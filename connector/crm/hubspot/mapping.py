@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.config.mapping_schema import FieldMap, MappingConfig
+from connector.config import FieldMap, MappingConfig
 from connector.domain.model import (
     ConsentStatus,
     ContactState,

@@ -13,9 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
-from connector.config.yaml_source import YamlDocument, YamlPath, read_yaml
+from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.errors import Problem
 

@@ -21,7 +21,7 @@ import jwt
 import requests
 import structlog
 
-from connector.config.settings import Settings, env_name, is_unset
+from connector.config import Settings, env_name, is_unset
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.retry import RetryPolicy, retrying
 

@@ -15,8 +15,7 @@ import phonenumbers
 import requests
 import structlog
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
+from connector.config import MappingConfig, Settings
 from connector.crm.salesforce.auth import SessionManager, token_form
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime

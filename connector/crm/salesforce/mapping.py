@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.config.mapping_schema import FieldMap, MappingConfig
+from connector.config import FieldMap, MappingConfig
 from connector.domain.model import (
     ConsentStatus,
     ContactState,

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.config.mapping_schema import MappingConfig
-from connector.config.settings import Settings
-from connector.config.yaml_source import YamlDocument, YamlPath, read_yaml
+from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.crm.salesforce.mapping import SCALAR_FIELDS, VALUE_MAPPED
 from connector.errors import ConfigError, Problem

@@ -24,7 +24,7 @@ import requests
 import structlog
 from tenacity import sleep as default_sleep
 
-from connector.config.settings import Settings, require
+from connector.config import Settings, require
 from connector.domain.model import Direction, Message, MessageStatus
 from connector.errors import ConfigError, FatalError, RetriableError
 from connector.logs import mask_phone, register_secret
