@@ -5,6 +5,7 @@ This is the package's public face; the rest of smsync imports from here only.
 
     settings.py          Settings from the environment (and *_FILE secrets)
     yaml_source.py       YAML read with the position of every key and value, within limits
+    yaml_compose.py      the bounded loader and builder behind it
     validation.py        a pydantic model over a YAML document: every problem, located
     values.py            value types both files share (TimeOfDay, SnakeName, ...), `Strict`
     mapping_*.py         the mapping file: its sections, types, the whole and its loader
