@@ -9,7 +9,7 @@ This is the package's public face; the rest of smsync imports from here only.
     validation.py        a pydantic model over a YAML document: every problem, located
     values.py            value types both files share (TimeOfDay, SnakeName, ...), `Strict`
     mapping_*.py         the mapping file: its sections, types, the whole and its loader
-    plays_*.py           the plays file: policy, plays, keywords, loader, and to the domain
+    plays_*.py           the plays file: policy, plays, loader, and to the domain's records
     keywords_schema.py   the plays file's `policy.keywords`
 """
 
@@ -21,7 +21,8 @@ from connector.config.mapping_loader import (
 )
 from connector.config.mapping_routing import BusinessHours
 from connector.config.mapping_schema import MappingConfig
-from connector.config.plays_loader import load_plays, to_play, to_policy, validate_plays_paths
+from connector.config.plays_loader import load_plays, validate_plays_paths
+from connector.config.plays_to_domain import to_play, to_policy
 from connector.config.settings import (
     SECRET_FIELDS,
     Settings,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 import zoneinfo
-from datetime import time
+from datetime import time, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Wit
 from pydantic_core import PydanticCustomError
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Strict(BaseModel):
@@ -128,3 +129,27 @@ def _zone(value: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_zone), WithJsonSchema({"type": "string"})]
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value == 0:
+            return timedelta(0)
+        raise fail(f"expected a duration with a unit like '{value}m' or '{value}h', got {value}")
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise fail(f"expected a duration like 30s, 15m, 2h, 3d or 1w, got {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern}),
+]
