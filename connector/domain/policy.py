@@ -1,4 +1,5 @@
-"""The governance policy: the admin's rules as plain records (see `connector.config.plays_to_domain`)."""
+"""The governance policy: the admin's rules as plain records (built by
+`connector.config.plays_to_domain`)."""
 
 from __future__ import annotations
 
