@@ -58,7 +58,7 @@ from connector.runtime.registry import (
 from connector.runtime.webhooks import webhook_routes
 from connector.sms.twilio.client import TwilioSms
 from connector.store import SqlStore
-from connector.store.engine import safe_url
+from connector.store.database import safe_url
 from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox, inbox, sms_outbox

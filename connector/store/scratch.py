@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import make_url
 
-from connector.store.engine import make_engine
+from connector.store.database import make_engine
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.store import SqlStore
-from connector.store.engine import safe_url
+from connector.store.database import safe_url
 from connector.store.migrate import upgrade
 from connector.store.scratch import scratch_schema
 

@@ -40,7 +40,7 @@ from connector.store import (
     sms_outbox,
 )
 from connector.store import tables as tb
-from connector.store.db import SqlStore
+from connector.store.database import SqlStore
 
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
 PHONE = "+14155550123"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from connector.errors import ConfigError
 from connector.store import make_engine
-from connector.store.engine import normalise_url, safe_url
+from connector.store.database import normalise_url, safe_url
 from connector.store.migrate import current, upgrade
 from connector.store.tables import cursors
 

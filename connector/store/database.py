@@ -1,4 +1,5 @@
-"""Engines for the state store: SQLite (one replica, WAL) or Postgres (several replicas).
+"""The state store's database: its URL, its engine (SQLite for one replica, in WAL mode, or
+Postgres for several) and `SqlStore`, the `Store` port over that engine.
 
 SQLite connections run every transaction as ``BEGIN IMMEDIATE``: the writer lock is taken
 up front, so a transaction that reads and then writes (an outbox claim, a monotonic status
@@ -8,6 +9,8 @@ update) never fails half-way with SQLITE_BUSY, and ``busy_timeout`` makes the ot
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -108,3 +111,28 @@ def _sqlite_engine(url: URL) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+class SqlStore:
+    """Repositories take the Connection this yields, so a state change and the outbox row
+    it causes commit together or not at all."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlStore:
+        return cls(make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
