@@ -24,7 +24,7 @@ from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
-from connector.store import SqlStore, crm_outbox, retry
+from connector.store import SqlStore, crm_outbox, failure_ledger
 from connector.store.migrate import upgrade
 from tests.sandbox_kit import sandbox_settings
 
@@ -222,7 +222,7 @@ def test_per_record_errors_land_in_the_retry_ledger_and_are_retried_next_cycle(
     assert (report.written, report.retrying, report.dead, report.orphaned) == (1, 1, 1, 1)
     with store.begin() as conn:
         ledger = {
-            w.external_id: retry.get_open(conn, "crm", w.external_id)
+            w.external_id: failure_ledger.get_open(conn, "crm", w.external_id)
             for w in (ok, locked, refused, orphan)
         }
     assert ledger[ok.external_id] is None
@@ -246,8 +246,8 @@ def test_per_record_errors_land_in_the_retry_ledger_and_are_retried_next_cycle(
     again = writeback.drain()
     assert (again.claimed, again.written) == (1, 1)
     with store.begin() as conn:
-        assert retry.get_open(conn, "crm", locked.external_id) is None
-        assert retry.get_open(conn, "crm", orphan.external_id) is not None
+        assert failure_ledger.get_open(conn, "crm", locked.external_id) is None
+        assert failure_ledger.get_open(conn, "crm", orphan.external_id) is not None
     assert len(emulator.find("Task", "SMS_Message_Id__c", locked.external_id)) == 1
 
 
