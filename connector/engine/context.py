@@ -25,7 +25,7 @@ from connector.engine.owners import OwnerNames
 from connector.ports import Clock, CrmPort, SmsPort
 from connector.store import SqlStore
 from connector.store.id_map import StoreIdMap
-from connector.store.tokens import StoreTokenVault
+from connector.store.oauth_tokens import StoreTokenVault
 
 
 class Planner(Protocol):

@@ -30,7 +30,7 @@ from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, Verdict
 from connector.domain.policy import Policy
 from connector.domain.signals import Signal, SignalKind
-from connector.domain.tokens import MEETING
+from connector.domain.template_values import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import play_key

@@ -16,8 +16,8 @@ from connector.domain import plays as p
 from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, TimeZones, TzSource
 from connector.domain.signals import SignalKind, changes, date_due
+from connector.domain.template_values import token_values
 from connector.domain.templates import Template, TokenSpec, scan
-from connector.domain.tokens import token_values
 from connector.engine.contact_context import rep_activity
 from connector.engine.plan import PlaysPlanner, play_signals
 from connector.engine.timed import _Watch, due
