@@ -48,7 +48,7 @@ from connector.engine import compliance, consent_sync, dead_letters, outbox, tas
 from connector.engine.context import EngineContext
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
-from connector.engine.policy import ReplyPolicy, load_rotation, save_rotation, sla_for
+from connector.engine.reply_policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.engine.send import policy_of
 from connector.errors import FatalError
 from connector.failures import backoff, describe, permanent

@@ -28,7 +28,7 @@ from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
 from connector.engine import outbox, tasks
 from connector.engine.context import EngineContext
-from connector.engine.policy import ReplyPolicy
+from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
 from connector.store import contacts, sla
 from connector.store.records import SlaEntry

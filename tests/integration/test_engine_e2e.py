@@ -23,7 +23,7 @@ from connector.domain.model import ContactState, CrmRef
 from connector.domain.sla import add_business_time
 from connector.engine.context import EngineContext, build_context
 from connector.engine.cycle import run_cycle
-from connector.engine.policy import ReplyPolicy, sla_for
+from connector.engine.reply_policy import ReplyPolicy, sla_for
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
