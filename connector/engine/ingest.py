@@ -44,7 +44,7 @@ from connector.domain.model import (
 from connector.domain.phones import try_e164
 from connector.domain.routing import route
 from connector.domain.sla import add_business_time, start_timer
-from connector.engine import compliance, consent_sync, dead_letters, outbox, tasks
+from connector.engine import compliance, consent_sync, crm_records, dead_letters, outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.outbox_keys import correlation_id
@@ -286,7 +286,7 @@ def _inbound(
     in_vocabulary = name in ctx.mapping.dispositions.vocabulary
     _put(
         conn,
-        tasks.activity(message, primary or tasks.REVIEW_TARGET, disposition=name),
+        crm_records.activity(message, primary or tasks.REVIEW_TARGET, disposition=name),
         now,
         report,
     )
@@ -327,7 +327,7 @@ def _inbound(
         if due is not None and ref == primary and _mapped(ctx, ref, "sla_due"):
             fields["sla_due"] = due
         if fields:
-            write = CrmWrite("field_update", tasks.fields_id(sid, ref), ref, fields)
+            write = CrmWrite("field_update", crm_records.fields_id(sid, ref), ref, fields)
             _put(conn, write, now, report)
 
 
@@ -428,7 +428,7 @@ def _status(
     target = messages.contact_of(conn, sid)
     code = message.error_code
     if target is not None and message.status.terminal:
-        write = tasks.activity(message, target)
+        write = crm_records.activity(message, target)
         fields = dict(write.fields)
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
@@ -446,7 +446,7 @@ def _status(
                     conn,
                     CrmWrite(
                         "field_update",
-                        tasks.fields_id(f"{sid}:phone", state.ref),
+                        crm_records.fields_id(f"{sid}:phone", state.ref),
                         state.ref,
                         {"phone_status": "invalid"},
                     ),

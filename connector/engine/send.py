@@ -41,7 +41,7 @@ from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, CrmRef, Direction, Message, Verdict
 from connector.domain.plays import Play, TriggerKind
 from connector.domain.policy import Policy
-from connector.engine import consent_sync, contact_context, dead_letters, outbox, tasks
+from connector.engine import consent_sync, contact_context, crm_records, dead_letters, outbox
 from connector.engine.contact_context import LANDLINE_ERROR
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.decisions import record
@@ -355,7 +355,7 @@ class Sender:
             sms_outbox.mark_sent(conn, row.id, message.sid, now, self.worker_id)
             stored = messages.upsert(conn, sent, now, contact=row.contact)
             if row.contact is not None:
-                outbox.put(conn, tasks.activity(stored, row.contact), now)
+                outbox.put(conn, crm_records.activity(stored, row.contact), now)
                 if kind_of(row.idempotency_key) is SendKind.MANUAL:
                     timer = sla.open_timer(conn, row.contact)
                     if timer is not None:  # the rep answered: their SLA is met
