@@ -376,9 +376,9 @@ def report(
     from rich.console import Console
 
     from connector.config import load_settings
+    from connector.report.options import parse_when, play_outcomes_of
     from connector.report.queries import GroupBy, Scope, build_report
     from connector.report.render import print_report, to_html, to_json
-    from connector.report.setup import parse_when, play_outcomes_of
     from connector.store import SqlStore
     from connector.store.migrate import database_errors, require_current
 
