@@ -1,5 +1,6 @@
 """CRM adapters. Each implements `connector.ports.CrmPort` with the same file names
-(client, mapping, errors), so knowing one means knowing the other."""
+(client, http, mapping, errors, auth, pull, writer, schema_check), so knowing one means
+knowing the other."""
 
 from __future__ import annotations
 

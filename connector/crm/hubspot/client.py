@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.config import MappingConfig, Settings, require
-from connector.crm.hubspot.api import HubSpotApi
 from connector.crm.hubspot.auth import (
     OAuthTokens,
     PrivateAppToken,
     TokenSource,
     oauth_exchange,
 )
+from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connector.crm.hubspot.api import HubSpotApi
+from connector.crm.hubspot.http import HubSpotApi
 from connector.errors import FatalError
 from connector.ports import Owner
 

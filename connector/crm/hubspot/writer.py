@@ -26,13 +26,13 @@ from typing import Any, Literal
 
 import structlog
 
-from connector.crm.hubspot.api import HubSpotApi
 from connector.crm.hubspot.errors import (
     BatchRejectedError,
     NoResponseError,
     RecordFailure,
     record_failure,
 )
+from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
 from connector.domain.model import CrmWrite, WriteResult
 from connector.errors import RetriableError

@@ -18,9 +18,9 @@ from typing import Any
 import structlog
 
 from connector.crm.salesforce.errors import Action, classify, parse_error
+from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import DIRECTION_FIELD, SalesforceMapping, WriteMappingError
-from connector.crm.salesforce.transport import SalesforceApi
 from connector.domain.model import CrmWrite, WriteResult
 from connector.errors import QuotaExhaustedError
 from connector.logs import scrub_text
