@@ -20,7 +20,6 @@ from urllib3.util.retry import Retry
 
 from connector.crm.hubspot.auth import TokenSource
 from connector.crm.hubspot.errors import (
-    Action,
     NoResponseError,
     is_sdk_error,
     to_error,
@@ -30,6 +29,7 @@ from connector.crm.hubspot.limiter import RateLimiter
 from connector.errors import RateLimitedError, RetriableError, SessionExpiredError
 from connector.metrics import CRM_API_CALLS, CRM_API_USAGE, CRM_RATE_LIMITED
 from connector.retry import RetryPolicy, retrying
+from connector.vendor_errors import Action
 
 log = structlog.get_logger(__name__)
 CRM = "hubspot"
