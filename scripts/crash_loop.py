@@ -43,10 +43,8 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from _harness import SmsyncRun, free_port
+from _harness import SmsyncRun, free_port, scratch_schema
 from _takeover import TakeoverOptions, run_takeover
-
-from connector.store.scratch import scratch_schema
 
 BODIES = (
     "Yes, Thursday works for me",

@@ -1,5 +1,6 @@
 """A throwaway Postgres schema: the crash loop, the replicas run and the tests each work in
-a fresh one and drop it, so a shared server keeps nothing of theirs."""
+a fresh one and drop it, so a shared server keeps nothing of theirs. A test helper, not a
+part of smsync; the scripts reach it through `scripts/_harness.py`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import make_url
 
-from connector.store.database import make_engine
+from connector.store import make_engine
 
 
 @contextmanager
