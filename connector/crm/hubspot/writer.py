@@ -35,7 +35,7 @@ from connector.crm.hubspot.errors import (
 from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
 from connector.domain.model import CrmWrite, WriteResult
-from connector.errors import RetriableError
+from connector.errors import ConfigError, RetriableError
 from connector.metrics import CRM_WRITES
 from connector.ports import IdMap
 
@@ -47,19 +47,6 @@ PENDING = ""  # IdMap value: a create was sent, its outcome unknown
 ASSOCIATION_TYPES = {"communications": 81, "tasks": 204}  # engagement -> contact
 
 Mode = Literal["unique_property", "local_map"]
-
-
-class MemoryIdMap:
-    """An in-process IdMap, for `local_map` without a store (tests, one-shot runs)."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, str] = {}
-
-    def get_many(self, external_ids: Sequence[str]) -> dict[str, str]:
-        return {e: self.ids[e] for e in external_ids if e in self.ids}
-
-    def put_many(self, pairs: dict[str, str]) -> None:
-        self.ids.update(pairs)
 
 
 @dataclass(slots=True)
@@ -101,7 +88,13 @@ class Writer:
         self.api = api
         self.mapper = mapper
         self.mode = mode
-        self.id_map: IdMap = id_map if id_map is not None else MemoryIdMap()
+        if mode == "local_map" and id_map is None:
+            # an id map forgotten on restart would create every engagement again
+            raise ConfigError(
+                "idempotency: local_map keeps each HubSpot id in the store's id map, and the"
+                " adapter was built without one; pass the store's (StoreIdMap)"
+            )
+        self.id_map: IdMap | None = id_map
         self.activity_object = mapper.mapping.activity.object
         self.task_object = mapper.mapping.tasks.object
         self.ext_field = {
@@ -219,7 +212,8 @@ class Writer:
         if self.mode == "unique_property":
             self._create_or_upsert(obj, ext_field, list(inputs.values()))
         else:
-            self._create_with_map(obj, ext_field, inputs)
+            assert self.id_map is not None  # local_map: __init__ refused to go without one
+            self._create_with_map(self.id_map, obj, ext_field, inputs)
         for ext, idx in by_ext.items():
             for i in idx:
                 out[i] = inputs[ext].outcome
@@ -285,12 +279,14 @@ class Writer:
         for inp, up in zip(existing, upserts, strict=True):
             inp.outcome = up.outcome  # created stays False: it already existed
 
-    def _create_with_map(self, obj: str, ext_field: str, inputs: dict[str, _Input]) -> None:
-        known = self.id_map.get_many(list(inputs))
+    def _create_with_map(
+        self, id_map: IdMap, obj: str, ext_field: str, inputs: dict[str, _Input]
+    ) -> None:
+        known = id_map.get_many(list(inputs))
         pending = [ext for ext, crm_id in known.items() if crm_id == PENDING]
         if pending:
             found = self._reconcile(obj, ext_field, pending)
-            self.id_map.put_many(found)
+            id_map.put_many(found)
             known.update(found)
         updates = [
             _Input(crm_id, {"id": crm_id, "properties": inputs[ext].body["properties"]})
@@ -315,23 +311,25 @@ class Writer:
         fresh = [inp for ext, inp in inputs.items() if known.get(ext, PENDING) == PENDING]
         if not fresh:
             return
-        self.id_map.put_many({inp.key: PENDING for inp in fresh})
+        id_map.put_many({inp.key: PENDING for inp in fresh})
         try:
             self._send_all(self._create_batch(obj, ext_field, idempotent=False), fresh)
         except NoResponseError:
-            self._after_ambiguous(obj, ext_field, fresh)
+            self._after_ambiguous(id_map, obj, ext_field, fresh)
         created = {
             inp.key: inp.outcome.crm_id for inp in fresh if inp.outcome.ok and inp.outcome.crm_id
         }
         for inp in fresh:
             inp.outcome.created = inp.outcome.ok
-        self.id_map.put_many({k: v for k, v in created.items() if v})
+        id_map.put_many({k: v for k, v in created.items() if v})
 
-    def _after_ambiguous(self, obj: str, ext_field: str, fresh: list[_Input]) -> None:
+    def _after_ambiguous(
+        self, id_map: IdMap, obj: str, ext_field: str, fresh: list[_Input]
+    ) -> None:
         """The create may have landed: look before creating again (once)."""
         unsettled = [inp for inp in fresh if not inp.outcome.ok and inp.outcome.failure is None]
         found = self._reconcile(obj, ext_field, [inp.key for inp in unsettled])
-        self.id_map.put_many(found)
+        id_map.put_many(found)
         retry = []
         for inp in unsettled:
             if inp.key in found:
