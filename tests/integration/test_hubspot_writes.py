@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from connector.crm.hubspot.client import HubSpotCrm
-from connector.crm.hubspot.writer import PENDING
+from connector.crm.hubspot.engagements import PENDING
 from connector.errors import ConfigError
 from connector.sandbox.faults import RecordErrorSpec, ServerErrors, Storm
 from connector.sandbox.server import Sandbox

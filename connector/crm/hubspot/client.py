@@ -17,12 +17,13 @@ from connector.crm.hubspot.auth import (
     TokenSource,
     oauth_exchange,
 )
+from connector.crm.hubspot.engagements import chunks_for_search
 from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pull import ContactPuller
-from connector.crm.hubspot.writer import Writer, chunks_for_search
+from connector.crm.hubspot.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
