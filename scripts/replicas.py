@@ -118,7 +118,7 @@ def allowed_contacts(conn: sa.Connection, policy: Any, landlines: frozenset[str]
     """Pulled contacts the chokepoint lets a manual text reach now (consent, number)."""
     from connector.domain.model import CrmRef, Verdict
     from connector.engine.outbox_keys import manual_key
-    from connector.engine.send import check
+    from connector.engine.send_check import check
     from connector.store.contacts import get as get_contact
     from connector.store.records import SmsOutboxRow
     from connector.store.tables import contact_state
