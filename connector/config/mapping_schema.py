@@ -121,6 +121,14 @@ class MappingConfig(Strict):
         """The effective field map of one object: defaults plus its overrides."""
         return self.fields.overridden(self.contact_object(object_name).fields)
 
+    def maps(self, object_name: str, canonical: str) -> bool:
+        """Whether the object (one of `objects`) has a CRM field for this canonical field."""
+        try:
+            field_map = self.field_map(object_name)
+        except KeyError:
+            return False
+        return getattr(field_map, canonical, None) is not None
+
     @property
     def idempotency_mode(self) -> IdempotencyMode | None:
         """HubSpot's mode (default unique_property); None for Salesforce."""

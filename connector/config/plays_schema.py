@@ -13,12 +13,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from connector.config.plays_policy import CapsSpec, PolicySpec, PredicateOpName, PredicateSpec
-from connector.config.values import (
-    Duration,
-    SnakeName,
-    Strict,
-    fail,
-)
+from connector.config.values import Duration, SnakeName, Strict, fail
 
 
 class OutcomeSpec(Strict):

@@ -26,11 +26,7 @@ from connector.errors import RateLimitedError, RetriableError
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
 from connector.ports import Clock, Store
-from connector.sms.twilio.errors import (
-    InvalidNumberError,
-    ProviderOptOutError,
-    TwilioRecordError,
-)
+from connector.sms.twilio.errors import InvalidNumberError, ProviderOptOutError, TwilioRecordError
 from connector.store import messages, sla, sms_outbox
 from connector.store.records import SmsOutboxRow
 

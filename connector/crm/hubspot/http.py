@@ -19,12 +19,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from connector.crm.hubspot.auth import TokenSource
-from connector.crm.hubspot.errors import (
-    NoResponseError,
-    is_sdk_error,
-    to_error,
-    verdict_of,
-)
+from connector.crm.hubspot.errors import NoResponseError, is_sdk_error, to_error, verdict_of
 from connector.crm.hubspot.limiter import RateLimiter
 from connector.errors import RateLimitedError, RetriableError, SessionExpiredError
 from connector.metrics import CRM_API_CALLS, CRM_API_USAGE, CRM_RATE_LIMITED
