@@ -1,5 +1,5 @@
-"""retry_ledger: effects that failed, where an operator can see them (RELIABILITY promise
-1: nothing lost). One open entry per effect and key; each new failure bumps `attempts`."""
+"""retry_ledger: effects that failed, where an operator can see them (docs/reliability.md,
+promise 1: nothing lost). One open entry per effect and key; each new failure bumps `attempts`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The Salesforce adapter under the sandbox's faults (RELIABILITY rows 4, 5, 7, 8, 9, 23):
-sessions expiring under concurrent workers, 5xx bursts and resets, per-record failures
+"""The Salesforce adapter under the sandbox's faults (docs/reliability.md, faults 4, 5, 7,
+8, 9, 23): sessions expiring under concurrent workers, 5xx bursts and resets, per-record failures
 through the real Writeback engine and store, the daily-limit stop, revoked credentials."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Pull correctness against the sandbox (RELIABILITY rows 10, 12 and 24): more rows on one
-SystemModstamp than a page holds, a resume mid-way, a late commit inside the lookback,
+"""Pull correctness against the sandbox (docs/reliability.md, faults 10, 12 and 24): more
+rows on one SystemModstamp than a page holds, a resume mid-way, a late commit inside the lookback,
 changes and deletes, each emitted exactly once per change; bad cursors never crash."""
 
 from __future__ import annotations

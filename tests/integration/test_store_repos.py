@@ -172,7 +172,7 @@ def test_inbox_dedupes_and_claims(store: SqlStore) -> None:
 
 
 def test_inbox_concurrent_duplicates_make_one_row(store: SqlStore) -> None:
-    """RELIABILITY row 13: the same webhook, concurrently, to several replicas."""
+    """docs/reliability.md, fault 13: the same webhook, concurrently, to several replicas."""
     threads_n, ids = 6, [f"SMdup{i}" for i in range(5)]
     barrier = threading.Barrier(threads_n)
     wins: Counter[str] = Counter()

@@ -1,5 +1,5 @@
-"""DESIGN: `connector/domain` imports nothing from the rest of the package, and adapters
-never import the engine. Checked on the source, so a lazy import cannot hide."""
+"""README, Architecture: `connector/domain` imports nothing from the rest of the package,
+and adapters never import the engine. Checked on the source, so a lazy import cannot hide."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ class SalesforceApi:
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            if next_url in seen:  # STYLE 12: a repeating page token would loop forever
+            if next_url in seen:  # docs/style.md, rule 12: a repeating token loops forever
                 raise FatalError(f"Salesforce repeated the query page {next_url}")
             seen.add(next_url)
             page = self.call("query_more", partial(_more, url=str(next_url), kw=kw))
