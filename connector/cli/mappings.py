@@ -4,13 +4,14 @@ live CRM."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from connector.cli.app import EXIT_USAGE, mappings_app
-from connector.errors import MappingError
+from connector.errors import MappingError, Problem
 
 
 @mappings_app.command("validate")
@@ -34,7 +35,6 @@ def mappings_validate(
         validate_mapping_paths,
         validate_plays_paths,
     )
-    from connector.errors import Problem
 
     def is_plays(path: Path) -> bool:
         data = read_yaml(path).data
@@ -53,12 +53,7 @@ def mappings_validate(
             if mapping is not None:  # named on purpose: its problems are the user's too
                 problems.extend(exc.problems)
         problems.extend(validate_plays_paths(plays_files, against))
-    for problem in problems:
-        typer.echo(str(problem))
-    if problems:
-        typer.echo(f"{len(problems)} problem(s) in {len(paths)} file(s)", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    typer.echo(f"ok: {len(paths)} file(s) valid", err=True)
+    _print_problems(problems, f"in {len(paths)} file(s)", f"ok: {len(paths)} file(s) valid")
 
 
 @mappings_app.command("schema")
@@ -90,9 +85,19 @@ def mappings_check(
         from connector.crm.hubspot.schema_check import check_mapping as check_hubspot
 
         problems = check_hubspot(settings, mapping, target)
+    _print_problems(
+        problems,
+        f"against the {mapping.crm} schema",
+        f"ok: every mapped field of {target} fits the {mapping.crm} schema",
+    )
+
+
+def _print_problems(problems: Sequence[Problem], where: str, ok: str) -> None:
+    """One FILE:LINE:COL line per problem on stdout and a count on stderr, then exit 2;
+    or `ok` on stderr when there are none."""
     for problem in problems:
         typer.echo(str(problem))
     if problems:
-        typer.echo(f"{len(problems)} problem(s) against the {mapping.crm} schema", err=True)
+        typer.echo(f"{len(problems)} problem(s) {where}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    typer.echo(f"ok: every mapped field of {target} fits the {mapping.crm} schema", err=True)
+    typer.echo(ok, err=True)
