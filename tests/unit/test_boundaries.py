@@ -48,3 +48,28 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     bad.mkdir()
     (bad / "x.py").write_text("def f():\n    from connector.store import tables\n")
     assert _offenders(bad, "connector.domain", ("connector",)) != []
+
+
+def _reaching_into_config(folder: Path) -> list[str]:
+    """Imports of a `connector.config` submodule from outside the package."""
+    return [
+        f"{path} imports {name}"
+        for path in folder.rglob("*.py")
+        if PACKAGE / "config" not in path.parents
+        for name in _imports(path)
+        if name.startswith("connector.config.")
+    ]
+
+
+def test_the_rest_of_smsync_uses_the_config_package_through_its_public_face() -> None:
+    assert (PACKAGE / "config" / "__init__.py").exists()
+    assert _reaching_into_config(PACKAGE) == []
+    assert _reaching_into_config(PACKAGE.parent / "scripts") == []
+
+
+def test_the_config_check_catches_a_submodule_import(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text("from connector.config.settings import Settings\n")
+    (tmp_path / "y.py").write_text("from connector.config import Settings\n")
+    assert _reaching_into_config(tmp_path) == [
+        f"{tmp_path / 'x.py'} imports connector.config.settings"
+    ]
