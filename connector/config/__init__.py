@@ -13,6 +13,9 @@ This is the package's public face; the rest of smsync imports from here only.
     keywords_schema.py   the plays file's `policy.keywords`
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from connector.config.mapping_fields import FieldMap
 from connector.config.mapping_loader import (
     load_mapping,
@@ -21,8 +24,6 @@ from connector.config.mapping_loader import (
 )
 from connector.config.mapping_routing import BusinessHours
 from connector.config.mapping_schema import MappingConfig
-from connector.config.plays_loader import load_plays, validate_plays_paths
-from connector.config.plays_to_domain import to_play, to_policy
 from connector.config.settings import (
     SECRET_FIELDS,
     Settings,
@@ -33,6 +34,19 @@ from connector.config.settings import (
     require,
 )
 from connector.config.yaml_source import YamlDocument, YamlPath, read_yaml, set_max_bytes
+
+if TYPE_CHECKING:
+    from connector.config.plays_loader import load_plays, validate_plays_paths
+    from connector.config.plays_to_domain import to_play, to_policy
+
+# Loaded on first use: the plays file's checks bring the zone and holiday data (about
+# 100 MB and half a second), which reading the settings or a mapping must not cost.
+_LAZY = {
+    "load_plays": "plays_loader",
+    "validate_plays_paths": "plays_loader",
+    "to_play": "plays_to_domain",
+    "to_policy": "plays_to_domain",
+}
 
 __all__ = [
     "SECRET_FIELDS",
@@ -57,3 +71,12 @@ __all__ = [
     "validate_mapping_paths",
     "validate_plays_paths",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

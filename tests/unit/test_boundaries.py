@@ -4,6 +4,8 @@ and adapters never import the engine. Checked on the source, so a lazy import ca
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "connector"
@@ -73,3 +75,20 @@ def test_the_config_check_catches_a_submodule_import(tmp_path: Path) -> None:
     assert _reaching_into_config(tmp_path) == [
         f"{tmp_path / 'x.py'} imports connector.config.settings"
     ]
+
+
+def test_reading_the_settings_does_not_load_the_plays_checks() -> None:
+    """The plays file's checks bring the zone and holiday data (about 100 MB); `smsync`'s
+    start-up and the webhook app read the settings without paying for them."""
+    probe = (
+        "import sys; from connector.config import Settings, load_mapping; "
+        "print(sorted(m for m in sys.modules if m.startswith(('connector.config.plays',"
+        " 'connector.domain.zones', 'zipcodes'))))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
+    from connector.config import load_plays  # the lazy names still import
+
+    assert load_plays.__module__ == "connector.config.plays_loader"
