@@ -2,7 +2,9 @@
 
     SmsyncError                  root: anything smsync raises on purpose
     ├── ConfigError              fix the configuration, then run again (exit 2)
-    │   └── MappingError         one or more FILE:LINE:COL problems in a YAML file
+    │   └── ConfigFileError      one or more FILE:LINE:COL problems in a YAML file
+    │       ├── MappingError     ... in a mapping file
+    │       └── PlaysError       ... in a plays file
     ├── RetriableError           transient: back off and try again
     │   ├── RateLimitedError     the vendor said slow down (may carry retry_after)
     │   └── SessionExpiredError  refresh credentials once, then retry
@@ -40,12 +42,20 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 
-class MappingError(ConfigError):
+class ConfigFileError(ConfigError):
     """Every problem found in one or more YAML files, not just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class MappingError(ConfigFileError):
+    """Every problem found in a mapping file."""
+
+
+class PlaysError(ConfigFileError):
+    """Every problem found in a plays file (checked against the mapping it uses)."""
 
 
 class RetriableError(SmsyncError):

@@ -106,7 +106,8 @@ class SmsPort(Protocol):
 # --- Store -------------------------------------------------------------------------------
 # The engine reaches the state store through one tiny port: a transaction. Repositories in
 # connector.store take the Connection it yields, so a state change and the outbox row it
-# causes commit together (DESIGN: every effect leaves through a durable outbox row).
+# causes commit together (docs/data-flow.md: every effect leaves through a durable outbox
+# row).
 
 
 class Store(Protocol):

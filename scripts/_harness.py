@@ -1,7 +1,7 @@
 """What the process-level scripts (crash_loop.py, replicas.py) share: a free port,
 `smsync run` as a child process that can be waited on, SIGKILLed or stopped, a numbered
 replica that says which jobs it leads, and a scratch Postgres schema
-(`connector.store.scratch`) on the test server."""
+(`tests/scratch.py`) on the test server."""
 
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ from pathlib import Path
 
 import requests
 
-from connector.store.scratch import scratch_schema
-
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LEADER_LINE = re.compile(r'^smsync_job_leader\{job="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
+
+
+def scratch_schema(base_url: str, prefix: str) -> contextlib.AbstractContextManager[str]:
+    """A fresh schema on `base_url`, dropped on exit (the helper lives with the tests, in
+    tests/scratch.py, outside the installed package)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.scratch import scratch_schema as fresh_schema
+
+    return fresh_schema(base_url, prefix)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ class TakeoverOptions:
 def queue_writes(db_url: str, sb: Any, n: int, seed: int) -> list[str]:
     """`n` inbound-text activities on the seeded people; their external ids."""
     from connector.domain.model import CrmRef, Direction, Message, MessageStatus
-    from connector.engine import tasks
+    from connector.engine import crm_records
     from connector.store import SqlStore, crm_outbox
 
     sf = sb.emulators["salesforce"]
@@ -68,7 +68,7 @@ def queue_writes(db_url: str, sb: Any, n: int, seed: int) -> list[str]:
                     status=MessageStatus.RECEIVED,
                     at=now,
                 )
-                write = tasks.activity(message, people[i % len(people)])
+                write = crm_records.activity(message, people[i % len(people)])
                 assert crm_outbox.enqueue(conn, write, now)
                 ids.append(write.external_id)
     finally:

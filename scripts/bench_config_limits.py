@@ -1,4 +1,4 @@
-"""What a hostile or mistaken configuration file costs `connector.yaml_source`, against a
+"""What a hostile or mistaken configuration file costs `connector.config.yaml_source`, against a
 naive reader in the same run: PyYAML's `safe_load`, then a walk of the data (`json.dumps`,
 as any validator or consumer walks it), which is where aliases expand.
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from connector.yaml_source import read_yaml
+from connector.config import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connector.config import load_mapping, load_plays, to_policy
 from connector.domain.caps import SendKind, SentRecord
 from connector.domain.governance import ContactContext, SendCandidate, evaluate, number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.domain.policy import Policy
-from connector.mapping_loader import load_mapping
-from connector.plays_loader import load_plays, to_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 # Area codes across the US zones, with 907 (Alaska: two zones) and a few landlines' regions.

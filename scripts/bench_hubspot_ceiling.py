@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connector.config import load_settings
+from connector.config import load_mapping, load_settings
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import TIERS
 from connector.domain.model import CrmRef, CrmWrite
-from connector.mapping_loader import load_mapping
 from connector.sandbox.faults import FaultSpec
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox

@@ -286,7 +286,7 @@ def _watch(
 
 def e2e(events: int, rate: float | None, concurrency: int) -> dict[str, Any]:
     """The second pass: webhook -> smsync run -> CRM write acknowledged; latencies in s."""
-    from connector.mapping_loader import load_mapping
+    from connector.config import load_mapping
     from connector.sandbox.seed import generate
     from connector.sandbox.server import Sandbox
     from connector.store.migrate import upgrade

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,13 +24,14 @@ from typing import Any
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
-from connector.config import Settings, load_settings
+from connector.config import MappingConfig, Settings, load_mapping, load_settings
 from connector.crm import build_crm
 from connector.domain.model import ContactState, CrmWrite
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.server import Sandbox
+from connector.store import SqlStore
+from connector.store.id_map import StoreIdMap
+from connector.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 SF_VERSION = "62.0"
@@ -237,10 +239,14 @@ def run(crm: str, records: int, people: int, idempotency: str | None = None) -> 
     mapping = load_mapping(ROOT / "mappings" / f"{crm}.yaml")
     if idempotency is not None:  # HubSpot: unique_property (upsert) or local_map (id map)
         mapping = mapping.model_copy(update={"idempotency": idempotency})
-    with Sandbox(vendors=(crm,)) as sb:
+    with Sandbox(vendors=(crm,)) as sb, tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(sb, crm)
         _prepare(sb, mapping, people)
-        adapter = build_crm(settings, mapping)
+        # local_map remembers HubSpot ids in the store, as `smsync run` does
+        db_url = f"sqlite:///{tmp}/ids.db"
+        upgrade(db_url)
+        store = SqlStore.from_url(db_url)
+        adapter = build_crm(settings, mapping, id_map=StoreIdMap(store))
         targets = [s for batch in adapter.pull(None) for s in batch.contacts]
         writes = workload(targets, records)
 
@@ -259,7 +265,8 @@ def run(crm: str, records: int, people: int, idempotency: str | None = None) -> 
 
         _prepare(sb, mapping, people)
         naive = NAIVE[crm](sb, mapping)
-        targets = [s for batch in build_crm(settings, mapping).pull(None) for s in batch.contacts]
+        fresh = build_crm(settings, mapping, id_map=StoreIdMap(store))
+        targets = [s for batch in fresh.pull(None) for s in batch.contacts]
         writes = workload(targets, records)
         before = _calls(sb, crm)
         start = time.perf_counter()
@@ -267,6 +274,7 @@ def run(crm: str, records: int, people: int, idempotency: str | None = None) -> 
             naive(w)
         naive_wall = time.perf_counter() - start
         naive_calls = _calls(sb, crm) - before
+        store.close()
 
     return {
         "crm": crm,

@@ -1,4 +1,4 @@
-"""Crash safety of `smsync run` (issue 7, acceptance 3; RELIABILITY.md).
+"""Crash safety of `smsync run` (issue 7, acceptance 3; docs/reliability.md).
 
     python scripts/crash_loop.py --events 2000 --kills 20 [--database-url URL] --json
 
@@ -6,9 +6,9 @@ Starts the sandbox (Salesforce + Twilio) in this process and `smsync run` as a c
 process, plays N inbound texts on the Twilio emulator's handset over time (their webhooks
 go to the child), and SIGKILLs the child at least K times, restarting it each time. Half
 the kills are the sandbox's `kill_after_writes` fault, which fires right after a CRM write
-is acknowledged and before the child commits it (RELIABILITY row 1); the others are random
-timers. Webhooks sent while the child is dead are recovered by Twilio's one retry or by the
-reconciliation poll, which runs at every start-up.
+is acknowledged and before the child commits it (docs/reliability.md, fault 1); the others
+are random timers. Webhooks sent while the child is dead are recovered by Twilio's one
+retry or by the reconciliation poll, which runs at every start-up.
 
 Then it waits for quiescence and checks: every event has exactly one activity
 (`sms:<MessageSid>`), no CRM external id is held by two records, and on SQLite
@@ -43,10 +43,8 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from _harness import SmsyncRun, free_port
+from _harness import SmsyncRun, free_port, scratch_schema
 from _takeover import TakeoverOptions, run_takeover
-
-from connector.store.scratch import scratch_schema
 
 BODIES = (
     "Yes, Thursday works for me",

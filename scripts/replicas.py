@@ -118,7 +118,7 @@ def allowed_contacts(conn: sa.Connection, policy: Any, landlines: frozenset[str]
     """Pulled contacts the chokepoint lets a manual text reach now (consent, number)."""
     from connector.domain.model import CrmRef, Verdict
     from connector.engine.outbox_keys import manual_key
-    from connector.engine.send import check
+    from connector.engine.send_check import check
     from connector.store.contacts import get as get_contact
     from connector.store.records import SmsOutboxRow
     from connector.store.tables import contact_state
@@ -154,7 +154,7 @@ def enqueue_work(
 ) -> Workload:
     """The texts (manual sends, one distinct body each) and the CRM activity writes."""
     from connector.domain.model import Direction, Message, MessageStatus
-    from connector.engine import tasks
+    from connector.engine import crm_records
     from connector.engine.outbox_keys import manual_key
     from connector.store import crm_outbox, sms_outbox
 
@@ -180,7 +180,7 @@ def enqueue_work(
             status=MessageStatus.RECEIVED,
             at=now,
         )
-        write = tasks.activity(message, state.ref)
+        write = crm_records.activity(message, state.ref)
         assert crm_outbox.enqueue(conn, write, now)
         write_ids.append(write.external_id)
     return Workload(bodies, write_ids, len(allowed))

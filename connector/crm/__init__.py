@@ -1,13 +1,13 @@
 """CRM adapters. Each implements `connector.ports.CrmPort` with the same file names
-(client, mapping, errors), so knowing one means knowing the other."""
+(client, http, mapping, errors, auth, pull, writer, schema_check), so knowing one means
+knowing the other."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings
 from connector.errors import ConfigError
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap, TokenVault
 
 if TYPE_CHECKING:

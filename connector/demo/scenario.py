@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.governance import number_facts
-from connector.domain.tokens import MEETING
+from connector.domain.template_values import MEETING
 from connector.store import tables as tb
 
 NY = ZoneInfo("America/New_York")

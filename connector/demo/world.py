@@ -24,12 +24,16 @@ import requests
 import uvicorn
 import yaml
 
-from connector.config import Settings, load_settings
+from connector.config import (
+    MappingConfig,
+    Settings,
+    load_mapping,
+    load_plays,
+    load_settings,
+    to_policy,
+)
 from connector.crm import build_crm
 from connector.engine.plan import PlaysPlanner
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
-from connector.plays_loader import load_plays, to_policy
 from connector.runtime.app import build_app
 from connector.runtime.jobs import JobFn
 from connector.runtime.readiness import Readiness, standard_checks

@@ -1,6 +1,6 @@
 """Rules over the phone-keyed, append-only consent ledger.
 
-Opt-out is absolute (RELIABILITY promise 3), so the rules lean one way: anything can
+Opt-out is absolute (docs/reliability.md, promise 3), so the rules lean one way: anything can
 suppress a number at once, but only an explicit opt-in event, later than the opt-out,
 lifts it. Explicit means the person asked: a START/YES/UNSTOP keyword, a web form, or a
 manual entry by staff. An import, a provider verdict or a bare CRM field never does.

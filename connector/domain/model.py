@@ -13,12 +13,6 @@ from typing import Literal
 MAX_SMS_CHARS = 1600
 
 
-@unique
-class CrmKind(StrEnum):
-    SALESFORCE = "salesforce"
-    HUBSPOT = "hubspot"
-
-
 @dataclass(frozen=True, slots=True)
 class CrmRef:
     """A record in the CRM: its object type (Lead, Contact, contacts) and id."""

@@ -1,6 +1,6 @@
 """Plays (motions): what CRM signal starts a text, when it may go, what it says, and what
-outcome measures it. Plain records, built by `connector.plays_loader` from the admin's
-YAML; `fires_at` matches a play's trigger against a signal.
+outcome measures it. Plain records, built by `connector.config.plays_to_domain` from the
+admin's YAML; `fires_at` matches a play's trigger against a signal.
 
 Signals here are a small kind + details record so the pull stage's own signal type can be
 adapted to it without this module importing it."""

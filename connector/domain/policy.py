@@ -1,4 +1,5 @@
-"""The governance policy: the admin's rules as plain records (see `plays_loader`)."""
+"""The governance policy: the admin's rules as plain records (built by
+`connector.config.plays_to_domain`)."""
 
 from __future__ import annotations
 

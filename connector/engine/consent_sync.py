@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from connector.domain import consent as rules
 from connector.domain.model import ConsentRecord, CrmRef, CrmWrite
 from connector.engine import outbox
-from connector.engine.tasks import consent_id
+from connector.engine.crm_records import consent_id
 from connector.store import consent, contacts
 
 

@@ -19,7 +19,7 @@ from connector.domain.caps import SentRecord
 from connector.domain.governance import ContactContext
 from connector.domain.instants import is_date_only, parse_instant
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
-from connector.domain.tokens import token_values
+from connector.domain.template_values import token_values
 from connector.engine.outbox_keys import kind_of
 from connector.store import consent, contacts, sla
 from connector.store import tables as tb

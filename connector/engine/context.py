@@ -17,17 +17,15 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from connector.config import Settings, mapping_path
+from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.domain.model import ContactState
 from connector.domain.signals import Signal
 from connector.engine.owners import OwnerNames
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, SmsPort
 from connector.store import SqlStore
 from connector.store.id_map import StoreIdMap
-from connector.store.tokens import StoreTokenVault
+from connector.store.oauth_tokens import StoreTokenVault
 
 
 class Planner(Protocol):

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 import structlog
 
 from connector import failures
-from connector.store import crm_outbox, inbox, retry, sms_outbox
+from connector.store import crm_outbox, failure_ledger, inbox, sms_outbox
 from connector.store.records import Exhausted
 
 log = structlog.get_logger(__name__)
@@ -93,7 +93,7 @@ def bury(
     `worker_id` no longer holds it (another worker settles it)."""
     if not _BURY[letter.queue](conn, letter.row_id, letter.detail, now, worker_id):
         return False
-    retry.record_failure(
+    failure_ledger.record_failure(
         conn,
         letter.queue,
         letter.key,

@@ -24,7 +24,8 @@ from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import manual_key
-from connector.engine.send import Sender, claim_one
+from connector.engine.send import Sender
+from connector.engine.send_check import claim_one
 from connector.errors import ConfigError, RecordError
 from connector.ports import Clock, SmsPort, Store
 from connector.store import sms_outbox

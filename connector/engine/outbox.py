@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from connector.domain.model import CrmWrite
 from connector.store import crm_outbox
+from connector.store.database import dumps
 from connector.store.dialect import lock_row
-from connector.store.engine import dumps
 from connector.store.tables import crm_outbox as t
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings, load_plays, to_policy
 from connector.domain import plays as p
 from connector.domain.caps import SendKind
 from connector.domain.governance import (
@@ -30,12 +30,10 @@ from connector.domain.instants import parse_instant
 from connector.domain.model import ContactState, Verdict
 from connector.domain.policy import Policy
 from connector.domain.signals import Signal, SignalKind
-from connector.domain.tokens import MEETING
+from connector.domain.template_values import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import play_key
-from connector.mapping_schema import MappingConfig
-from connector.plays_loader import load_plays, to_policy
 from connector.store import sms_outbox
 
 log = structlog.get_logger(__name__)
@@ -217,7 +215,7 @@ def plays_path(settings: Settings) -> Path | None:
 
 def load_policy(settings: Settings, mapping: MappingConfig | None = None) -> Policy | None:
     """The governance policy from the plays file (validated against the mapping), or None
-    when there is no plays file. A bad file raises `MappingError` with every problem."""
+    when there is no plays file. A bad file raises `PlaysError` with every problem."""
     path = plays_path(settings)
     if path is None:
         return None

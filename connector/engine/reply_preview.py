@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connector.config import MappingConfig
 from connector.domain.dispositions import Classification, classify
 from connector.domain.keyword_replies import MAX_TEXT, AnsweredBy
 from connector.domain.keywords import KeywordKind, Sender
 from connector.domain.policy import Policy
-from connector.engine.policy import ReplyPolicy
+from connector.engine.reply_policy import ReplyPolicy
 from connector.engine.tasks import FOLLOW_UP, OPT_OUT_REVIEW
-from connector.mapping_schema import MappingConfig
 
 _CONSENT = {KeywordKind.OPT_OUT: "opted_out", KeywordKind.OPT_IN: "opted_in"}
 

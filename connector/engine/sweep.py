@@ -26,9 +26,9 @@ import structlog
 from connector.domain import sla as sla_rules
 from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
-from connector.engine import outbox, tasks
+from connector.engine import crm_records, outbox, tasks
 from connector.engine.context import EngineContext
-from connector.engine.policy import ReplyPolicy
+from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
 from connector.store import contacts, sla
 from connector.store.records import SlaEntry
@@ -78,7 +78,7 @@ def _follow_ups_done(ctx: EngineContext) -> dict[str, datetime | None]:
         sids = {e.source_sid for e in _open_timers(conn) if e.source_sid}
     if not sids:
         return {}
-    by_task = {tasks.task_id(sid, tasks.FOLLOW_UP): sid for sid in sorted(sids)}
+    by_task = {crm_records.task_id(sid, tasks.FOLLOW_UP): sid for sid in sorted(sids)}
     try:
         done = ctx.crm.completed_tasks(list(by_task))
     except SmsyncError as exc:
@@ -139,7 +139,7 @@ def _meet(
     if close_task and entry.source_sid:
         done = CrmWrite(
             "task",
-            tasks.task_id(entry.source_sid, tasks.FOLLOW_UP),
+            crm_records.task_id(entry.source_sid, tasks.FOLLOW_UP),
             entry.contact,
             {"status": "done"},
         )
@@ -171,7 +171,9 @@ def _escalate(
         if getattr(ctx.mapping.field_map(ref.object_type), k, None) is not None
     }
     if fields:
-        writes.append(CrmWrite("field_update", tasks.fields_id(f"sla{entry.id}", ref), ref, fields))
+        writes.append(
+            CrmWrite("field_update", crm_records.fields_id(f"sla{entry.id}", ref), ref, fields)
+        )
     source = entry.source_sid or f"sla{entry.id}"
     if entry.source_sid:
         writes.append(tasks.priority_raise(entry.source_sid, ref, found.priority))

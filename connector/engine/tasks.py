@@ -1,12 +1,10 @@
-"""The CRM writes a reply or a breach causes, each with its deterministic external id:
+"""The CRM tasks a reply or a breach causes, each with its deterministic external id
+(`crm_records.task_id`):
 
-    sms:<sid>                  the activity logging one text
     task:<sid>:follow_up       the owner's follow-up for a reply that needs a human
     task:<sid>:review          the one review task for an unknown or shared number
     task:<sid>:opt_out_review  the owner's check of an opt-out read from a cue only
     task:<sid>:sla_escalation  the team lead's task when the follow-up's SLA is breached
-    fields:<sid>:<type>/<id>   disposition, journey and SLA fields a reply sets on a record
-    consent:<key>:<type>/<id>  consent fields brought in line with the ledger
 
 Task text comes from the mapping's templates; phone numbers appear only masked."""
 
@@ -16,38 +14,15 @@ import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from connector.config import MappingConfig
 from connector.domain.model import CrmRef, CrmWrite, Message, TaskPriority
+from connector.engine.crm_records import task_id
 from connector.logs import mask_phone
-from connector.mapping_schema import MappingConfig
 
 REVIEW_TARGET = CrmRef("review", "")  # no record: the adapters write an unlinked task
 FOLLOW_UP = "follow_up"
 REVIEW = "review"
 OPT_OUT_REVIEW = "opt_out_review"
-
-
-def activity_id(sid: str) -> str:
-    return f"sms:{sid}"
-
-
-def task_id(sid: str, kind: str) -> str:
-    return f"task:{sid}:{kind}"
-
-
-def activity(message: Message, target: CrmRef, *, disposition: str | None = None) -> CrmWrite:
-    fields: dict[str, object] = {
-        "message_sid": message.sid,
-        "direction": message.direction.value,
-        "body": message.body,
-        "at": message.at,
-        "status": message.status.value,
-        "phone": message.from_ if message.direction.value == "inbound" else message.to,
-    }
-    if message.play:
-        fields["play"] = message.play
-    if disposition:
-        fields["disposition"] = disposition
-    return CrmWrite("activity", activity_id(message.sid), target, fields)
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -214,11 +189,3 @@ def escalation(
 
 def priority_raise(source_sid: str, target: CrmRef, priority: TaskPriority) -> CrmWrite:
     return CrmWrite("task", task_id(source_sid, FOLLOW_UP), target, {"priority": priority})
-
-
-def fields_id(key: str, target: CrmRef) -> str:
-    return f"fields:{key}:{target.object_type}/{target.id}"
-
-
-def consent_id(key: str, target: CrmRef) -> str:
-    return f"consent:{key}:{target.object_type}/{target.id}"

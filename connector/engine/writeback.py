@@ -34,7 +34,7 @@ from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, R
 from connector.failures import describe, describe_text
 from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
 from connector.ports import Clock, CrmPort, Store
-from connector.store import crm_outbox, retry
+from connector.store import crm_outbox, failure_ledger
 from connector.store.heartbeat import Heartbeat
 from connector.store.records import CrmOutboxRow
 from connector.store.tables import crm_outbox as outbox_table
@@ -227,7 +227,7 @@ class Writeback:
                         created=result.created,
                     )
                     crm_outbox.mark_done(conn, row.id, result.crm_id, now, self.worker_id)
-                    retry.resolve(conn, "crm", ext, now)
+                    failure_ledger.resolve(conn, "crm", ext, now)
                     report.written += 1
                     report.created += int(result.created)
                     CRM_WRITES.labels(self.crm_name, row.write.kind, "ok").inc()
@@ -241,7 +241,7 @@ class Writeback:
                     code=result.error_code,
                 )
                 if outcome != "dead":  # a dead letter opened its own ledger entry
-                    retry.record_failure(
+                    failure_ledger.record_failure(
                         conn,
                         "crm",
                         ext,

@@ -11,7 +11,7 @@ from html import escape
 from rich.console import Console
 from rich.table import Table
 
-from connector.report.queries import GroupMetrics, PlayOutcome, Report, TrendPoint
+from connector.report.model import GroupMetrics, PlayOutcome, Report, TrendPoint
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 

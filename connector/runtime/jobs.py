@@ -92,10 +92,6 @@ class Jobs:
             self._dispatch(name)
         return True
 
-    def waker(self, name: str) -> Callable[[], bool]:
-        """A callable that wakes `name`, for the engine to call when it queues work."""
-        return lambda: self.wake(name)
-
     def _dispatch(self, name: str) -> None:
         if not self._scheduler.running:
             return

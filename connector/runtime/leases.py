@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from connector.errors import ConfigError
 from connector.logs import scrub_text
 from connector.metrics import ERRORS, JOB_LEADER
-from connector.store.engine import is_memory_sqlite, normalise_url
+from connector.store.database import is_memory_sqlite, normalise_url
 
 log = structlog.get_logger(__name__)
 

@@ -195,7 +195,8 @@ def hubspot_check(settings: Settings, tokens: TokenSource | None = None) -> Chec
     private-app token, or OAuth alone, refreshed once when HubSpot says it expired. Pass
     the adapter's instance, so a rotating refresh token is refreshed in one place."""
     from connector.crm.hubspot.client import HUBSPOT_AUTH, tokens_from_settings
-    from connector.crm.hubspot.errors import Action, classify, parse_body
+    from connector.crm.hubspot.errors import classify, parse_body
+    from connector.vendor_errors import Action
 
     source = tokens if tokens is not None else tokens_from_settings(settings)
     http = _session(settings)

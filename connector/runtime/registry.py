@@ -1,6 +1,6 @@
 """Which periodic jobs `smsync run` schedules, and what each one calls.
 
-`FACTORIES` lists every job of the data flow in DESIGN.md. Each factory builds its job's
+`FACTORIES` lists every job of docs/data-flow.md. Each factory builds its job's
 body from the `JobContext`; the engine steps share ONE `EngineContext` per job context
 (`engine_context`), whose `on_enqueue` is the scheduler's `wake`: an ingest that queued
 CRM writes runs the writeback job at once instead of at its next tick. A factory may be
@@ -8,7 +8,7 @@ None for a stage that is not available: it is not scheduled at all (a no-op that
 like it worked would hide the gap), and `smsync run` says so once at start.
 
 Planning has no job of its own: the planner runs inside the pull, in the transaction of the
-state change whose signals it plans from (DESIGN.md, data flow 2), so a send is queued
+state change whose signals it plans from (docs/data-flow.md, step 2), so a send is queued
 exactly when its cause is committed."""
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.mapping_schema import MappingConfig
 from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn

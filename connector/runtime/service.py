@@ -34,13 +34,11 @@ import sqlalchemy as sa
 import structlog
 import uvicorn
 
-from connector.config import Settings, mapping_path
+from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import Planner
 from connector.engine.plan import build_planner
 from connector.errors import ConfigError
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, IdMap
 from connector.runtime import startup
 from connector.runtime.api import api_routes
@@ -60,7 +58,7 @@ from connector.runtime.registry import (
 from connector.runtime.webhooks import webhook_routes
 from connector.sms.twilio.client import TwilioSms
 from connector.store import SqlStore
-from connector.store.engine import safe_url
+from connector.store.database import safe_url
 from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox, inbox, sms_outbox
@@ -131,7 +129,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def prepare(settings: Settings) -> Prepared:
     """Validate the whole configuration and reach each vendor once; raises ConfigError
-    (MappingError) and writes nothing."""
+    (ConfigFileError) and writes nothing."""
     mapping = load_mapping(mapping_path(settings))
     planner = build_planner(settings, mapping)  # the plays file, validated against the mapping
     safe_url(settings.database_url)  # a malformed URL is a ConfigError here

@@ -4,7 +4,6 @@
 Repositories are plain functions taking a ``sqlalchemy.Connection``; the caller owns the
 transaction (``SqlStore.begin()``)."""
 
-from connector.store.db import SqlStore
-from connector.store.engine import make_engine
+from connector.store.database import SqlStore, make_engine
 
 __all__ = ["SqlStore", "make_engine"]

@@ -1,7 +1,7 @@
 """inbox: every webhook and polled event lands here first, deduplicated by provider id.
 
 The unique key in the database, not an in-process cache, makes a duplicate delivered twice,
-concurrently, to two replicas produce one row (RELIABILITY row 13).
+concurrently, to two replicas produce one row (docs/reliability.md, fault 13).
 
 An item is waiting until it is processed (`processed_at`) or dead-lettered (`dead_at`: it
 could not be processed and is never claimed again; `last_error` says why)."""

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import ConfigError
 from connector.logs import get_logger, scrub_text
-from connector.store.engine import is_memory_sqlite, make_engine, normalise_url, safe_url
+from connector.store.database import is_memory_sqlite, make_engine, normalise_url, safe_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Serialises concurrent `smsync db upgrade` runs from several replicas on one Postgres.

@@ -9,9 +9,8 @@ from typing import Any
 
 import requests
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.crm import build_crm
-from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
 from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.salesforce.emulator import SalesforceEmulator

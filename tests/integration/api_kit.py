@@ -12,10 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.types import ASGIApp
 
-from connector.config import Settings
+from connector.config import Settings, load_plays, to_policy
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine.plan import PlaysPlanner
-from connector.plays_loader import load_plays, to_policy
 from connector.ports import Clock, SmsPort
 from connector.runtime.api import api_routes
 from connector.runtime.app import build_app

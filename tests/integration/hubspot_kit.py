@@ -4,7 +4,7 @@ time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings, load_mapping
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.hubspot.limiter import Tier
 from connector.domain.model import CrmRef, CrmWrite
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
 from connector.ports import IdMap
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec
@@ -28,6 +26,20 @@ from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+class MemoryIdMap:
+    """An in-process `IdMap`, for `local_map` tests that need no store (the product always
+    passes the store's `StoreIdMap`)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def get_many(self, external_ids: Sequence[str]) -> dict[str, str]:
+        return {e: self.ids[e] for e in external_ids if e in self.ids}
+
+    def put_many(self, pairs: dict[str, str]) -> None:
+        self.ids.update(pairs)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +73,8 @@ class Account:
         lookback_s: float = 30.0,
     ) -> HubSpotCrm:
         clock = self.sb.state.clock
+        if id_map is None and mode == "local_map":
+            id_map = MemoryIdMap()
         return HubSpotCrm.from_settings(
             settings_for(self.sb),
             mapping(mode),

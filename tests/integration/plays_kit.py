@@ -13,14 +13,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connector.config import load_mapping, load_plays, to_policy
 from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.zones import state_code, state_zones
 from connector.engine import pull
 from connector.engine.context import EngineContext, build_context
 from connector.engine.plan import PlaysPlanner
-from connector.mapping_loader import load_mapping
-from connector.plays_loader import load_plays, to_policy
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import contacts, sms_outbox

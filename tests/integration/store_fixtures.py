@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.store import SqlStore
-from connector.store.engine import safe_url
+from connector.store.database import safe_url
 from connector.store.migrate import upgrade
-from connector.store.scratch import scratch_schema
+from tests.scratch import scratch_schema
 
 PG_ENV = "SMSYNC_TEST_DATABASE_URL"
 

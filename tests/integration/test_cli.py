@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.store.engine import safe_url
+from connector.store.database import safe_url
 from connector.store.migrate import current, head, upgrade
 from tests.cli_kit import smsync
 

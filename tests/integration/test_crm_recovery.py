@@ -20,11 +20,11 @@ from typing import cast
 
 import pytest
 
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.writeback import Writeback
 from connector.errors import AuthError, QuotaExhaustedError
-from connector.mapping_loader import load_mapping
 from connector.ports import CrmPort
 from connector.runtime.readiness import Readiness, salesforce_check
 from connector.sandbox.faults import FaultSpec, Storm

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import (
     CrmRef,
     CrmWrite,
@@ -27,10 +27,9 @@ from connector.domain.model import (
 from connector.engine import ingest
 from connector.engine.context import EngineContext
 from connector.errors import AuthError, RetriableError
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, Owner, PullBatch
 from connector.runtime import gauges
-from connector.store import SqlStore, crm_outbox, inbox, messages, retry, sms_outbox
+from connector.store import SqlStore, crm_outbox, failure_ledger, inbox, messages, sms_outbox
 from connector.store import tables as tb
 from connector.store.records import InboxItem
 
@@ -163,7 +162,7 @@ def test_a_poison_item_is_dead_lettered_at_once_and_the_next_goes_through(
     assert [e["event"] for e in logs].count("ingest.item_failed") == 1
     assert _leaks(logs) == []
     with ctx.store.begin() as conn:
-        entry = retry.get_open(conn, "inbox", "SMpoison")
+        entry = failure_ledger.get_open(conn, "inbox", "SMpoison")
     assert entry is not None
     assert entry.reason_code == dead[0]["error"]
     assert BODY not in entry.message
@@ -292,7 +291,7 @@ def test_a_spent_item_is_dead_lettered_at_claim_a_crash_bystander_is_not(
     assert (bystander.processed_at, bystander.dead_at) == (T0, None)
     assert _leaks(logs) == []
     with ctx.store.begin() as conn:
-        entry = retry.get_open(conn, "inbox", "SMlegacy")
+        entry = failure_ledger.get_open(conn, "inbox", "SMlegacy")
     assert entry is not None
     assert entry.reason_code == "attempts_exhausted"
     assert BODY not in entry.message

@@ -15,12 +15,11 @@ from typing import Any, cast
 import pytest
 from structlog.testing import capture_logs
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite, Message
 from connector.engine import outbox, send
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.mapping_loader import load_mapping
 from connector.ports import OutboundSms, SmsPort
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors, Storm
@@ -28,7 +27,7 @@ from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.sms.twilio.client import TwilioSms
-from connector.store import SqlStore, crm_outbox, retry, sms_outbox
+from connector.store import SqlStore, crm_outbox, failure_ledger, sms_outbox
 from connector.store.records import SmsOutboxRow
 from tests.sandbox_kit import sandbox_settings
 
@@ -141,7 +140,7 @@ def test_a_text_failing_every_time_is_dead_after_the_maximum_and_never_sent(
         (KEY, MAX, "exhausted", "TwilioServerError")
     ]
     with ctx.store.begin() as conn:
-        assert retry.get_open(conn, "sms", KEY) is not None
+        assert failure_ledger.get_open(conn, "sms", KEY) is not None
 
     sb.state.faults.clear()  # the provider recovers: a dead text still never goes out
     assert _rounds(ctx, 2)[-1].claimed == 0
@@ -214,7 +213,7 @@ def test_a_text_the_provider_refuses_is_dead_at_once_and_the_next_goes(
     row = _text(store)
     assert (row.state, row.attempts) == ("dead", 1)
     with store.begin() as conn:
-        entry = retry.get_open(conn, "sms", KEY)
+        entry = failure_ledger.get_open(conn, "sms", KEY)
     assert entry is not None
     assert entry.reason_code == "21408"
     assert entry.message.startswith("dead letter (permanent, 1 attempts): ")
@@ -287,7 +286,7 @@ def test_a_crm_batch_failing_every_time_is_dead_after_the_maximum(
     assert {(e["attempts"], e["why"]) for e in dead} == {(MAX, "exhausted")}
     with store.begin() as conn:
         assert crm_outbox.counts(conn) == {"dead": 2}
-        assert all(retry.get_open(conn, "crm", w.external_id) for w in writes)
+        assert all(failure_ledger.get_open(conn, "crm", w.external_id) for w in writes)
 
     sb.state.faults.clear()
     assert writeback.drain().claimed == 0  # never written once given up
@@ -300,5 +299,5 @@ def test_a_crm_batch_failing_every_time_is_dead_after_the_maximum(
     assert writeback.drain().written == 1
     assert len(emulator.find("Task", "SMS_Message_Id__c", writes[0].external_id)) == 1
     with store.begin() as conn:
-        assert retry.get_open(conn, "crm", writes[0].external_id) is None
+        assert failure_ledger.get_open(conn, "crm", writes[0].external_id) is None
         assert crm_outbox.counts(conn) == {"dead": 1, "done": 1}

@@ -1,7 +1,8 @@
 """Issue 9 acceptance 1: `smsync demo --json`, run as a user runs it, ends with one JSON
-line holding every key DESIGN.md lists, with no duplicate CRM record and every part of the
-day (tasks, activities, consent changes, SLA breaches, opted-out and quiet-hour blocks)
-visible. It must leave nothing behind: no `var/`, no temp directory."""
+line holding every key README lists (What `make demo` shows), with no duplicate CRM
+record and every part of the day (tasks, activities, consent changes, SLA breaches,
+opted-out and quiet-hour blocks) visible. It must leave nothing behind: no `var/`, no temp
+directory."""
 
 from __future__ import annotations
 

@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 import requests
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.sla import add_business_time
 from connector.engine.context import EngineContext, build_context
 from connector.engine.cycle import run_cycle
-from connector.engine.policy import ReplyPolicy, sla_for
-from connector.mapping_loader import load_mapping
+from connector.engine.reply_policy import ReplyPolicy, sla_for
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox

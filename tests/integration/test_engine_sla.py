@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.domain import sla as sla_rules
 from connector.domain.model import ContactState, CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, sweep
 from connector.engine.context import EngineContext
 from connector.errors import RetriableError
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, contacts, crm_outbox, inbox, sla
 from connector.store.records import SlaEntry

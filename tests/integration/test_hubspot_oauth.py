@@ -22,7 +22,7 @@ from connector.errors import AuthError, ConfigError, RetriableError
 from connector.ports import TokenPair
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore
-from connector.store.tokens import StoreTokenVault
+from connector.store.oauth_tokens import StoreTokenVault
 from tests.integration.hubspot_kit import Account, activity, fresh_account, mapping
 
 TOKEN_CALL = f"POST {TOKEN_PATH}"

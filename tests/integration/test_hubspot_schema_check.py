@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connector.config import load_mapping
 from connector.crm.hubspot.schema_check import check_mapping
-from connector.mapping_loader import load_mapping
 from connector.sandbox.server import Sandbox
 from tests.integration.hubspot_kit import ROOT, fresh_account, sb, settings_for
 

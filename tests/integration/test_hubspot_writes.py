@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import pytest
 
-from connector.crm.hubspot.writer import PENDING, MemoryIdMap
+from connector.crm.hubspot.client import HubSpotCrm
+from connector.crm.hubspot.engagements import PENDING
+from connector.errors import ConfigError
 from connector.sandbox.faults import RecordErrorSpec, ServerErrors, Storm
 from connector.sandbox.server import Sandbox
 from tests.integration.hubspot_kit import (
     Account,
+    MemoryIdMap,
     activity,
     contact,
     field_update,
     fresh_account,
+    mapping,
     sb,
+    settings_for,
     task,
 )
 
@@ -235,3 +240,11 @@ def test_local_map_pending_marker_triggers_a_search_before_create(account: Accou
     assert again[0].ok
     assert again[0].crm_id == first[0].crm_id
     assert account.count("communications", w.external_id) == 1
+
+
+def test_local_map_without_an_id_map_is_refused_before_any_call(account: Account) -> None:
+    """An id map forgotten on restart would create every engagement again: the adapter is
+    not built without one (the product passes the store's StoreIdMap)."""
+    with pytest.raises(ConfigError, match="local_map keeps each HubSpot id"):
+        HubSpotCrm.from_settings(settings_for(account.sb), mapping("local_map"))
+    assert sum(account.stats()["calls_by_endpoint"].values()) == 0

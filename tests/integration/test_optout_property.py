@@ -22,15 +22,13 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from connector.config import Settings
+from connector.config import Settings, load_mapping, load_plays, to_policy
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine import ingest, send
 from connector.engine.context import EngineContext, build_context
 from connector.engine.manual import manual_send
 from connector.engine.plan import PlaysPlanner
-from connector.mapping_loader import load_mapping
-from connector.plays_loader import load_plays, to_policy
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox
 from connector.store import consent, contacts

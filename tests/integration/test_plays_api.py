@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
-from connector.plays_loader import load_plays, to_policy
+from connector.config import load_plays, to_policy
 from connector.store import SqlStore
 from connector.store import tables as tb
 from tests.integration.api_kit import GONE, LEAD, ROOT, TOKEN, Fixed, api_app, count, seed

@@ -22,9 +22,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
-from connector.mapping_loader import load_mapping
 from connector.sandbox.faults import FaultSpec
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox

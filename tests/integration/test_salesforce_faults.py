@@ -1,5 +1,5 @@
-"""The Salesforce adapter under the sandbox's faults (RELIABILITY rows 4, 5, 7, 8, 9, 23):
-sessions expiring under concurrent workers, 5xx bursts and resets, per-record failures
+"""The Salesforce adapter under the sandbox's faults (docs/reliability.md, faults 4, 5, 7,
+8, 9, 23): sessions expiring under concurrent workers, 5xx bursts and resets, per-record failures
 through the real Writeback engine and store, the daily-limit stop, revoked credentials."""
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from typing import cast
 
 import pytest
 
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.writeback import Writeback
 from connector.errors import AuthError, QuotaExhaustedError, RetriableError
-from connector.mapping_loader import load_mapping
 from connector.metrics import CRM_API_USAGE, CRM_WRITE_STOPS
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
-from connector.store import SqlStore, crm_outbox, retry
+from connector.store import SqlStore, crm_outbox, failure_ledger
 from connector.store.migrate import upgrade
 from tests.sandbox_kit import sandbox_settings
 
@@ -222,7 +222,7 @@ def test_per_record_errors_land_in_the_retry_ledger_and_are_retried_next_cycle(
     assert (report.written, report.retrying, report.dead, report.orphaned) == (1, 1, 1, 1)
     with store.begin() as conn:
         ledger = {
-            w.external_id: retry.get_open(conn, "crm", w.external_id)
+            w.external_id: failure_ledger.get_open(conn, "crm", w.external_id)
             for w in (ok, locked, refused, orphan)
         }
     assert ledger[ok.external_id] is None
@@ -246,8 +246,8 @@ def test_per_record_errors_land_in_the_retry_ledger_and_are_retried_next_cycle(
     again = writeback.drain()
     assert (again.claimed, again.written) == (1, 1)
     with store.begin() as conn:
-        assert retry.get_open(conn, "crm", locked.external_id) is None
-        assert retry.get_open(conn, "crm", orphan.external_id) is not None
+        assert failure_ledger.get_open(conn, "crm", locked.external_id) is None
+        assert failure_ledger.get_open(conn, "crm", orphan.external_id) is not None
     assert len(emulator.find("Task", "SMS_Message_Id__c", locked.external_id)) == 1
 
 

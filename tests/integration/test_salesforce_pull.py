@@ -1,5 +1,5 @@
-"""Pull correctness against the sandbox (RELIABILITY rows 10, 12 and 24): more rows on one
-SystemModstamp than a page holds, a resume mid-way, a late commit inside the lookback,
+"""Pull correctness against the sandbox (docs/reliability.md, faults 10, 12 and 24): more
+rows on one SystemModstamp than a page holds, a resume mid-way, a late commit inside the lookback,
 changes and deletes, each emitted exactly once per change; bad cursors never crash."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import cast
 import pytest
 from structlog.testing import capture_logs
 
+from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import ContactState
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, PullBatch
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.salesforce.store import truncate_ms

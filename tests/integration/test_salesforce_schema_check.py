@@ -10,8 +10,8 @@ from typing import cast
 
 import pytest
 
+from connector.config import load_mapping
 from connector.crm.salesforce.schema_check import check_mapping
-from connector.mapping_loader import load_mapping
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from tests.sandbox_kit import sandbox_settings

@@ -12,7 +12,7 @@ from connector.ports import TokenPair
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore
 from connector.store.id_map import StoreIdMap
-from connector.store.tokens import StoreTokenVault
+from connector.store.oauth_tokens import StoreTokenVault
 from tests.integration.hubspot_kit import activity, fresh_account, task
 
 

@@ -33,14 +33,14 @@ from connector.store import (
     crm_outbox,
     cursors,
     decisions,
+    failure_ledger,
     inbox,
     messages,
-    retry,
     sla,
     sms_outbox,
 )
 from connector.store import tables as tb
-from connector.store.db import SqlStore
+from connector.store.database import SqlStore
 
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
 PHONE = "+14155550123"
@@ -172,7 +172,7 @@ def test_inbox_dedupes_and_claims(store: SqlStore) -> None:
 
 
 def test_inbox_concurrent_duplicates_make_one_row(store: SqlStore) -> None:
-    """RELIABILITY row 13: the same webhook, concurrently, to several replicas."""
+    """docs/reliability.md, fault 13: the same webhook, concurrently, to several replicas."""
     threads_n, ids = 6, [f"SMdup{i}" for i in range(5)]
     barrier = threading.Barrier(threads_n)
     wins: Counter[str] = Counter()
@@ -488,11 +488,11 @@ def test_sla_timers(store: SqlStore) -> None:
 def test_retry_ledger_counts_attempts_and_resolves(store: SqlStore) -> None:
     later = T0 + timedelta(minutes=5)
     with store.begin() as conn:
-        e1 = retry.record_failure(
+        e1 = failure_ledger.record_failure(
             conn, "crm", "sms:SM1", reason_code="STRING_TOO_LONG", message="Body", now=T0
         )
         assert (e1.attempts, e1.first_failed_at) == (1, T0)
-        e2 = retry.record_failure(
+        e2 = failure_ledger.record_failure(
             conn,
             "crm",
             "sms:SM1",
@@ -503,15 +503,21 @@ def test_retry_ledger_counts_attempts_and_resolves(store: SqlStore) -> None:
         )
         assert (e2.id, e2.attempts, e2.reason_code) == (e1.id, 2, "UNABLE_TO_LOCK_ROW")
         assert (e2.first_failed_at, e2.last_failed_at) == (T0, later)
-        retry.record_failure(conn, "sms", "k1", reason_code="21211", message="invalid", now=T0)
-        assert [e.key for e in retry.list_open(conn)] == ["sms:SM1", "k1"]
-        assert [e.key for e in retry.list_open(conn, "sms")] == ["k1"]
-        assert retry.due(conn, later) == []
-        assert [e.key for e in retry.due(conn, later + timedelta(minutes=1))] == ["sms:SM1"]
-        assert retry.resolve(conn, "crm", "sms:SM1", later)
-        assert not retry.resolve(conn, "crm", "sms:SM1", later)
+        failure_ledger.record_failure(
+            conn, "sms", "k1", reason_code="21211", message="invalid", now=T0
+        )
+        assert [e.key for e in failure_ledger.list_open(conn)] == ["sms:SM1", "k1"]
+        assert [e.key for e in failure_ledger.list_open(conn, "sms")] == ["k1"]
+        assert failure_ledger.due(conn, later) == []
+        assert [e.key for e in failure_ledger.due(conn, later + timedelta(minutes=1))] == [
+            "sms:SM1"
+        ]
+        assert failure_ledger.resolve(conn, "crm", "sms:SM1", later)
+        assert not failure_ledger.resolve(conn, "crm", "sms:SM1", later)
         # A new failure after resolution opens a fresh entry.
-        e3 = retry.record_failure(conn, "crm", "sms:SM1", reason_code="X", message="m", now=later)
+        e3 = failure_ledger.record_failure(
+            conn, "crm", "sms:SM1", reason_code="X", message="m", now=later
+        )
         assert (e3.attempts, e3.id != e1.id) == (1, True)
 
 

@@ -10,14 +10,12 @@ from typing import cast
 
 import sqlalchemy as sa
 
-from connector.config import load_settings
+from connector.config import load_mapping, load_plays, load_settings, to_policy
 from connector.domain.holdout import assign
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine import timed
 from connector.engine.context import EngineContext
 from connector.engine.plan import PlaysPlanner
-from connector.mapping_loader import load_mapping
-from connector.plays_loader import load_plays, to_policy
 from connector.ports import CrmPort
 from connector.store import SqlStore, contacts, cursors
 from connector.store import tables as tb

@@ -29,11 +29,10 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from connector import logs
-from connector.config import Settings
+from connector.config import Settings, load_mapping
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest
 from connector.engine.context import EngineContext
-from connector.mapping_loader import load_mapping
 from connector.ports import Cursor, Owner, PullBatch
 from connector.runtime.app import build_app
 from connector.runtime.readiness import Readiness

@@ -16,7 +16,7 @@ from connector.domain.zones import contact_zones
 from connector.engine import send
 from connector.sandbox.server import Sandbox
 from connector.store import contacts
-from connector.store.db import SqlStore
+from connector.store.database import SqlStore
 from tests.integration.plays_kit import World, make_world
 from tests.integration.test_plays_scenarios import PLAYS, smsync_explain
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import Settings, load_settings
+from connector.config import Settings, load_mapping, load_settings
 from connector.crm.salesforce.auth import token_form
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.errors import ConfigError
-from connector.mapping_loader import load_mapping
 from connector.runtime.readiness import hubspot_check
 from connector.runtime.startup import credentials
 

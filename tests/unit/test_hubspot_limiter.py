@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from connector.crm.hubspot.errors import Action, classify, record_failure
+from connector.crm.hubspot.errors import classify, record_failure
 from connector.crm.hubspot.limiter import RateLimiter, Tier
 from connector.errors import QuotaExhaustedError
+from connector.vendor_errors import Action
 
 
 class FakeTime:

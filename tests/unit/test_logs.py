@@ -1,4 +1,4 @@
-"""Secrets and phone numbers never reach a log line (RELIABILITY: Security)."""
+"""Secrets and phone numbers never reach a log line (docs/reliability.md, Security)."""
 
 from __future__ import annotations
 

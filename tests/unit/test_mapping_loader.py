@@ -8,8 +8,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from connector.config import load_mapping, mapping_json_schema, validate_mapping_paths
 from connector.errors import MappingError, Problem
-from connector.mapping_loader import load_mapping, mapping_json_schema, validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [ROOT / "mappings" / "salesforce.yaml", ROOT / "mappings" / "hubspot.yaml"]
@@ -22,12 +22,12 @@ def located(problems: list[Problem]) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_files_have_no_problems(path: Path) -> None:
-    assert validate_paths([str(path)]) == []
+    assert validate_mapping_paths([str(path)]) == []
     assert load_mapping(path).crm == path.stem
 
 
 def test_minimal_fixture_is_valid() -> None:
-    assert validate_paths([str(DATA / "minimal_salesforce.yaml")]) == []
+    assert validate_mapping_paths([str(DATA / "minimal_salesforce.yaml")]) == []
 
 
 def test_unknown_key_wrong_type_and_bad_enum_are_three_located_problems() -> None:
@@ -48,13 +48,13 @@ def test_unknown_key_wrong_type_and_bad_enum_are_three_located_problems() -> Non
 
 
 def test_duplicate_key() -> None:
-    problems = validate_paths([str(DATA / "duplicate_key.yaml")])
+    problems = validate_mapping_paths([str(DATA / "duplicate_key.yaml")])
     assert located(problems) == [(12, 3)]
     assert problems[0].message.startswith("fields.owner: duplicate key (first written at line 11)")
 
 
 def test_bad_regex_is_located_at_the_regex_string() -> None:
-    problems = validate_paths([str(DATA / "bad_regex.yaml")])
+    problems = validate_mapping_paths([str(DATA / "bad_regex.yaml")])
     assert located(problems) == [(33, 11)]
     assert problems[0].message.startswith(
         "dispositions.rules[0].regexes[1]: regex does not compile: missing ),"
@@ -62,7 +62,7 @@ def test_bad_regex_is_located_at_the_regex_string() -> None:
 
 
 def test_unknown_template_placeholder() -> None:
-    problems = validate_paths([str(DATA / "unknown_placeholder.yaml")])
+    problems = validate_mapping_paths([str(DATA / "unknown_placeholder.yaml")])
     assert located(problems) == [(21, 12)]
     assert problems[0].message.startswith(
         "tasks.subject: unknown placeholder $contact_nme (did you mean $contact_name?)"
@@ -70,13 +70,13 @@ def test_unknown_template_placeholder() -> None:
 
 
 def test_yaml_syntax_error_is_located() -> None:
-    problems = validate_paths([str(DATA / "syntax_error.yaml")])
+    problems = validate_mapping_paths([str(DATA / "syntax_error.yaml")])
     assert located(problems) == [(7, 7)]
     assert problems[0].message.startswith("YAML syntax error:")
 
 
 def test_missing_required_keys_are_reported_at_the_parent() -> None:
-    problems = validate_paths([str(DATA / "missing_keys.yaml")])
+    problems = validate_mapping_paths([str(DATA / "missing_keys.yaml")])
     assert [(p.line, p.col, p.message.split(";")[0]) for p in problems] == [
         (
             5,
@@ -90,7 +90,7 @@ def test_missing_required_keys_are_reported_at_the_parent() -> None:
 
 def test_every_problem_of_every_file_is_reported_together() -> None:
     paths = [str(DATA / "three_problems.yaml"), str(DATA / "bad_regex.yaml")]
-    problems = validate_paths(paths)
+    problems = validate_mapping_paths(paths)
     assert [(Path(p.file).name, p.line, p.col) for p in problems] == [
         ("three_problems.yaml", 7, 5),
         ("three_problems.yaml", 11, 19),
@@ -100,7 +100,7 @@ def test_every_problem_of_every_file_is_reported_together() -> None:
 
 
 def test_missing_file_is_a_problem_too(tmp_path: Path) -> None:
-    problems = validate_paths([str(tmp_path / "nope.yaml"), str(EXAMPLES[0])])
+    problems = validate_mapping_paths([str(tmp_path / "nope.yaml"), str(EXAMPLES[0])])
     assert problems == [
         Problem(str(tmp_path / "nope.yaml"), 1, 1, "file not found; check the path")
     ]
@@ -109,7 +109,7 @@ def test_missing_file_is_a_problem_too(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing yet\n", encoding="utf-8")
-    (problem,) = validate_paths([str(path)])
+    (problem,) = validate_mapping_paths([str(path)])
     assert (problem.line, problem.col) == (1, 1)
     assert (
         problem.message == "(top level): expected a mapping (key: value lines), got nothing (null)"

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from connector.config import MappingConfig, load_mapping, validate_mapping_paths
 from connector.errors import Problem
-from connector.mapping_loader import load_mapping, validate_paths
-from connector.mapping_schema import MappingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SALESFORCE = ROOT / "mappings" / "salesforce.yaml"
@@ -28,7 +27,7 @@ def edited(tmp_path: Path, source: Path, *changes: tuple[str, str]) -> Path:
 
 
 def problems_of(path: Path) -> list[Problem]:
-    return validate_paths([str(path)])
+    return validate_mapping_paths([str(path)])
 
 
 def line_of(path: Path, needle: str) -> int:

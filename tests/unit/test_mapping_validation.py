@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
-from connector.errors import MappingError
-from connector.mapping_schema import ContactObject, FieldOverrides, MappingConfig, Strict
-from connector.mapping_validation import load_model, model_at, validate_document
-from connector.yaml_source import YamlPath, format_path, parse_yaml
+from connector.config import MappingConfig
+from connector.config.mapping_fields import ContactObject, FieldOverrides
+from connector.config.validation import load_model, model_at, validate_document
+from connector.config.values import Strict
+from connector.config.yaml_source import YamlPath, format_path, parse_yaml
+from connector.errors import ConfigFileError, MappingError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {
@@ -44,8 +46,9 @@ def test_another_model_loads_and_reports_located_problems(tmp_path: Path) -> Non
         "  - wait_hours: lots\n    chanel: task\n",
         encoding="utf-8",
     )
-    with pytest.raises(MappingError) as caught:
+    with pytest.raises(ConfigFileError) as caught:
         load_model(Play, path)
+    assert not isinstance(caught.value, MappingError)  # a generic file, not a mapping
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:4:5: steps[1]: missing required key 'channel'; add it",
         f"{path}:4:17: steps[1].wait_hours: expected a whole number, got a string ('lots')",

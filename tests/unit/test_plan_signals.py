@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connector.config import load_plays, to_policy
 from connector.domain.caps import SendKind
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.signals import Signal, SignalKind, changes
 from connector.engine.outbox_keys import fired_at, kind_of, manual_key, play_key
 from connector.engine.plan import PlaysPlanner, play_signals
-from connector.plays_loader import load_plays, to_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)

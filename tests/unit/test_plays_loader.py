@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from connector.config import (
+    MappingConfig,
+    load_mapping,
+    load_plays,
+    to_policy,
+    validate_plays_paths,
+)
 from connector.domain.keyword_replies import AnsweredBy
 from connector.domain.keywords import KeywordKind, KeywordRule, classify
 from connector.domain.plays import OutsideWindow, TriggerKind
 from connector.domain.policy import ConsentMode
-from connector.errors import MappingError, Problem
-from connector.mapping_loader import load_mapping
-from connector.mapping_schema import MappingConfig
-from connector.plays_loader import load_plays, to_policy, validate_plays_paths
+from connector.errors import MappingError, PlaysError, Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mappings" / "plays.yaml"
@@ -69,8 +73,9 @@ def test_unknown_key_token_not_in_mapping_and_bad_window_are_three_problems(
     mapping: MappingConfig,
 ) -> None:
     path = DATA / "three_problems.yaml"
-    with pytest.raises(MappingError) as caught:
+    with pytest.raises(PlaysError) as caught:
         load_plays(path, mapping)
+    assert not isinstance(caught.value, MappingError)  # a plays file's own error
     problems = caught.value.problems
     assert located(problems) == [(9, 5), (15, 36), (21, 5)]
     assert problems[0].message.startswith(

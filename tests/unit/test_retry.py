@@ -137,7 +137,7 @@ def test_no_wait_is_started_that_would_end_past_the_total_budget() -> None:
 
 
 def test_a_throttled_sms_send_goes_again_after_retry_after_within_an_hour() -> None:
-    from connector.engine.send import retry_delay
+    from connector.engine.send_outcomes import retry_delay
 
     assert retry_delay(None) == timedelta(seconds=30)
     assert retry_delay(12) == timedelta(seconds=12)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.crm.salesforce.errors import Action, classify, error_for, parse_error
+from connector.config import load_mapping
+from connector.crm.salesforce.errors import classify, error_for, parse_error
 from connector.crm.salesforce.limits import ApiUsage, parse_limit_info
 from connector.crm.salesforce.mapping import SalesforceMapping, WriteMappingError, parse_datetime
 from connector.domain.model import ConsentStatus, CrmRef, CrmWrite, TzSource
@@ -18,7 +19,7 @@ from connector.errors import (
     RetriableError,
     SessionExpiredError,
 )
-from connector.mapping_loader import load_mapping
+from connector.vendor_errors import Action
 
 MAPPING = SalesforceMapping(
     load_mapping(Path(__file__).resolve().parents[2] / "mappings" / "salesforce.yaml")
@@ -28,9 +29,15 @@ MAPPING = SalesforceMapping(
 @pytest.mark.parametrize(
     ("status", "code", "message", "fields", "action"),
     [
-        (401, "INVALID_SESSION_ID", "Session expired or invalid", (), Action.REFRESH),
+        (401, "INVALID_SESSION_ID", "Session expired or invalid", (), Action.REFRESH_AUTH),
         (403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", (), Action.QUOTA),
-        (403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.", (), Action.RATE),
+        (
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+            (),
+            Action.RATE_LIMITED,
+        ),
         (None, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access", (), Action.RETRY),
         (None, "ENTITY_IS_DELETED", "entity is deleted", (), Action.ORPHANED),
         (

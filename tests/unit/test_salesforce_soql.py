@@ -1,5 +1,5 @@
-"""The adapter's SOQL (RELIABILITY row 19): values with quotes, backslashes and SOQL
-keywords stay literals; the WHERE clause the sandbox parses never changes shape."""
+"""The adapter's SOQL (docs/reliability.md, fault 19): values with quotes, backslashes and
+SOQL keywords stay literals; the WHERE clause the sandbox parses never changes shape."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import pytest
 
 from connector.errors import AuthError, RateLimitedError, RecordError, RetriableError
 from connector.sms.twilio.errors import (
-    Action,
     InvalidNumberError,
     ProviderOptOutError,
     TwilioFailure,
@@ -15,6 +14,7 @@ from connector.sms.twilio.errors import (
     action_for,
     to_exception,
 )
+from connector.vendor_errors import Action
 
 
 @pytest.mark.parametrize(
@@ -23,8 +23,8 @@ from connector.sms.twilio.errors import (
         (400, 21610, Action.OPT_OUT),
         (400, 21211, Action.INVALID_NUMBER),
         (400, 21614, Action.INVALID_NUMBER),
-        (429, 20429, Action.RETRY),
-        (429, None, Action.RETRY),
+        (429, 20429, Action.RATE_LIMITED),
+        (429, None, Action.RATE_LIMITED),
         (503, None, Action.RETRY),
         (500, 20500, Action.RETRY),
         (401, 20003, Action.AUTH),

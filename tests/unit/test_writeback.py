@@ -16,7 +16,7 @@ from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, RetriableError
 from connector.ports import Cursor, Owner, PullBatch
-from connector.store import SqlStore, crm_outbox, retry
+from connector.store import SqlStore, crm_outbox, failure_ledger
 from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox as outbox_table
 
@@ -118,7 +118,7 @@ def test_each_outcome_is_settled_and_ledgered(store: SqlStore) -> None:
     assert len(crm.calls) == 1
     with store.begin() as conn:
         assert crm_outbox.counts(conn) == {"done": 2, "pending": 1, "failed": 1, "dead": 1}
-        open_keys = {e.key: e.reason_code for e in retry.list_open(conn)}
+        open_keys = {e.key: e.reason_code for e in failure_ledger.list_open(conn)}
     assert open_keys == {
         "sms:lock:3": "UNABLE_TO_LOCK_ROW",
         "sms:bad:4": "INVALID_FIELD",
@@ -131,7 +131,7 @@ def test_each_outcome_is_settled_and_ledgered(store: SqlStore) -> None:
     assert again.claimed == 1
     assert crm.calls[-1] == ["sms:lock:3"]
     with store.begin() as conn:
-        entry = retry.get_open(conn, "crm", "sms:lock:3")
+        entry = failure_ledger.get_open(conn, "crm", "sms:lock:3")
     assert entry is not None
     assert entry.attempts == 2
 

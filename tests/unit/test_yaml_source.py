@@ -5,19 +5,16 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
-import pytest
-
-from connector.errors import MappingError
-from connector.yaml_source import (
+from connector.config.yaml_source import (
     ALIAS_BUDGET,
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
     Position,
     format_path,
-    load_yaml,
     parse_yaml,
     read_yaml,
 )
+from connector.errors import ConfigFileError
 
 TEXT = """\
 version: 1
@@ -129,13 +126,13 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     assert read_yaml(path).data == {"a": 1}
 
 
-def test_load_yaml_raises_with_every_problem(tmp_path: Path) -> None:
+def test_every_problem_is_reported_and_reads_file_line_col(tmp_path: Path) -> None:
     path = tmp_path / "dups.yaml"
     path.write_text("a: 1\na: 2\nb: 1\nb: 2\n", encoding="utf-8")
-    with pytest.raises(MappingError) as caught:
-        load_yaml(path)
-    assert [(p.line, p.col) for p in caught.value.problems] == [(2, 1), (4, 1)]
-    assert str(caught.value).splitlines()[0].startswith(f"{path}:2:1: a: duplicate key")
+    problems = list(read_yaml(path).problems)
+    assert [(p.line, p.col) for p in problems] == [(2, 1), (4, 1)]
+    error = ConfigFileError(problems)
+    assert str(error).splitlines()[0].startswith(f"{path}:2:1: a: duplicate key")
 
 
 def test_format_path() -> None:

@@ -10,24 +10,24 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.config import Settings, require
-from connector.crm.hubspot.api import HubSpotApi
+from connector.config import MappingConfig, Settings, require
 from connector.crm.hubspot.auth import (
     OAuthTokens,
     PrivateAppToken,
     TokenSource,
     oauth_exchange,
 )
+from connector.crm.hubspot.engagements import chunks_for_search
+from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pull import ContactPuller
-from connector.crm.hubspot.writer import Writer, chunks_for_search
+from connector.crm.hubspot.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
 from connector.logs import get_logger
-from connector.mapping_schema import MappingConfig
 from connector.ports import CrmPort, Cursor, IdMap, Owner, PullBatch, TokenPair, TokenVault
 from connector.retry import RetryPolicy
 

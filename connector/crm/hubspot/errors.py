@@ -1,4 +1,5 @@
-"""HubSpot's answers, classified in one table by what the adapter should do.
+"""HubSpot's answers, classified in one table by what the adapter should do (the actions
+of `connector/vendor_errors.py`).
 
     status / code                      action
     429 + policyName DAILY             QUOTA         stop writing: the day's calls are spent
@@ -14,7 +15,7 @@
 
 Every module of hubspot-api-client raises its *own* `ApiException` classes (contacts,
 objects.tasks, properties ... each generate a copy), so `isinstance` against one of them
-misses the others. `normalise` recognises any of them by shape (status, body, headers).
+misses the others. `verdict_of` recognises any of them by shape (status, body, headers).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum, unique
 from typing import Any
 
 from connector.errors import (
@@ -35,59 +35,38 @@ from connector.errors import (
     SmsyncError,
 )
 from connector.retry import parse_retry_after
-
-
-@unique
-class Action(StrEnum):
-    RETRY = "retry"
-    RATE_LIMITED = "rate_limited"
-    REFRESH_AUTH = "refresh_auth"
-    AUTH = "auth"
-    QUOTA = "quota"
-    CONFIG = "config"
-    SPLIT = "split"
-    RECORD = "record"
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """Matches a status (or a range of them) and, optionally, one error code."""
-
-    low: int
-    high: int
-    code: str | None
-    action: Action
-
+from connector.vendor_errors import Action, ErrorRule, first_match
 
 # First match wins; `code` is compared with policyName, category, errorType and subCategory.
-TABLE: tuple[Rule, ...] = (
-    Rule(429, 429, "DAILY", Action.QUOTA),
-    Rule(429, 429, None, Action.RATE_LIMITED),
-    Rule(401, 401, "EXPIRED_AUTHENTICATION", Action.REFRESH_AUTH),
-    Rule(401, 401, None, Action.AUTH),
-    Rule(403, 403, "MISSING_SCOPES", Action.CONFIG),
-    Rule(403, 403, None, Action.AUTH),
-    Rule(409, 409, None, Action.SPLIT),
-    Rule(400, 400, "VALIDATION_ERROR", Action.SPLIT),
-    Rule(404, 404, None, Action.RECORD),
-    Rule(500, 599, None, Action.RETRY),
-    Rule(0, 0, None, Action.RETRY),
-    Rule(408, 408, None, Action.RETRY),
-    Rule(400, 499, None, Action.RECORD),
+TABLE: tuple[ErrorRule, ...] = (
+    ErrorRule(Action.QUOTA, 429, "DAILY"),
+    ErrorRule(Action.RATE_LIMITED, 429),
+    ErrorRule(Action.REFRESH_AUTH, 401, "EXPIRED_AUTHENTICATION"),
+    ErrorRule(Action.AUTH, 401),
+    ErrorRule(Action.CONFIG, 403, "MISSING_SCOPES"),
+    ErrorRule(Action.AUTH, 403),
+    ErrorRule(Action.SPLIT, 409),
+    ErrorRule(Action.SPLIT, 400, "VALIDATION_ERROR"),
+    ErrorRule(Action.RECORD, 404),
+    ErrorRule(Action.RETRY, 500, status_to=599),
+    ErrorRule(Action.RETRY, 0),  # no response at all
+    ErrorRule(Action.RETRY, 408),
+    ErrorRule(Action.RECORD, 400, status_to=499),
 )
 
-# Per-record categories in a 207 body: (retriable, orphaned). Anything unlisted is a
-# permanent record error that still goes to the retry ledger with its reason.
-RECORD_CATEGORIES: Mapping[str, tuple[bool, bool]] = {
-    "RATE_LIMIT": (True, False),
-    "RATE_LIMITS": (True, False),
-    "CONFLICT": (True, False),
-    "LOCKED": (True, False),
-    "TIMEOUT": (True, False),
-    "INTERNAL_ERROR": (True, False),
-    "OBJECT_NOT_FOUND": (False, True),
-    "RESOURCE_NOT_FOUND": (False, True),
-}
+# One entry of a 207 body's `errors[]`, by its category: the same rule shape, matched on the
+# category alone. Anything unlisted is a permanent record error that still goes to the
+# retry ledger with its reason.
+RECORD_TABLE: tuple[ErrorRule, ...] = (
+    ErrorRule(Action.RETRY, code="RATE_LIMIT"),
+    ErrorRule(Action.RETRY, code="RATE_LIMITS"),
+    ErrorRule(Action.RETRY, code="CONFLICT"),
+    ErrorRule(Action.RETRY, code="LOCKED"),
+    ErrorRule(Action.RETRY, code="TIMEOUT"),
+    ErrorRule(Action.RETRY, code="INTERNAL_ERROR"),
+    ErrorRule(Action.ORPHANED, code="OBJECT_NOT_FOUND"),
+    ErrorRule(Action.ORPHANED, code="RESOURCE_NOT_FOUND"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +104,8 @@ def parse_body(raw: object) -> dict[str, Any]:
 
 def classify(status: int, body: Mapping[str, Any], headers: Mapping[str, str]) -> Verdict:
     codes = _codes(body)
-    action = Action.RECORD
-    for rule in TABLE:
-        if rule.low <= status <= rule.high and (rule.code is None or rule.code in codes):
-            action = rule.action
-            break
+    rule = first_match(TABLE, status, codes)
+    action = rule.action if rule is not None else Action.RECORD
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
     return Verdict(
         action=action,
@@ -208,8 +184,14 @@ class RecordFailure:
 def record_failure(category: str | None, message: str | None) -> RecordFailure:
     """One entry of a 207 `errors[]` (or a batch of one refused whole), per the table."""
     code = category or "UNKNOWN"
-    retriable, orphaned = RECORD_CATEGORIES.get(code, (False, False))
-    return RecordFailure(code, (message or code)[:300], retriable, orphaned)
+    rule = first_match(RECORD_TABLE, None, (code,))
+    action = rule.action if rule is not None else Action.RECORD
+    return RecordFailure(
+        code,
+        (message or code)[:300],
+        retriable=action is Action.RETRY,
+        orphaned=action is Action.ORPHANED,
+    )
 
 
 class NoResponseError(RetriableError):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.config import FieldMap, MappingConfig
 from connector.domain.model import (
     ConsentStatus,
     ContactState,
@@ -20,7 +21,6 @@ from connector.domain.model import (
 )
 from connector.domain.phones import try_e164
 from connector.domain.zones import POSTAL_SEGMENT, REGION_SEGMENT, contact_zones
-from connector.mapping_schema import FieldMap, MappingConfig
 
 CONTACTS = "contacts"
 MODIFIED = "lastmodifieddate"  # contacts; other objects use hs_lastmodifieddate

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connector.crm.hubspot.api import HubSpotApi
+from connector.crm.hubspot.http import HubSpotApi
 from connector.errors import FatalError
 from connector.ports import Owner
 
@@ -71,7 +71,7 @@ class OwnerDirectory:
             nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not nxt:
                 return owners
-            if nxt in seen:  # STYLE 12: a repeating cursor would page forever
+            if nxt in seen:  # docs/style.md, rule 12: a repeating cursor would page forever
                 raise FatalError(f"HubSpot owners paging repeated the cursor {nxt!r}")
             seen.add(str(nxt))
             after = str(nxt)

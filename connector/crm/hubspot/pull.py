@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from connector.crm.hubspot.api import HubSpotApi
+from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.mapping import MODIFIED, ContactMapper, epoch_ms, parse_stamp
 from connector.domain.model import ContactState
 from connector.errors import FatalError

@@ -13,11 +13,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.errors import Problem
-from connector.mapping_schema import MappingConfig
-from connector.yaml_source import YamlDocument, YamlPath, read_yaml
 
 # canonical field -> property types that can hold it (anything unlisted: text or enum)
 _TYPES: Mapping[str, frozenset[str]] = {

@@ -1,6 +1,6 @@
 """`SalesforceCrm`: the Salesforce implementation of `connector.ports.CrmPort`.
 
-It wires the parts: our own OAuth (auth), the call discipline (transport), the usage
+It wires the parts: our own OAuth (auth), the call discipline (http), the usage
 tracker (limits), the pull, the phone lookup and the composite writer."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import phonenumbers
 import requests
 import structlog
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings
 from connector.crm.salesforce.auth import SessionManager, token_form
+from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime
 from connector.crm.salesforce.pull import Puller
@@ -26,12 +27,10 @@ from connector.crm.salesforce.queries import (
     phone_query,
     users_query,
 )
-from connector.crm.salesforce.transport import SalesforceApi
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.logs import mask_phone
-from connector.mapping_schema import MappingConfig
 from connector.ports import Cursor, Owner, PullBatch
 from connector.retry import RetryPolicy
 

@@ -1,15 +1,16 @@
-"""Every Salesforce failure, classified in ONE table: status + errorCode → what to do.
+"""Every Salesforce failure, classified in ONE table: status + errorCode -> what to do.
 
 Whole calls and single records of a collection go through the same rows, so a code means
-the same thing wherever it shows up (STYLE 2: airbyte-cdk's `default_error_mapping`).
+the same thing wherever it shows up. The actions are the shared ones of
+`connector/vendor_errors.py`:
 
-    Action.RETRY      transient: back off and call again (5xx, resets, row locks)
-    Action.RATE       the org sheds load (403 REQUEST_LIMIT_EXCEEDED, not the daily cap)
-    Action.REFRESH    401 INVALID_SESSION_ID: log in again once under the lock, retry once
-    Action.QUOTA      the daily allocation is used up: stop writing, keep state
-    Action.CONFIG     the mapping or org set-up is wrong: an operator must fix it
-    Action.ORPHANED   the target was deleted or merged: never retry
-    Action.RECORD     this record is refused: ledger it, the rest of the batch stands
+    RETRY         transient: back off and call again (5xx, resets, row locks)
+    RATE_LIMITED  the org sheds load (403 REQUEST_LIMIT_EXCEEDED, not the daily cap)
+    REFRESH_AUTH  401 INVALID_SESSION_ID: log in again once under the lock, retry once
+    QUOTA         the daily allocation is used up: stop writing, keep state
+    CONFIG        the mapping or org set-up is wrong: an operator must fix it
+    ORPHANED      the target was deleted or merged: never retry
+    RECORD        this record is refused: ledger it, the rest of the batch stands
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum, unique
 from typing import Any
 
 import requests
@@ -33,105 +33,74 @@ from connector.errors import (
     SmsyncError,
 )
 from connector.logs import scrub_text
-
-
-@unique
-class Action(StrEnum):
-    RETRY = "retry"
-    RATE = "rate_limited"
-    REFRESH = "refresh_session"
-    QUOTA = "quota_stop"
-    CONFIG = "config_error"
-    ORPHANED = "orphaned"
-    RECORD = "record_error"
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One row: matches when each given part matches (None matches anything)."""
-
-    action: Action
-    status: int | None = None
-    code: str | None = None
-    message_has: str | None = None  # tells the daily cap from load shedding
-    fields_has: str | None = None  # INVALID_CROSS_REFERENCE_KEY on the record's target
-    hint: str = ""
-
+from connector.vendor_errors import Action, ErrorRule, first_match
 
 TARGET_FIELDS = ("WhoId", "WhatId", "Id")
 
 # First match wins; the order goes from the most to the least specific.
-TABLE: tuple[Rule, ...] = (
-    Rule(Action.REFRESH, 401, "INVALID_SESSION_ID"),
-    Rule(
+TABLE: tuple[ErrorRule, ...] = (
+    ErrorRule(Action.REFRESH_AUTH, 401, "INVALID_SESSION_ID"),
+    ErrorRule(
         Action.QUOTA,
         403,
         "REQUEST_LIMIT_EXCEEDED",
         message_has="TotalRequests",
         hint="the org's daily API allocation is used up; writeback resumes once it frees up",
     ),
-    Rule(Action.QUOTA, None, "REQUEST_LIMIT_EXCEEDED", message_has="TotalRequests"),
-    Rule(Action.RATE, 403, "REQUEST_LIMIT_EXCEEDED"),
-    Rule(Action.RATE, None, "REQUEST_LIMIT_EXCEEDED"),
-    Rule(Action.RETRY, None, "UNABLE_TO_LOCK_ROW"),
-    Rule(Action.RETRY, None, "ALL_OR_NONE_OPERATION_ROLLED_BACK"),
-    Rule(Action.RETRY, None, "PROCESSING_HALTED"),
-    Rule(Action.RETRY, None, "SERVER_UNAVAILABLE"),
-    Rule(Action.ORPHANED, None, "ENTITY_IS_DELETED"),
-    Rule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="WhoId"),
-    Rule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="WhatId"),
-    Rule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="Id"),
-    Rule(
+    ErrorRule(Action.QUOTA, None, "REQUEST_LIMIT_EXCEEDED", message_has="TotalRequests"),
+    ErrorRule(Action.RATE_LIMITED, 403, "REQUEST_LIMIT_EXCEEDED"),
+    ErrorRule(Action.RATE_LIMITED, None, "REQUEST_LIMIT_EXCEEDED"),
+    ErrorRule(Action.RETRY, None, "UNABLE_TO_LOCK_ROW"),
+    ErrorRule(Action.RETRY, None, "ALL_OR_NONE_OPERATION_ROLLED_BACK"),
+    ErrorRule(Action.RETRY, None, "PROCESSING_HALTED"),
+    ErrorRule(Action.RETRY, None, "SERVER_UNAVAILABLE"),
+    ErrorRule(Action.ORPHANED, None, "ENTITY_IS_DELETED"),
+    ErrorRule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="WhoId"),
+    ErrorRule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="WhatId"),
+    ErrorRule(Action.ORPHANED, None, "INVALID_CROSS_REFERENCE_KEY", fields_has="Id"),
+    ErrorRule(
         Action.CONFIG,
         403,
         "API_DISABLED_FOR_ORG",
         hint="enable API access for the org and the integration user's profile",
     ),
-    Rule(
+    ErrorRule(
         Action.CONFIG,
         403,
-        None,
         hint="give the integration user access to the mapped objects and fields",
     ),
-    Rule(
+    ErrorRule(
         Action.CONFIG,
         400,
         "INVALID_FIELD",
         hint="a mapped field does not exist or is not visible; run `smsync mappings check`",
     ),
-    Rule(
+    ErrorRule(
         Action.CONFIG,
         400,
         "INVALID_TYPE",
         hint="a mapped object does not exist; run `smsync mappings check`",
     ),
-    Rule(Action.CONFIG, 400, "MALFORMED_QUERY", hint="a query was refused; report this bug"),
-    Rule(Action.CONFIG, 404, None, hint="check SF_API_VERSION and the mapped object names"),
-    Rule(Action.ORPHANED, None, "NOT_FOUND"),  # a record of a collection: its target is gone
-    Rule(Action.RETRY, 500),
-    Rule(Action.RETRY, 502),
-    Rule(Action.RETRY, 503),
-    Rule(Action.RETRY, 504),
+    ErrorRule(Action.CONFIG, 400, "MALFORMED_QUERY", hint="a query was refused; report this bug"),
+    ErrorRule(Action.CONFIG, 404, hint="check SF_API_VERSION and the mapped object names"),
+    ErrorRule(Action.ORPHANED, None, "NOT_FOUND"),  # a record of a collection: target gone
+    ErrorRule(Action.RETRY, 500),
+    ErrorRule(Action.RETRY, 502),
+    ErrorRule(Action.RETRY, 503),
+    ErrorRule(Action.RETRY, 504),
 )
 
 
 def classify(
     status: int | None, code: str | None, message: str = "", fields: Sequence[str] = ()
-) -> Rule:
+) -> ErrorRule:
     """The first row that matches; 5xx retry, anything else is a per-record refusal."""
-    for rule in TABLE:
-        if rule.status is not None and rule.status != status:
-            continue
-        if rule.code is not None and rule.code != code:
-            continue
-        if rule.message_has is not None and rule.message_has not in message:
-            continue
-        if rule.fields_has is not None and rule.fields_has not in fields:
-            continue
-        return rule
+    found = first_match(TABLE, status, (code,) if code else (), message, fields)
+    if found is not None:
+        return found
     if status is not None and status >= 500:
-        return Rule(Action.RETRY, status)
-    return Rule(Action.RECORD, status, code)
+        return ErrorRule(Action.RETRY, status)
+    return ErrorRule(Action.RECORD, status, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +138,11 @@ def error_for(err: ApiError, operation: str) -> SmsyncError:
     rule = classify(err.status, err.code, err.message)
     what = f"Salesforce {operation}: {err.status} {err.code or ''} {err.message}".rstrip()
     hint = f"; {rule.hint}" if rule.hint else ""
-    if rule.action is Action.REFRESH:
+    if rule.action is Action.REFRESH_AUTH:
         return SessionExpiredError(what)
     if rule.action is Action.QUOTA:
         return QuotaExhaustedError(what + hint)
-    if rule.action is Action.RATE:
+    if rule.action is Action.RATE_LIMITED:
         return RateLimitedError(what, retry_after=None)
     if rule.action is Action.RETRY:
         return RetriableError(what)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connector.config import FieldMap, MappingConfig
 from connector.domain.model import (
     ConsentStatus,
     ContactState,
@@ -22,7 +23,6 @@ from connector.domain.model import (
 )
 from connector.domain.phones import try_e164
 from connector.domain.zones import POSTAL_SEGMENT, REGION_SEGMENT, contact_zones
-from connector.mapping_schema import FieldMap, MappingConfig
 
 DEFAULT_ZONE = "America/Chicago"
 SUBJECT_MAX = 255

@@ -21,9 +21,9 @@ from typing import Any
 
 import structlog
 
+from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.mapping import ObjectMap, SalesforceMapping, parse_datetime
 from connector.crm.salesforce.queries import pull_query
-from connector.crm.salesforce.transport import SalesforceApi
 from connector.domain.model import ContactState, CrmRef
 from connector.errors import ConfigError, FatalError
 from connector.ports import Cursor, PullBatch

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
 
 from simple_salesforce.format import format_soql
 
@@ -85,12 +84,3 @@ def users_query(user_ids: Sequence[str]) -> str:
     return _select("User", ["Id", "FirstName", "LastName"]) + format_soql(
         " WHERE Id IN {}", list(user_ids)
     )
-
-
-def owner_query(object_name: str, record_id: str) -> str:
-    return _select(object_name, ["Id"]) + format_soql(" WHERE Id = {}", record_id)
-
-
-def soql_datetime(when: datetime) -> str:
-    """What `quote_soql_value` writes for a datetime (UTC, whole seconds)."""
-    return format_soql("{}", when)

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.config import Settings
+from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.crm.salesforce.mapping import SCALAR_FIELDS, VALUE_MAPPED
 from connector.errors import ConfigError, Problem
-from connector.mapping_schema import MappingConfig
-from connector.yaml_source import YamlDocument, YamlPath, read_yaml
 
 # canonical field -> the describe types it may have
 TYPES: dict[str, frozenset[str]] = {

@@ -17,13 +17,14 @@ from typing import Any
 
 import structlog
 
-from connector.crm.salesforce.errors import Action, classify, parse_error
+from connector.crm.salesforce.errors import classify, parse_error
+from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import DIRECTION_FIELD, SalesforceMapping, WriteMappingError
-from connector.crm.salesforce.transport import SalesforceApi
 from connector.domain.model import CrmWrite, WriteResult
 from connector.errors import QuotaExhaustedError
 from connector.logs import scrub_text
+from connector.vendor_errors import Action
 
 log = structlog.get_logger(__name__)
 COLLECTION_MAX = 200
@@ -249,7 +250,7 @@ def _result(item: Any, upsert: bool) -> WriteResult:
         crm_id=item.get("id"),
         error_code=code,
         error_message=message,
-        retriable=rule.action in (Action.RETRY, Action.RATE, Action.REFRESH),
+        retriable=rule.action in (Action.RETRY, Action.RATE_LIMITED, Action.REFRESH_AUTH),
         orphaned=rule.action is Action.ORPHANED,
     )
 

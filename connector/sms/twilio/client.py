@@ -44,7 +44,9 @@ STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"
 MAX_PAGE_SIZE = 1000
 MAX_PAGES = 1000  # a pagination guard: no listing is ever this long
-RECONCILE_MARGIN = timedelta(minutes=10)  # local clock skew tolerated (RELIABILITY row 12)
+RECONCILE_MARGIN = timedelta(
+    minutes=10
+)  # local clock skew tolerated (docs/reliability.md, fault 12)
 TWILIO_AUTH = (
     "Twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and TWILIO_FROM or"
     " TWILIO_MESSAGING_SERVICE_SID"

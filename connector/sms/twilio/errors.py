@@ -1,4 +1,5 @@
-"""Twilio's answers classified in one table: error code (else HTTP status) -> action.
+"""Twilio's answers classified in one table: error code (else HTTP status) -> action (the
+actions of `connector/vendor_errors.py`).
 
     SmsyncError
     ├── RetriableError
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum, unique
 from typing import Any
 
 from connector.errors import (
@@ -29,38 +29,28 @@ from connector.errors import (
     SmsyncError,
 )
 from connector.logs import mask_phone, scrub_text
+from connector.vendor_errors import Action, ErrorRule, first_match
 
-
-@unique
-class Action(StrEnum):
-    RETRY = "retry"
-    AUTH = "auth"
-    OPT_OUT = "provider_opt_out"
-    INVALID_NUMBER = "invalid_number"
-    RECORD = "record"
-
-
-# The one table. Codes first; the HTTP status decides only when the code is not listed.
-CODE_ACTIONS: Mapping[int, Action] = {
-    21610: Action.OPT_OUT,  # attempt to send to an unsubscribed recipient
-    21211: Action.INVALID_NUMBER,  # invalid 'To' number
-    21614: Action.INVALID_NUMBER,  # 'To' is not a mobile number
-    20429: Action.RETRY,  # too many requests
-    20003: Action.AUTH,  # authenticate
-    20500: Action.RETRY,  # internal server error
-    20503: Action.RETRY,  # service unavailable
-}
-STATUS_ACTIONS: Mapping[int, Action] = {401: Action.AUTH, 403: Action.AUTH, 429: Action.RETRY}
+# The one table: codes first; the HTTP status decides only when the code is not listed.
+TABLE: tuple[ErrorRule, ...] = (
+    ErrorRule(Action.OPT_OUT, code="21610"),  # attempt to send to an unsubscribed recipient
+    ErrorRule(Action.INVALID_NUMBER, code="21211"),  # invalid 'To' number
+    ErrorRule(Action.INVALID_NUMBER, code="21614"),  # 'To' is not a mobile number
+    ErrorRule(Action.RATE_LIMITED, code="20429"),  # too many requests
+    ErrorRule(Action.AUTH, code="20003"),  # authenticate
+    ErrorRule(Action.RETRY, code="20500"),  # internal server error
+    ErrorRule(Action.RETRY, code="20503"),  # service unavailable
+    ErrorRule(Action.AUTH, 401),
+    ErrorRule(Action.AUTH, 403),
+    ErrorRule(Action.RATE_LIMITED, 429),
+    ErrorRule(Action.RETRY, 500, status_to=599),
+)
 
 
 def action_for(status: int, code: int | None) -> Action:
-    if code is not None and code in CODE_ACTIONS:
-        return CODE_ACTIONS[code]
-    if status in STATUS_ACTIONS:
-        return STATUS_ACTIONS[status]
-    if status >= 500:
-        return Action.RETRY
-    return Action.RECORD
+    """The table's action for an answer; any other refusal fails this message alone."""
+    rule = first_match(TABLE, status, (str(code),) if code is not None else ())
+    return rule.action if rule is not None else Action.RECORD
 
 
 class TwilioServerError(RetriableError):
@@ -119,9 +109,9 @@ def to_exception(
     code = str(failure.code) if failure.code is not None else f"http_{failure.status}"
     where = f" (to {mask_phone(to)})" if to else ""
     text = f"Twilio {failure.status} {code}: {failure.message or 'no message'}{where}"
+    if action is Action.RATE_LIMITED:
+        return RateLimitedError(text, retry_after=retry_after)
     if action is Action.RETRY:
-        if failure.status == 429 or failure.code == 20429:
-            return RateLimitedError(text, retry_after=retry_after)
         return TwilioServerError(text, retry_after=retry_after)
     if action is Action.AUTH:
         return AuthError(

@@ -1,0 +1,5 @@
+"""`python -m connector.cli`: the same as `smsync`."""
+
+from connector.cli import main
+
+main()

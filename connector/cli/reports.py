@@ -1,0 +1,84 @@
+"""`smsync explain` (one contact's decisions) and `smsync report` (outcomes by play and
+segment)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from connector.cli.app import app, fail
+
+
+@app.command()
+def explain(
+    contact: Annotated[str, typer.Option(help="CRM record id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The decision log for one contact, newest first."""
+    from connector.config import load_settings
+    from connector.engine.explain import explain as explain_contact
+    from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
+
+    url = load_settings().database_url
+    require_current(url)
+    store = SqlStore.from_url(url)
+    try:
+        with database_errors(url), store.begin() as conn:
+            found = explain_contact(conn, contact)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(found.as_json(), sort_keys=True))
+    else:
+        typer.echo("\n".join(found.lines()))
+
+
+@app.command()
+def report(
+    *,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start of the period (ISO date or time, UTC if naive)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="End of the period, exclusive")] = None,
+    by: Annotated[str | None, typer.Option(help="Group by play, segment, team or owner")] = None,
+    segment: Annotated[str, typer.Option(help="The segment key for --by segment")] = "industry",
+) -> None:
+    """Outcome measurement by play and segment."""
+    from rich.console import Console
+
+    from connector.config import load_settings
+    from connector.report.options import parse_when, play_outcomes_of
+    from connector.report.queries import GroupBy, Scope, build_report
+    from connector.report.render import print_report, to_html, to_json
+    from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
+
+    try:
+        group = GroupBy(by) if by is not None else None
+    except ValueError:
+        fail(f"report: --by must be one of {', '.join(g.value for g in GroupBy)}")
+    settings = load_settings()
+    scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
+    outcomes = play_outcomes_of(settings)
+    require_current(settings.database_url)
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        with database_errors(settings.database_url), store.begin() as conn:
+            found = build_report(conn, scope, outcomes)
+    finally:
+        store.close()
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(to_html(found), encoding="utf-8")
+    if as_json:
+        typer.echo(to_json(found))
+    elif html is None:
+        print_report(found, Console())
+    else:
+        typer.echo(f"wrote {html}")

@@ -1,0 +1,87 @@
+"""`smsync send` (a manual send, governed) and `smsync classify` (what a reply would be read
+as)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from connector.cli.app import app, fail
+
+
+@app.command()
+def send(
+    contact: Annotated[str, typer.Option(help="CRM record id")],
+    play: Annotated[str, typer.Option(help="Play name from plays.yaml")],
+    body: Annotated[str | None, typer.Option(help="Override the play's text")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+) -> None:
+    """A manual send, governed like every other."""
+    from connector.config import load_settings
+    from connector.engine.context import SystemClock, default_worker_id
+    from connector.engine.manual import UnknownContactError, manual_send, play_of
+    from connector.engine.plan import load_policy
+    from connector.sms.twilio.client import TwilioSms
+    from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
+
+    settings = load_settings()
+    policy = load_policy(settings)
+    if policy is None:
+        fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
+    play_of(policy, play)  # a typo is reported before the database is looked at
+    sms = None
+    if not dry_run:
+        sms = TwilioSms.from_settings(settings)
+    require_current(settings.database_url)
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        with database_errors(settings.database_url):
+            result = manual_send(
+                store,
+                sms,
+                SystemClock(),
+                policy,
+                contact_id=contact,
+                play=play,
+                body=body,
+                dry_run=dry_run,
+                worker_id=default_worker_id(),
+            )
+    except UnknownContactError as exc:
+        fail(f"send: {exc}")
+    finally:
+        store.close()
+    typer.echo(json.dumps(result.as_dict(), sort_keys=True))
+    if result.verdict.value == "block" or result.outcome in ("blocked", "failed"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Replies to classify, each in quotes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
+    opted_out: Annotated[
+        bool, typer.Option("--opted-out", help="As if the sender's number were opted out.")
+    ] = False,
+) -> None:
+    """What the engine would decide for each reply: compliance, disposition, rule, task.
+
+    Reads the mapping's disposition rules (SMSYNC_MAPPINGS, else the example for
+    SMSYNC_CRM) and the plays file's keyword policy (SMSYNC_PLAYS or mappings/plays.yaml)."""
+    from connector.config import load_mapping, load_settings, mapping_path
+    from connector.domain.policy import Policy
+    from connector.engine.plan import load_policy
+    from connector.engine.reply_preview import BadReplyError, check_texts, preview
+
+    try:
+        check_texts(texts)
+    except BadReplyError as exc:
+        fail(f"classify: {exc}")
+    settings = load_settings()
+    mapping = load_mapping(mapping_path(settings))  # MappingError: every problem, exit 2
+    policy = load_policy(settings, mapping) or Policy()
+    for shown in preview(texts, mapping=mapping, policy=policy, opted_out=opted_out):
+        typer.echo(json.dumps(shown.as_json(), ensure_ascii=False) if as_json else shown.line())

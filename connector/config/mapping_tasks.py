@@ -1,0 +1,102 @@
+"""Where each text is logged (the activity) and the follow-up tasks a reply creates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from connector.config.mapping_types import (
+    ACTIVITY_OBJECTS,
+    TASK_OBJECTS,
+    TEMPLATE_PLACEHOLDERS,
+    Disposition,
+    Template,
+    for_crm,
+    task_enum,
+)
+from connector.config.values import ApiName, Strict
+
+# --- activities and tasks ---------------------------------------------------------------
+
+
+class Activity(Strict):
+    """Where each text is logged; the external id makes a replayed write an upsert."""
+
+    object: Annotated[str, AfterValidator(for_crm(ACTIVITY_OBJECTS, "activity object"))] = Field(
+        description="Task (Salesforce) or communications (HubSpot)."
+    )
+    external_id_field: ApiName = Field(
+        description="Unique external-id field (HubSpot: property) holding sms:<MessageSid>; "
+        "e.g. SMS_Message_Id__c or smsync_external_id."
+    )
+
+
+class TaskStatusValues(Strict):
+    """The CRM's task status values for an open and a finished task."""
+
+    open: Annotated[str, AfterValidator(task_enum("status"))] = Field(
+        description="Status of a new task: Not Started (Salesforce), NOT_STARTED (HubSpot)."
+    )
+    done: Annotated[str, AfterValidator(task_enum("status"))] = Field(
+        description="Status once the SLA is met: Completed (Salesforce), COMPLETED (HubSpot)."
+    )
+
+
+_PLACEHOLDERS = (
+    "Placeholders: "
+    + ", ".join(f"${name}" for name in TEMPLATE_PLACEHOLDERS)
+    + "; write $$ for a literal dollar sign."
+)
+
+
+class TalkTrack(Strict):
+    """What to say to a reply of one disposition."""
+
+    disposition: Disposition = Field(description="The disposition this talk track is for.")
+    text: Annotated[str, Field(min_length=1)] = Field(
+        description="e.g. 'Share the pricing sheet and offer a 15-minute call.'"
+    )
+
+
+class TaskSettings(Strict):
+    """The follow-up task created for the owner when a reply needs a human."""
+
+    object: Annotated[str, AfterValidator(for_crm(TASK_OBJECTS, "task object"))] = Field(
+        description="Task (Salesforce) or tasks (HubSpot)."
+    )
+    external_id_field: ApiName = Field(
+        description="Unique external-id field (HubSpot: property) holding task:<sid>:<kind>."
+    )
+    subject: Template = Field(
+        description="Subject template, e.g. 'SMS reply: $disposition'. " + _PLACEHOLDERS
+    )
+    body: Template = Field(
+        description="Body template, e.g. '$contact_name wrote: $body'. " + _PLACEHOLDERS
+    )
+    priority: Annotated[str, AfterValidator(task_enum("priority"))] = Field(
+        description="High, Normal or Low (Salesforce); LOW, MEDIUM or HIGH (HubSpot)."
+    )
+    type: Annotated[str, AfterValidator(task_enum("type"))] = Field(
+        description="Call, Email, Meeting or Other (Salesforce); TODO, CALL or EMAIL (HubSpot)."
+    )
+    status: TaskStatusValues = Field(description="Task status values for open and done.")
+    fallback_owner_id: str | None = Field(
+        None,
+        min_length=1,
+        description="User or queue id that gets the task when the contact has no owner.",
+    )
+    review_owner_id: str | None = Field(
+        None,
+        min_length=1,
+        description="User or queue id that gets the one review task for a reply from an "
+        "unknown number or from a number on several records. Default: fallback_owner_id.",
+    )
+    talk_tracks: tuple[TalkTrack, ...] = Field(
+        (),
+        description="What the rep should say per disposition, appended to the follow-up "
+        "task's body.",
+    )
+
+    def talk_track(self, disposition: str) -> str | None:
+        return next((t.text for t in self.talk_tracks if t.disposition == disposition), None)

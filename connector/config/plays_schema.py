@@ -1,0 +1,155 @@
+"""The admin's plays file: the governance policy and the plays, as frozen pydantic models.
+
+Every model forbids unknown keys, so a typo is an error rather than a silent default.
+Token-level template checks need the file's text and the mapping, so `plays_loader` does
+them; everything else is checked here, located at the offending key or value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from connector.config.plays_policy import CapsSpec, PolicySpec, PredicateOpName, PredicateSpec
+from connector.config.values import Duration, SnakeName, Strict, fail
+
+
+class OutcomeSpec(Strict):
+    """The play's one measurable outcome: a field condition or a reply disposition."""
+
+    field: SnakeName | None = Field(None, description="Canonical field tested.")
+    op: PredicateOpName = Field("equals", description="How the field is tested.")
+    values: tuple[str, ...] = Field((), description="Values the field is tested against.")
+    disposition: SnakeName | None = Field(None, description="A reply disposition, e.g. confirmed.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.field is None) == (self.disposition is None):
+            raise fail("an outcome is either a field condition or a disposition; give one")
+        if self.disposition is not None and self.values:
+            raise fail("values apply to a field condition, not to a disposition")
+        if self.field is not None:
+            PredicateSpec(field=self.field, op=self.op, values=self.values)
+        return self
+
+
+class FieldChangeSpec(Strict):
+    field: SnakeName = Field(description="Canonical field watched.")
+    from_: str | None = Field(None, alias="from", description="Old value; omit for any.")
+    to: str | None = Field(None, description="New value; omit for any.")
+
+
+class DateOffsetSpec(Strict):
+    field: SnakeName = Field(description="Date field, e.g. meeting_time or renewal_date.")
+    before: Duration = Field(description="How long before that date the play fires, e.g. 1h.")
+
+
+class FormSpec(Strict):
+    form: str | None = Field(None, min_length=1, description="Form name; omit for any form.")
+
+
+_TRIGGERS = (
+    "field_changed",
+    "stage_entered",
+    "meeting_booked",
+    "date_approaching",
+    "inactive_days",
+    "form_submitted",
+)
+
+
+class TriggerSpec(Strict):
+    """Exactly one of these CRM signals starts the play."""
+
+    field_changed: FieldChangeSpec | None = Field(None, description="A field went from X to Y.")
+    stage_entered: SnakeName | None = Field(None, description="Lifecycle stage entered.")
+    meeting_booked: Literal[True] | None = Field(None, description="true: a meeting was booked.")
+    date_approaching: DateOffsetSpec | None = Field(None, description="A date minus an offset.")
+    inactive_days: int | None = Field(None, ge=1, description="No activity for this many days.")
+    form_submitted: FormSpec | None = Field(None, description="A web form was submitted.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [name for name in _TRIGGERS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise fail(
+                f"a trigger needs exactly one of {', '.join(_TRIGGERS)}"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        return self
+
+
+class TimingSpec(Strict):
+    delay: Duration = Field(timedelta(0), description="Wait this long after the trigger.")
+    business_hours_only: bool = Field(default=False, description="Send only within business_hours.")
+    expires_after: Duration | None = Field(
+        None, description="Drop the send this long after the trigger if not yet sent."
+    )
+    outside_window: Literal["defer", "drop"] = Field(
+        "defer", description="Outside quiet hours: defer to the next opening, or drop."
+    )
+
+    @model_validator(mode="after")
+    def _expiry_after_delay(self) -> Self:
+        if self.expires_after is not None and self.expires_after <= self.delay:
+            raise fail("expires_after must be longer than delay, or nothing could ever send")
+        return self
+
+
+class TokenSpecModel(Strict):
+    required: bool = Field(default=True, description="No value blocks the send (missing_data).")
+    fallback: str = Field("", description="Text used when an optional token has no value.")
+
+    @model_validator(mode="after")
+    def _fallback_optional(self) -> Self:
+        if self.required and self.fallback:
+            raise fail("a fallback only applies to an optional token; set required: false")
+        return self
+
+
+class TemplateSpec(Strict):
+    text: str = Field(min_length=1, description="Text with $token or ${token} placeholders.")
+    tokens: Mapping[SnakeName, TokenSpecModel] = Field(
+        default_factory=dict, description="Every token the text uses, required or not."
+    )
+
+
+class PlaySpec(Strict):
+    name: SnakeName = Field(description="Play name, lower_snake_case; also the motion name.")
+    owner_team: str = Field(min_length=1, description="Team accountable for the play.")
+    priority: int = Field(ge=0, le=1000, description="Higher wins caps and conflicts.")
+    outcome: OutcomeSpec = Field(description="The one measurable outcome.")
+    trigger: TriggerSpec = Field(description="The CRM signal that starts it.")
+    timing: TimingSpec = Field(default_factory=TimingSpec, description="Delay, hours, expiry.")
+    template: TemplateSpec = Field(description="The text and its tokens.")
+    cooldown: Duration = Field(timedelta(0), description="No repeat to a contact within this.")
+    holdout_percent: float = Field(
+        0.0, ge=0, le=100, description="Share of contacts held out, for measurement."
+    )
+    caps: CapsSpec | None = Field(None, description="Caps for this play alone.")
+    exclusions: tuple[PredicateSpec, ...] = Field(
+        (), description="Contacts matching any of these never get this play."
+    )
+
+
+def _unique_names(plays: tuple[PlaySpec, ...]) -> tuple[PlaySpec, ...]:
+    names = [p.name for p in plays]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise fail(f"play {', '.join(twice)} defined more than once; names must be unique")
+    return plays
+
+
+class PlaysConfig(Strict):
+    """Governance policy and plays: every outbound text is checked against these."""
+
+    version: Literal[1] = Field(description="Format version of this file; always 1.")
+    policy: PolicySpec = Field(default_factory=PolicySpec, description="The governance rules.")
+    plays: Annotated[tuple[PlaySpec, ...], AfterValidator(_unique_names)] = Field(
+        min_length=1, description="The plays (motions)."
+    )
+
+    def play(self, name: str) -> PlaySpec | None:
+        return next((p for p in self.plays if p.name == name), None)

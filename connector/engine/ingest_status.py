@@ -1,0 +1,65 @@
+"""A status event: the message's state machine already moved at intake; a final status
+updates the message's activity, a permanent failure marks the number invalid on its
+records, and a provider block (21610) enters the consent ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import structlog
+
+from connector.domain import consent as consent_rules
+from connector.domain.model import CrmWrite, Direction
+from connector.engine import consent_sync, crm_records
+from connector.engine.context import EngineContext
+from connector.engine.ingest_report import IngestReport, queue
+from connector.logs import mask_phone
+from connector.store import contacts, messages
+from connector.store.records import InboxItem
+
+log = structlog.get_logger(__name__)
+
+PROVIDER_BLOCK = 21610
+# Twilio codes that say the number will never take a text: invalid, landline, unreachable,
+# unknown or carrier-rejected destination.
+PERMANENT_FAILURES = frozenset({21211, 21614, 30003, 30005, 30006})
+
+
+def status(
+    ctx: EngineContext, conn: sa.Connection, item: InboxItem, now: datetime, report: IngestReport
+) -> None:
+    p = item.payload
+    sid = str(p["sid"])
+    message = messages.get(conn, sid)
+    if message is None or message.direction is not Direction.OUTBOUND:
+        return  # not one of ours (or not stored yet): the raw event is kept by intake
+    target = messages.contact_of(conn, sid)
+    code = message.error_code
+    if target is not None and message.status.terminal:
+        write = crm_records.activity(message, target)
+        fields = dict(write.fields)
+        if code is not None:
+            fields["status"] = f"{message.status.value} ({code})"
+        queue(conn, CrmWrite("activity", write.external_id, target, fields), now, report)
+    if code == PROVIDER_BLOCK:
+        entry = consent_rules.from_provider_block(
+            phone=message.to, at=message.at, message_sid=sid, error_code=code
+        )
+        report.consent_changes += 1
+        report.crm_writes += consent_sync.record_event(conn, entry, now)
+    elif code in PERMANENT_FAILURES:
+        for state in contacts.find_by_phone(conn, message.to):
+            if ctx.mapping.maps(state.ref.object_type, "phone_status"):
+                queue(
+                    conn,
+                    CrmWrite(
+                        "field_update",
+                        crm_records.fields_id(f"{sid}:phone", state.ref),
+                        state.ref,
+                        {"phone_status": "invalid"},
+                    ),
+                    now,
+                    report,
+                )
+        log.info("ingest.number_invalid", sid=sid, phone=mask_phone(message.to), code=code)

@@ -1,0 +1,221 @@
+"""The report's figures per group: sends, messaged contacts and their replies, meetings and
+opt-outs, the disposition mix, SLA timers, blocked reasons and the opt-out trend. Each is
+one SQL aggregate (see `connector/report/queries.py` for the definitions)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from connector.report.model import (
+    BUCKETS,
+    DELIVERED,
+    NONE_KEY,
+    OPTED_OUT,
+    GroupBy,
+    Scope,
+    TrendPoint,
+)
+from connector.report.sql import (
+    count_where,
+    first_outbound_by_group,
+    grouped,
+    keyed,
+    percentiles,
+    reasons_table,
+    seconds_between,
+    utc_day,
+)
+from connector.store import tables as tb
+
+
+def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
+    """Per group: (attempted, delivered) outbound messages."""
+    m = tb.messages
+    where = [m.c.direction == "outbound", *scope.clip(m.c.created_at)]
+    delivered = count_where(m.c.status.in_(DELIVERED))
+    stmt: sa.Executable
+    if scope.by is None or scope.by is GroupBy.PLAY:
+        key, src = keyed(scope, m, m.c.contact_type, m.c.contact_id, m.c.play)
+        stmt = (
+            sa.select(key.label("key"), sa.func.count(), delivered)
+            .select_from(src)
+            .where(*where)
+            .group_by(*grouped(scope, key))
+        )
+    else:  # count per contact first: the contact's group is then one join per contact
+        ref = (m.c.contact_type, m.c.contact_id)
+        per = (
+            sa.select(*ref, sa.func.count().label("n"), delivered.label("d"))
+            .where(*where)
+            .group_by(*ref)
+            .subquery("per_contact")
+        )
+        key, src = keyed(scope, per, per.c.contact_type, per.c.contact_id)
+        stmt = (
+            sa.select(key.label("key"), sa.func.sum(per.c.n), sa.func.sum(per.c.d))
+            .select_from(src)
+            .group_by(key)
+        )
+    return {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(stmt)}
+
+
+def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int, int, int]]:
+    """Per group: (messaged contacts, replied, meetings, opted out)."""
+    fo = first_outbound_by_group(scope)
+    inb = tb.messages.alias("inb")
+    cl = tb.consent_ledger
+    cs = tb.contact_state.alias("cs")
+    replied = (
+        sa.exists()
+        .where(
+            inb.c.contact_type == fo.c.contact_type,
+            inb.c.contact_id == fo.c.contact_id,
+            inb.c.direction == "inbound",
+            inb.c.created_at > fo.c.first_at,
+            *scope.before_end(inb.c.created_at),
+        )
+        .correlate(fo)
+    )
+    opted = (
+        sa.exists()
+        .where(
+            cl.c.phone == fo.c.phone,
+            cl.c.status == OPTED_OUT,
+            cl.c.at >= fo.c.first_at,
+            *scope.before_end(cl.c.at),
+        )
+        .correlate(fo)
+    )
+    stmt = (
+        sa.select(
+            fo.c.key,
+            sa.func.count(),
+            count_where(replied),
+            count_where(cs.c.disposition.in_(list(scope.meeting))),
+            count_where(opted),
+        )
+        .select_from(
+            fo.outerjoin(
+                cs,
+                sa.and_(cs.c.crm_object_type == fo.c.contact_type, cs.c.crm_id == fo.c.contact_id),
+            )
+        )
+        .group_by(fo.c.key)
+    )
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in conn.execute(stmt)}
+
+
+def disposition_mix(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, int]]:
+    fo = first_outbound_by_group(scope)
+    cs = tb.contact_state.alias("cs")
+    disp = sa.func.coalesce(cs.c.disposition, NONE_KEY)
+    stmt = (
+        sa.select(fo.c.key, disp.label("disposition"), sa.func.count())
+        .select_from(
+            fo.outerjoin(
+                cs,
+                sa.and_(cs.c.crm_object_type == fo.c.contact_type, cs.c.crm_id == fo.c.contact_id),
+            )
+        )
+        .group_by(fo.c.key, disp)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for key, name, count in conn.execute(stmt):
+        out.setdefault(key, {})[name] = int(count)
+    return out
+
+
+def _timers(scope: Scope) -> tuple[ColumnElement[str], FromClause]:
+    t = tb.sla_timers
+    if scope.by is GroupBy.PLAY:
+        fo = first_outbound_by_group(scope)
+        joined = t.join(
+            fo, sa.and_(fo.c.contact_type == t.c.contact_type, fo.c.contact_id == t.c.contact_id)
+        )
+        return fo.c.key, joined
+    return keyed(scope, t, t.c.contact_type, t.c.contact_id)
+
+
+def sla_figures(
+    conn: sa.Connection, scope: Scope
+) -> tuple[dict[str, tuple[int, int]], dict[str, dict[int, int]]]:
+    """Per group: (closed timers, met on time), and the response-time percentiles."""
+    t = tb.sla_timers
+    key, src = _timers(scope)
+    closed = sa.or_(t.c.met.is_not(None), t.c.breached.is_not(None))
+    stmt = (
+        sa.select(
+            key.label("key"),
+            sa.func.count(),
+            count_where(sa.and_(t.c.met.is_not(None), t.c.met <= t.c.due)),
+        )
+        .select_from(src)
+        .where(closed, *scope.clip(t.c.started))
+        .group_by(*grouped(scope, key))
+    )
+    counts = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(stmt)}
+    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    sub = (
+        sa.select(key.label("key"), secs.label("value"))
+        .select_from(src)
+        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .subquery("response")
+    )
+    return counts, percentiles(conn, sub)
+
+
+def response_histogram(conn: sa.Connection, scope: Scope) -> list[tuple[str, int]]:
+    """Met timers started in the period, by response time bucket (all groups together)."""
+    t = tb.sla_timers
+    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    whens = [(secs < bound, i) for i, (bound, _) in enumerate(BUCKETS) if bound is not None]
+    bucket = sa.case(*whens, else_=len(BUCKETS) - 1)
+    stmt = (
+        sa.select(bucket.label("bucket"), sa.func.count())
+        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .group_by(bucket)
+    )
+    counts = {int(b): int(n) for b, n in conn.execute(stmt)}
+    return [(label, counts.get(i, 0)) for i, (_, label) in enumerate(BUCKETS)]
+
+
+def blocked_reasons(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, int]]:
+    """Per group: blocked decisions per reason (two reasons on one decision count twice)."""
+    d = tb.decision_log
+    key, src = keyed(scope, d, d.c.contact_type, d.c.contact_id, d.c.play)
+    reason = reasons_table(conn.dialect.name, d.c.reasons)
+    stmt = (
+        sa.select(key.label("key"), reason.c.value, sa.func.count())
+        .select_from(src.join(reason, sa.true()))
+        .where(d.c.verdict == "block", *scope.clip(d.c.at))
+        .group_by(*grouped(scope, key, reason.c.value))
+    )
+    out: dict[str, dict[str, int]] = {}
+    for key_value, code, count in conn.execute(stmt):
+        out.setdefault(key_value, {})[str(code)] = int(count)
+    return out
+
+
+def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
+    m, cl = tb.messages, tb.consent_ledger
+    dialect = conn.dialect.name
+    sent_day = utc_day(dialect, m.c.created_at)
+    sent = conn.execute(
+        sa.select(sent_day, sa.func.count())
+        .where(m.c.direction == "outbound", *scope.clip(m.c.created_at))
+        .group_by(sent_day)
+    ).all()
+    out_day = utc_day(dialect, cl.c.at)
+    outs = conn.execute(
+        sa.select(out_day, sa.func.count(sa.distinct(cl.c.phone)))
+        .where(cl.c.status == OPTED_OUT, *scope.clip(cl.c.at))
+        .group_by(out_day)
+    ).all()
+    by_sent = {str(d): int(n) for d, n in sent}
+    by_out = {str(d): int(n) for d, n in outs}
+    return [
+        TrendPoint(day, by_sent.get(day, 0), by_out.get(day, 0))
+        for day in sorted(by_sent.keys() | by_out.keys())
+    ]

@@ -1,0 +1,219 @@
+"""SQL building blocks of the report's figures: durations and days per dialect, the group
+key of a row, the first outbound of each contact in the period (two temporary tables),
+nearest-rank percentiles, and a play's outcome as a condition on contact_state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause, Subquery
+
+from connector.domain.plays import Outcome, PredicateOp
+from connector.report.model import ALL_KEY, CONTACT_COLUMNS, NONE_KEY, GroupBy, Scope
+from connector.store import tables as tb
+from connector.store.coltypes import UtcDateTime
+
+
+def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[int]:
+    """Whole seconds from start to end."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.strftime("%s", end), sa.Integer) - sa.cast(
+            sa.func.strftime("%s", start), sa.Integer
+        )
+    return sa.cast(sa.func.floor(sa.extract("epoch", end)), sa.BigInteger) - sa.cast(
+        sa.func.floor(sa.extract("epoch", start)), sa.BigInteger
+    )
+
+
+def utc_day(dialect: str, col: Any) -> ColumnElement[str]:
+    if dialect == "sqlite":
+        return sa.func.date(col)
+    return sa.func.to_char(sa.func.timezone("UTC", col), "YYYY-MM-DD")
+
+
+def reasons_table(dialect: str, col: Any) -> Any:
+    fn = sa.func.json_each if dialect == "sqlite" else sa.func.json_array_elements_text
+    return fn(col).table_valued("value").alias("reason")
+
+
+def all_key() -> ColumnElement[str]:
+    return sa.literal_column(f"'{ALL_KEY}'", sa.String)
+
+
+def _contact_key(scope: Scope, cs: Any) -> ColumnElement[str]:
+    by = scope.by
+    expr: Any
+    if by is GroupBy.TEAM:
+        expr = cs.c.owner_team
+    elif by is GroupBy.OWNER:
+        expr = cs.c.owner_id
+    else:
+        expr = cs.c.segments[scope.segment].as_string()
+    return sa.func.coalesce(expr, NONE_KEY)
+
+
+def keyed(
+    scope: Scope, src: FromClause, ctype: Any, cid: Any, play: Any = None
+) -> tuple[ColumnElement[str], FromClause]:
+    """The group key of rows of `src` and the FROM clause that provides it."""
+    if scope.by is None:
+        return all_key(), src
+    if scope.by is GroupBy.PLAY:
+        assert play is not None
+        return sa.func.coalesce(play, NONE_KEY), src
+    cs = tb.contact_state.alias("cs_key")
+    joined = src.outerjoin(cs, sa.and_(cs.c.crm_object_type == ctype, cs.c.crm_id == cid))
+    return _contact_key(scope, cs), joined
+
+
+def grouped(scope: Scope, *cols: Any) -> list[Any]:
+    return [c for c in cols if scope.by is not None or c is not cols[0]]
+
+
+# First outbound per (play, contact) and per contact in the period: most figures hang off
+# it, so `build_report` computes it once into two temporary tables (per connection, inside
+# the report's transaction) instead of re-aggregating the messages in every query.
+_scratch = sa.MetaData()
+FIRST_OUT_PLAY = sa.Table(
+    "report_first_out_play",
+    _scratch,
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Index("ix_report_first_out_play_contact", "contact_type", "contact_id"),
+    prefixes=["TEMPORARY"],
+)
+FIRST_OUT_CONTACT = sa.Table(
+    "report_first_out_contact",
+    _scratch,
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Index("ix_report_first_out_contact_contact", "contact_type", "contact_id", unique=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+@contextmanager
+def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
+    """Fill the first-outbound tables for the period; drop them when the block ends.
+
+    On an error the caller's transaction rolls back, which drops them too (DDL is
+    transactional on SQLite and Postgres), so only the happy path drops them here."""
+    _scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
+    _scratch.create_all(conn)
+    m, fp, fc = tb.messages, FIRST_OUT_PLAY, FIRST_OUT_CONTACT
+    play = sa.func.coalesce(m.c.play, NONE_KEY)
+    conn.execute(
+        sa.insert(fp).from_select(
+            ["key", "contact_type", "contact_id", "first_at", "phone"],
+            sa.select(
+                play,
+                m.c.contact_type,
+                m.c.contact_id,
+                sa.func.min(m.c.created_at),
+                sa.func.min(m.c.to_number),
+            )
+            .where(
+                m.c.direction == "outbound",
+                m.c.contact_id.is_not(None),
+                *scope.clip(m.c.created_at),
+            )
+            .group_by(play, m.c.contact_type, m.c.contact_id),
+        )
+    )
+    # per contact = the earliest over its plays (and the least number, as per play)
+    conn.execute(
+        sa.insert(fc).from_select(
+            ["contact_type", "contact_id", "first_at", "phone"],
+            sa.select(
+                fp.c.contact_type,
+                fp.c.contact_id,
+                sa.func.min(fp.c.first_at),
+                sa.func.min(fp.c.phone),
+            ).group_by(fp.c.contact_type, fp.c.contact_id),
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {fp.name}")
+        conn.exec_driver_sql(f"ANALYZE {fc.name}")
+    yield
+    _scratch.drop_all(conn)
+
+
+def first_outbound_by_group(scope: Scope) -> FromClause:
+    """One row per (group, messaged contact): the first outbound in the period.
+
+    Reads the tables `first_outbound` filled; a contact's group (other than its play) is
+    a property of the contact, so the per-contact table keyed by it is the same thing."""
+    if scope.by is GroupBy.PLAY:
+        return FIRST_OUT_PLAY
+    fc = FIRST_OUT_CONTACT
+    key, src = keyed(scope, fc, fc.c.contact_type, fc.c.contact_id)
+    return (
+        sa.select(key.label("key"), fc.c.contact_type, fc.c.contact_id, fc.c.first_at, fc.c.phone)
+        .select_from(src)
+        .subquery("first_out")
+    )
+
+
+def percentiles(
+    conn: sa.Connection, sub: Subquery, ps: Sequence[int] = (50, 90)
+) -> dict[str, dict[int, int]]:
+    """Nearest-rank percentiles of ``sub.c.value`` per ``sub.c.key``, ranked in SQL."""
+    rn = sa.func.row_number().over(partition_by=sub.c.key, order_by=sub.c.value)
+    n = sa.func.count().over(partition_by=sub.c.key)
+    ranked = sa.select(sub.c.key, sub.c.value, rn.label("rn"), n.label("n")).subquery("ranked")
+    ranks = [(ranked.c.n * p + 99) // 100 for p in ps]
+    rows = conn.execute(
+        sa.select(ranked.c.key, ranked.c.value, ranked.c.rn, ranked.c.n).where(
+            sa.or_(*(ranked.c.rn == r for r in ranks))
+        )
+    ).all()
+    out: dict[str, dict[int, int]] = {}
+    for row in rows:
+        for p in ps:
+            if row.rn == (row.n * p + 99) // 100:
+                out.setdefault(row.key, {})[p] = int(row.value)
+    return out
+
+
+def outcome_condition(outcome: Outcome | None, cs: Any, meeting: Sequence[str]) -> Any:
+    """The play's outcome as a SQL condition on a contact_state row (see Outcome.met)."""
+    if outcome is None or (outcome.condition is None and outcome.disposition is None):
+        return cs.c.disposition.in_(list(meeting))
+    if outcome.condition is None:
+        return cs.c.disposition == outcome.disposition
+    pred = outcome.condition
+    col: Any = (
+        cs.c[pred.field] if pred.field in CONTACT_COLUMNS else cs.c.segments[pred.field].as_string()
+    )
+    present = sa.and_(col.is_not(None), col != "")
+    match pred.op:
+        case PredicateOp.IS_SET:
+            return present
+        case PredicateOp.IS_EMPTY:
+            return sa.not_(present)
+        case PredicateOp.EQUALS | PredicateOp.IN:
+            return sa.and_(present, col.in_(list(pred.values)))
+        case PredicateOp.NOT_EQUALS | PredicateOp.NOT_IN:
+            return sa.not_(sa.and_(present, col.in_(list(pred.values))))
+
+
+def describe_outcome(outcome: Outcome | None, meeting: Sequence[str]) -> str:
+    if outcome is None or (outcome.condition is None and outcome.disposition is None):
+        return f"disposition in {', '.join(meeting)} (no outcome configured)"
+    if outcome.condition is None:
+        return f"disposition = {outcome.disposition}"
+    return str(outcome.condition)
+
+
+def count_where(cond: Any) -> ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
