@@ -83,13 +83,10 @@ def _send_step(ctx: EngineContext, report: CycleReport) -> None:
 
 
 def _reconcile_step(ctx: EngineContext, report: CycleReport) -> None:
-    from connector.sms.twilio.client import TwilioSms
-    from connector.sms.twilio.reconcile import poll
-
-    if not isinstance(ctx.sms, TwilioSms):
+    if ctx.reconcile is None:
         report.notes.append("reconcile: no Twilio client configured")
         return
-    report.reconcile = _plain(poll(ctx.sms, ctx.store, now=ctx.clock.now))
+    report.reconcile = _plain(ctx.reconcile())
 
 
 def _pending(ctx: EngineContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
