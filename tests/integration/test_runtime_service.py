@@ -26,6 +26,7 @@ from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.sandbox.faults import FaultSpec
+from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, make_engine
@@ -492,7 +493,7 @@ def test_hubspot_oauth_keeps_the_rotated_refresh_token_across_a_restart(
     """HubSpot rotates the refresh token on each refresh (the sandbox always does), so the
     HUBSPOT_REFRESH_TOKEN a restart reads from the environment is dead by then: only the
     pair the store-backed vault kept lets the second process start and sync."""
-    hubspot = sandbox.emulators["hubspot"]
+    hubspot = cast("HubSpotEmulator", sandbox.emulators["hubspot"])
     hubspot.oauth.reset()  # the refresh token in the environment is the live one again
     c = sandbox.credentials
     oauth = {
