@@ -141,9 +141,7 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
 
 
 def _writeback(ctx: EngineContext) -> Writeback:
-    policy = WritebackPolicy(
-        lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
-    )
+    policy = WritebackPolicy.from_settings(ctx.settings)
     return Writeback(ctx.store, ctx.crm, ctx.clock, ctx.settings.crm, ctx.worker_id, policy)
 
 

@@ -157,15 +157,13 @@ class Components:
     def writeback(self, pause: CrmPause | None = None) -> Writeback:
         """The writeback step under the settings' lease and attempts; `pause` shared with
         the readiness hook in the sidecar, a fresh one per drain elsewhere."""
-        s = self.settings
-        policy = WritebackPolicy(lease_s=s.writeback_lease_s, max_attempts=s.max_attempts_crm)
         return Writeback(
             self.store,
             self.crm,
             self.clock,
-            s.crm,
+            self.settings.crm,
             self.worker_id,
-            policy,
+            WritebackPolicy.from_settings(self.settings),
             pause if pause is not None else CrmPause(),
         )
 
