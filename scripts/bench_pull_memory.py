@@ -28,8 +28,8 @@ def run(contacts: int, crm: str) -> dict[str, Any]:
 
     from connector.config import load_settings
     from connector.engine import pull
-    from connector.engine.context import build_context
     from connector.logs import configure
+    from connector.runtime.wiring import build
     from connector.store.migrate import upgrade
 
     configure(level="warning")
@@ -58,7 +58,7 @@ def run(contacts: int, crm: str) -> dict[str, Any]:
             os.environ["SMSYNC_CRM"] = crm
             os.environ["SMSYNC_DATABASE_URL"] = db
             os.environ["SMSYNC_MAPPINGS"] = str(ROOT / "mappings" / f"{crm}.yaml")
-            ctx = build_context(load_settings())
+            ctx = build(load_settings(), planner=None).engine
             started = time.perf_counter()
             report = pull.run(ctx)
             wall = time.perf_counter() - started

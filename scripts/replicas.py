@@ -190,13 +190,14 @@ def prepare(sb: Any, db_url: str, plays: Path, opts: Options) -> Workload:
     """Pull the seeded CRM once (no planner: nothing is planned), then queue the work."""
     from connector.config import load_settings
     from connector.engine import pull
-    from connector.engine.context import build_context
     from connector.engine.plan import load_policy
+    from connector.runtime.wiring import build
     from connector.sandbox.seed import generate
 
     with environment({**sb.env(), "SMSYNC_DATABASE_URL": db_url, "SMSYNC_PLAYS": str(plays)}):
         settings = load_settings()
-    ctx = build_context(settings)
+    parts = build(settings, planner=None)
+    ctx = parts.engine
     try:
         if pull.run(ctx).contacts == 0:
             raise RuntimeError("the sandbox CRM pull brought no contacts")
@@ -209,10 +210,7 @@ def prepare(sb: Any, db_url: str, plays: Path, opts: Options) -> Workload:
         with ctx.store.begin() as conn:
             return enqueue_work(conn, allowed, opts, settings.twilio_from or "+15005550006")
     finally:
-        close = getattr(ctx.crm, "close", None)
-        if callable(close):
-            close()
-        ctx.store.close()
+        parts.close()
 
 
 @dataclass

@@ -20,12 +20,12 @@ def explain(
     """The decision log for one contact, newest first."""
     from connector.config import load_settings
     from connector.engine.explain import explain as explain_contact
-    from connector.store import SqlStore
-    from connector.store.migrate import database_errors, require_current
+    from connector.runtime.wiring import open_store
+    from connector.store.migrate import database_errors
 
-    url = load_settings().database_url
-    require_current(url)
-    store = SqlStore.from_url(url)
+    settings = load_settings()
+    url = settings.database_url
+    store = open_store(settings)
     try:
         with database_errors(url), store.begin() as conn:
             found = explain_contact(conn, contact)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 from typing import Annotated
@@ -45,22 +43,20 @@ def sync(
     if not once:
         fail("smsync sync: pass --once (the continuous loop is `smsync run`)")
     from connector.config import load_settings
-    from connector.engine.context import build_context
     from connector.engine.cycle import run_cycle
+    from connector.runtime.wiring import build, configure
     from connector.store.migrate import database_errors, upgrade
 
     try:
         settings = load_settings()
-        planner = None
-        if importlib.util.find_spec("connector.engine.plan") is not None:
-            planner = importlib.import_module("connector.engine.plan").build_planner(settings)
+        configured = configure(settings)  # every mistake is found before the database
         upgrade(settings.database_url)  # schema only; a dry run rolls back everything else
         with database_errors(settings.database_url):
-            ctx = build_context(settings, planner=planner)
+            parts = build(settings, configured=configured)
             try:
-                report = run_cycle(ctx, dry_run=dry_run).to_json()
+                report = run_cycle(parts.engine, dry_run=dry_run).to_json()
             finally:
-                ctx.store.close()
+                parts.close()
     except SmsyncError as exc:
         fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
     if as_json:

@@ -19,36 +19,32 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
     """A manual send, governed like every other."""
+    from connector.clock import UtcClock
     from connector.config import load_settings
-    from connector.engine.context import SystemClock, default_worker_id
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
-    from connector.sms.twilio.client import TwilioSms
-    from connector.store import SqlStore
-    from connector.store.migrate import database_errors, require_current
+    from connector.runtime.wiring import open_store, sms_adapter, worker_id
+    from connector.store.migrate import database_errors
 
     settings = load_settings()
     policy = load_policy(settings)
     if policy is None:
         fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
     play_of(policy, play)  # a typo is reported before the database is looked at
-    sms = None
-    if not dry_run:
-        sms = TwilioSms.from_settings(settings)
-    require_current(settings.database_url)
-    store = SqlStore.from_url(settings.database_url)
+    sms = None if dry_run else sms_adapter(settings)
+    store = open_store(settings)
     try:
         with database_errors(settings.database_url):
             result = manual_send(
                 store,
                 sms,
-                SystemClock(),
+                UtcClock(),
                 policy,
                 contact_id=contact,
                 play=play,
                 body=body,
                 dry_run=dry_run,
-                worker_id=default_worker_id(),
+                worker_id=worker_id(),
             )
     except UnknownContactError as exc:
         fail(f"send: {exc}")
@@ -71,17 +67,17 @@ def classify(
 
     Reads the mapping's disposition rules (SMSYNC_MAPPINGS, else the example for
     SMSYNC_CRM) and the plays file's keyword policy (SMSYNC_PLAYS or mappings/plays.yaml)."""
-    from connector.config import load_mapping, load_settings, mapping_path
+    from connector.config import load_settings
     from connector.domain.policy import Policy
-    from connector.engine.plan import load_policy
     from connector.engine.reply_preview import BadReplyError, check_texts, preview
+    from connector.runtime.wiring import load_config
 
     try:
         check_texts(texts)
     except BadReplyError as exc:
         fail(f"classify: {exc}")
     settings = load_settings()
-    mapping = load_mapping(mapping_path(settings))  # MappingError: every problem, exit 2
-    policy = load_policy(settings, mapping) or Policy()
+    mapping, planner = load_config(settings)  # Mapping/PlaysError: every problem, exit 2
+    policy = planner.policy if planner is not None else Policy()
     for shown in preview(texts, mapping=mapping, policy=policy, opted_out=opted_out):
         typer.echo(json.dumps(shown.as_json(), ensure_ascii=False) if as_json else shown.line())

@@ -1,5 +1,5 @@
 """The demo's world: the sandbox, a throw-away SQLite store, the webhook app on a real
-loopback port, and the `smsync run` job bodies over one engine context.
+loopback port, and the `smsync run` job bodies over the components `wiring.build` makes.
 
 Everything here is the real machinery. The only thing the demo drives by hand is *when*
 each job runs: `smsync run` fires them on APScheduler intervals in real time, whereas the
@@ -24,25 +24,15 @@ import requests
 import uvicorn
 import yaml
 
-from connector.config import (
-    MappingConfig,
-    Settings,
-    load_mapping,
-    load_plays,
-    load_settings,
-    to_policy,
-)
-from connector.crm import build_crm
-from connector.engine.plan import PlaysPlanner
+from connector.config import MappingConfig, Settings, load_settings
 from connector.runtime.app import build_app
 from connector.runtime.jobs import JobFn
 from connector.runtime.readiness import Readiness, standard_checks
-from connector.runtime.registry import FACTORIES, JobContext, engine_context
+from connector.runtime.registry import FACTORIES
 from connector.runtime.webhooks import webhook_routes
+from connector.runtime.wiring import Components, build
 from connector.sandbox.server import Sandbox, bind_loopback
-from connector.sms.twilio.client import TwilioSms
 from connector.store import SqlStore
-from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +164,7 @@ class DemoWorld:
         self._sandbox: Sandbox | None = None
         self._served: Served | None = None
         self._store: SqlStore | None = None
-        self._crm_close: Callable[[], object] | None = None
+        self._parts: Components | None = None
 
     def __enter__(self) -> World:
         try:
@@ -200,45 +190,33 @@ class DemoWorld:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         mapping_file = sandbox_mapping(sandbox, self.crm, self._tmp)
         settings = demo_settings(sandbox, self.crm, db, url, mapping_file)
+        # the scenario runs each job itself, in order: nothing to wake
+        parts = build(settings, store=store, clock=clock, require_sms=True)
+        self._parts = parts
         hooks = webhook_routes(settings, store, clock=clock)
-        readiness = Readiness(standard_checks(settings, store), cache_s=5.0)
-        self._served = Served(build_app(readiness, webhooks=hooks), sock).start()
+        checks = standard_checks(settings, store, hubspot_tokens=parts.hubspot_tokens)
+        self._served = Served(build_app(Readiness(checks, cache_s=5.0), webhooks=hooks), sock)
+        self._served.start()
         r = requests.post(
             f"{sandbox.urls['admin']}/__sandbox/twilio/webhook",
             json={"base_url": url},
             timeout=10,
         )
         r.raise_for_status()
-        mapping = load_mapping(mapping_file)
-        planner = PlaysPlanner(to_policy(load_plays(DEMO_PLAYS, mapping)))
-        crm = build_crm(settings, mapping, id_map=StoreIdMap(store, clock.now))
-        close = getattr(crm, "close", None)
-        self._crm_close = close if callable(close) else None
         holder: dict[str, JobFn] = {}
-        jc = JobContext(
-            settings=settings,
-            store=store,
-            mapping=mapping,
-            crm=crm,
-            sms=TwilioSms.from_settings(settings),
-            clock=clock,
-            worker_id="smsync-demo",
-            wake=lambda _name: False,  # the scenario runs each job itself, in order
-            planner=planner,
-        )
-        engine_context(jc)
         for name, factory in FACTORIES.items():
             if factory is None:
                 raise RuntimeError(f"the {name} job is not available; the demo needs every stage")
             if name != "gauges":
-                holder[name] = factory(jc)
+                holder[name] = factory(parts)
+        mapping = parts.mapping
         return World(self.crm, sandbox, settings, mapping, store, holder, self._served)
 
     def close(self) -> None:
         if self._served is not None:
             self._served.stop()
-        if self._crm_close is not None:
-            self._crm_close()
+        if self._parts is not None:
+            self._parts.close()
         if self._store is not None:
             self._store.close()
         if self._sandbox is not None:

@@ -83,13 +83,10 @@ def _send_step(ctx: EngineContext, report: CycleReport) -> None:
 
 
 def _reconcile_step(ctx: EngineContext, report: CycleReport) -> None:
-    from connector.sms.twilio.client import TwilioSms
-    from connector.sms.twilio.reconcile import poll
-
-    if not isinstance(ctx.sms, TwilioSms):
+    if ctx.reconcile is None:
         report.notes.append("reconcile: no Twilio client configured")
         return
-    report.reconcile = _plain(poll(ctx.sms, ctx.store, now=ctx.clock.now))
+    report.reconcile = _plain(ctx.reconcile())
 
 
 def _pending(ctx: EngineContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -144,9 +141,7 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
 
 
 def _writeback(ctx: EngineContext) -> Writeback:
-    policy = WritebackPolicy(
-        lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
-    )
+    policy = WritebackPolicy.from_settings(ctx.settings)
     return Writeback(ctx.store, ctx.crm, ctx.clock, ctx.settings.crm, ctx.worker_id, policy)
 
 

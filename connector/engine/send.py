@@ -34,9 +34,11 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 import structlog
 
+from connector.config import Settings
 from connector.domain.model import Direction, Message, Verdict
 from connector.domain.policy import Policy
 from connector.engine import dead_letters
+from connector.engine.context import Planner
 from connector.engine.decisions import record
 from connector.engine.send_check import LEASE_S, check
 from connector.engine.send_outcomes import MAX_ATTEMPTS, RowSettler
@@ -79,7 +81,15 @@ class SendContext(Protocol):
     @property
     def worker_id(self) -> str: ...
     @property
-    def planner(self) -> object | None: ...
+    def planner(self) -> Planner | None: ...
+
+
+class SendStepContext(SendContext, Protocol):
+    """What the send step also needs: its lease and attempts, and the scheduler's ear."""
+
+    @property
+    def settings(self) -> Settings: ...
+    def woke(self, step: str) -> None: ...
 
 
 @dataclass
@@ -113,11 +123,10 @@ class SendReport:
         }
 
 
-def policy_of(ctx: object) -> Policy:
+def policy_of(ctx: SendContext) -> Policy:
     """The planner's policy; the default (strict) policy when plays are not configured,
     so the send-time check never disappears."""
-    found = getattr(getattr(ctx, "planner", None), "policy", None)
-    return found if isinstance(found, Policy) else Policy()
+    return ctx.planner.policy if ctx.planner is not None else Policy()
 
 
 class Sender:
@@ -300,26 +309,21 @@ def preview(store: Store, policy: Policy, now: datetime, limit: int = 100) -> Se
     return report
 
 
-def run(ctx: SendContext, *, dry_run: bool = False, limit: int = 100) -> SendReport:
+def run(ctx: SendStepContext, *, dry_run: bool = False, limit: int = 100) -> SendReport:
     """The engine's send step (`smsync sync --once`, the sidecar's send job)."""
     policy = policy_of(ctx)
     if dry_run:
         return preview(ctx.store, policy, ctx.clock.now(), limit)
     if ctx.sms is None:
         return SendReport(stopped="SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
-    wake = getattr(ctx, "woke", None)
-    on_sent = (lambda: wake("writeback")) if callable(wake) else None
-    settings = getattr(ctx, "settings", None)
-    lease_s = settings.claim_lease_s if settings is not None else LEASE_S
-    max_attempts = settings.max_attempts_sms if settings is not None else MAX_ATTEMPTS
     sender = Sender(
         ctx.store,
         ctx.sms,
         ctx.clock,
         ctx.worker_id,
         policy,
-        on_sent=on_sent,
-        lease_s=lease_s,
-        max_attempts=max_attempts,
+        on_sent=lambda: ctx.woke("writeback"),
+        lease_s=ctx.settings.claim_lease_s,
+        max_attempts=ctx.settings.max_attempts_sms,
     )
     return sender.drain(limit)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection
 
+from connector.config import Settings
 from connector.domain.model import WriteResult
 from connector.engine import dead_letters
 from connector.engine.dead_letters import DeadLetter
@@ -52,6 +53,12 @@ class WritebackPolicy:
     max_batch_backoff_s: float = 60.0  # a whole batch throttled or failed (429, 5xx, reset)
     auth_probe_s: float = 10.0  # paused on refused credentials: ask the CRM this often
     quota_probe_s: float = 60.0  # paused on the daily budget: re-read the usage this often
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WritebackPolicy:
+        """SMSYNC_WRITEBACK_LEASE_S and SMSYNC_MAX_ATTEMPTS_CRM: the one place the sidecar's
+        job and `sync --once` read them."""
+        return cls(lease_s=settings.writeback_lease_s, max_attempts=settings.max_attempts_crm)
 
 
 @dataclass

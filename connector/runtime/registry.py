@@ -1,9 +1,9 @@
 """Which periodic jobs `smsync run` schedules, and what each one calls.
 
 `FACTORIES` lists every job of docs/data-flow.md. Each factory builds its job's
-body from the `JobContext`; the engine steps share ONE `EngineContext` per job context
-(`engine_context`), whose `on_enqueue` is the scheduler's `wake`: an ingest that queued
-CRM writes runs the writeback job at once instead of at its next tick. A factory may be
+body from the process's `Components` (`connector/runtime/wiring.py`); the engine steps
+share its ONE `EngineContext`, whose `on_enqueue` is the scheduler's `wake`: an ingest that
+queued CRM writes runs the writeback job at once instead of at its next tick. A factory may be
 None for a stage that is not available: it is not scheduled at all (a no-op that looked
 like it worked would hide the gap), and `smsync run` says so once at start.
 
@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 
 import structlog
 
-from connector.config import MappingConfig, Settings
+from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
-from connector.engine.context import EngineContext, Planner
-from connector.engine.pause import CrmPause
-from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
+from connector.ports import CrmPort, Cursor, Owner, PullBatch
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
-from connector.sms.twilio.client import TwilioSms
-from connector.sms.twilio.reconcile import poll
-from connector.store import SqlStore
+from connector.runtime.wiring import Components
 
 log = structlog.get_logger(__name__)
 
@@ -39,52 +34,7 @@ INGEST_BATCH = 200  # inbox items per pass between two looks at the stop event
 SEND_BATCH = 100  # SMS outbox rows per pass
 
 
-class UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What job bodies are built from. `wake(name)` runs another job now (new work)."""
-
-    settings: Settings
-    store: Store
-    mapping: MappingConfig
-    crm: CrmPort
-    sms: TwilioSms
-    clock: Clock
-    worker_id: str
-    wake: Callable[[str], bool]
-    planner: Planner | None = None
-    shared: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
-    crm_pause: CrmPause = field(default_factory=CrmPause, compare=False, repr=False)
-
-
-JobFactory = Callable[[JobContext], JobFn]
-
-
-def engine_context(jc: JobContext) -> EngineContext:
-    """The engine context of this job context, built once and shared by every engine job
-    (and the `/api/send` route): new work it queues wakes the job that drains it."""
-    found = jc.shared.get("engine")
-    if isinstance(found, EngineContext):
-        return found
-    if not isinstance(jc.store, SqlStore):
-        raise TypeError("the engine runs over a SqlStore")
-    built = EngineContext(
-        settings=jc.settings,
-        mapping=jc.mapping,
-        store=jc.store,
-        crm=jc.crm,
-        sms=jc.sms,
-        clock=jc.clock,
-        worker_id=jc.worker_id,
-        planner=jc.planner,
-        on_enqueue=jc.wake,
-    )
-    jc.shared["engine"] = built
-    return built
+JobFactory = Callable[[Components], JobFn]
 
 
 class StoppablePull:
@@ -117,9 +67,9 @@ class StoppablePull:
         self.crm.probe()
 
 
-def pull_job(jc: JobContext) -> JobFn:
+def pull_job(c: Components) -> JobFn:
     """CRM changes since the cursor -> contact state, consent, signals and planned sends."""
-    ctx = engine_context(jc)
+    ctx = c.engine
 
     def run(stopping: threading.Event) -> None:
         if not stopping.is_set():
@@ -128,10 +78,10 @@ def pull_job(jc: JobContext) -> JobFn:
     return run
 
 
-def ingest_job(jc: JobContext) -> JobFn:
+def ingest_job(c: Components) -> JobFn:
     """The inbox, one batch at a time until it is empty or shutdown begins; each batch
     that queued CRM writes wakes writeback (inside `ingest.run`)."""
-    ctx = engine_context(jc)
+    ctx = c.engine
 
     def run(stopping: threading.Event) -> None:
         while not stopping.is_set():
@@ -142,9 +92,9 @@ def ingest_job(jc: JobContext) -> JobFn:
     return run
 
 
-def send_job(jc: JobContext) -> JobFn:
+def send_job(c: Components) -> JobFn:
     """Due SMS outbox rows through the chokepoint to Twilio, one claimed batch at a time."""
-    ctx = engine_context(jc)
+    ctx = c.engine
 
     def run(stopping: threading.Event) -> None:
         while not stopping.is_set():
@@ -155,10 +105,10 @@ def send_job(jc: JobContext) -> JobFn:
     return run
 
 
-def sweep_job(jc: JobContext) -> JobFn:
+def sweep_job(c: Components) -> JobFn:
     """SLA breaches and escalations (one transaction; its writes wake writeback), then the
     plays' timed triggers (inactivity, dates coming due)."""
-    ctx = engine_context(jc)
+    ctx = c.engine
 
     def run(stopping: threading.Event) -> None:
         if not stopping.is_set():
@@ -169,20 +119,10 @@ def sweep_job(jc: JobContext) -> JobFn:
     return run
 
 
-def writeback_job(ctx: JobContext) -> JobFn:
+def writeback_job(c: Components) -> JobFn:
     """Drain the CRM outbox one claimed batch at a time, so a shutdown stops claiming
     between batches and the batch in flight still settles."""
-    writeback = Writeback(
-        store=ctx.store,
-        crm=ctx.crm,
-        clock=ctx.clock,
-        crm_name=ctx.settings.crm,
-        worker_id=ctx.worker_id,
-        policy=WritebackPolicy(
-            lease_s=ctx.settings.writeback_lease_s, max_attempts=ctx.settings.max_attempts_crm
-        ),
-        pause=ctx.crm_pause,
-    )
+    writeback = c.writeback(c.crm_pause)
 
     def run(stopping: threading.Event) -> None:
         while not stopping.is_set():
@@ -199,7 +139,7 @@ def writeback_job(ctx: JobContext) -> JobFn:
 RESUMES: dict[str, tuple[str, ...]] = {"crm": ("writeback", "pull"), "sms": ("send",)}
 
 
-def on_recover(ctx: JobContext) -> Callable[[str], None]:
+def on_recover(ctx: Components) -> Callable[[str], None]:
     """What `/readyz` calls when a check passes again after failing: the jobs waiting on
     that vendor run now, and a paused writeback probes the CRM at once."""
 
@@ -212,20 +152,23 @@ def on_recover(ctx: JobContext) -> Callable[[str], None]:
     return recovered
 
 
-def reconcile_job(ctx: JobContext) -> JobFn:
+def reconcile_job(c: Components) -> JobFn:
     """Twilio's reconciliation poll; recovered events wake ingest. Like every job it runs
     once at start-up, so webhooks lost while the process was down come back at once."""
+    reconcile = c.reconcile
+    if reconcile is None:
+        raise ValueError("the reconcile job needs the SMS adapter; build with require_sms")
 
     def run(_stopping: threading.Event) -> None:
-        result = poll(ctx.sms, ctx.store, now=ctx.clock.now)
+        result = reconcile()
         if result.inbound_new or result.status_new:
-            ctx.wake("ingest")
+            c.wake("ingest")
 
     return run
 
 
-def store_gauges_job(ctx: JobContext) -> JobFn:
-    return gauges_job(ctx.store)
+def store_gauges_job(c: Components) -> JobFn:
+    return gauges_job(c.store)
 
 
 # The data flow's stages, in order (plan runs inside pull; see the module docstring).
@@ -248,7 +191,7 @@ def interval_of(settings: Settings, name: str) -> float:
 
 
 def build_jobs(
-    ctx: JobContext, factories: dict[str, JobFactory | None] | None = None
+    ctx: Components, factories: dict[str, JobFactory | None] | None = None
 ) -> tuple[list[Job], list[str]]:
     """The jobs to schedule, and the names of those not available."""
     jobs: list[Job] = []

@@ -1,12 +1,16 @@
 """`smsync run`: validate, take the replica guard, migrate, then serve HTTP and run jobs
 until SIGTERM or SIGINT.
 
-Start-up order is what makes "bad input changes nothing" true: settings, mapping, plays,
-credentials and the HTTP port are all checked, and each vendor is reached once
-(`connector.runtime.startup`, `SMSYNC_STARTUP_CHECKS`), before the database is opened, so
-a mistake exits 2 with nothing written. Then the SQLite single-replica guard (before the
-file is touched), then migrations (what `smsync db upgrade` does; a database that cannot
-be reached or written exits 2 with the fix), then the jobs and uvicorn.
+Start-up order is what makes "bad input changes nothing" true: settings, mapping, plays and
+credentials (`wiring.configure`) and the HTTP port are all checked, and each vendor is
+reached once (`connector.runtime.startup`, `SMSYNC_STARTUP_CHECKS`), before the database is
+created or migrated, so a mistake exits 2 with nothing written. A HubSpot OAuth pair kept by
+an earlier run is read from an existing database first, and one the check rotates is kept
+until the database exists (`connector.runtime.vault`). Then the SQLite single-replica guard
+(before the file is touched; taken first when the file exists, so a second replica
+refreshes no token under the first), then migrations (what `smsync db upgrade` does; a
+database that cannot be reached or written exits 2 with the fix), then `wiring.build`, the
+jobs and uvicorn.
 
 Shutdown on SIGTERM: jobs stop claiming work at once (the `stopping` event), uvicorn stops
 accepting and finishes its requests, the batches in flight get until
@@ -18,94 +22,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import socketserver
 import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import structlog
 import uvicorn
 
-from connector.config import MappingConfig, Settings, load_mapping, mapping_path
-from connector.crm import build_crm
-from connector.engine.context import Planner
-from connector.engine.plan import build_planner
+from connector.config import Settings
 from connector.errors import ConfigError
-from connector.ports import CrmPort, IdMap
 from connector.runtime import startup
 from connector.runtime.api import api_routes
 from connector.runtime.app import build_app
 from connector.runtime.jobs import Jobs
 from connector.runtime.leases import Leader, Leadership, SoloLeader, SqliteGuard, sqlite_path
 from connector.runtime.readiness import Check, Readiness, standard_checks, vendor_checks
-from connector.runtime.registry import (
-    FACTORIES,
-    JobContext,
-    JobFactory,
-    UtcClock,
-    build_jobs,
-    engine_context,
-    on_recover,
-)
+from connector.runtime.registry import FACTORIES, JobFactory, build_jobs, on_recover
 from connector.runtime.webhooks import webhook_routes
-from connector.sms.twilio.client import TwilioSms
+from connector.runtime.wiring import Components, build, configure
 from connector.store import SqlStore
 from connector.store.database import safe_url
-from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox, inbox, sms_outbox
 
-if TYPE_CHECKING:
-    from connector.crm.hubspot.auth import TokenSource
-
 log = structlog.get_logger(__name__)
-
-
-class LateIdMap:
-    """The CRM adapter is built (and so checked) before the store exists; its id map is
-    bound to the store once the store is open."""
-
-    def __init__(self) -> None:
-        self.target: IdMap | None = None
-
-    def _bound(self) -> IdMap:
-        if self.target is None:
-            raise RuntimeError("the id map is used before the store was opened")
-        return self.target
-
-    def get_many(self, external_ids: Sequence[str]) -> dict[str, str]:
-        return self._bound().get_many(external_ids)
-
-    def put_many(self, pairs: dict[str, str]) -> None:
-        self._bound().put_many(pairs)
-
-
-@dataclass
-class Prepared:
-    """Everything checked before the database is touched."""
-
-    settings: Settings
-    mapping: MappingConfig
-    crm: CrmPort
-    sms: TwilioSms
-    id_map: LateIdMap
-    sock: socket.socket
-    planner: Planner | None = None
-    hubspot_tokens: TokenSource | None = None  # the adapter's, shared with /readyz
-
-    def close(self) -> None:
-        self.sock.close()
-        close = getattr(self.crm, "close", None)
-        if callable(close):
-            close()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -125,25 +73,6 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(socketserver.TCPServer.request_queue_size * 100)
     sock.set_inheritable(True)
     return sock
-
-
-def prepare(settings: Settings) -> Prepared:
-    """Validate the whole configuration and reach each vendor once; raises ConfigError
-    (ConfigFileError) and writes nothing."""
-    mapping = load_mapping(mapping_path(settings))
-    planner = build_planner(settings, mapping)  # the plays file, validated against the mapping
-    safe_url(settings.database_url)  # a malformed URL is a ConfigError here
-    sms, tokens = startup.credentials(settings)
-    id_map = LateIdMap()
-    crm = build_crm(settings, mapping, id_map=id_map, hubspot_tokens=tokens)
-    sock = bind(settings.http_host, settings.http_port)
-    ready = Prepared(settings, mapping, crm, sms, id_map, sock, planner, tokens)
-    try:
-        startup.reach_vendors(settings, vendor_checks(settings, hubspot_tokens=tokens))
-    except BaseException:
-        ready.close()
-        raise
-    return ready
 
 
 def expire_dead_leases(store: SqlStore) -> int:
@@ -211,71 +140,61 @@ class Service:
         if self.install_signals:  # first: a SIGTERM during start-up is a graceful stop too
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        ready = prepare(s)  # raises before anything is written
+        configured = configure(s, require_sms=True)  # raises before anything is written
+        sock = bind(s.http_host, s.http_port)
         guard: SqliteGuard | None = None
-        path = sqlite_path(s.database_url)
-        if path is not None:
-            try:
-                guard = SqliteGuard(path).acquire()
-            except OSError as exc:
-                ready.close()
-                raise ConfigError(
-                    f"the database at {safe_url(s.database_url)} cannot be used: its lock file"
-                    f" cannot be created ({exc.strerror}); make {path.parent} writable by this"
-                    " user, or point SMSYNC_DATABASE_URL elsewhere"
-                ) from None
-        store: SqlStore | None = None
+        parts: Components | None = None
         leadership: Leadership | None = None
         try:
+            path = sqlite_path(s.database_url)
+            if path is not None and path.exists():  # a restart: no second replica refreshes
+                guard = _guard(s.database_url, path)  # the HubSpot token under the first
+            checks = vendor_checks(s, hubspot_tokens=configured.hubspot_tokens)
+            startup.reach_vendors(s, checks)
+            if path is not None and guard is None:
+                guard = _guard(s.database_url, path)
             upgrade(s.database_url)  # logs what it applied; a no-op when current
-            store = SqlStore.from_url(s.database_url)
-            ready.id_map.target = StoreIdMap(store)
-            sqlite = store.dialect == "sqlite"
+            holder: list[Jobs] = []
+
+            def wake(name: str) -> bool:
+                return holder[0].wake(name) if holder else False
+
+            parts = build(s, configured=configured, wake=wake)
+            sqlite = parts.store.dialect == "sqlite"
             if sqlite:
-                expire_dead_leases(store)
+                expire_dead_leases(parts.store)
             leadership = SoloLeader() if sqlite else Leader(s.database_url)
-            self._serve(ready, store, leadership)
+            self._serve(parts, sock, leadership, holder)
         finally:
-            ready.close()
+            sock.close()
             if leadership is not None:
                 leadership.close()
-            if store is not None:
-                store.close()
+            if parts is not None:
+                parts.close()
             if guard is not None:
                 guard.release()
         log.info("runtime.stopped", unfinished=self.unfinished)
         return 0
 
-    def _serve(self, ready: Prepared, store: SqlStore, leadership: Leadership) -> None:
+    def _serve(
+        self, parts: Components, sock: socket.socket, leadership: Leadership, holder: list[Jobs]
+    ) -> None:
         s = self.settings
-        holder: list[Jobs] = []
-
-        def wake(name: str) -> bool:
-            return holder[0].wake(name) if holder else False
-
-        ctx = JobContext(
-            settings=s,
-            store=store,
-            mapping=ready.mapping,
-            crm=ready.crm,
-            sms=ready.sms,
-            clock=UtcClock(),
-            worker_id=f"{socket.gethostname()}:{os.getpid()}",
-            wake=wake,
-            planner=ready.planner,
-        )
-        job_list, _missing = build_jobs(ctx, self.factories)
+        job_list, _missing = build_jobs(parts, self.factories)
         jobs = Jobs(job_list, leadership)
         holder.append(jobs)
         self._jobs = jobs
         checks = (
             self.checks
             if self.checks is not None
-            else standard_checks(s, store, hubspot_tokens=ready.hubspot_tokens)
+            else standard_checks(s, parts.store, hubspot_tokens=parts.hubspot_tokens)
         )
         app = build_app(
-            Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(ctx)),
-            webhooks=[*webhook_routes(s, store), *api_routes(s, engine_context(ctx))],
+            Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(parts)),
+            webhooks=[
+                *webhook_routes(s, parts.store, clock=parts.clock),
+                *api_routes(s, parts.engine),
+            ],
             on_webhook=lambda: jobs.wake("ingest"),
         )
         config = uvicorn.Config(
@@ -287,7 +206,7 @@ class Service:
         )
         server = _Server(config)
         self._server = server
-        self.port = int(ready.sock.getsockname()[1])
+        self.port = int(sock.getsockname()[1])
         if self._stop_requested.is_set():
             server.should_exit = True
             jobs.stopping.set()
@@ -300,8 +219,21 @@ class Service:
             replica_mode="single (SQLite)" if isinstance(leadership, SoloLeader) else "postgres",
         )
         try:
-            asyncio.run(server.serve(sockets=[ready.sock]))
+            asyncio.run(server.serve(sockets=[sock]))
         finally:
             self.stop("server stopped")
             deadline = self._deadline or time.monotonic()
             self.unfinished = jobs.shutdown(max(deadline - time.monotonic(), 0.0))
+
+
+def _guard(url: str, path: Path) -> SqliteGuard:
+    """The single-replica guard of the SQLite file at `path`; ConfigError when its lock
+    file cannot be created."""
+    try:
+        return SqliteGuard(path).acquire()
+    except OSError as exc:
+        raise ConfigError(
+            f"the database at {safe_url(url)} cannot be used: its lock file"
+            f" cannot be created ({exc.strerror}); make {path.parent} writable by this"
+            " user, or point SMSYNC_DATABASE_URL elsewhere"
+        ) from None

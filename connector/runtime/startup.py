@@ -30,6 +30,7 @@ import urllib3
 from connector.config import Settings, env_name
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.logs import scrub_text
+from connector.ports import TokenVault
 from connector.runtime.readiness import Check
 from connector.sms.twilio.client import TwilioSms
 
@@ -43,16 +44,20 @@ _CRM = {"salesforce": ("Salesforce", "sf_login_url"), "hubspot": ("HubSpot", "hu
 _SMS = ("Twilio", "twilio_base_url")
 
 
-def credentials(settings: Settings) -> tuple[TwilioSms, TokenSource | None]:
-    """The SMS adapter and (for HubSpot) the CRM's token source, built from complete
-    credentials; else one ConfigError naming every missing or unusable setting."""
+def credentials(
+    settings: Settings, *, vault: TokenVault | None = None, sms: bool = True
+) -> tuple[TwilioSms | None, TokenSource | None]:
+    """The SMS adapter (when `sms`) and, for HubSpot, the CRM's token source over `vault`,
+    built from complete credentials; else one ConfigError naming every missing or unusable
+    setting."""
     problems: list[str] = []
-    sms: TwilioSms | None = None
+    twilio: TwilioSms | None = None
     tokens: TokenSource | None = None
-    try:
-        sms = TwilioSms.from_settings(settings)
-    except ConfigError as exc:
-        problems.append(str(exc))
+    if sms:
+        try:
+            twilio = TwilioSms.from_settings(settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
     try:
         if settings.crm == "salesforce":
             from connector.crm.salesforce.auth import token_form
@@ -61,13 +66,12 @@ def credentials(settings: Settings) -> tuple[TwilioSms, TokenSource | None]:
         else:
             from connector.crm.hubspot.client import tokens_from_settings
 
-            tokens = tokens_from_settings(settings)
+            tokens = tokens_from_settings(settings, vault)
     except ConfigError as exc:
         problems.append(str(exc))
     if problems:
         raise ConfigError("\n".join(problems))
-    assert sms is not None
-    return sms, tokens
+    return twilio, tokens
 
 
 def _network_failure(exc: BaseException) -> BaseException | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from connector.clock import UtcClock
 from connector.config import Settings
 from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
@@ -63,11 +64,6 @@ def count_refused(path: str) -> None:
     kind = _KINDS.get(path)
     if kind is not None:
         WEBHOOKS.labels(kind, "too_large").inc()
-
-
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def store_inbound(conn: sa.Connection, event: InboundEvent, now: datetime) -> bool:
@@ -268,7 +264,7 @@ def webhook_routes(
         auth_token=token.get_secret_value(),
         public_base_url=settings.public_base_url,
         store=store,
-        clock=clock or _UtcClock(),
+        clock=clock or UtcClock(),
         db_concurrency=db_concurrency,
     )
     return hooks.routes()

@@ -18,8 +18,9 @@ from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.zones import state_code, state_zones
 from connector.engine import pull
-from connector.engine.context import EngineContext, build_context
+from connector.engine.context import EngineContext
 from connector.engine.plan import PlaysPlanner
+from connector.runtime.wiring import build
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import contacts, sms_outbox
@@ -138,7 +139,7 @@ def make_world(
     settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor, SMSYNC_DATABASE_URL=db)
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     planner = PlaysPlanner(to_policy(load_plays(plays, mapping)))
-    ctx = build_context(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping)
+    ctx = build(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping).engine
     case = build_case(vendor, sandbox, seed)
     world = World(vendor, sandbox, ctx, db, case)
     pull.run(ctx)

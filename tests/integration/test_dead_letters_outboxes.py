@@ -19,6 +19,7 @@ from connector.config import Settings, load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite, Message
 from connector.engine import outbox, send
+from connector.engine.context import Planner
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.ports import OutboundSms, SmsPort
 from connector.retry import RetryPolicy
@@ -56,8 +57,11 @@ class SendCtx:
     sms: SmsPort
     clock: FrozenClock
     worker_id: str = "w1"
-    planner: object | None = None
+    planner: Planner | None = None
     settings: Settings = field(default_factory=lambda: Settings(max_attempts_sms=MAX))
+
+    def woke(self, step: str) -> None:
+        return None
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ import requests
 from connector.config import Settings, load_mapping
 from connector.domain.model import ContactState, CrmRef
 from connector.domain.sla import add_business_time
-from connector.engine.context import EngineContext, build_context
+from connector.engine.context import EngineContext
 from connector.engine.cycle import run_cycle
 from connector.engine.reply_policy import ReplyPolicy, sla_for
 from connector.runtime.webhooks import build_webhook_app
+from connector.runtime.wiring import build
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import contacts
@@ -93,7 +94,7 @@ def _world(vendor: str, sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
     settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor, SMSYNC_DATABASE_URL=db)
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     clock = FrozenClock(NOW)
-    ctx = build_context(settings, clock=clock, mapping=mapping)
+    ctx = build(settings, clock=clock, mapping=mapping, planner=None).engine
     hook_settings = Settings(
         TWILIO_AUTH_TOKEN=sandbox.credentials.twilio_auth_token, database_url=db
     )

@@ -26,10 +26,11 @@ from connector.config import Settings, load_mapping, load_plays, to_policy
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
 from connector.engine import ingest, send
-from connector.engine.context import EngineContext, build_context
+from connector.engine.context import EngineContext
 from connector.engine.manual import manual_send
 from connector.engine.plan import PlaysPlanner
 from connector.runtime.webhooks import build_webhook_app
+from connector.runtime.wiring import build
 from connector.sandbox.server import Sandbox
 from connector.store import consent, contacts
 from connector.store.migrate import upgrade
@@ -90,7 +91,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         config = sandbox_settings(sandbox, SMSYNC_CRM="salesforce", SMSYNC_DATABASE_URL=db)
         mapping = load_mapping(ROOT / "mappings" / "salesforce.yaml")
         planner = PlaysPlanner(to_policy(load_plays(plays, mapping)))
-        ctx = build_context(config, clock=sandbox.state.clock, planner=planner, mapping=mapping)
+        ctx = build(config, clock=sandbox.state.clock, planner=planner, mapping=mapping).engine
         hooks = Settings(TWILIO_AUTH_TOKEN=sandbox.credentials.twilio_auth_token, database_url=db)
         with Served(build_webhook_app(hooks, ctx.store, clock=sandbox.state.clock)) as served:
             admin = f"{sandbox.urls['admin']}/__sandbox/twilio"

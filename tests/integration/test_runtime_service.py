@@ -26,6 +26,7 @@ from connector.config import load_mapping
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.domain.model import CrmRef, CrmWrite
 from connector.sandbox.faults import FaultSpec
+from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, make_engine
@@ -472,3 +473,70 @@ def test_crm_writes_resume_within_30_s_of_the_credentials_coming_back(
     code, _, err = car.terminate()
     assert code == 0, err[-2000:]
     assert '"event": "writeback.resumed"' in err
+
+
+def _contact_rows(db: Path, crm_id: str) -> int:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT count(*) FROM contact_state WHERE crm_id = :id")
+            return int(conn.execute(query, {"id": crm_id}).scalar_one())
+    except sa.exc.OperationalError:  # the table is not there yet
+        return 0
+    finally:
+        engine.dispose()
+
+
+def test_hubspot_oauth_keeps_the_rotated_refresh_token_across_a_restart(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    """HubSpot rotates the refresh token on each refresh (the sandbox always does), so the
+    HUBSPOT_REFRESH_TOKEN a restart reads from the environment is dead by then: only the
+    pair the store-backed vault kept lets the second process start and sync."""
+    hubspot = cast("HubSpotEmulator", sandbox.emulators["hubspot"])
+    hubspot.oauth.reset()  # the refresh token in the environment is the live one again
+    c = sandbox.credentials
+    oauth = {
+        "SMSYNC_CRM": "hubspot",
+        "SMSYNC_MAPPINGS": str(ROOT / "mappings" / "hubspot.yaml"),
+        "HUBSPOT_ACCESS_TOKEN": "",
+        "HUBSPOT_CLIENT_ID": c.hubspot_oauth_client_id,
+        "HUBSPOT_CLIENT_SECRET": c.hubspot_oauth_client_secret,
+        "HUBSPOT_REFRESH_TOKEN": c.hubspot_oauth_refresh_token,
+    }
+    db = tmp_path / "smsync.db"
+    first = Sidecar(sandbox, db, **oauth)
+    sidecars.append(first)
+    first.wait_healthy()
+    admin = f"{sandbox.urls['admin']}/__sandbox/hubspot/oauth"
+    expired = requests.post(admin, json={"expire_access": True}, timeout=10).json()
+    assert expired["expired"] is True
+    assert first.get("/readyz").status_code == 200  # refreshed again: rotated once more
+    assert requests.get(admin, timeout=10).json()["exchanges"] >= 2
+    assert hubspot.oauth.refresh_token != c.hubspot_oauth_refresh_token
+    code, _, err = first.terminate()
+    assert code == 0, err[-2000:]
+
+    # while it is down, a new contact is created in HubSpot
+    env = sandbox.env()
+    http = requests.Session()
+    http.trust_env = False
+    http.verify = env["SMSYNC_CA_FILE"]
+    created = http.post(
+        f"{env['HUBSPOT_BASE_URL']}/crm/v3/objects/contacts",
+        headers={"Authorization": f"Bearer {c.hubspot_token}"},
+        json={"properties": {"firstname": "Restart", "mobilephone": "+12125550177"}},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    new_id = str(created.json()["id"])
+    assert _contact_rows(db, new_id) == 0
+
+    second = Sidecar(sandbox, db, **oauth)
+    sidecars.append(second)
+    second.wait_healthy()  # the start-up check used the kept pair, not the dead one
+    assert second.get("/readyz").status_code == 200
+    _until("the new contact is pulled", lambda: _contact_rows(db, new_id) == 1, timeout=60)
+    code, _, err = second.terminate()
+    assert code == 0, err[-2000:]
+    assert "AuthError" not in err

@@ -88,6 +88,7 @@ def test_hubspot_oauth_alone_is_complete() -> None:
     )
     sms, tokens = credentials(s)
     assert tokens is not None
+    assert sms is not None
     assert sms.account_sid == "AC1"
     hubspot_check(s, tokens)  # the readiness check no longer demands HUBSPOT_ACCESS_TOKEN
     hubspot_check(s)
