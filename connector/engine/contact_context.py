@@ -21,6 +21,7 @@ from connector.domain.instants import is_date_only, parse_instant
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.template_values import token_values
 from connector.engine.outbox_keys import kind_of
+from connector.errors import SmsFailure
 from connector.store import consent, contacts, sla
 from connector.store import tables as tb
 
@@ -28,8 +29,8 @@ NOT_NOW = "not_now"
 LAST_ACTIVITY = "last_activity"  # a segment holding the mapped last-activity field
 # texts that never reach the provider do not count against caps or cooldowns
 _LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
-# a provider verdict on the number, kept in sms_outbox.last_error (see engine.send)
-LANDLINE_ERROR = "landline"
+# a provider verdict on the number, kept in sms_outbox.last_error (see engine.send_outcomes)
+LANDLINE_ERROR = SmsFailure.LANDLINE.value
 OWN_WRITE_SKEW = timedelta(minutes=2)  # CRM clock vs ours, when telling our writes apart
 OWN_WRITE_LATENCY = timedelta(minutes=15)  # queued to first written, for a healthy writeback
 

@@ -83,8 +83,8 @@ def _send_step(ctx: EngineContext, report: CycleReport) -> None:
 
 
 def _reconcile_step(ctx: EngineContext, report: CycleReport) -> None:
+    from connector.engine.reconcile import poll
     from connector.sms.twilio.client import TwilioSms
-    from connector.sms.twilio.reconcile import poll
 
     if not isinstance(ctx.sms, TwilioSms):
         report.notes.append("reconcile: no Twilio client configured")

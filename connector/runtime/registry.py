@@ -25,12 +25,12 @@ from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
+from connector.engine.reconcile import poll
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
 from connector.sms.twilio.client import TwilioSms
-from connector.sms.twilio.reconcile import poll
 from connector.store import SqlStore
 
 log = structlog.get_logger(__name__)
