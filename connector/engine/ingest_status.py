@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import consent as consent_rules
@@ -18,7 +17,7 @@ from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
 from connector.errors import SmsFailure
 from connector.logs import mask_phone
-from connector.ports import failure_in
+from connector.ports import Connection, failure_in
 from connector.store import contacts, messages
 from connector.store.records import InboxItem
 
@@ -26,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 
 def status(
-    ctx: EngineContext, conn: sa.Connection, item: InboxItem, now: datetime, report: IngestReport
+    ctx: EngineContext, conn: Connection, item: InboxItem, now: datetime, report: IngestReport
 ) -> None:
     p = item.payload
     sid = str(p["sid"])

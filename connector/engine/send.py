@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain.model import Message, Verdict
@@ -52,8 +51,7 @@ from connector.errors import (
 from connector.failures import describe
 from connector.logs import mask_phone
 from connector.ports import Clock, OutboundSms, SmsPort, Store
-from connector.store import claims, sms_outbox
-from connector.store import tables as tb
+from connector.store import sms_outbox
 from connector.store.heartbeat import Heartbeat
 from connector.store.records import SmsOutboxRow
 
@@ -174,7 +172,7 @@ class Sender:
         """Keeps the claimed rows' lease while they are worked on (a slow provider)."""
         return Heartbeat(
             self.store,
-            tb.sms_outbox,
+            "sms_outbox",
             [row.id for row in rows],
             worker_id=self.worker_id,
             lease_s=self.lease_s,
@@ -245,33 +243,15 @@ class Sender:
         """The message an earlier attempt created, if the provider has it."""
         since = row.send_at - RECONCILE_MARGIN
         with self.store.begin() as conn:
-            t = tb.sms_outbox
-            others = {
-                sid
-                for (sid,) in conn.execute(
-                    sa.select(t.c.provider_sid).where(
-                        t.c.to_number == row.to, t.c.id != row.id, t.c.provider_sid.is_not(None)
-                    )
-                )
-            }
+            others = sms_outbox.provider_sids_to(conn, row.to, row.id)
         return self.sms.find_send(outbound, since, exclude_sids=others)
 
 
 def preview(store: Store, policy: Policy, now: datetime, limit: int = 100) -> SendReport:
     """What a run would send now, and the chokepoint's verdict on each; changes nothing."""
     report = SendReport(dry_run=True)
-    t = tb.sms_outbox
     with store.begin() as conn:
-        ids = [
-            row_id
-            for (row_id,) in conn.execute(
-                sa.select(t.c.id)
-                .where(t.c.state == "pending", t.c.send_at <= now, claims.not_backing_off(t, now))
-                .order_by(t.c.send_at, t.c.id)
-                .limit(limit)
-            )
-        ]
-        for row_id in ids:
+        for row_id in sms_outbox.due_ids(conn, now, limit):
             row = sms_outbox.get(conn, row_id)
             assert row is not None
             evaluation = check(conn, row, policy, now)

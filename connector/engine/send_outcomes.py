@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import consent as consent_rules
@@ -30,7 +29,7 @@ from connector.errors import (
 )
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
-from connector.ports import Clock, Store
+from connector.ports import Clock, Connection, Store
 from connector.store import messages, sla, sms_outbox
 from connector.store.records import SmsOutboxRow
 
@@ -105,7 +104,7 @@ class RowSettler:
 
     def refused(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         row: SmsOutboxRow,
         verdict: Evaluation,
         error: str,

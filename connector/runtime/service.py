@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import structlog
 import uvicorn
 
@@ -57,11 +56,10 @@ from connector.runtime.registry import (
 )
 from connector.runtime.webhooks import webhook_routes
 from connector.sms.twilio.client import TwilioSms
-from connector.store import SqlStore
+from connector.store import SqlStore, claims
 from connector.store.database import safe_url
 from connector.store.id_map import StoreIdMap
 from connector.store.migrate import upgrade
-from connector.store.tables import crm_outbox, inbox, sms_outbox
 
 if TYPE_CHECKING:
     from connector.crm.hubspot.auth import TokenSource
@@ -154,12 +152,7 @@ def expire_dead_leases(store: SqlStore) -> int:
     now = datetime.now(UTC)
     expired = 0
     with store.begin() as conn:
-        for table in (inbox, crm_outbox, sms_outbox):
-            expired += conn.execute(
-                sa.update(table)
-                .where(table.c.claimed_by.is_not(None), table.c.lease_until > now)
-                .values(lease_until=now)
-            ).rowcount
+        expired += claims.expire_held(conn, now)
     if expired:
         log.info("runtime.leases_expired", rows=expired, reason="their process is gone")
     return expired

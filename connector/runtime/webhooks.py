@@ -23,7 +23,6 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import anyio
-import sqlalchemy as sa
 import structlog
 from anyio import CapacityLimiter
 from starlette.applications import Starlette
@@ -36,7 +35,7 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS
-from connector.ports import Clock, Store
+from connector.ports import Clock, Connection, Store
 from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.sms.twilio import signature
 from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
@@ -70,12 +69,12 @@ class _UtcClock:
         return datetime.now(UTC)
 
 
-def store_inbound(conn: sa.Connection, event: InboundEvent, now: datetime) -> bool:
+def store_inbound(conn: Connection, event: InboundEvent, now: datetime) -> bool:
     """True when this delivery was the first of its MessageSid."""
     return inbox.insert_if_new(conn, event.provider_id, "inbound", event.payload("webhook"), now)
 
 
-def store_status(conn: sa.Connection, event: StatusEvent, now: datetime) -> bool:
+def store_status(conn: Connection, event: StatusEvent, now: datetime) -> bool:
     """The callback into the inbox and, when new, onto the message's state machine (a
     regression is kept as a raw event and changes nothing)."""
     if not inbox.insert_if_new(conn, event.provider_id, "status", event.payload("webhook"), now):
@@ -111,7 +110,7 @@ class TwilioWebhooks:
         self.clock = clock
         self.limiter = CapacityLimiter(db_concurrency)
         self.group_commit = db_concurrency == 1
-        self._pending: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]] = []
         self._flushing = False
         self._drainer: asyncio.Task[None] | None = None
 
@@ -139,7 +138,7 @@ class TwilioWebhooks:
             params.setdefault(name, value)
         return params
 
-    async def _commit(self, fn: Callable[[sa.Connection], bool]) -> bool:
+    async def _commit(self, fn: Callable[[Connection], bool]) -> bool:
         """Run `fn` in a committed transaction; returns once the commit is durable.
 
         With one writer (SQLite), requests that arrive while a commit runs are committed
@@ -169,13 +168,13 @@ class TwilioWebhooks:
             self._flushing = False
 
     async def _flush(
-        self, batch: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]]
+        self, batch: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]]
     ) -> None:
         def together() -> list[bool]:
             with self.store.begin() as conn:
                 return [fn(conn) for fn, _ in batch]
 
-        def alone(fn: Callable[[sa.Connection], bool]) -> bool:
+        def alone(fn: Callable[[Connection], bool]) -> bool:
             with self.store.begin() as conn:
                 return fn(conn)
 

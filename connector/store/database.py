@@ -113,6 +113,11 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     return engine
 
 
+def ping(conn: sa.Connection) -> None:
+    """One round trip: raises when the database does not answer (the readiness check)."""
+    conn.execute(sa.text("SELECT 1"))
+
+
 class SqlStore:
     """Repositories take the Connection this yields, so a state change and the outbox row
     it causes commit together or not at all."""
