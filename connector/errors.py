@@ -7,11 +7,19 @@
     │       └── PlaysError       ... in a plays file
     ├── RetriableError           transient: back off and try again
     │   ├── RateLimitedError     the vendor said slow down (may carry retry_after)
-    │   └── SessionExpiredError  refresh credentials once, then retry
+    │   ├── SessionExpiredError  refresh credentials once, then retry
+    │   └── AmbiguousSendError   a text may have gone out: reconcile, never re-send blindly
     ├── FatalError               stop the run: retrying will not help
     │   ├── AuthError            credentials revoked or wrong
     │   └── QuotaExhaustedError  daily allocation or configured share used up
     └── RecordError              this one record failed: skip it, ledger it
+        └── SmsRefusedError      the SMS provider refused this text for good
+            ├── RecipientOptedOutError    the recipient opted out at the provider
+            └── UndeliverableNumberError  the number can never take a text
+
+The SMS errors are the port's words (`connector/ports.py`, `SmsPort`): an adapter turns
+its vendor's codes into them, so the engine never compares a vendor's code. The vendor's
+own code still rides on the error (`code`) as data: the CRM and the report show it.
 
 Messages are for operators; they never carry secrets or full phone numbers.
 """
@@ -19,6 +27,7 @@ Messages are for operators; they never carry secrets or full phone numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum, unique
 
 
 class SmsyncError(Exception):
@@ -93,3 +102,63 @@ class RecordError(SmsyncError):
         super().__init__(message)
         self.code = code
         self.external_id = external_id
+
+
+class AmbiguousSendError(RetriableError):
+    """The send may have reached the provider and no answer came back. Whoever retries must
+    ask the provider first (`SmsPort.find_send`); a blind re-send could text the person
+    twice."""
+
+
+@unique
+class SmsFailure(StrEnum):
+    """What a provider's refusal of a text, or a failed delivery, means to the engine,
+    whatever the provider. The values are stored (a row's `last_error` starts with
+    `invalid_number` or `landline`; a decision's reason code), so they never change."""
+
+    OPTED_OUT = "opted_out"  # the recipient opted out at the provider: a consent fact
+    INVALID_NUMBER = "invalid_number"  # no such number, or none that can be reached
+    LANDLINE = "landline"  # a landline, or another number that cannot take a text
+    OTHER = "other"  # this text failed; the number may take the next one
+
+    @property
+    def number_dead(self) -> bool:
+        """The number will never take a text: recorded on its records, never retried."""
+        return self in (SmsFailure.INVALID_NUMBER, SmsFailure.LANDLINE)
+
+
+class SmsRefusedError(RecordError):
+    """The SMS provider refused this text; other texts are unaffected. `code` is the
+    provider's own code (data for the CRM and the dead-letter ledger), `failure` what it
+    means."""
+
+    failure: SmsFailure = SmsFailure.OTHER
+
+    def __init__(self, message: str, *, code: str, to: str = "") -> None:
+        super().__init__(message, code=code)
+        self.to = to
+
+
+class RecipientOptedOutError(SmsRefusedError):
+    """The recipient opted out at the provider (a carrier-level STOP): the engine records
+    it in the consent ledger as a provider block."""
+
+    failure = SmsFailure.OPTED_OUT
+
+
+class UndeliverableNumberError(SmsRefusedError):
+    """The number can never take a text (`failure` says why: invalid, or a landline).
+    Permanent: never retried, recorded on the contact."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        to: str = "",
+        failure: SmsFailure = SmsFailure.INVALID_NUMBER,
+    ) -> None:
+        if not failure.number_dead:
+            raise ValueError(f"{failure} does not say the number is dead")
+        super().__init__(message, code=code, to=to)
+        self.failure = failure

@@ -3,15 +3,23 @@ an adapter. Each port is one role with a few methods."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 
-from sqlalchemy import Connection
+import sqlalchemy
 
-from connector.domain.model import ContactState, CrmRef, CrmWrite, Message, WriteResult
+from connector.domain.model import (
+    ContactState,
+    CrmRef,
+    CrmWrite,
+    Message,
+    MessageStatus,
+    WriteResult,
+)
+from connector.errors import SmsFailure
 
 
 class Clock(Protocol):
@@ -93,13 +101,121 @@ class OutboundSms:
     status_callback: str | None = None
 
 
+# Where an SMS event came from: the provider's webhook, or the reconciliation listing.
+EventSource = Literal["webhook", "poll"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A text a contact sent, as every provider describes it. `payload` is its inbox
+    item: canonical lower-case keys the engine reads, the provider's own fields beside
+    them under `raw` (kept, never read by the engine)."""
+
+    sid: str
+    from_: str
+    to: str
+    body: str
+    at: datetime
+    opt_out_type: str | None  # the provider's own opt-out verdict on the text, if it gave one
+    messaging_service_sid: str | None
+    num_media: int
+    num_segments: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider_id(self) -> str:
+        """The inbox's unique key: each inbound message once."""
+        return self.sid
+
+    def payload(self, source: EventSource) -> dict[str, Any]:
+        return {
+            "source": source,
+            "sid": self.sid,
+            "from": self.from_,
+            "to": self.to,
+            "body": self.body,
+            "at": self.at.isoformat(),
+            "opt_out_type": self.opt_out_type,
+            "messaging_service_sid": self.messaging_service_sid,
+            "num_media": self.num_media,
+            "num_segments": self.num_segments,
+            "raw": self.raw,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A sent text's new status, normalised: `status` in the one vocabulary and, when the
+    delivery failed, `failure` saying what that means (`SmsFailure`). `error_code` is the
+    provider's own code, kept as data (the CRM activity and the report show it); the
+    engine decides on `failure`, never on the code."""
+
+    sid: str
+    status: MessageStatus
+    at: datetime
+    error_code: int | None = None
+    failure: SmsFailure | None = None
+    idempotency_key: str | None = None  # the send's key, when the provider echoes it back
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider_id(self) -> str:
+        """The inbox's unique key: each status of a message once."""
+        return status_provider_id(self.sid, self.status)
+
+    def payload(self, source: EventSource) -> dict[str, Any]:
+        return {
+            "source": source,
+            "sid": self.sid,
+            "status": self.status.value,
+            "error_code": self.error_code,
+            "failure": self.failure.value if self.failure is not None else None,
+            "at": self.at.isoformat(),
+            "idempotency_key": self.idempotency_key,
+            "raw": self.raw,
+        }
+
+
+def status_provider_id(sid: str, status: MessageStatus | str) -> str:
+    return f"{sid}:{MessageStatus(status).value}"
+
+
+def failure_in(payload: dict[str, Any]) -> SmsFailure | None:
+    """The `SmsFailure` a status item's payload carries (None: delivered, or in flight)."""
+    value = payload.get("failure")
+    return SmsFailure(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What the provider lists since a point in time, for the events webhooks never
+    delivered: oldest first, inbound texts and status updates interleaved as they
+    happened. `listed` counts every message of ours the listing held (one still queued
+    gives no event); `newest` is the server's mark of the newest listed (its sent time and
+    id), where the next listing resumes."""
+
+    events: Sequence[InboundSms | StatusUpdate]
+    listed: int
+    newest: Cursor | None
+
+
 class SmsPort(Protocol):
     def send(self, sms: OutboundSms) -> Message:
-        """One POST. Raises RetriableError when the outcome is ambiguous."""
+        """One send. Raises RecipientOptedOutError, UndeliverableNumberError or another
+        SmsRefusedError when the provider refuses the text, AmbiguousSendError when it may
+        have gone out, RetriableError when it certainly did not."""
         ...
 
-    def find_sent(self, to: str, since: datetime) -> list[Message]:
-        """Messages to `to` since `since`, to reconcile an ambiguous send before re-sending."""
+    def find_send(
+        self, sms: OutboundSms, since: datetime, *, exclude_sids: Iterable[str] = ()
+    ) -> Message | None:
+        """The message an earlier, ambiguous attempt of `sms` created, if the provider has
+        it (same recipient and body, created since `since`, none of `exclude_sids`)."""
+        ...
+
+    def reconcile(self, since: datetime) -> Reconciliation:
+        """Every message of this account sent since `since`, as the events its webhooks
+        would have carried (a status only once it is past queued)."""
         ...
 
 
@@ -108,6 +224,10 @@ class SmsPort(Protocol):
 # connector.store take the Connection it yields, so a state change and the outbox row it
 # causes commit together (docs/data-flow.md: every effect leaves through a durable outbox
 # row).
+
+
+# The handle `Store.begin` yields: steps pass it to the store's repositories, never query it.
+Connection: TypeAlias = sqlalchemy.Connection
 
 
 class Store(Protocol):

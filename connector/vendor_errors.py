@@ -26,6 +26,7 @@ class Action(StrEnum):
     ORPHANED = "orphaned"  # the target record was deleted or merged: never retry
     OPT_OUT = "opt_out"  # the recipient opted out at the provider: feed the consent ledger
     INVALID_NUMBER = "invalid_number"  # the number can never receive a text: never retry
+    LANDLINE = "landline"  # a landline (or other number that takes no text): never retry
     RECORD = "record"  # this record is refused: ledger it, the rest of the batch stands
 
 

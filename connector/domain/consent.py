@@ -254,11 +254,12 @@ def from_provider_block(
     phone: str,
     at: datetime,
     message_sid: str | None,
-    error_code: int,
+    error_code: int | str,
     scope: ConsentScope = ConsentScope.MESSAGING_SERVICE,
 ) -> ConsentRecord:
     """The provider refused a send because the number opted out with the carrier
-    (Twilio 21610): that is an opt-out the ledger must hold too."""
+    (Twilio 21610): that is an opt-out the ledger must hold too. `error_code` is the
+    provider's own code, kept as evidence."""
     return ConsentRecord(
         phone=phone,
         status=ConsentStatus.OPTED_OUT,

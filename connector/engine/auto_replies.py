@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain.caps import SendKind
 from connector.domain.governance import (
     Evaluation,
@@ -30,6 +28,7 @@ from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import help_key, opt_out_confirmation_key
+from connector.ports import Connection
 from connector.store import sms_outbox
 
 NOBODY = CrmRef("unknown", "")  # a number on no CRM record: governance still decides
@@ -59,7 +58,7 @@ def _not_ours(policy: Policy, kind: KeywordKind, opt_out_type: str | None) -> Re
 
 
 def answer(
-    conn: sa.Connection,
+    conn: Connection,
     policy: Policy,
     match: KeywordMatch,
     *,

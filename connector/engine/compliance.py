@@ -9,18 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain import consent as consent_rules
 from connector.domain.dispositions import Classification
 from connector.domain.keywords import Sender
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, Message
 from connector.domain.policy import Policy
 from connector.engine import auto_replies, consent_sync
+from connector.ports import Connection
 from connector.store import consent
 
 
-def sender(conn: sa.Connection, phone: str, states: Sequence[ContactState]) -> Sender:
+def sender(conn: Connection, phone: str, states: Sequence[ContactState]) -> Sender:
     """The sender's consent now: the ledger, or any record that says opted out (opt-out
     is absolute, whichever side knows first)."""
     opted_out = consent_rules.is_suppressed(consent.history(conn, phone)) or any(
@@ -37,7 +36,7 @@ class Recorded:
 
 
 def record(
-    conn: sa.Connection,
+    conn: Connection,
     policy: Policy,
     *,
     found: Classification,

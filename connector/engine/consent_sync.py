@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain import consent as rules
 from connector.domain.model import ConsentRecord, CrmRef, CrmWrite
 from connector.engine import outbox
 from connector.engine.crm_records import consent_id
+from connector.ports import Connection
 from connector.store import consent, contacts
 
 
@@ -25,7 +24,7 @@ def _key(entry: ConsentRecord) -> str:
 
 
 def record_event(
-    conn: sa.Connection,
+    conn: Connection,
     entry: ConsentRecord,
     now: datetime,
     *,
@@ -50,7 +49,7 @@ def record_event(
     return queued
 
 
-def correct(conn: sa.Connection, phone: str, now: datetime) -> int:
+def correct(conn: Connection, phone: str, now: datetime) -> int:
     """Queue consent writes for the records of `phone` that disagree with its ledger."""
     history = consent.history(conn, phone)
     decided = rules.effective(history)

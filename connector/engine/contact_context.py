@@ -12,8 +12,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
-import sqlalchemy as sa
-
 from connector.domain import consent as consent_rules
 from connector.domain.caps import SentRecord
 from connector.domain.governance import ContactContext
@@ -21,21 +19,20 @@ from connector.domain.instants import is_date_only, parse_instant
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.template_values import token_values
 from connector.engine.outbox_keys import kind_of
-from connector.store import consent, contacts, sla
-from connector.store import tables as tb
+from connector.errors import SmsFailure
+from connector.ports import Connection
+from connector.store import consent, contacts, crm_outbox, messages, sla, sms_outbox
 
 NOT_NOW = "not_now"
 LAST_ACTIVITY = "last_activity"  # a segment holding the mapped last-activity field
-# texts that never reach the provider do not count against caps or cooldowns
-_LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
-# a provider verdict on the number, kept in sms_outbox.last_error (see engine.send)
-LANDLINE_ERROR = "landline"
+# a provider verdict on the number, kept in sms_outbox.last_error (see engine.send_outcomes)
+LANDLINE_ERROR = SmsFailure.LANDLINE.value
 OWN_WRITE_SKEW = timedelta(minutes=2)  # CRM clock vs ours, when telling our writes apart
 OWN_WRITE_LATENCY = timedelta(minutes=15)  # queued to first written, for a healthy writeback
 
 
 def effective_consent(
-    conn: sa.Connection, state: ContactState
+    conn: Connection, state: ContactState
 ) -> tuple[ConsentStatus, datetime | None]:
     """The number's consent and, when opted out, since when.
 
@@ -54,72 +51,32 @@ def effective_consent(
     return state.consent, None
 
 
-def _sends(conn: sa.Connection, phone: str, exclude_id: int | None) -> tuple[SentRecord, ...]:
-    t = tb.sms_outbox
-    stmt = sa.select(
-        t.c.id, t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at, t.c.state
-    ).where(t.c.to_number == phone, t.c.state.in_(_LIVE_STATES))
-    if exclude_id is not None:
-        stmt = stmt.where(t.c.id != exclude_id)
+def _sends(conn: Connection, phone: str, exclude_id: int | None) -> tuple[SentRecord, ...]:
     return tuple(
         SentRecord(
-            row.done_at or row.send_at,
-            kind_of(row.idempotency_key),
-            row.play,
-            queued_id=row.id if row.state == "pending" else None,
+            live.at,
+            kind_of(live.idempotency_key),
+            live.play,
+            queued_id=live.id if live.pending else None,
         )
-        for row in conn.execute(stmt)
+        for live in sms_outbox.live_to(conn, phone, exclude_id)
     )
 
 
-def _last_inbound(conn: sa.Connection, phone: str) -> datetime | None:
-    t = tb.messages
-    at: datetime | None = conn.execute(
-        sa.select(sa.func.max(t.c.created_at)).where(
-            t.c.from_number == phone, t.c.direction == "inbound"
-        )
-    ).scalar_one_or_none()
-    return at
-
-
-def _provider_says_landline(conn: sa.Connection, phone: str) -> bool:
-    t = tb.sms_outbox
-    hit = conn.execute(
-        sa.select(t.c.id)
-        .where(
-            t.c.to_number == phone,
-            t.c.state == "failed",
-            t.c.last_error.like(f"{LANDLINE_ERROR}%"),
-        )
-        .limit(1)
-    ).first()
-    return hit is not None
-
-
-def _logged_by_us(conn: sa.Connection, ref: CrmRef, at: datetime, whole_day: bool) -> bool:
+def _logged_by_us(conn: Connection, ref: CrmRef, at: datetime, whole_day: bool) -> bool:
     """Whether one of smsync's activity or task writes on the record explains `at` (or, for
     a date-only value, falls on that day): its first write, up to `OWN_WRITE_LATENCY` after
     it was queued, or its last write (`done_at`), each within `OWN_WRITE_SKEW`. Only those
     two moments: a follow-up task queued at 10:30 and raised at 17:45 does not hide the
     rep's call at 14:00."""
-    t = tb.crm_outbox
     start, end = (at, at + timedelta(days=1)) if whole_day else (at, at)
-    first_write = sa.and_(
-        t.c.created_at >= start - OWN_WRITE_LATENCY, t.c.created_at <= end + OWN_WRITE_SKEW
+    return crm_outbox.written_around(
+        conn,
+        ref,
+        ("activity", "task"),
+        queued=(start - OWN_WRITE_LATENCY, end + OWN_WRITE_SKEW),
+        done=(start - OWN_WRITE_SKEW, end + OWN_WRITE_SKEW),
     )
-    last_write = sa.and_(t.c.done_at >= start - OWN_WRITE_SKEW, t.c.done_at <= end + OWN_WRITE_SKEW)
-    hit = conn.execute(
-        sa.select(t.c.id)
-        .where(
-            t.c.target_type == ref.object_type,
-            t.c.target_id == ref.id,
-            t.c.kind.in_(("activity", "task")),
-            t.c.state == "done",
-            sa.or_(first_write, last_write),
-        )
-        .limit(1)
-    ).first()
-    return hit is not None
 
 
 def rep_activity(raw: str | None, ours: Callable[[datetime, bool], bool]) -> datetime | None:
@@ -136,27 +93,14 @@ def rep_activity(raw: str | None, ours: Callable[[datetime, bool], bool]) -> dat
     return None if ours(at, is_date_only(raw)) else at
 
 
-def _open_task(conn: sa.Connection, ref: CrmRef) -> bool:
+def _open_task(conn: Connection, ref: CrmRef) -> bool:
     """An open SLA timer is a reply waiting on its owner's follow-up task; a task still
     queued for the CRM is one too."""
-    if sla.open_timer(conn, ref) is not None:
-        return True
-    t = tb.crm_outbox
-    queued = conn.execute(
-        sa.select(t.c.id)
-        .where(
-            t.c.kind == "task",
-            t.c.target_type == ref.object_type,
-            t.c.target_id == ref.id,
-            t.c.state.in_(("pending", "claimed")),
-        )
-        .limit(1)
-    ).first()
-    return queued is not None
+    return sla.open_timer(conn, ref) is not None or crm_outbox.queued_for(conn, ref, "task")
 
 
 def load(
-    conn: sa.Connection,
+    conn: Connection,
     state: ContactState,
     *,
     exclude_outbox_id: int | None = None,
@@ -168,11 +112,11 @@ def load(
     status, opted_out_at = effective_consent(conn, state)
     current = replace(state, consent=status) if status is not state.consent else state
     phone = state.phone
-    last_inbound = _last_inbound(conn, phone) if phone else None
+    last_inbound = messages.last_inbound_at(conn, phone) if phone else None
     not_now_at = None
     if state.disposition == NOT_NOW:
         not_now_at = last_inbound or state.modstamp
-    landline = bool(phone) and _provider_says_landline(conn, phone or "")
+    landline = bool(phone) and sms_outbox.failed_with(conn, phone or "", LANDLINE_ERROR)
     return ContactContext(
         state=current,
         values=token_values(state, default_zone),
@@ -188,13 +132,8 @@ def load(
     )
 
 
-def find_contact(conn: sa.Connection, crm_id: str) -> ContactState | None:
+def find_contact(conn: Connection, crm_id: str) -> ContactState | None:
     """The stored record with this CRM id, whatever its object type (ids are unique
     across objects in both CRMs); None when the connector has not pulled it."""
-    t = tb.contact_state
-    row = conn.execute(
-        sa.select(t.c.crm_object_type).where(t.c.crm_id == crm_id).order_by(t.c.id).limit(1)
-    ).first()
-    if row is None:
-        return None
-    return contacts.get(conn, CrmRef(row.crm_object_type, crm_id))
+    kind = contacts.object_type_of(conn, crm_id)
+    return None if kind is None else contacts.get(conn, CrmRef(kind, crm_id))

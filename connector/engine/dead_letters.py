@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import sqlalchemy as sa
 import structlog
 
 from connector import failures
+from connector.ports import Connection
 from connector.store import crm_outbox, failure_ledger, inbox, sms_outbox
 from connector.store.records import Exhausted
 
@@ -51,12 +51,12 @@ EVENT: dict[Queue, str] = {
 }
 Why = Literal["permanent", "exhausted"]
 
-_BURY: dict[Queue, Callable[[sa.Connection, int, str, datetime, str | None], bool]] = {
+_BURY: dict[Queue, Callable[[Connection, int, str, datetime, str | None], bool]] = {
     "inbox": inbox.mark_dead,
     "sms": sms_outbox.bury,
     "crm": crm_outbox.bury,
 }
-_EXHAUSTED: dict[Queue, Callable[[sa.Connection, int, datetime, int], list[Exhausted]]] = {
+_EXHAUSTED: dict[Queue, Callable[[Connection, int, datetime, int], list[Exhausted]]] = {
     "inbox": inbox.exhausted,
     "sms": sms_outbox.exhausted,
     "crm": crm_outbox.exhausted,
@@ -86,9 +86,7 @@ class DeadLetter:
         )
 
 
-def bury(
-    conn: sa.Connection, letter: DeadLetter, now: datetime, worker_id: str | None = None
-) -> bool:
+def bury(conn: Connection, letter: DeadLetter, now: datetime, worker_id: str | None = None) -> bool:
     """Dead-letter the row in `conn`'s transaction, with its ledger entry; False when
     `worker_id` no longer holds it (another worker settles it)."""
     if not _BURY[letter.queue](conn, letter.row_id, letter.detail, now, worker_id):
@@ -115,7 +113,7 @@ def bury(
 
 
 def bury_exhausted(
-    conn: sa.Connection, queue: Queue, max_attempts: int, now: datetime, limit: int = 100
+    conn: Connection, queue: Queue, max_attempts: int, now: datetime, limit: int = 100
 ) -> int:
     """Dead-letter the claimable rows of `queue` already tried `max_attempts` times, before
     a claim; returns how many."""

@@ -18,19 +18,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from connector.domain.governance import Evaluation, Reason
 from connector.domain.model import CrmRef, Decision, Verdict
 from connector.logs import scrub_text
 from connector.metrics import SMS_DECISIONS
+from connector.ports import Connection
 from connector.store import decisions
 
 HOLDOUT_TREATED = "holdout_treated"
 
 
 def record(
-    conn: sa.Connection,
+    conn: Connection,
     evaluation: Evaluation,
     at: datetime,
     *,

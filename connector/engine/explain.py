@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from connector.domain.model import CrmRef
 from connector.engine.decisions import HOLDOUT_TREATED
 from connector.logs import mask_phone
+from connector.ports import Connection
 from connector.store import decisions
-from connector.store import tables as tb
 from connector.store.records import DecisionEntry
 
 MEANINGS: dict[str, str] = {
@@ -181,15 +179,10 @@ def _utc(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def explain(conn: sa.Connection, crm_id: str, limit: int = 100) -> Explanation:
+def explain(conn: Connection, crm_id: str, limit: int = 100) -> Explanation:
     """Every decision about the record with this CRM id, whatever its object type."""
-    t = tb.decision_log
-    kinds = conn.execute(
-        sa.select(t.c.contact_type).where(t.c.contact_id == crm_id).distinct()
-    ).scalars()
     entries: list[DecisionEntry] = []
-    for kind in kinds:
-        if kind is not None:
-            entries.extend(decisions.for_contact(conn, CrmRef(kind, crm_id), limit))
+    for kind in decisions.contact_types(conn, crm_id):
+        entries.extend(decisions.for_contact(conn, CrmRef(kind, crm_id), limit))
     entries.sort(key=lambda e: (e.at, e.id), reverse=True)
     return Explanation(crm_id, tuple(entries[:limit]))

@@ -36,7 +36,6 @@ from connector.failures import backoff, describe, permanent
 from connector.store import inbox
 from connector.store.heartbeat import Heartbeat
 from connector.store.records import InboxItem
-from connector.store.tables import inbox as inbox_table
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +63,7 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
         queued_before, replies_before = report.crm_writes, report.auto_replies
         beat = Heartbeat(
             ctx.store,
-            inbox_table,
+            "inbox",
             [item.id for item in items],
             worker_id=ctx.worker_id,
             lease_s=ctx.settings.claim_lease_s,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain.dispositions import Classification, classify
@@ -30,6 +29,7 @@ from connector.engine.ingest_report import IngestReport, queue
 from connector.engine.reply_policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.engine.send import policy_of
 from connector.logs import mask_phone
+from connector.ports import Connection
 from connector.store import contacts, messages, sla
 from connector.store.records import InboxItem
 
@@ -89,7 +89,7 @@ def _message(item: InboxItem) -> Message:
 def inbound(
     ctx: EngineContext,
     policy: ReplyPolicy,
-    conn: sa.Connection,
+    conn: Connection,
     *,
     item: InboxItem,
     extra: list[CrmRef],
@@ -180,7 +180,7 @@ def inbound(
 def _review(
     ctx: EngineContext,
     policy: ReplyPolicy,
-    conn: sa.Connection,
+    conn: Connection,
     *,
     message: Message,
     found: Classification,
@@ -215,7 +215,7 @@ def _review(
 def _follow_up(
     ctx: EngineContext,
     policy: ReplyPolicy,
-    conn: sa.Connection,
+    conn: Connection,
     *,
     state: ContactState,
     message: Message,

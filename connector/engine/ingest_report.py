@@ -7,10 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain.model import CrmWrite
 from connector.engine import outbox
+from connector.ports import Connection
 
 
 @dataclass
@@ -30,5 +29,5 @@ class IngestReport:
     dispositions: Counter[str] = field(default_factory=Counter)
 
 
-def queue(conn: sa.Connection, write: CrmWrite, now: datetime, report: IngestReport) -> None:
+def queue(conn: Connection, write: CrmWrite, now: datetime, report: IngestReport) -> None:
     report.crm_writes += int(outbox.put(conn, write, now))

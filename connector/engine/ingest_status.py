@@ -1,12 +1,13 @@
 """A status event: the message's state machine already moved at intake; a final status
-updates the message's activity, a permanent failure marks the number invalid on its
-records, and a provider block (21610) enters the consent ledger."""
+updates the message's activity, a failure that says the number is dead marks it invalid
+on its records, and a provider block (the recipient opted out there) enters the consent
+ledger. The event arrives normalised (`connector/ports.py`, `StatusUpdate`): the engine
+reads its `SmsFailure`; the provider's own code is only shown (the activity's status)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import consent as consent_rules
@@ -14,20 +15,17 @@ from connector.domain.model import CrmWrite, Direction
 from connector.engine import consent_sync, crm_records
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
+from connector.errors import SmsFailure
 from connector.logs import mask_phone
+from connector.ports import Connection, failure_in
 from connector.store import contacts, messages
 from connector.store.records import InboxItem
 
 log = structlog.get_logger(__name__)
 
-PROVIDER_BLOCK = 21610
-# Twilio codes that say the number will never take a text: invalid, landline, unreachable,
-# unknown or carrier-rejected destination.
-PERMANENT_FAILURES = frozenset({21211, 21614, 30003, 30005, 30006})
-
 
 def status(
-    ctx: EngineContext, conn: sa.Connection, item: InboxItem, now: datetime, report: IngestReport
+    ctx: EngineContext, conn: Connection, item: InboxItem, now: datetime, report: IngestReport
 ) -> None:
     p = item.payload
     sid = str(p["sid"])
@@ -42,13 +40,17 @@ def status(
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
         queue(conn, CrmWrite("activity", write.external_id, target, fields), now, report)
-    if code == PROVIDER_BLOCK:
+    failure = failure_in(p)
+    if failure is SmsFailure.OPTED_OUT:
         entry = consent_rules.from_provider_block(
-            phone=message.to, at=message.at, message_sid=sid, error_code=code
+            phone=message.to,
+            at=message.at,
+            message_sid=sid,
+            error_code=code if code is not None else str(p.get("error_code") or ""),
         )
         report.consent_changes += 1
         report.crm_writes += consent_sync.record_event(conn, entry, now)
-    elif code in PERMANENT_FAILURES:
+    elif failure is not None and failure.number_dead:
         for state in contacts.find_by_phone(conn, message.to):
             if ctx.mapping.maps(state.ref.object_type, "phone_status"):
                 queue(

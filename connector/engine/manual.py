@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain.caps import SendKind
 from connector.domain.governance import Reason, SendCandidate, evaluate
 from connector.domain.model import CrmRef, Verdict
@@ -27,7 +25,7 @@ from connector.engine.outbox_keys import manual_key
 from connector.engine.send import Sender
 from connector.engine.send_check import claim_one
 from connector.errors import ConfigError, RecordError
-from connector.ports import Clock, SmsPort, Store
+from connector.ports import Clock, Connection, SmsPort, Store
 from connector.store import sms_outbox
 from connector.store.records import SmsOutboxRow
 
@@ -87,7 +85,7 @@ class Decided:
 
 
 def decide(
-    conn: sa.Connection,
+    conn: Connection,
     policy: Policy,
     now: datetime,
     *,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 import structlog
 
 from connector.config import MappingConfig, Settings, load_plays, to_policy
@@ -34,6 +33,7 @@ from connector.domain.template_values import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import play_key
+from connector.ports import Connection
 from connector.store import sms_outbox
 
 log = structlog.get_logger(__name__)
@@ -125,7 +125,7 @@ class PlaysPlanner:
         return found
 
     def evaluate(
-        self, conn: sa.Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
+        self, conn: Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
     ) -> list[PlanOutcome]:
         """Decide, log and queue; the outcomes say what happened to each candidate."""
         if contact.deleted:
@@ -179,12 +179,12 @@ class PlaysPlanner:
         return outcomes
 
     def plan(
-        self, conn: sa.Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
+        self, conn: Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
     ) -> int:
         return sum(o.queued for o in self.evaluate(conn, contact, signals, now))
 
 
-def _take_place(conn: sa.Connection, result: Evaluation, play: p.Play, now: datetime) -> Evaluation:
+def _take_place(conn: Connection, result: Evaluation, play: p.Play, now: datetime) -> Evaluation:
     """Withdraw the queued text a higher-priority play displaces, with its own decision
     (`preempted`); if a sender claimed it meanwhile, the cap is full after all."""
     if result.displaces is None:

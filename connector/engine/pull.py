@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Connection
 
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState
@@ -23,6 +22,7 @@ from connector.domain.signals import changes
 from connector.engine import consent_sync
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
+from connector.ports import Connection
 from connector.store import consent, contacts, cursors
 
 log = structlog.get_logger(__name__)

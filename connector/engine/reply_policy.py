@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-import sqlalchemy as sa
-
 from connector.config import BusinessHours, MappingConfig
 from connector.domain.dispositions import Rule
 from connector.domain.model import SlaKind, TaskPriority
 from connector.domain.routing import Member, Rotation, Team
 from connector.domain.sla import BusinessCalendar
-from connector.ports import Cursor
+from connector.ports import Connection, Cursor
 from connector.store import cursors
 
 # Replies that need a human but name no SLA policy get this first-response promise.
@@ -106,7 +104,7 @@ def sla_for(
     return DEFAULT_SLA
 
 
-def load_rotation(conn: sa.Connection, teams: dict[str, Team]) -> Rotation:
+def load_rotation(conn: Connection, teams: dict[str, Team]) -> Rotation:
     last: dict[str, str] = {}
     for name in teams:
         found = cursors.get(conn, _ROTATION + name)
@@ -115,7 +113,7 @@ def load_rotation(conn: sa.Connection, teams: dict[str, Team]) -> Rotation:
     return Rotation(last)
 
 
-def save_rotation(conn: sa.Connection, before: Rotation, after: Rotation, now: datetime) -> None:
+def save_rotation(conn: Connection, before: Rotation, after: Rotation, now: datetime) -> None:
     for team, user in after.last.items():
         if before.last.get(team) != user:
             cursors.set_(conn, _ROTATION + team, Cursor(modstamp=now, id=user), now)

@@ -8,9 +8,9 @@ the provider is called, and every such evaluation is logged.
 Provider answers, in one place:
 
     sent                      row sent; message stored; its activity `sms:<sid>` queued
-    ProviderOptOutError 21610 consent ledger opt-out (provider block); row failed
-    InvalidNumberError        row failed, never retried; recorded on the contact
-    other TwilioRecordError   row dead (a dead letter, with its ledger entry)
+    RecipientOptedOutError    consent ledger opt-out (provider block); row failed
+    UndeliverableNumberError  row failed, never retried; recorded on the contact
+    other SmsRefusedError     row dead (a dead letter, with its ledger entry)
     AmbiguousSendError        row ambiguous: reconciled against the provider before any
                               re-send (never re-POSTed blindly)
     any other exception       row ambiguous too (it may follow the provider's yes), or
@@ -29,44 +29,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol
 
-import sqlalchemy as sa
 import structlog
 
 from connector.config import Settings
-from connector.domain.model import Direction, Message, Verdict
+from connector.domain.model import Message, Verdict
 from connector.domain.policy import Policy
 from connector.engine import dead_letters
 from connector.engine.context import Planner
 from connector.engine.decisions import record
 from connector.engine.send_check import LEASE_S, check
 from connector.engine.send_outcomes import MAX_ATTEMPTS, RowSettler
-from connector.errors import FatalError, RateLimitedError, RetriableError
+from connector.errors import (
+    AmbiguousSendError,
+    FatalError,
+    RateLimitedError,
+    RecipientOptedOutError,
+    RetriableError,
+    SmsRefusedError,
+    UndeliverableNumberError,
+)
 from connector.failures import describe
 from connector.logs import mask_phone
 from connector.ports import Clock, OutboundSms, SmsPort, Store
-from connector.sms.twilio.errors import (
-    AmbiguousSendError,
-    InvalidNumberError,
-    ProviderOptOutError,
-    TwilioRecordError,
-)
-from connector.store import claims, sms_outbox
-from connector.store import tables as tb
+from connector.store import sms_outbox
 from connector.store.heartbeat import Heartbeat
 from connector.store.records import SmsOutboxRow
 
 log = structlog.get_logger(__name__)
 
 RECONCILE_MARGIN = timedelta(minutes=5)  # clock skew around the first attempt
-
-
-@runtime_checkable
-class Reconciling(Protocol):
-    def reconcile(
-        self, sms: OutboundSms, since: datetime, *, exclude_sids: Any = ()
-    ) -> Message | None: ...
 
 
 class SendContext(Protocol):
@@ -188,7 +181,7 @@ class Sender:
         """Keeps the claimed rows' lease while they are worked on (a slow provider)."""
         return Heartbeat(
             self.store,
-            tb.sms_outbox,
+            "sms_outbox",
             [row.id for row in rows],
             worker_id=self.worker_id,
             lease_s=self.lease_s,
@@ -239,13 +232,13 @@ class Sender:
     def _deliver(self, row: SmsOutboxRow, outbound: OutboundSms) -> str:
         try:
             message = self.sms.send(outbound)
-        except ProviderOptOutError as exc:
+        except RecipientOptedOutError as exc:
             self.settle.provider_opt_out(row, exc)
             return "blocked"
-        except InvalidNumberError as exc:
+        except UndeliverableNumberError as exc:
             self.settle.invalid_number(row, exc)
             return "failed"
-        except TwilioRecordError as exc:
+        except SmsRefusedError as exc:
             return self.settle.bury(row, exc)
         except AmbiguousSendError as exc:
             return self.settle.ambiguous(row, exc, "send outcome unknown")
@@ -259,40 +252,15 @@ class Sender:
         """The message an earlier attempt created, if the provider has it."""
         since = row.send_at - RECONCILE_MARGIN
         with self.store.begin() as conn:
-            t = tb.sms_outbox
-            others = {
-                sid
-                for (sid,) in conn.execute(
-                    sa.select(t.c.provider_sid).where(
-                        t.c.to_number == row.to, t.c.id != row.id, t.c.provider_sid.is_not(None)
-                    )
-                )
-            }
-        if isinstance(self.sms, Reconciling):
-            return self.sms.reconcile(outbound, since, exclude_sids=others)
-        hits = [
-            m
-            for m in self.sms.find_sent(row.to, since)
-            if m.direction is Direction.OUTBOUND and m.body == row.body and m.sid not in others
-        ]
-        return min(hits, key=lambda m: m.at) if hits else None
+            others = sms_outbox.provider_sids_to(conn, row.to, row.id)
+        return self.sms.find_send(outbound, since, exclude_sids=others)
 
 
 def preview(store: Store, policy: Policy, now: datetime, limit: int = 100) -> SendReport:
     """What a run would send now, and the chokepoint's verdict on each; changes nothing."""
     report = SendReport(dry_run=True)
-    t = tb.sms_outbox
     with store.begin() as conn:
-        ids = [
-            row_id
-            for (row_id,) in conn.execute(
-                sa.select(t.c.id)
-                .where(t.c.state == "pending", t.c.send_at <= now, claims.not_backing_off(t, now))
-                .order_by(t.c.send_at, t.c.id)
-                .limit(limit)
-            )
-        ]
-        for row_id in ids:
+        for row_id in sms_outbox.due_ids(conn, now, limit):
             row = sms_outbox.get(conn, row_id)
             assert row is not None
             evaluation = check(conn, row, policy, now)

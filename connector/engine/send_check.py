@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from connector.domain.caps import SendKind
 from connector.domain.governance import Evaluation, Reason, SendCandidate, evaluate
 from connector.domain.instants import parse_instant
@@ -17,8 +15,8 @@ from connector.domain.plays import Play, TriggerKind
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.outbox_keys import fired_at, kind_of
-from connector.store import claims, contacts, sms_outbox
-from connector.store import tables as tb
+from connector.ports import Connection
+from connector.store import contacts, sms_outbox
 from connector.store.records import SmsOutboxRow
 
 LEASE_S = 30.0  # SMSYNC_CLAIM_LEASE_S's default; a heartbeat keeps it while a row is worked on
@@ -28,7 +26,7 @@ def blocked(code: str, detail: str) -> Evaluation:
     return Evaluation(Verdict.BLOCK, (Reason(code, detail),))
 
 
-def _state_for(conn: sa.Connection, row: SmsOutboxRow) -> ContactState:
+def _state_for(conn: Connection, row: SmsOutboxRow) -> ContactState:
     state = contacts.get(conn, row.contact) if row.contact is not None else None
     if state is None:
         return ContactState(ref=row.contact or CrmRef("unknown", ""), phone=row.to)
@@ -50,7 +48,7 @@ def _date_moved(play: Play, state: ContactState, fired: datetime | None) -> str 
     return None
 
 
-def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime) -> Evaluation:
+def check(conn: Connection, row: SmsOutboxRow, policy: Policy, now: datetime) -> Evaluation:
     """The chokepoint's verdict on a queued text, with the store as it is now."""
     state = _state_for(conn, row)
     kind = kind_of(row.idempotency_key)
@@ -71,12 +69,7 @@ def check(conn: sa.Connection, row: SmsOutboxRow, policy: Policy, now: datetime)
 
 
 def claim_one(
-    conn: sa.Connection, row_id: int, worker_id: str, now: datetime, lease_s: float = LEASE_S
+    conn: Connection, row_id: int, worker_id: str, now: datetime, lease_s: float = LEASE_S
 ) -> SmsOutboxRow | None:
     """Lease one pending, due row (a manual send going out at once)."""
-    t = tb.sms_outbox
-    where = sa.and_(t.c.id == row_id, t.c.state == "pending", t.c.send_at <= now)
-    rows = claims.claim(
-        conn, t, where, worker_id=worker_id, limit=1, lease_seconds=lease_s, now=now
-    )
-    return sms_outbox.get(conn, row_id) if rows else None
+    return sms_outbox.claim_one(conn, row_id, worker_id, now, lease_s)

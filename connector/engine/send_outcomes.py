@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import consent as consent_rules
@@ -17,16 +16,20 @@ from connector.domain.caps import SendKind
 from connector.domain.governance import Evaluation
 from connector.domain.model import Message
 from connector.engine import consent_sync, crm_records, dead_letters, outbox
-from connector.engine.contact_context import LANDLINE_ERROR
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.decisions import record
 from connector.engine.outbox_keys import kind_of
 from connector.engine.send_check import blocked
-from connector.errors import RateLimitedError, RetriableError
+from connector.errors import (
+    RateLimitedError,
+    RecipientOptedOutError,
+    RetriableError,
+    SmsRefusedError,
+    UndeliverableNumberError,
+)
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
-from connector.ports import Clock, Store
-from connector.sms.twilio.errors import InvalidNumberError, ProviderOptOutError, TwilioRecordError
+from connector.ports import Clock, Connection, Store
 from connector.store import messages, sla, sms_outbox
 from connector.store.records import SmsOutboxRow
 
@@ -37,7 +40,6 @@ RETRY_AFTER = timedelta(seconds=30)  # after the first failure; doubles up to RE
 RETRY_CAP = timedelta(hours=1)
 MAX_RETRY_AFTER = timedelta(hours=1)  # a provider's Retry-After is honoured up to this
 MAX_ATTEMPTS = 10  # SMSYNC_MAX_ATTEMPTS_SMS's default
-PROVIDER_OPT_OUT = 21610
 
 
 def retry_delay(retry_after: float | None, otherwise: timedelta = RETRY_AFTER) -> timedelta:
@@ -84,10 +86,10 @@ class RowSettler:
         if self.on_sent is not None:
             self.on_sent()
 
-    def provider_opt_out(self, row: SmsOutboxRow, exc: ProviderOptOutError) -> None:
+    def provider_opt_out(self, row: SmsOutboxRow, exc: RecipientOptedOutError) -> None:
         now = self.clock.now()
         entry = consent_rules.from_provider_block(
-            phone=row.to, at=now, message_sid=None, error_code=PROVIDER_OPT_OUT
+            phone=row.to, at=now, message_sid=None, error_code=exc.code
         )
         with self.store.begin() as conn:
             consent_sync.record_event(conn, entry, now, also=[row.contact] if row.contact else [])
@@ -102,7 +104,7 @@ class RowSettler:
 
     def refused(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         row: SmsOutboxRow,
         verdict: Evaluation,
         error: str,
@@ -112,9 +114,9 @@ class RowSettler:
         sms_outbox.mark_failed(conn, row.id, error, now, self.worker_id)
         record(conn, verdict, now, contact=row.contact, phone=row.to, play=row.play)
 
-    def invalid_number(self, row: SmsOutboxRow, exc: InvalidNumberError) -> None:
+    def invalid_number(self, row: SmsOutboxRow, exc: UndeliverableNumberError) -> None:
         now = self.clock.now()
-        code = "invalid_number" if exc.code == "21211" else LANDLINE_ERROR
+        code = exc.failure.value  # "invalid_number", or "landline" (LANDLINE_ERROR)
         with self.store.begin() as conn:
             self.refused(
                 conn,
@@ -130,7 +132,7 @@ class RowSettler:
         have reached the provider, which an operator can check by its idempotency key)."""
         self.buried = True
         letter = DeadLetter.of("sms", row.id, row.idempotency_key, row.attempts, exc)
-        if isinstance(exc, TwilioRecordError):
+        if isinstance(exc, SmsRefusedError):
             letter = replace(letter, why="permanent", reason=exc.code or letter.reason)
         if maybe_sent:
             letter = replace(letter, detail=f"possibly sent, never re-sent: {letter.detail}")

@@ -20,20 +20,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import sla as sla_rules
+from connector.domain.caps import SendKind
 from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
 from connector.engine import crm_records, outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
-from connector.store import contacts, sla
+from connector.ports import Connection
+from connector.store import contacts, sla, sms_outbox
 from connector.store.records import SlaEntry
-from connector.store.tables import sla_timers as timers_t
-from connector.store.tables import sms_outbox as sms_t
 
 log = structlog.get_logger(__name__)
 
@@ -47,28 +46,15 @@ class SweepReport:
     crm_writes: int = 0
 
 
-def _answered_at(conn: sa.Connection, entry: SlaEntry) -> datetime | None:
-    row = conn.execute(
-        sa.select(sa.func.min(sms_t.c.done_at)).where(
-            sms_t.c.contact_type == entry.contact.object_type,
-            sms_t.c.contact_id == entry.contact.id,
-            sms_t.c.idempotency_key.like("manual:%"),
-            sms_t.c.state == "sent",
-            sms_t.c.done_at >= entry.timer.started,
-        )
-    ).scalar_one_or_none()
-    return row if isinstance(row, datetime) else None
+def _answered_at(conn: Connection, entry: SlaEntry) -> datetime | None:
+    """When the rep first answered through the connector (a manual send that went out)."""
+    return sms_outbox.first_sent(
+        conn, entry.contact, entry.timer.started, key_prefix=f"{SendKind.MANUAL.value}:"
+    )
 
 
-def _open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
-    ids = conn.execute(
-        sa.select(timers_t.c.id)
-        .where(timers_t.c.met.is_(None), timers_t.c.breached.is_(None))
-        .order_by(timers_t.c.due)
-        .limit(limit)
-    ).scalars()
-    found = [sla.get(conn, int(i)) for i in ids]
-    return [e for e in found if e is not None]
+def _open_timers(conn: Connection, limit: int = 1000) -> list[SlaEntry]:
+    return sla.open_timers(conn, limit)
 
 
 def _follow_ups_done(ctx: EngineContext) -> dict[str, datetime | None]:
@@ -123,7 +109,7 @@ def run(ctx: EngineContext) -> SweepReport:
 
 
 def _meet(
-    conn: sa.Connection,
+    conn: Connection,
     entry: SlaEntry,
     answered: datetime,
     now: datetime,
@@ -150,7 +136,7 @@ def _meet(
 def _escalate(
     ctx: EngineContext,
     policy: ReplyPolicy,
-    conn: sa.Connection,
+    conn: Connection,
     *,
     entry: SlaEntry,
     now: datetime,

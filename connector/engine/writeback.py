@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection
 
 from connector.config import Settings
 from connector.domain.model import WriteResult
@@ -34,11 +33,10 @@ from connector.engine.pause import CrmPause
 from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, RetriableError
 from connector.failures import describe, describe_text
 from connector.metrics import CRM_WRITE_STOPS, CRM_WRITES
-from connector.ports import Clock, CrmPort, Store
+from connector.ports import Clock, Connection, CrmPort, Store
 from connector.store import crm_outbox, failure_ledger
 from connector.store.heartbeat import Heartbeat
 from connector.store.records import CrmOutboxRow
-from connector.store.tables import crm_outbox as outbox_table
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +117,7 @@ class Writeback:
             report.claimed += len(rows)
             beat = Heartbeat(
                 self.store,
-                outbox_table,
+                "crm_outbox",
                 [row.id for row in rows],
                 worker_id=self.worker_id,
                 lease_s=p.lease_s,

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-import sqlalchemy as sa
 import structlog
 
 from connector.config import Settings, require
@@ -36,6 +35,7 @@ from connector.logs import register_secret, scrub_text
 from connector.metrics import READY
 from connector.ports import Store
 from connector.retry import RetryPolicy
+from connector.store import database
 
 if TYPE_CHECKING:
     from connector.crm.hubspot.auth import TokenSource
@@ -143,7 +143,7 @@ class Readiness:
 def database_check(store: Store) -> Check:
     def check() -> None:
         with store.begin() as conn:
-            conn.execute(sa.text("SELECT 1"))
+            database.ping(conn)
 
     return check
 

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-import sqlalchemy as sa
 import structlog
 import uvicorn
 
@@ -48,10 +47,9 @@ from connector.runtime.readiness import Check, Readiness, standard_checks, vendo
 from connector.runtime.registry import FACTORIES, JobFactory, build_jobs, on_recover
 from connector.runtime.webhooks import webhook_routes
 from connector.runtime.wiring import Components, build, configure
-from connector.store import SqlStore
+from connector.store import SqlStore, claims
 from connector.store.database import safe_url
 from connector.store.migrate import upgrade
-from connector.store.tables import crm_outbox, inbox, sms_outbox
 
 log = structlog.get_logger(__name__)
 
@@ -83,12 +81,7 @@ def expire_dead_leases(store: SqlStore) -> int:
     now = datetime.now(UTC)
     expired = 0
     with store.begin() as conn:
-        for table in (inbox, crm_outbox, sms_outbox):
-            expired += conn.execute(
-                sa.update(table)
-                .where(table.c.claimed_by.is_not(None), table.c.lease_until > now)
-                .values(lease_until=now)
-            ).rowcount
+        expired += claims.expire_held(conn, now)
     if expired:
         log.info("runtime.leases_expired", rows=expired, reason="their process is gone")
     return expired

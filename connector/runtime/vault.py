@@ -13,13 +13,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 import structlog
 
 from connector.ports import TokenPair
 from connector.runtime.leases import sqlite_path
 from connector.store import SqlStore
-from connector.store.database import is_memory_sqlite, normalise_url
+from connector.store.database import DatabaseError, is_memory_sqlite, normalise_url
 from connector.store.oauth_tokens import StoreTokenVault
 
 log = structlog.get_logger(__name__)
@@ -53,7 +52,7 @@ class StartupVault:
             return False
         try:
             use(StoreTokenVault(store, self.provider, self.now))
-        except sa.exc.SQLAlchemyError:
+        except DatabaseError:
             return False
         finally:
             store.close()

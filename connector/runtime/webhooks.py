@@ -23,7 +23,6 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import anyio
-import sqlalchemy as sa
 import structlog
 from anyio import CapacityLimiter
 from starlette.applications import Starlette
@@ -37,7 +36,7 @@ from connector.config import Settings
 from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS
-from connector.ports import Clock, Store
+from connector.ports import Clock, Connection, Store
 from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.sms.twilio import signature
 from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
@@ -66,12 +65,12 @@ def count_refused(path: str) -> None:
         WEBHOOKS.labels(kind, "too_large").inc()
 
 
-def store_inbound(conn: sa.Connection, event: InboundEvent, now: datetime) -> bool:
+def store_inbound(conn: Connection, event: InboundEvent, now: datetime) -> bool:
     """True when this delivery was the first of its MessageSid."""
     return inbox.insert_if_new(conn, event.provider_id, "inbound", event.payload("webhook"), now)
 
 
-def store_status(conn: sa.Connection, event: StatusEvent, now: datetime) -> bool:
+def store_status(conn: Connection, event: StatusEvent, now: datetime) -> bool:
     """The callback into the inbox and, when new, onto the message's state machine (a
     regression is kept as a raw event and changes nothing)."""
     if not inbox.insert_if_new(conn, event.provider_id, "status", event.payload("webhook"), now):
@@ -107,7 +106,7 @@ class TwilioWebhooks:
         self.clock = clock
         self.limiter = CapacityLimiter(db_concurrency)
         self.group_commit = db_concurrency == 1
-        self._pending: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]] = []
         self._flushing = False
         self._drainer: asyncio.Task[None] | None = None
 
@@ -135,7 +134,7 @@ class TwilioWebhooks:
             params.setdefault(name, value)
         return params
 
-    async def _commit(self, fn: Callable[[sa.Connection], bool]) -> bool:
+    async def _commit(self, fn: Callable[[Connection], bool]) -> bool:
         """Run `fn` in a committed transaction; returns once the commit is durable.
 
         With one writer (SQLite), requests that arrive while a commit runs are committed
@@ -165,13 +164,13 @@ class TwilioWebhooks:
             self._flushing = False
 
     async def _flush(
-        self, batch: list[tuple[Callable[[sa.Connection], bool], asyncio.Future[bool]]]
+        self, batch: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]]
     ) -> None:
         def together() -> list[bool]:
             with self.store.begin() as conn:
                 return [fn(conn) for fn, _ in batch]
 
-        def alone(fn: Callable[[sa.Connection], bool]) -> bool:
+        def alone(fn: Callable[[Connection], bool]) -> bool:
             with self.store.begin() as conn:
                 return fn(conn)
 

@@ -27,13 +27,13 @@ from connector.crm import build_crm
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
 from connector.engine.plan import build_planner
+from connector.engine.reconcile import PollResult, poll
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.errors import ConfigError
 from connector.ports import Clock, CrmPort, IdMap, SmsPort, TokenVault
 from connector.runtime import startup
 from connector.runtime.vault import StartupVault
 from connector.sms.twilio.client import TwilioSms
-from connector.sms.twilio.reconcile import PollResult, poll
 from connector.store import SqlStore
 from connector.store.database import safe_url
 from connector.store.id_map import StoreIdMap

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connector.store import tables
 from connector.store.dialect import lock_for_claim
 from connector.store.records import Exhausted
 
@@ -167,3 +168,17 @@ def release(
     if refunded:
         values |= refund(table)
     return finish(conn, table, row_id, worker_id, values)
+
+
+def expire_held(conn: sa.Connection, now: datetime) -> int:
+    """Make every lease of the inbox and both outboxes run out now; how many rows. Only for
+    a process that knows every holder is gone (the single SQLite replica at start-up): the
+    rows keep their holder, so a late settlement by it is still refused (`finish`)."""
+    expired = 0
+    for table in (tables.inbox, tables.crm_outbox, tables.sms_outbox):
+        expired += conn.execute(
+            sa.update(table)
+            .where(table.c.claimed_by.is_not(None), table.c.lease_until > now)
+            .values(lease_until=now)
+        ).rowcount
+    return expired

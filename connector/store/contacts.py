@@ -127,3 +127,12 @@ def _contact(conn: sa.Connection, row: sa.Row[Any]) -> ContactState:
         modstamp=row.crm_modstamp,
         deleted=bool(row.deleted),
     )
+
+
+def object_type_of(conn: sa.Connection, crm_id: str) -> str | None:
+    """The object type of the stored record with this CRM id (ids are unique across
+    objects in both CRMs); None when it was never pulled."""
+    row = conn.execute(
+        sa.select(t.c.crm_object_type).where(t.c.crm_id == crm_id).order_by(t.c.id).limit(1)
+    ).first()
+    return None if row is None else str(row.crm_object_type)

@@ -7,6 +7,8 @@ outcome nobody acts on (the target record was deleted); `dead` is a write smsync
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +16,8 @@ import sqlalchemy as sa
 
 from connector.domain.model import CrmRef, CrmWrite
 from connector.store import claims
-from connector.store.dialect import insert_if_absent
+from connector.store.database import dumps
+from connector.store.dialect import insert_if_absent, lock_row
 from connector.store.records import CrmOutboxRow, Exhausted
 from connector.store.tables import crm_outbox as t
 
@@ -149,3 +152,78 @@ def _row(
         crm_id=row.crm_id,
         last_error=row.last_error,
     )
+
+
+def fold_in(conn: sa.Connection, write: CrmWrite) -> bool:
+    """Merge `write` into the row already queued for its external id (locked while it is
+    read), which becomes pending again; False when nothing is new (a replayed event). A
+    writeback worker holding the row at that moment no longer matches on settling
+    (`claims.finish` checks the holder), so the merged row is written once more."""
+    row = conn.execute(
+        lock_row(
+            conn,
+            sa.select(t.c.id, t.c.fields, t.c.state).where(t.c.external_id == write.external_id),
+        )
+    ).one()
+    merged = {**dict(row.fields), **json.loads(dumps(write.fields))}
+    if merged == dict(row.fields) and row.state in ("pending", "done"):
+        return False
+    values: dict[str, object] = {
+        "fields": merged,
+        "state": "pending",
+        "claimed_by": None,
+        "lease_until": None,
+        "next_attempt_at": None,
+        "done_at": None,
+        "last_error": None,
+    }
+    if row.state in ("failed", "dead"):
+        values["attempts"] = 0  # new content is a new write: its own tries, not a dead letter
+    if write.owner_id is not None:
+        values["owner_id"] = write.owner_id
+    if write.due is not None:
+        values["due"] = write.due
+    conn.execute(sa.update(t).where(t.c.id == row.id).values(**values))
+    return True
+
+
+def written_around(
+    conn: sa.Connection,
+    target: CrmRef,
+    kinds: Sequence[str],
+    *,
+    queued: tuple[datetime, datetime],
+    done: tuple[datetime, datetime],
+) -> bool:
+    """Whether a write of `kinds` on `target` reached the CRM and was either queued within
+    `queued` or last written within `done` (both inclusive)."""
+    hit = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.target_type == target.object_type,
+            t.c.target_id == target.id,
+            t.c.kind.in_(tuple(kinds)),
+            t.c.state == "done",
+            sa.or_(
+                sa.and_(t.c.created_at >= queued[0], t.c.created_at <= queued[1]),
+                sa.and_(t.c.done_at >= done[0], t.c.done_at <= done[1]),
+            ),
+        )
+        .limit(1)
+    ).first()
+    return hit is not None
+
+
+def queued_for(conn: sa.Connection, target: CrmRef, kind: str) -> bool:
+    """Whether a write of `kind` on `target` is still waiting for the CRM."""
+    hit = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.kind == kind,
+            t.c.target_type == target.object_type,
+            t.c.target_id == target.id,
+            t.c.state.in_(("pending", "claimed")),
+        )
+        .limit(1)
+    ).first()
+    return hit is not None

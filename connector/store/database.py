@@ -18,10 +18,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from connector.errors import ConfigError
+
+# What a caller outside the store catches when the database itself refuses (a missing
+# table, a locked file): the store's name for it, so SQLAlchemy stays inside the store.
+DatabaseError = SQLAlchemyError
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 _BUSY_TIMEOUT_MS = 5000
@@ -111,6 +115,11 @@ def _sqlite_engine(url: URL) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def ping(conn: sa.Connection) -> None:
+    """One round trip: raises when the database does not answer (the readiness check)."""
+    conn.execute(sa.text("SELECT 1"))
 
 
 class SqlStore:

@@ -85,3 +85,11 @@ def _entry(row: sa.Row[Any]) -> DecisionEntry:
         at=row.at,
         details=row.details if isinstance(row.details, dict) else None,
     )
+
+
+def contact_types(conn: sa.Connection, crm_id: str) -> list[str]:
+    """The object types decisions were logged under for this CRM id."""
+    kinds = conn.execute(
+        sa.select(t.c.contact_type).where(t.c.contact_id == crm_id).distinct()
+    ).scalars()
+    return [kind for kind in kinds if kind is not None]

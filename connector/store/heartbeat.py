@@ -22,6 +22,14 @@ from sqlalchemy.pool import StaticPool
 from connector.logs import scrub_text
 from connector.metrics import ERRORS
 from connector.ports import Clock, Store
+from connector.store import tables
+
+# The leased queues, by name: the engine names one, the store knows its table.
+QUEUES: dict[str, sa.Table] = {
+    "inbox": tables.inbox,
+    "sms_outbox": tables.sms_outbox,
+    "crm_outbox": tables.crm_outbox,
+}
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +82,7 @@ class Heartbeat:
     def __init__(
         self,
         store: Store,
-        table: sa.Table,
+        table: sa.Table | str,
         ids: Sequence[int],
         *,
         worker_id: str,
@@ -82,7 +90,7 @@ class Heartbeat:
         clock: Clock,
     ) -> None:
         self.store = store
-        self.table = table
+        self.table = QUEUES[table] if isinstance(table, str) else table
         self.ids = list(ids)
         self.worker_id = worker_id
         self.lease_s = lease_s

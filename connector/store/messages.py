@@ -174,3 +174,13 @@ def _message(row: sa.Row[Any]) -> Message:
         error_code=row.error_code,
         num_segments=row.num_segments,
     )
+
+
+def last_inbound_at(conn: sa.Connection, phone: str) -> datetime | None:
+    """When `phone` last texted us (None: never)."""
+    at: datetime | None = conn.execute(
+        sa.select(sa.func.max(t.c.created_at)).where(
+            t.c.from_number == phone, t.c.direction == "inbound"
+        )
+    ).scalar_one_or_none()
+    return at

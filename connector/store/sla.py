@@ -137,3 +137,9 @@ def _entry(row: sa.Row[Any]) -> SlaEntry:
         ),
         source_sid=row.source_sid,
     )
+
+
+def open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
+    """Timers neither met nor breached, due soonest first."""
+    rows = conn.execute(sa.select(t).where(_OPEN).order_by(t.c.due).limit(limit)).all()
+    return [_entry(row) for row in rows]

@@ -6,7 +6,7 @@ dead row (`bury`) is never claimed, so never sent, again."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -205,3 +205,101 @@ def _row(
         last_error=row.last_error,
         reconcile_first=reconcile,
     )
+
+
+# --- reads the engine's steps make ---------------------------------------------------
+
+# texts that never reach the provider do not count against caps or cooldowns
+LIVE_STATES = ("pending", "claimed", "sent", "ambiguous")
+
+
+class LiveSend(NamedTuple):
+    """A text sent, or still to be sent, to a number: what caps and cooldowns count."""
+
+    id: int
+    idempotency_key: str
+    play: str | None
+    at: datetime  # when it went out, else when it is due
+    pending: bool
+
+
+def live_to(conn: sa.Connection, phone: str, exclude_id: int | None = None) -> list[LiveSend]:
+    """Every live text to `phone` (`LIVE_STATES`), but the row `exclude_id`."""
+    stmt = sa.select(
+        t.c.id, t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at, t.c.state
+    ).where(t.c.to_number == phone, t.c.state.in_(LIVE_STATES))
+    if exclude_id is not None:
+        stmt = stmt.where(t.c.id != exclude_id)
+    return [
+        LiveSend(r.id, r.idempotency_key, r.play, r.done_at or r.send_at, r.state == "pending")
+        for r in conn.execute(stmt)
+    ]
+
+
+def failed_with(conn: sa.Connection, phone: str, error_prefix: str) -> bool:
+    """Whether a text to `phone` failed with an error starting `error_prefix` (a provider
+    verdict on the number, such as `landline`)."""
+    hit = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.to_number == phone,
+            t.c.state == "failed",
+            t.c.last_error.like(f"{error_prefix}%"),
+        )
+        .limit(1)
+    ).first()
+    return hit is not None
+
+
+def provider_sids_to(conn: sa.Connection, phone: str, exclude_id: int) -> set[str]:
+    """The provider's ids of the other texts to `phone`: messages that are known to be
+    other sends when an ambiguous one is looked for."""
+    return {
+        sid
+        for (sid,) in conn.execute(
+            sa.select(t.c.provider_sid).where(
+                t.c.to_number == phone, t.c.id != exclude_id, t.c.provider_sid.is_not(None)
+            )
+        )
+    }
+
+
+def due_ids(conn: sa.Connection, now: datetime, limit: int) -> list[int]:
+    """Pending rows a send run would claim now, in claim order (a dry run's preview)."""
+    return [
+        row_id
+        for (row_id,) in conn.execute(
+            sa.select(t.c.id)
+            .where(t.c.state == "pending", t.c.send_at <= now, claims.not_backing_off(t, now))
+            .order_by(t.c.send_at, t.c.id)
+            .limit(limit)
+        )
+    ]
+
+
+def claim_one(
+    conn: sa.Connection, row_id: int, worker_id: str, now: datetime, lease_s: float
+) -> SmsOutboxRow | None:
+    """Lease one pending, due row (a manual send going out at once)."""
+    where = sa.and_(t.c.id == row_id, t.c.state == "pending", t.c.send_at <= now)
+    rows = claims.claim(
+        conn, t, where, worker_id=worker_id, limit=1, lease_seconds=lease_s, now=now
+    )
+    return get(conn, row_id) if rows else None
+
+
+def first_sent(
+    conn: sa.Connection, contact: CrmRef, since: datetime, *, key_prefix: str
+) -> datetime | None:
+    """When the first text to `contact` whose key starts `key_prefix` reached the provider
+    at or after `since` (a rep's manual answer, for the SLA sweep)."""
+    at = conn.execute(
+        sa.select(sa.func.min(t.c.done_at)).where(
+            t.c.contact_type == contact.object_type,
+            t.c.contact_id == contact.id,
+            t.c.idempotency_key.like(f"{key_prefix}%"),
+            t.c.state == "sent",
+            t.c.done_at >= since,
+        )
+    ).scalar_one_or_none()
+    return at if isinstance(at, datetime) else None

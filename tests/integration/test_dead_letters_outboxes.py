@@ -6,7 +6,7 @@ attempts. The real send and writeback steps against the sandbox's Twilio and Sal
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from connector.domain.model import CrmRef, CrmWrite, Message
 from connector.engine import outbox, send
 from connector.engine.context import Planner
 from connector.engine.writeback import Writeback, WritebackPolicy
-from connector.ports import OutboundSms, SmsPort
+from connector.ports import OutboundSms, Reconciliation, SmsPort
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, RecordErrorSpec, ServerErrors, Storm
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
@@ -189,8 +189,13 @@ class Unreadable:
             raise ValueError("unreadable answer from the provider")
         return message
 
-    def find_sent(self, to: str, since: datetime) -> list[Message]:
-        return self.real.find_sent(to, since)
+    def find_send(
+        self, sms: OutboundSms, since: datetime, *, exclude_sids: Iterable[str] = ()
+    ) -> Message | None:
+        return self.real.find_send(sms, since, exclude_sids=exclude_sids)
+
+    def reconcile(self, since: datetime) -> Reconciliation:
+        return self.real.reconcile(since)
 
 
 def _other(store: SqlStore) -> None:

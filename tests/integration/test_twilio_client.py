@@ -11,14 +11,20 @@ import pytest
 import requests
 
 from connector.domain.model import Direction, MessageStatus
-from connector.errors import RateLimitedError, RetriableError
+from connector.errors import (
+    AmbiguousSendError,
+    RateLimitedError,
+    RecipientOptedOutError,
+    RetriableError,
+    SmsFailure,
+    UndeliverableNumberError,
+)
 from connector.ports import OutboundSms
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultSpec, ServerErrors, Storm
 from connector.sandbox.server import Sandbox
 from connector.sandbox.twilio.emulator import TwilioEmulator
 from connector.sms.twilio.client import TwilioSms
-from connector.sms.twilio.errors import AmbiguousSendError, InvalidNumberError, ProviderOptOutError
 
 TO = "+14155552671"
 PUBLIC = "https://sms.example.com"
@@ -104,19 +110,28 @@ def test_the_settings_build_the_client(sb: Sandbox, monkeypatch: pytest.MonkeyPa
 def test_21610_is_a_provider_opt_out_and_never_retried(sb: Sandbox) -> None:
     admin = f"{sb.urls['admin']}/__sandbox/twilio/inbound"
     requests.post(admin, json={"from": TO, "body": "STOP"}, timeout=10).raise_for_status()
-    with pytest.raises(ProviderOptOutError) as caught:
+    with pytest.raises(RecipientOptedOutError) as caught:
         client(sb).send(sms())
     assert caught.value.code == "21610"
     assert caught.value.to == TO
     assert creates(sb) == 1
 
 
-@pytest.mark.parametrize(("to", "code"), [("+15551234", "21211"), ("+14155550100", "21614")])
-def test_invalid_and_landline_numbers_are_permanent(sb: Sandbox, to: str, code: str) -> None:
+@pytest.mark.parametrize(
+    ("to", "code", "failure"),
+    [
+        ("+15551234", "21211", SmsFailure.INVALID_NUMBER),
+        ("+14155550100", "21614", SmsFailure.LANDLINE),
+    ],
+)
+def test_invalid_and_landline_numbers_are_permanent(
+    sb: Sandbox, to: str, code: str, failure: SmsFailure
+) -> None:
     emulator(sb).numbers.register("+14155550100", "landline")
-    with pytest.raises(InvalidNumberError) as caught:
+    with pytest.raises(UndeliverableNumberError) as caught:
         client(sb).send(sms(to=to))
     assert caught.value.code == code
+    assert caught.value.failure is failure
     assert creates(sb) == 1  # never retried
 
 
@@ -168,7 +183,7 @@ def test_a_reset_before_any_effect_stays_ambiguous_without_a_second_post(sb: San
     assert messages_to(sb, TO) == []
     # the outbox's later pass: reconcile first, nothing found, so now it may send
     since = datetime.now(UTC) - timedelta(minutes=10)
-    assert twilio.reconcile(sms(), since) is None
+    assert twilio.find_send(sms(), since) is None
     assert twilio.send(sms()).sid == messages_to(sb, TO)[0]["sid"]
 
 
@@ -195,10 +210,10 @@ def test_reconcile_skips_sids_known_to_be_other_sends(sb: Sandbox) -> None:
     second = twilio.send(sms())
     since = datetime.now(UTC) - timedelta(minutes=1)
     assert [m.sid for m in twilio.find_sent(TO, since)] == [first.sid, second.sid]
-    found = twilio.reconcile(sms(), since, exclude_sids={first.sid})
+    found = twilio.find_send(sms(), since, exclude_sids={first.sid})
     assert found is not None
     assert found.sid == second.sid
-    assert twilio.reconcile(sms(body="never sent"), since) is None
+    assert twilio.find_send(sms(body="never sent"), since) is None
 
 
 def test_find_sent_pages_through_the_list(sb: Sandbox) -> None:

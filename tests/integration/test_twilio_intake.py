@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from connector.config import Settings
+from connector.engine.reconcile import CURSOR_NAME, poll
 from connector.ports import OutboundSms
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox
 from connector.sms.twilio.client import TwilioSms
-from connector.sms.twilio.reconcile import CURSOR_NAME, poll
 from connector.store import SqlStore, cursors, inbox
 from connector.store.tables import inbox as inbox_table
 from tests.serve_kit import Served

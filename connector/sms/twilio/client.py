@@ -3,7 +3,7 @@
 A send is one POST. Retries go through `connector.retry` and only where they are safe:
 a 429/20429 or a 5xx means Twilio created nothing. A request whose outcome is ambiguous
 (read timeout, connection reset once the request was written, 504 from a gateway) is
-never re-POSTed: the recipient's messages are listed first (`reconcile`), and a match on
+never re-POSTed: the recipient's messages are listed first (`find_send`), and a match on
 To + body + time window is the send. When nothing matches yet, `AmbiguousSendError` goes
 up, so the outbox keeps the row as ambiguous and reconciles again before any re-send.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,17 +24,13 @@ import structlog
 from tenacity import sleep as default_sleep
 
 from connector.config import Settings, require
-from connector.domain.model import Direction, Message, MessageStatus
-from connector.errors import ConfigError, FatalError, RetriableError
+from connector.domain.model import Direction, Message
+from connector.errors import AmbiguousSendError, ConfigError, FatalError, RetriableError
 from connector.logs import mask_phone, register_secret
-from connector.ports import OutboundSms
+from connector.ports import Cursor, OutboundSms, Reconciliation
 from connector.retry import RetryPolicy, parse_retry_after, retrying
-from connector.sms.twilio.errors import (
-    AmbiguousSendError,
-    TwilioFailure,
-    TwilioServerError,
-    to_exception,
-)
+from connector.sms.twilio.errors import TwilioFailure, TwilioServerError, to_exception
+from connector.sms.twilio.resources import event_of, parse_date, to_message
 
 log = structlog.get_logger(__name__)
 
@@ -51,42 +46,6 @@ TWILIO_AUTH = (
     "Twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and TWILIO_FROM or"
     " TWILIO_MESSAGING_SERVICE_SID"
 )
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """Twilio's RFC 2822 dates (`Sun, 22 Nov 2026 19:06:26 +0000`), as aware UTC."""
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def to_message(resource: dict[str, Any]) -> Message:
-    """A Message resource (snake_case JSON) as the canonical Message."""
-    direction = Direction.INBOUND if resource.get("direction") == "inbound" else Direction.OUTBOUND
-    try:
-        status = MessageStatus(str(resource.get("status") or "queued"))
-    except ValueError:
-        status = MessageStatus.QUEUED
-    at = parse_date(resource.get("date_created")) or parse_date(resource.get("date_sent"))
-    code = resource.get("error_code")
-    segments = resource.get("num_segments")
-    return Message(
-        sid=str(resource["sid"]),
-        direction=direction,
-        from_=str(resource.get("from") or resource.get("messaging_service_sid") or ""),
-        to=str(resource.get("to") or ""),
-        body=str(resource.get("body") or ""),
-        status=status,
-        at=at or datetime.now(UTC),
-        error_code=int(code) if code not in (None, "") else None,
-        num_segments=max(int(str(segments)), 1) if str(segments or "").isdigit() else 1,
-    )
 
 
 def _not_sent(exc: requests.ConnectionError) -> bool:
@@ -164,8 +123,8 @@ class TwilioSms:
     def send(self, sms: OutboundSms) -> Message:
         """POST once; retry only what Twilio certainly did not create; reconcile the rest.
 
-        Raises ProviderOptOutError (21610), InvalidNumberError (21211/21614), other
-        TwilioRecordErrors, AuthError, or RetriableError once retries are spent.
+        Raises RecipientOptedOutError (21610), UndeliverableNumberError (21211, 21614),
+        TwilioRecordError, AuthError, or RetriableError once retries are spent.
         AmbiguousSendError means the send may exist: reconcile before sending again."""
         started = datetime.now(UTC)
         form = {"To": sms.to, "Body": sms.body}
@@ -238,7 +197,7 @@ class TwilioSms:
         found.reverse()  # the list is newest first; equal seconds keep Twilio's order
         return sorted(found, key=lambda m: m.at)
 
-    def reconcile(
+    def find_send(
         self, sms: OutboundSms, since: datetime, *, exclude_sids: Iterable[str] = ()
     ) -> Message | None:
         """The message an earlier, ambiguous attempt of `sms` created, if Twilio has it.
@@ -269,10 +228,36 @@ class TwilioSms:
     def _reconcile_quietly(self, sms: OutboundSms, since: datetime) -> Message | None:
         """Reconcile right after an ambiguous send; a failure to list stays ambiguous."""
         try:
-            return self.reconcile(sms, since)
+            return self.find_send(sms, since)
         except RetriableError as exc:
             log.warning("twilio.reconcile_failed", error=type(exc).__name__)
             return None
+
+    def reconcile(self, since: datetime) -> Reconciliation:
+        """Every message of this account (its number or Messaging Service) sent since
+        `since`, oldest first, as the webhook events it would have caused: what a receiver
+        that was down, or a network that lost both of Twilio's tries, never got. `newest`
+        is the newest DateSent listed and its sid: a server value, never the local clock."""
+        listed = [r for r in self.list_messages(sent_after=since) if self._ours(r)]
+        listed.reverse()  # oldest first, so the inbox keeps arrival order
+        newest: Cursor | None = None
+        for resource in listed:
+            sent = parse_date(resource.get("date_sent"))
+            if sent is not None and (
+                newest is None or (sent, resource["sid"]) > (newest.modstamp, newest.id)
+            ):
+                newest = Cursor(modstamp=sent, id=str(resource["sid"]))
+        events = [e for e in map(event_of, listed) if e is not None]
+        return Reconciliation(events=events, listed=len(listed), newest=newest)
+
+    def _ours(self, resource: dict[str, Any]) -> bool:
+        """Sent from, or received at, this account's number or Messaging Service."""
+        inbound = resource.get("direction") == "inbound"
+        own = resource.get("to") if inbound else resource.get("from")
+        service = self.messaging_service_sid
+        return (self.from_ is not None and own == self.from_) or (
+            service is not None and resource.get("messaging_service_sid") == service
+        )
 
     # -- listing ------------------------------------------------------------------------
 

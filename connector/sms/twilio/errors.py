@@ -1,5 +1,8 @@
 """Twilio's answers classified in one table: error code (else HTTP status) -> action (the
-actions of `connector/vendor_errors.py`).
+actions of `connector/vendor_errors.py`), turned into the port's errors
+(`connector/errors.py`). The same table says what a failed delivery's code means
+(`failure_of`), so a status callback reaches the engine as an `SmsFailure`, never as a
+Twilio code to compare.
 
     SmsyncError
     ├── RetriableError
@@ -9,9 +12,11 @@ actions of `connector/vendor_errors.py`).
     ├── FatalError
     │   └── AuthError                20003 / 401: credentials wrong or revoked
     └── RecordError
-        ├── TwilioRecordError        any other 4xx: this message failed, ledger it
-        ├── ProviderOptOutError      21610: the recipient texted STOP; feed the consent ledger
-        └── InvalidNumberError       21211, 21614: permanent; record on the contact, never retry
+        └── SmsRefusedError
+            ├── TwilioRecordError         any other 4xx: this message failed, ledger it
+            ├── RecipientOptedOutError    21610: the recipient texted STOP; consent ledger
+            └── UndeliverableNumberError  21211, 30003, 30005 (invalid), 21614, 30006
+                                          (landline): permanent, never retried
 
 Messages carry the code and Twilio's text, never the phone number in full."""
 
@@ -24,18 +29,25 @@ from typing import Any
 from connector.errors import (
     AuthError,
     RateLimitedError,
-    RecordError,
+    RecipientOptedOutError,
     RetriableError,
+    SmsFailure,
+    SmsRefusedError,
     SmsyncError,
+    UndeliverableNumberError,
 )
 from connector.logs import mask_phone, scrub_text
 from connector.vendor_errors import Action, ErrorRule, first_match
 
 # The one table: codes first; the HTTP status decides only when the code is not listed.
+# The 3xxxx codes come with a failed delivery (a status callback), not with a POST.
 TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(Action.OPT_OUT, code="21610"),  # attempt to send to an unsubscribed recipient
     ErrorRule(Action.INVALID_NUMBER, code="21211"),  # invalid 'To' number
-    ErrorRule(Action.INVALID_NUMBER, code="21614"),  # 'To' is not a mobile number
+    ErrorRule(Action.LANDLINE, code="21614"),  # 'To' is not a mobile number
+    ErrorRule(Action.INVALID_NUMBER, code="30003"),  # unreachable destination handset
+    ErrorRule(Action.INVALID_NUMBER, code="30005"),  # unknown destination handset
+    ErrorRule(Action.LANDLINE, code="30006"),  # landline or unreachable carrier
     ErrorRule(Action.RATE_LIMITED, code="20429"),  # too many requests
     ErrorRule(Action.AUTH, code="20003"),  # authenticate
     ErrorRule(Action.RETRY, code="20500"),  # internal server error
@@ -45,40 +57,36 @@ TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(Action.RATE_LIMITED, 429),
     ErrorRule(Action.RETRY, 500, status_to=599),
 )
+_FAILURES = {
+    Action.OPT_OUT: SmsFailure.OPTED_OUT,
+    Action.INVALID_NUMBER: SmsFailure.INVALID_NUMBER,
+    Action.LANDLINE: SmsFailure.LANDLINE,
+}
 
 
-def action_for(status: int, code: int | None) -> Action:
+def action_for(status: int | None, code: int | None) -> Action:
     """The table's action for an answer; any other refusal fails this message alone."""
     rule = first_match(TABLE, status, (str(code),) if code is not None else ())
     return rule.action if rule is not None else Action.RECORD
+
+
+def failure_of(code: int | None) -> SmsFailure | None:
+    """What a failed delivery's ErrorCode means to the engine; None when there is none."""
+    if code is None:
+        return None
+    return _FAILURES.get(action_for(None, code), SmsFailure.OTHER)
 
 
 class TwilioServerError(RetriableError):
     """Twilio answered 5xx: the message was not created; safe to POST again."""
 
 
-class AmbiguousSendError(RetriableError):
-    """The request may have reached Twilio and no answer came back. Whoever retries must
-    list the recipient's messages first (`TwilioSms.reconcile`); a blind re-POST could
-    text the person twice."""
-
-
-class TwilioRecordError(RecordError):
-    """This message was refused; other messages are unaffected."""
+class TwilioRecordError(SmsRefusedError):
+    """This message was refused for a reason of its own; other messages are unaffected."""
 
     def __init__(self, message: str, *, code: str, to: str = "", status: int = 400) -> None:
-        super().__init__(message, code=code)
-        self.to = to
+        super().__init__(message, code=code, to=to)
         self.status = status
-
-
-class ProviderOptOutError(TwilioRecordError):
-    """21610: the recipient opted out at the provider. The engine records it in the
-    consent ledger as a provider-block opt-out (`ConsentSource.PROVIDER_BLOCK`)."""
-
-
-class InvalidNumberError(TwilioRecordError):
-    """21211 / 21614: the number can never receive this text. Permanent: never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +126,7 @@ def to_exception(
             f"{text}; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or its _FILE variant)"
         )
     if action is Action.OPT_OUT:
-        return ProviderOptOutError(text, code=code, to=to, status=failure.status)
-    if action is Action.INVALID_NUMBER:
-        return InvalidNumberError(text, code=code, to=to, status=failure.status)
+        return RecipientOptedOutError(text, code=code, to=to)
+    if action in (Action.INVALID_NUMBER, Action.LANDLINE):
+        return UndeliverableNumberError(text, code=code, to=to, failure=_FAILURES[action])
     return TwilioRecordError(text, code=code, to=to, status=failure.status)

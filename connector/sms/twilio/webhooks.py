@@ -1,9 +1,11 @@
 """Twilio's webhook parameters, checked and turned into inbox items.
 
-The inbox payload is canonical (lower-case keys the engine reads without knowing Twilio),
-with Twilio's raw parameters kept beside it under `raw`, since Twilio may add parameters
-at any time. The same shapes come from the reconciliation poll, so the engine cannot tell
-a polled message from a webhook except by `source`.
+The events are the port's (`connector/ports.py`: `InboundSms`, `StatusUpdate`), so the
+inbox payload is canonical (lower-case keys the engine reads without knowing Twilio), with
+Twilio's raw parameters kept beside it under `raw`, since Twilio may add parameters at any
+time. A status's ErrorCode is kept as data and read once, here, into its `SmsFailure`.
+The same shapes come from the reconciliation listing (`TwilioSms.reconcile`), so the
+engine cannot tell a polled message from a webhook except by `source`.
 
 Provider ids, the inbox's unique key: the MessageSid for an inbound message, and
 MessageSid + ":" + status for a status callback (each status of a message is one event).
@@ -33,12 +35,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
-from connector.domain.model import MAX_SMS_CHARS, Direction, Message, MessageStatus
+from connector.domain.model import MAX_SMS_CHARS, MessageStatus
 from connector.errors import RecordError
+from connector.ports import InboundSms, StatusUpdate
+from connector.sms.twilio.errors import failure_of
 
 SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
@@ -54,7 +56,6 @@ RANGES: dict[str, tuple[int, int]] = {
     "NumSegments": (1, 24),
     "ErrorCode": (10_000, 99_999),
 }
-Source = Literal["webhook", "poll"]
 
 
 class MalformedWebhookError(RecordError):
@@ -133,85 +134,15 @@ def _int(value: str | None, name: str) -> int | None:
     return number
 
 
-@dataclass(frozen=True, slots=True)
-class InboundEvent:
-    sid: str
-    from_: str
-    to: str
-    body: str
-    at: datetime
-    opt_out_type: str | None
-    messaging_service_sid: str | None
-    num_media: int
-    num_segments: int
-    raw: dict[str, Any]
-
-    @property
-    def provider_id(self) -> str:
-        return self.sid
-
-    def payload(self, source: Source) -> dict[str, Any]:
-        return {
-            "source": source,
-            "sid": self.sid,
-            "from": self.from_,
-            "to": self.to,
-            "body": self.body,
-            "at": self.at.isoformat(),
-            "opt_out_type": self.opt_out_type,
-            "messaging_service_sid": self.messaging_service_sid,
-            "num_media": self.num_media,
-            "num_segments": self.num_segments,
-            "raw": self.raw,
-        }
-
-    def message(self) -> Message:
-        return Message(
-            sid=self.sid,
-            direction=Direction.INBOUND,
-            from_=self.from_,
-            to=self.to,
-            body=self.body,
-            status=MessageStatus.RECEIVED,
-            at=self.at,
-            num_segments=self.num_segments,
-        )
+# The port's event types, under the names the webhook intake knows them by.
+InboundEvent = InboundSms
+StatusEvent = StatusUpdate
 
 
-@dataclass(frozen=True, slots=True)
-class StatusEvent:
-    sid: str
-    status: MessageStatus
-    error_code: int | None
-    at: datetime
-    raw: dict[str, Any]
-    idempotency_key: str | None = None
-
-    @property
-    def provider_id(self) -> str:
-        return status_provider_id(self.sid, self.status)
-
-    def payload(self, source: Source) -> dict[str, Any]:
-        return {
-            "source": source,
-            "sid": self.sid,
-            "status": self.status.value,
-            "error_code": self.error_code,
-            "at": self.at.isoformat(),
-            # the send's idempotency key, carried back by our StatusCallback URL
-            "idempotency_key": self.idempotency_key,
-            "raw": self.raw,
-        }
-
-
-def status_provider_id(sid: str, status: MessageStatus | str) -> str:
-    return f"{sid}:{MessageStatus(status).value}"
-
-
-def parse_inbound(params: Mapping[str, str], at: datetime) -> InboundEvent:
+def parse_inbound(params: Mapping[str, str], at: datetime) -> InboundSms:
     """An inbound message; MalformedWebhookError when Twilio's fixed fields are missing."""
     _require(params, "MessageSid", "From", "To")
-    return InboundEvent(
+    return InboundSms(
         sid=params["MessageSid"],
         from_=params["From"],
         to=params["To"],
@@ -227,7 +158,7 @@ def parse_inbound(params: Mapping[str, str], at: datetime) -> InboundEvent:
 
 def parse_status(
     params: Mapping[str, str], at: datetime, *, idempotency_key: str | None = None
-) -> StatusEvent:
+) -> StatusUpdate:
     """A status callback; MalformedWebhookError when its sid or status is missing or unknown.
 
     `idempotency_key` comes from the callback URL's query (see `client.status_callback`)."""
@@ -236,10 +167,12 @@ def parse_status(
         status = MessageStatus(params["MessageStatus"].strip().lower())
     except ValueError:
         raise MalformedWebhookError("MessageStatus is not a Twilio status") from None
-    return StatusEvent(
+    code = _int(params.get("ErrorCode"), "ErrorCode")
+    return StatusUpdate(
         sid=params["MessageSid"],
         status=status,
-        error_code=_int(params.get("ErrorCode"), "ErrorCode"),
+        error_code=code,
+        failure=failure_of(code),
         at=at,
         raw=dict(params),
         idempotency_key=check_key(idempotency_key),

@@ -1,6 +1,7 @@
 """The report's figures per group: sends, messaged contacts and their replies, meetings and
 opt-outs, the disposition mix, SLA timers, blocked reasons and the opt-out trend. Each is
-one SQL aggregate (see `connector/report/queries.py` for the definitions)."""
+one SQL aggregate (see `connector/report/queries.py` for the definitions); rows come back
+as plain counts, the report's records are built in `connector/report/`."""
 
 from __future__ import annotations
 
@@ -8,16 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from connector.report.model import (
-    BUCKETS,
-    DELIVERED,
-    NONE_KEY,
-    OPTED_OUT,
-    GroupBy,
-    Scope,
-    TrendPoint,
-)
-from connector.report.sql import (
+from connector.store import tables as tb
+from connector.store.report_scope import BUCKETS, DELIVERED, NONE_KEY, OPTED_OUT, GroupBy, Scope
+from connector.store.report_sql import (
     count_where,
     first_outbound_by_group,
     grouped,
@@ -27,7 +21,6 @@ from connector.report.sql import (
     seconds_between,
     utc_day,
 )
-from connector.store import tables as tb
 
 
 def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
@@ -198,7 +191,8 @@ def blocked_reasons(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, in
     return out
 
 
-def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
+def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[tuple[str, int, int]]:
+    """Per UTC day (YYYY-MM-DD): outbound messages created, distinct numbers opted out."""
     m, cl = tb.messages, tb.consent_ledger
     dialect = conn.dialect.name
     sent_day = utc_day(dialect, m.c.created_at)
@@ -216,6 +210,6 @@ def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
     by_sent = {str(d): int(n) for d, n in sent}
     by_out = {str(d): int(n) for d, n in outs}
     return [
-        TrendPoint(day, by_sent.get(day, 0), by_out.get(day, 0))
+        (day, by_sent.get(day, 0), by_out.get(day, 0))
         for day in sorted(by_sent.keys() | by_out.keys())
     ]
