@@ -3,7 +3,8 @@ with stable reason codes and a human detail for each.
 
 Checks run in this order; the first block wins, so the reason shown is the strongest:
 
-1. consent      `opted_out`, `consent_required` (opt-in regions), and for the opt-out
+1. consent      `opted_out`, `consent_required` (opt-in regions), both for the play's
+                purpose (`domain.purposes`, named in the detail), and for the opt-out
                 confirmation `not_opted_out` / `already_confirmed` (it goes exactly once)
                 / `confirmation_late` (more than 5 minutes after the opt-out, FCC)
 2. number       `invalid_number`, `landline`; then the text itself: `missing_data`,
@@ -91,12 +92,14 @@ def evaluate(
     )
     zones: ZoneResolution | None = None
     body: str | None = None
+    purpose = play.purpose if play is not None else None
     inputs = EvaluationInputs(
         candidate.kind,
-        ctx.state.consent,
+        ctx.consent_for(purpose),
         ctx.state.segments.get(policy.region_segment),
         candidate.triggered_at,
         len(ctx.sends),
+        purpose=purpose,
     )
     try:
         check_consent(candidate, ctx, policy, now)

@@ -31,9 +31,11 @@ from connector.domain.zones import number_facts
 def check_consent(
     candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
 ) -> None:
+    """Consent for the play's purpose (`domain.purposes`); a manual send or HELP answer
+    has no purpose and is checked against the opt-outs of every purpose."""
     state = ctx.state
     if candidate.kind is SendKind.OPT_OUT_CONFIRMATION:
-        if state.consent is not ConsentStatus.OPTED_OUT:
+        if not ctx.opted_out_of_any():
             raise block("not_opted_out", "an opt-out confirmation needs an opt-out")
         since = ctx.opted_out_at
         for sent in ctx.sends:
@@ -42,15 +44,22 @@ def check_consent(
         if since is not None and now - since > CONFIRMATION_WINDOW:
             raise block("confirmation_late", f"opted out {fmt(since)}; the 5 minutes passed")
         return
+    play = candidate.play if candidate.kind is SendKind.PLAY else None
+    purpose = play.purpose if play is not None else None
+    status = ctx.consent_for(purpose)
     if state.consent is ConsentStatus.OPTED_OUT:
-        raise block("opted_out", "the number opted out")
+        of = f" (the play's purpose: {purpose})" if purpose else ""
+        raise block("opted_out", f"the number opted out of every purpose{of}")
+    if status is ConsentStatus.OPTED_OUT:
+        raise block("opted_out", f"the number opted out of {purpose}, the play's purpose")
     if candidate.kind is SendKind.HELP_REPLY:
         return
     region = state.segments.get(policy.region_segment)
     mode = policy.consent.mode(region)
-    if mode is ConsentMode.OPT_IN_REQUIRED and state.consent is not ConsentStatus.OPTED_IN:
+    if mode is ConsentMode.OPT_IN_REQUIRED and status is not ConsentStatus.OPTED_IN:
         where = f"region {region}" if region else "default"
-        raise block("consent_required", f"{where} requires opt-in; consent is {state.consent}")
+        of = f" for {purpose}" if purpose else ""
+        raise block("consent_required", f"{where} requires opt-in; consent{of} is {status}")
 
 
 def check_number(ctx: ContactContext) -> tuple[str, ...]:
