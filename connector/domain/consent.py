@@ -159,9 +159,11 @@ def decide_crm_consent(
       (see `lifts_opt_out`). It is appended at the CRM's timestamp, or at
       `observed_at` if that timestamp is in the future.
     - `unknown` is never appended: an empty field is not a wish.
+    The field speaks for `CRM_PURPOSE` (it is compared with that view), and what it adds
+    holds for every purpose: no play explains a person's edit in the CRM.
     `evidence_text` should say which CRM record said so (never the phone number)."""
     now = _aware(observed_at)
-    status_now = effective(history)
+    status_now = effective(history, CRM_PURPOSE)
     if status_now is not None and status_now.status is crm_status:
         return CrmConsentDecision(None, f"ledger already {crm_status.value}")
     if crm_status is ConsentStatus.UNKNOWN:
