@@ -68,6 +68,15 @@ def test_example_converts_to_the_domain(mapping: MappingConfig) -> None:
     assert (reactivation.from_value, reactivation.to_value) == ("disqualified", "lead")
     confirmation = policy.plays["meeting_confirmation"].template
     assert not confirmation.tokens["first_name"].required
+    assert {n: p.purpose for n, p in policy.plays.items()} == {
+        "speed_to_lead": "marketing",
+        "meeting_confirmation": "transactional",
+        "no_show_prevention": "informational",
+        "stalled_stage_nudge": "marketing",
+        "renewal_reminder": "renewals",
+        "reactivation": "marketing",
+    }
+    assert policy.purposes.scope is RevocationScope.ALL
 
 
 def test_unknown_key_token_not_in_mapping_and_bad_window_are_three_problems(
