@@ -29,7 +29,8 @@ Which checks apply to which kind of send:
     opt_out_confirmation  once     yes          no            no    no           no
 
 Manual sends are a person's decision, so caps, suppression and holdout do not apply, but
-consent, the number and quiet hours do (deferred, never dropped). Auto-replies answer a
+consent (for the purpose of the play whose template the rep sends, if any), the number and
+quiet hours do (deferred, never dropped). Auto-replies answer a
 text the contact just sent, so they go at once; HELP still never reaches an opted-out
 number. Only automated play sends count towards the caps.
 """
@@ -50,6 +51,7 @@ from connector.domain.governance_checks import (
     check_state_caps,
     check_suppression,
     check_timing,
+    purpose_of,
 )
 from connector.domain.governance_model import (
     CONFIRMATION_WINDOW,
@@ -92,7 +94,7 @@ def evaluate(
     )
     zones: ZoneResolution | None = None
     body: str | None = None
-    purpose = play.purpose if play is not None else None
+    purpose = purpose_of(candidate)
     inputs = EvaluationInputs(
         candidate.kind,
         ctx.consent_for(purpose),

@@ -28,11 +28,17 @@ from connector.domain.state_rules import StateRule
 from connector.domain.zones import number_facts
 
 
+def purpose_of(candidate: SendCandidate) -> str | None:
+    """The purpose whose consent a send needs: its play's, if it carries one."""
+    return candidate.play.purpose if candidate.play is not None else None
+
+
 def check_consent(
     candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
 ) -> None:
-    """Consent for the play's purpose (`domain.purposes`); a manual send or HELP answer
-    has no purpose and is checked against the opt-outs of every purpose."""
+    """Consent for the play's purpose (`domain.purposes`), for a rep sending a play's
+    template too; a rep's own text or a HELP answer has no purpose and is checked against
+    the opt-outs of every purpose."""
     state = ctx.state
     if candidate.kind is SendKind.OPT_OUT_CONFIRMATION:
         if not ctx.opted_out_of_any():
@@ -44,8 +50,7 @@ def check_consent(
         if since is not None and now - since > CONFIRMATION_WINDOW:
             raise block("confirmation_late", f"opted out {fmt(since)}; the 5 minutes passed")
         return
-    play = candidate.play if candidate.kind is SendKind.PLAY else None
-    purpose = play.purpose if play is not None else None
+    purpose = purpose_of(candidate)
     status = ctx.consent_for(purpose)
     if state.consent is ConsentStatus.OPTED_OUT:
         of = f" (the play's purpose: {purpose})" if purpose else ""

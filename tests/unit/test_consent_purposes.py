@@ -196,3 +196,17 @@ def test_opt_in_required_regions_need_an_opt_in_for_the_plays_purpose() -> None:
     [reason] = result.reasons
     assert reason.code == "consent_required"
     assert reason.detail == "default requires opt-in; consent for renewals is unknown"
+
+
+def test_a_rep_sending_a_plays_template_needs_that_purpose_their_own_text_every_purpose() -> None:
+    promo = replace(make_play("promo"), purpose="marketing")
+    policy = policy_with(promo)
+    ctx = replace(make_ctx(), purpose_consent={"marketing": OUT}, opted_out_at=NOON_NY)
+    template = evaluate(SendCandidate(SendKind.MANUAL, promo), ctx, policy, NOON_NY)
+    assert [str(r) for r in template.reasons] == [
+        "opted_out: the number opted out of marketing, the play's purpose"
+    ]
+    own = SendCandidate(SendKind.MANUAL, body="About tomorrow's call: 3pm still ok?")
+    assert evaluate(own, ctx, policy, NOON_NY).verdict is Verdict.ALLOW
+    everything = replace(ctx, state=replace(ctx.state, consent=OUT))
+    assert evaluate(own, everything, policy, NOON_NY).verdict is Verdict.BLOCK
