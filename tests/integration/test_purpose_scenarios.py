@@ -273,3 +273,39 @@ def test_an_opt_out_a_person_records_in_the_crm_is_honoured_at_the_next_pull(
             assert _blocks(world, state, "reminder") == [
                 "the number opted out of every purpose (the play's purpose: informational)"
             ]
+
+
+@pytest.mark.parametrize("vendor", ["salesforce", "hubspot"])
+def test_scope_purpose_a_reply_to_marketing_shows_in_the_crm_and_its_echo_stays_marketing(
+    vendor: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The CRM field means marketing: a reply to the promo writes opted_out there; pulling
+    that field back is smsync's own write, not a person's opt-out of every purpose, so the
+    informational reminder still goes."""
+    with _world(vendor, "purpose", sandbox, tmp_path) as world:
+        person = world.person_only_in_new_york()
+        world.edit(person, "time_zone", NY)
+        world.edit(person, "lifecycle_stage", "sql")
+        world.pull()
+        assert send.run(world.ctx).sent == 1
+        world.at(MORNING + timedelta(minutes=1))
+        _text(world, str(person.phone), "lose my number")
+        run_cycle(world.ctx)  # ingest, writeback of the field
+        assert send.run(world.ctx).sent == 1  # the one confirmation
+        with world.ctx.store.begin() as conn:
+            [entry] = consent.history(conn, str(person.phone))
+        assert (entry.status, entry.purpose) == (ConsentStatus.OPTED_OUT, "marketing")
+        assert _consent_field(world, person) == _opted_out(world)
+
+        world.at(MORNING + timedelta(minutes=3))
+        world.pull()  # the field comes back: no new ledger entry
+        world.edit(person, "journey_state", "meeting_booked")
+        world.pull()
+        assert send.run(world.ctx).sent == 1
+        with world.ctx.store.begin() as conn:
+            assert len(consent.history(conn, str(person.phone))) == 1
+        texts = [t["body"] for t in world.texts_to(str(person.phone))]
+        assert texts[0] == "Spring offer: 20% off this week."
+        assert texts[1] == CONFIRMATION
+        assert texts[2].startswith("You're booked")  # informational still goes
+        assert len(texts) == 3
