@@ -24,13 +24,18 @@ from connector.store import consent, messages
 
 
 def sender(conn: sa.Connection, phone: str, states: Sequence[ContactState]) -> Sender:
-    """The sender's consent now: the ledger (opted out of every purpose or of any one),
-    or any record that says opted out (opt-out is absolute, whichever side knows
-    first)."""
-    opted_out = consent_rules.is_suppressed(consent.history(conn, phone)) or any(
-        s.consent is ConsentStatus.OPTED_OUT for s in states
+    """The sender's consent now: the ledger, or any record that says opted out (opt-out
+    is absolute, whichever side knows first) unless that field is smsync's own write of
+    a marketing opt-out (`consent.crm_view`); `partly` when opted out of some purposes
+    alone."""
+    history = consent.history(conn, phone)
+    shown = consent_rules.crm_view(history)
+    crm_says = any(s.consent is ConsentStatus.OPTED_OUT for s in states) and (
+        shown is None or shown.status is not ConsentStatus.OPTED_OUT
     )
-    return Sender(opted_out=opted_out)
+    opted_out = consent_rules.current(history) is ConsentStatus.OPTED_OUT or crm_says
+    partly = not opted_out and consent_rules.is_suppressed(history)
+    return Sender(opted_out=opted_out, partly=partly)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from connector.engine import send
 from connector.engine.cycle import run_cycle
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox
-from connector.store import consent
+from connector.store import consent, contacts
 from tests.cli_kit import smsync
 from tests.integration.plays_kit import World, make_world
 from tests.integration.test_optout_scenarios import _record, _share_number, _text
@@ -309,3 +309,12 @@ def test_scope_purpose_a_reply_to_marketing_shows_in_the_crm_and_its_echo_stays_
         assert texts[1] == CONFIRMATION
         assert texts[2].startswith("You're booked")  # informational still goes
         assert len(texts) == 3
+        # YES answers the reminder: `confirmed`, not a re-subscription to marketing
+        world.at(MORNING + timedelta(minutes=5))
+        _text(world, str(person.phone), "YES")
+        run_cycle(world.ctx)
+        with world.ctx.store.begin() as conn:
+            assert len(consent.history(conn, str(person.phone))) == 1
+            state = contacts.get(conn, person.ref)
+        assert state is not None
+        assert state.disposition == "confirmed"

@@ -210,3 +210,20 @@ def test_a_rep_sending_a_plays_template_needs_that_purpose_their_own_text_every_
     assert evaluate(own, ctx, policy, NOON_NY).verdict is Verdict.ALLOW
     everything = replace(ctx, state=replace(ctx.state, consent=OUT))
     assert evaluate(own, everything, policy, NOON_NY).verdict is Verdict.BLOCK
+
+
+def test_a_partly_opted_out_sender_answers_yes_but_start_resubscribes() -> None:
+    partly = Sender(partly=True)
+    assert classify("YES", sender=partly) is None  # "Reply YES to confirm" is answered
+    assert classify("sí", sender=partly) is None
+    start = classify("START", sender=partly)
+    assert start is not None
+    assert start.kind.value == "opt_in"
+    provider = classify("start", opt_out_type="START", sender=partly)
+    assert provider is not None
+    assert provider.kind.value == "opt_in"
+    assert classify("Yes", opt_out_type="START", sender=partly) is None  # Twilio's START
+    yes = classify("YES", sender=Sender(opted_out=True))
+    assert yes is not None
+    assert yes.kind.value == "opt_in"
+    assert classify("START", sender=Sender()) is None
