@@ -178,7 +178,6 @@ def to_policy(config: PlaysConfig) -> Policy:
         ),
         purposes=PurposePolicy(
             scope=RevocationScope(spec.revocation_scope),
-            custom=spec.purposes,
             attribution_window=spec.attribution_window,
         ),
     )

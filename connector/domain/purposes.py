@@ -45,13 +45,11 @@ class RevocationScope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PurposePolicy:
-    scope: RevocationScope = RevocationScope.ALL
-    custom: tuple[str, ...] = ()  # the admin's purposes, beside the built-in ones
-    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW
+    """How far an opt-out reaches. The admin's own purposes are checked where the plays
+    file is loaded (`config.plays_loader`): a play names a known one or does not load."""
 
-    @property
-    def known(self) -> tuple[str, ...]:
-        return (*BUILTIN_PURPOSES, *(p for p in self.custom if p not in BUILTIN_PURPOSES))
+    scope: RevocationScope = RevocationScope.ALL
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW
 
 
 def is_carrier_keyword(body: str) -> bool:

@@ -27,7 +27,7 @@ from tests.unit.governance_kit import NOON_NY, make_ctx, make_play, play_send, p
 PHONE = "+14155550123"
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OUT, IN, UNKNOWN = ConsentStatus.OPTED_OUT, ConsentStatus.OPTED_IN, ConsentStatus.UNKNOWN
-PURPOSE = PurposePolicy(scope=RevocationScope.PURPOSE, custom=("renewals",))
+PURPOSE = PurposePolicy(scope=RevocationScope.PURPOSE)
 REMINDER = ("meeting_reminder", "informational")
 
 

@@ -289,7 +289,6 @@ def test_purposes_and_the_revocation_scope_convert(tmp_path: Path) -> None:
     assert policy.plays["nudge"].purpose == "renewals"
     assert policy.purposes.scope is RevocationScope.PURPOSE
     assert policy.purposes.attribution_window == timedelta(hours=24)
-    assert policy.purposes.known == ("marketing", "informational", "transactional", "renewals")
     default = to_policy(load_plays(_write(tmp_path, PLAY + '    template: {text: "Hi"}\n')))
     assert default.plays["nudge"].purpose == "marketing"  # omitted: the strictest
     assert default.purposes.scope is RevocationScope.ALL
