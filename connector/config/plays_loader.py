@@ -17,6 +17,7 @@ from connector.config.mapping_schema import MappingConfig
 from connector.config.plays_schema import PlaysConfig
 from connector.config.validation import validate_document
 from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
+from connector.domain.purposes import BUILTIN_PURPOSES
 from connector.domain.templates import BUILTIN_TOKENS, scan
 from connector.errors import PlaysError, Problem
 
@@ -102,6 +103,35 @@ def _token_problems(doc: YamlDocument, source: str, mapping: MappingConfig | Non
     return problems
 
 
+def _purpose_problems(doc: YamlDocument) -> list[Problem]:
+    """A play's purpose must be built in or listed under policy.purposes; located at the
+    play's `purpose` value, with the purposes it may name."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    plays, policy = data.get("plays"), data.get("policy")
+    custom = policy.get("purposes") if isinstance(policy, dict) else None
+    own = [p for p in custom if isinstance(p, str)] if isinstance(custom, list) else []
+    known = [*BUILTIN_PURPOSES, *(p for p in own if p not in BUILTIN_PURPOSES)]
+    problems: list[Problem] = []
+    for index, play in enumerate(plays if isinstance(plays, list) else []):
+        purpose = play.get("purpose") if isinstance(play, dict) else None
+        if not isinstance(purpose, str) or purpose in known:
+            continue
+        path: YamlPath = ("plays", index, "purpose")
+        at = doc.nearest(path)
+        hint = difflib.get_close_matches(purpose, known, n=1, cutoff=0.6)
+        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+        problems.append(
+            Problem(
+                doc.file,
+                at.line,
+                at.col,
+                f"{format_path(path)}: unknown purpose {purpose!r}; {suggestion}use one of"
+                f" {', '.join(known)}, or declare it under policy.purposes",
+            )
+        )
+    return problems
+
+
 def _token_message(name: str, declared: set[str] | None, allowed: list[str] | None) -> str:
     if allowed is not None and name not in allowed:
         hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
@@ -123,7 +153,9 @@ def check_plays(
     config, problems = validate_document(PlaysConfig, doc)
     if doc.data is not None:  # doc.text: the file as read once, within the size cap
         problems = sorted(
-            set(problems) | set(_token_problems(doc, doc.text, mapping)),
+            set(problems)
+            | set(_token_problems(doc, doc.text, mapping))
+            | set(_purpose_problems(doc)),
             key=lambda p: (p.line, p.col, p.message),
         )
     return (config if not problems else None), problems

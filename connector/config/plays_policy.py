@@ -22,6 +22,7 @@ from connector.config.values import (
     fail,
 )
 from connector.domain.disclosure import says_how_to_opt_out
+from connector.domain.purposes import BUILTIN_PURPOSES, DEFAULT_ATTRIBUTION_WINDOW
 from connector.domain.zones import all_states, is_state
 
 ConsentModeName = Literal["opt_in_required", "opt_out_only"]
@@ -148,7 +149,7 @@ def _cap_count(value: int) -> int:
 
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
-        raise fail("per must be a positive duration like 24h")
+        raise fail("use a positive duration like 24h")
     return value
 
 
@@ -222,7 +223,33 @@ class OptOutInstructionSpec(Strict):
         return self
 
 
+def _purposes(names: tuple[str, ...]) -> tuple[str, ...]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise fail(f"purpose {', '.join(twice)} is listed twice; list each purpose once")
+    builtin = [n for n in names if n in BUILTIN_PURPOSES]
+    if builtin:
+        raise fail(
+            f"{', '.join(builtin)} is built in; list only your own purposes here"
+            f" (built in: {', '.join(BUILTIN_PURPOSES)})"
+        )
+    return names
+
+
 class PolicySpec(Strict):
+    purposes: Annotated[tuple[SnakeName, ...], AfterValidator(_purposes)] = Field(
+        (),
+        description="Your own purposes, beside marketing, informational and transactional.",
+    )
+    revocation_scope: Literal["all", "purpose"] = Field(
+        "all",
+        description="all: any opt-out revokes every purpose; purpose: a reply to a play's"
+        " text revokes that play's purpose (carrier STOP keywords still revoke all).",
+    )
+    attribution_window: Annotated[Duration, AfterValidator(_positive)] = Field(
+        DEFAULT_ATTRIBUTION_WINDOW,
+        description="An opt-out this soon after a play's text is a reply to that play.",
+    )
     consent: ConsentSpec = Field(default_factory=ConsentSpec, description="Consent by region.")
     quiet_hours: QuietHoursSpec = Field(
         default_factory=QuietHoursSpec, description="Sending windows in local time."

@@ -119,6 +119,11 @@ class TemplateSpec(Strict):
 class PlaySpec(Strict):
     name: SnakeName = Field(description="Play name, lower_snake_case; also the motion name.")
     owner_team: str = Field(min_length=1, description="Team accountable for the play.")
+    purpose: SnakeName = Field(
+        "marketing",
+        description="marketing, informational, transactional or one of policy.purposes;"
+        " consent is checked for it. Omitted: marketing, the strictest.",
+    )
     priority: int = Field(ge=0, le=1000, description="Higher wins caps and conflicts.")
     outcome: OutcomeSpec = Field(description="The one measurable outcome.")
     trigger: TriggerSpec = Field(description="The CRM signal that starts it.")

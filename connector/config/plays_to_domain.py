@@ -31,6 +31,7 @@ from connector.domain.policy import (
     Suppression,
     UnknownZone,
 )
+from connector.domain.purposes import PurposePolicy, RevocationScope
 from connector.domain.quiet_hours import Window
 from connector.domain.state_pack import PACKS
 from connector.domain.state_rules import StateRule, StateRules, SubjectCap
@@ -103,6 +104,7 @@ def to_play(spec: PlaySpec) -> Play:
         holdout_percent=spec.holdout_percent,
         caps=_caps(spec.caps) if spec.caps is not None else None,
         exclusions=tuple(_predicate(p) for p in spec.exclusions),
+        purpose=spec.purpose,
     )
 
 
@@ -173,5 +175,9 @@ def to_policy(config: PlaysConfig) -> Policy:
             text=spec.opt_out_instruction.text,
             by_language=dict(spec.opt_out_instruction.languages),
             enabled=spec.opt_out_instruction.enabled,
+        ),
+        purposes=PurposePolicy(
+            scope=RevocationScope(spec.revocation_scope),
+            attribution_window=spec.attribution_window,
         ),
     )

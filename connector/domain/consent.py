@@ -8,6 +8,10 @@ manual entry by staff. An import, a provider verdict or a bare CRM field never d
 The ledger is never rewritten; `current` reads it, `decide_crm_consent` says what to
 append when a CRM shows something new, and `corrections` says which CRM records sharing
 the number must have their consent fields rewritten so they agree with it.
+
+Entries may name a purpose (`domain.purposes`): the view for a purpose reads the entries
+for every purpose and those for that purpose; the view for None (every purpose) reads
+only the former. The CRM's consent fields follow the `CRM_PURPOSE` view.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from connector.domain.model import (
     ContactState,
     CrmRef,
 )
+from connector.domain.purposes import CRM_PURPOSE
 
 # Sources that record the person's own, explicit wish to receive texts again.
 EXPLICIT_OPT_IN_SOURCES = frozenset(
@@ -57,15 +62,22 @@ def lifts_opt_out(entry: ConsentRecord, opted_out_at: datetime) -> bool:
     )
 
 
-def effective(history: Iterable[ConsentRecord]) -> ConsentRecord | None:
-    """The entry that decides the number's consent, or None when nothing known does.
+def for_purpose(history: Iterable[ConsentRecord], purpose: str | None) -> list[ConsentRecord]:
+    """The entries that hold for `purpose`: those for every purpose, and for None only
+    those."""
+    return [e for e in history if e.purpose is None or e.purpose == purpose]
+
+
+def effective(history: Iterable[ConsentRecord], purpose: str | None = None) -> ConsentRecord | None:
+    """The entry that decides the number's consent for `purpose` (None: every purpose),
+    or None when nothing known does.
 
     Entries are read in time order. An `unknown` entry never overrides a known status (it
     records missing information, not a wish); an opt-in after an opt-out counts only
     when `lifts_opt_out` says so."""
     decided: ConsentRecord | None = None
     last_out: datetime | None = None  # the latest opt-out of the current suppression
-    for entry in _in_time_order(history):
+    for entry in _in_time_order(for_purpose(history, purpose)):
         if entry.status is ConsentStatus.UNKNOWN:
             continue
         if entry.status is ConsentStatus.OPTED_OUT:
@@ -80,15 +92,32 @@ def effective(history: Iterable[ConsentRecord]) -> ConsentRecord | None:
     return decided
 
 
-def current(history: Iterable[ConsentRecord]) -> ConsentStatus:
-    """The number's consent now. Scope is not consulted: an opt-out at any scope
-    suppresses the number for every sender, the conservative reading of promise 3."""
-    entry = effective(history)
+def current(history: Iterable[ConsentRecord], purpose: str | None = None) -> ConsentStatus:
+    """The number's consent now for `purpose`. Scope is not consulted: an opt-out at any
+    scope suppresses the number for every sender, the conservative reading of promise 3."""
+    entry = effective(history, purpose)
     return entry.status if entry is not None else ConsentStatus.UNKNOWN
 
 
-def is_suppressed(history: Iterable[ConsentRecord]) -> bool:
-    return current(history) is ConsentStatus.OPTED_OUT
+def by_purpose(history: Sequence[ConsentRecord]) -> dict[str, ConsentStatus]:
+    """The status of each purpose an entry names, where it differs from the status for
+    every purpose (`current(history)`)."""
+    overall = current(history)
+    named = dict.fromkeys(e.purpose for e in history if e.purpose is not None)
+    found = {p: current(history, p) for p in named}
+    return {p: status for p, status in found.items() if status is not overall}
+
+
+def is_suppressed(history: Sequence[ConsentRecord]) -> bool:
+    """True when the number is opted out of every purpose or of any one of them."""
+    return current(history) is ConsentStatus.OPTED_OUT or any(
+        s is ConsentStatus.OPTED_OUT for s in by_purpose(history).values()
+    )
+
+
+def last_opt_out(history: Iterable[ConsentRecord]) -> datetime | None:
+    """When the number last opted out of anything: an opt-out confirmation counts after it."""
+    return max((_aware(e.at) for e in history if e.status is ConsentStatus.OPTED_OUT), default=None)
 
 
 # --- what to append -------------------------------------------------------------------
@@ -130,9 +159,11 @@ def decide_crm_consent(
       (see `lifts_opt_out`). It is appended at the CRM's timestamp, or at
       `observed_at` if that timestamp is in the future.
     - `unknown` is never appended: an empty field is not a wish.
+    The field speaks for `CRM_PURPOSE` (it is compared with that view), and what it adds
+    holds for every purpose: no play explains a person's edit in the CRM.
     `evidence_text` should say which CRM record said so (never the phone number)."""
     now = _aware(observed_at)
-    status_now = effective(history)
+    status_now = effective(history, CRM_PURPOSE)
     if status_now is not None and status_now.status is crm_status:
         return CrmConsentDecision(None, f"ledger already {crm_status.value}")
     if crm_status is ConsentStatus.UNKNOWN:
@@ -161,7 +192,7 @@ def decide_crm_consent(
         at=min(stamp, now),
         evidence_text=evidence_text,
     )
-    if current([*history, candidate]) is not ConsentStatus.OPTED_IN:
+    if current([*history, candidate], CRM_PURPOSE) is not ConsentStatus.OPTED_IN:
         return CrmConsentDecision(
             None,
             "CRM opt-in ignored: an opt-out is lifted only by an explicit opt-in"
@@ -180,7 +211,9 @@ def _crm_opt_out(
     scope: ConsentScope,
     evidence_text: str | None,
 ) -> CrmConsentDecision:
-    if stamp is not None and _echoes(history, ConsentStatus.OPTED_OUT, stamp):
+    if stamp is not None and _echoes(
+        for_purpose(history, CRM_PURPOSE), ConsentStatus.OPTED_OUT, stamp
+    ):
         return CrmConsentDecision(
             None, "CRM shows an earlier opt-out that an explicit opt-in has since lifted"
         )
@@ -230,9 +263,12 @@ def from_keyword(
     phone: str,
     at: datetime,
     scope: ConsentScope = ConsentScope.MESSAGING_SERVICE,
+    purpose: str | None = None,
 ) -> ConsentRecord | None:
     """The ledger entry for a compliance keyword in an inbound text (None for HELP, which
-    changes no consent). The raw text and message sid are the evidence."""
+    changes no consent). The raw text and message sid are the evidence; `purpose` is what
+    an opt-out revokes (`purposes.revoked`; None: every purpose). An opt-in by keyword
+    re-subscribes every purpose: START lifts the carrier's block for every text."""
     if match.kind is KeywordKind.HELP:
         return None
     status = (
@@ -246,6 +282,7 @@ def from_keyword(
         at=_aware(match.at or at),
         evidence_sid=match.evidence_sid,
         evidence_text=match.evidence_text,
+        purpose=purpose if status is ConsentStatus.OPTED_OUT else None,
     )
 
 
@@ -300,12 +337,19 @@ def disagreeing(status: ConsentStatus, states: Iterable[ContactState]) -> tuple[
     return tuple(s.ref for s in states if not s.deleted and s.consent is not status)
 
 
+def crm_view(history: Iterable[ConsentRecord]) -> ConsentRecord | None:
+    """The entry the CRM's consent fields show: the `CRM_PURPOSE` (marketing) view, so
+    an opt-out of every purpose or of marketing is there, one of another purpose alone
+    is not (the field cannot say "opted out of reminders only")."""
+    return effective(history, CRM_PURPOSE)
+
+
 def corrections(
     history: Iterable[ConsentRecord], states: Iterable[ContactState]
 ) -> tuple[tuple[CrmRef, dict[str, object]], ...]:
     """The field writes that bring every record sharing the number in line with the
-    ledger, one per disagreeing record."""
-    entry = effective(history)
+    ledger's CRM view, one per disagreeing record."""
+    entry = crm_view(history)
     if entry is None:
         return ()
     fields = fields_for(entry)

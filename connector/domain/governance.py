@@ -3,7 +3,8 @@ with stable reason codes and a human detail for each.
 
 Checks run in this order; the first block wins, so the reason shown is the strongest:
 
-1. consent      `opted_out`, `consent_required` (opt-in regions), and for the opt-out
+1. consent      `opted_out`, `consent_required` (opt-in regions), both for the play's
+                purpose (`domain.purposes`, named in the detail), and for the opt-out
                 confirmation `not_opted_out` / `already_confirmed` (it goes exactly once)
                 / `confirmation_late` (more than 5 minutes after the opt-out, FCC)
 2. number       `invalid_number`, `landline`; then the text itself: `missing_data`,
@@ -28,7 +29,8 @@ Which checks apply to which kind of send:
     opt_out_confirmation  once     yes          no            no    no           no
 
 Manual sends are a person's decision, so caps, suppression and holdout do not apply, but
-consent, the number and quiet hours do (deferred, never dropped). Auto-replies answer a
+consent (for the purpose of the play whose template the rep sends, if any), the number and
+quiet hours do (deferred, never dropped). Auto-replies answer a
 text the contact just sent, so they go at once; HELP still never reaches an opted-out
 number. Only automated play sends count towards the caps.
 """
@@ -49,6 +51,7 @@ from connector.domain.governance_checks import (
     check_state_caps,
     check_suppression,
     check_timing,
+    purpose_of,
 )
 from connector.domain.governance_model import (
     CONFIRMATION_WINDOW,
@@ -91,12 +94,14 @@ def evaluate(
     )
     zones: ZoneResolution | None = None
     body: str | None = None
+    purpose = purpose_of(candidate)
     inputs = EvaluationInputs(
         candidate.kind,
-        ctx.state.consent,
+        ctx.consent_for(purpose),
         ctx.state.segments.get(policy.region_segment),
         candidate.triggered_at,
         len(ctx.sends),
+        purpose=purpose,
     )
     try:
         check_consent(candidate, ctx, policy, now)

@@ -28,12 +28,20 @@ from connector.domain.state_rules import StateRule
 from connector.domain.zones import number_facts
 
 
+def purpose_of(candidate: SendCandidate) -> str | None:
+    """The purpose whose consent a send needs: its play's, if it carries one."""
+    return candidate.play.purpose if candidate.play is not None else None
+
+
 def check_consent(
     candidate: SendCandidate, ctx: ContactContext, policy: Policy, now: datetime
 ) -> None:
+    """Consent for the play's purpose (`domain.purposes`), for a rep sending a play's
+    template too; a rep's own text or a HELP answer has no purpose and is checked against
+    the opt-outs of every purpose."""
     state = ctx.state
     if candidate.kind is SendKind.OPT_OUT_CONFIRMATION:
-        if state.consent is not ConsentStatus.OPTED_OUT:
+        if not ctx.opted_out_of_any():
             raise block("not_opted_out", "an opt-out confirmation needs an opt-out")
         since = ctx.opted_out_at
         for sent in ctx.sends:
@@ -42,15 +50,21 @@ def check_consent(
         if since is not None and now - since > CONFIRMATION_WINDOW:
             raise block("confirmation_late", f"opted out {fmt(since)}; the 5 minutes passed")
         return
+    purpose = purpose_of(candidate)
+    status = ctx.consent_for(purpose)
     if state.consent is ConsentStatus.OPTED_OUT:
-        raise block("opted_out", "the number opted out")
+        of = f" (the play's purpose: {purpose})" if purpose else ""
+        raise block("opted_out", f"the number opted out of every purpose{of}")
+    if status is ConsentStatus.OPTED_OUT:
+        raise block("opted_out", f"the number opted out of {purpose}, the play's purpose")
     if candidate.kind is SendKind.HELP_REPLY:
         return
     region = state.segments.get(policy.region_segment)
     mode = policy.consent.mode(region)
-    if mode is ConsentMode.OPT_IN_REQUIRED and state.consent is not ConsentStatus.OPTED_IN:
+    if mode is ConsentMode.OPT_IN_REQUIRED and status is not ConsentStatus.OPTED_IN:
         where = f"region {region}" if region else "default"
-        raise block("consent_required", f"{where} requires opt-in; consent is {state.consent}")
+        of = f" for {purpose}" if purpose else ""
+        raise block("consent_required", f"{where} requires opt-in; consent{of} is {status}")
 
 
 def check_number(ctx: ContactContext) -> tuple[str, ...]:

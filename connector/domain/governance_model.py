@@ -56,6 +56,20 @@ class ContactContext:
     not_now_at: datetime | None = None
     opted_out_at: datetime | None = None  # latest opt-out; confirmations count after it
     line_type: str | None = None  # from a carrier lookup when known: mobile, landline, voip
+    # consent of each purpose whose status differs from `state.consent` (the status for
+    # every purpose): an opt-out of one purpose alone, under revocation_scope: purpose
+    purpose_consent: Mapping[str, ConsentStatus] = field(default_factory=dict)
+
+    def consent_for(self, purpose: str | None) -> ConsentStatus:
+        """The number's consent for `purpose` (None: for every purpose)."""
+        if purpose is None:
+            return self.state.consent
+        return self.purpose_consent.get(purpose, self.state.consent)
+
+    def opted_out_of_any(self) -> bool:
+        return self.state.consent is ConsentStatus.OPTED_OUT or any(
+            s is ConsentStatus.OPTED_OUT for s in self.purpose_consent.values()
+        )
 
     def field_value(self, name: str) -> str | None:
         """A canonical field, segment or token value, by canonical name."""
@@ -91,6 +105,7 @@ class EvaluationInputs:
     triggered_at: datetime | None = None
     prior_sends: int = 0  # sent and scheduled texts the caps and cooldowns counted
     trigger: str | None = None  # what an auto-reply answers: the inbound verdict, its rule
+    purpose: str | None = None  # the play's purpose, whose consent was checked
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,11 +84,23 @@ _PROVIDER_TYPES = {
 }
 
 
+# Opt-in words that are also the ordinary answer to a question ("Reply YES to confirm").
+AFFIRMATIVE = frozenset({"yes", "si"})
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """What is known about who wrote: whether their number is opted out now."""
+    """What is known about who wrote: whether their number is opted out now (of every
+    purpose), or `partly`: of some purposes alone (revocation_scope: purpose). A partly
+    opted-out sender still gets texts of the other purposes, so a YES answers one of
+    them; START and UNSTOP still re-subscribe."""
 
     opted_out: bool = False
+    partly: bool = False
+
+    def opts_in(self, word: str) -> bool:
+        """Whether an opt-in keyword (`word`, folded) re-subscribes this sender."""
+        return self.opted_out or (self.partly and word not in AFFIRMATIVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +270,11 @@ def classify(
         reading = _Reading(KeywordKind.OPT_IN, KeywordRule.PROVIDER, provider)
     else:
         reading = read(body, rules)
-    if reading is None or (reading.kind is KeywordKind.OPT_IN and not sender.opted_out):
+    # the provider reads YES as START too: the reply's own word decides
+    word = rv.fold(body) if reading and reading.rule is KeywordRule.PROVIDER else None
+    if reading is None or (
+        reading.kind is KeywordKind.OPT_IN and not sender.opts_in(word or rv.fold(reading.matched))
+    ):
         return None
     return KeywordMatch(
         kind=reading.kind,

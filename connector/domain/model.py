@@ -52,7 +52,7 @@ class ConsentRecord:
     """One entry of the append-only, phone-keyed consent ledger.
 
     Keyed by phone rather than CRM record, so a number shared by a Lead and a Contact
-    shares one consent."""
+    shares one consent. `purpose` None holds for every purpose (`domain.purposes`)."""
 
     phone: str
     status: ConsentStatus
@@ -61,6 +61,7 @@ class ConsentRecord:
     at: datetime
     evidence_sid: str | None = None
     evidence_text: str | None = None
+    purpose: str | None = None
 
 
 @unique

@@ -135,6 +135,7 @@ class Play:
     holdout_percent: float = 0.0
     caps: FrequencyCaps | None = None  # per-play caps, on top of the policy's
     exclusions: tuple[FieldPredicate, ...] = ()  # matching contacts are never sent this play
+    purpose: str = "marketing"  # consent is checked for it (domain.purposes)
 
 
 def _text(value: SignalValue) -> str | None:

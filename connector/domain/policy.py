@@ -12,6 +12,7 @@ from connector.domain.caps import FrequencyCaps
 from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import KeywordPolicy
 from connector.domain.plays import FieldPredicate, Play
+from connector.domain.purposes import PurposePolicy
 from connector.domain.quiet_hours import DEFAULT_QUIET_WINDOW, Window
 from connector.domain.state_pack import US_PACK
 from connector.domain.state_rules import StateRules
@@ -80,3 +81,4 @@ class Policy:
     keywords: KeywordPolicy = field(default_factory=KeywordPolicy)  # HELP and STOP answers
     state_rules: StateRules = field(default_factory=lambda: US_PACK)  # on by default
     opt_out_instruction: OptOutInstruction = field(default_factory=OptOutInstruction)
+    purposes: PurposePolicy = field(default_factory=PurposePolicy)  # what an opt-out revokes

@@ -66,9 +66,11 @@ def answer(
     contact: ContactState | None,
     opt_out_type: str | None,
     now: datetime,
+    revokes: str | None = None,
 ) -> bool:
     """Decide, log and queue the answer to one HELP or opt-out; True when queued. Call it
-    after the opt-out is in the consent ledger, in the same transaction."""
+    after the opt-out is in the consent ledger, in the same transaction. `revokes` says
+    what the opt-out revoked (every purpose, or one), for the decision log."""
     send_kind = _SEND_KIND.get(match.kind)
     sid = match.evidence_sid
     if send_kind is None or sid is None:
@@ -80,7 +82,7 @@ def answer(
     if state.phone != phone:
         state = replace(state, phone=phone)
     ctx = contact_context.load(conn, state, default_zone=policy.quiet_hours.default_zone)
-    trigger = f"{match.describe()} in {sid}"
+    trigger = f"{match.describe()} in {sid}" + (f"; {revokes}" if revokes else "")
     skipped = _not_ours(policy, match.kind, opt_out_type)
     evaluation: Evaluation
     if skipped is not None:

@@ -3,7 +3,12 @@
 The ledger (phone-keyed, append-only) decides; the records' consent fields follow it. A
 new consent event writes the fields to every record holding the number; a pull writes
 them only to the records that disagree (`consent.corrections`), which is what makes the
-opt-out invariant hold after the next cycle."""
+opt-out invariant hold after the next cycle.
+
+The fields show the ledger's CRM view (`consent.crm_view`): the CRM keeps one consent
+field, which means "opted out of marketing, or of everything". An opt-out of every purpose
+or of marketing is written; one of another purpose alone (revocation_scope: purpose)
+changes no field and lives in the ledger and `smsync explain`."""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def record_event(
     the CRM writes queued."""
     consent.append(conn, entry, now)
     history = consent.history(conn, entry.phone)
-    decided = rules.effective(history)
+    decided = rules.crm_view(history)
     if decided is None:
         return 0
     contacts.set_consent_for_phone(conn, entry.phone, decided.status, now)
@@ -52,7 +57,7 @@ def record_event(
 def correct(conn: Connection, phone: str, now: datetime) -> int:
     """Queue consent writes for the records of `phone` that disagree with its ledger."""
     history = consent.history(conn, phone)
-    decided = rules.effective(history)
+    decided = rules.crm_view(history)
     if decided is None:
         return 0
     queued = 0

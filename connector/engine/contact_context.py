@@ -7,8 +7,8 @@ send (the chokepoint is final before the provider)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -31,24 +31,41 @@ OWN_WRITE_SKEW = timedelta(minutes=2)  # CRM clock vs ours, when telling our wri
 OWN_WRITE_LATENCY = timedelta(minutes=15)  # queued to first written, for a healthy writeback
 
 
-def effective_consent(
-    conn: Connection, state: ContactState
-) -> tuple[ConsentStatus, datetime | None]:
-    """The number's consent and, when opted out, since when.
+@dataclass(frozen=True, slots=True)
+class EffectiveConsent:
+    """The number's consent for every purpose, that of each purpose that differs
+    (`consent.by_purpose`), and when it last opted out of anything."""
+
+    status: ConsentStatus
+    opted_out_at: datetime | None = None
+    by_purpose: Mapping[str, ConsentStatus] = field(default_factory=dict)
+
+
+def effective_consent(conn: Connection, state: ContactState) -> EffectiveConsent:
+    """The number's consent, for every purpose and for each.
 
     The ledger decides; a CRM record that says opted out is honoured even before the
-    ledger has caught up (opt-out is absolute, whichever side knows first)."""
+    ledger has caught up (opt-out is absolute, whichever side knows first), as an opt-out
+    of every purpose, unless the ledger's CRM view (`consent.crm_view`) says opted out
+    already: then the field is smsync's own write of an opt-out of that purpose alone."""
     if not state.phone:
-        return state.consent, None
+        return EffectiveConsent(state.consent)
     history = consent.history(conn, state.phone)
     entry = consent_rules.effective(history)
+    purposes = consent_rules.by_purpose(history)
+    last_out = consent_rules.last_opt_out(history)
     if entry is not None and entry.status is ConsentStatus.OPTED_OUT:
-        return ConsentStatus.OPTED_OUT, entry.at
+        return EffectiveConsent(ConsentStatus.OPTED_OUT, entry.at)
     if state.consent is ConsentStatus.OPTED_OUT:
-        return ConsentStatus.OPTED_OUT, None
+        shown = consent_rules.crm_view(history)
+        if shown is None or shown.status is not ConsentStatus.OPTED_OUT:
+            return EffectiveConsent(ConsentStatus.OPTED_OUT, None)
+    since = last_out if purposes else None
     if entry is not None:
-        return entry.status, None
-    return state.consent, None
+        return EffectiveConsent(entry.status, since, purposes)
+    if state.consent is ConsentStatus.OPTED_OUT:  # the echo of a purpose's opt-out
+        return EffectiveConsent(ConsentStatus.UNKNOWN, since, purposes)
+    return EffectiveConsent(state.consent, since, purposes)
 
 
 def _sends(conn: Connection, phone: str, exclude_id: int | None) -> tuple[SentRecord, ...]:
@@ -109,7 +126,8 @@ def load(
     """The recipient as governance sees it; `exclude_outbox_id` leaves out the row being
         re-checked, so a queued text does not count against itself; `default_zone` (the policy's)
     places date tokens for a recipient whose zone is otherwise unknown."""
-    status, opted_out_at = effective_consent(conn, state)
+    found = effective_consent(conn, state)
+    status = found.status
     current = replace(state, consent=status) if status is not state.consent else state
     phone = state.phone
     last_inbound = messages.last_inbound_at(conn, phone) if phone else None
@@ -127,8 +145,9 @@ def load(
         ),
         open_task=_open_task(conn, state.ref),
         not_now_at=not_now_at,
-        opted_out_at=opted_out_at,
+        opted_out_at=found.opted_out_at,
         line_type="landline" if landline else None,
+        purpose_consent=found.by_purpose,
     )
 
 

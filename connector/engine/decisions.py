@@ -2,7 +2,8 @@
 decision counter, through `record`.
 
 The log keeps reason codes (counted per reason by reports) and, beside them, `details`:
-each reason's detail and the inputs the evaluation depended on (consent, every zone the
+each reason's detail and the inputs the evaluation depended on (consent for the play's
+purpose, the purpose, every zone the
 recipient may be in with its sources, the US states and their rules, region, kind,
 trigger time, prior sends, holdout, and for a HELP answer or opt-out confirmation the
 inbound verdict that caused it), so a decision can be
@@ -81,6 +82,8 @@ def inputs(evaluation: Evaluation) -> dict[str, Any]:
     return {
         "kind": facts.kind.value if facts else None,
         "consent": facts.consent.value if facts else None,
+        # the play's purpose: `consent` above is the number's consent for it
+        "purpose": facts.purpose if facts else None,
         "region": facts.region if facts else None,
         "triggered_at": facts.triggered_at.isoformat() if facts and facts.triggered_at else None,
         "prior_sends": facts.prior_sends if facts else None,

@@ -21,7 +21,8 @@ from connector.store import decisions
 from connector.store.records import DecisionEntry
 
 MEANINGS: dict[str, str] = {
-    "opted_out": "the number opted out; nothing but the one confirmation goes to it",
+    "opted_out": "the number opted out (of every purpose, or of the play's); nothing but the"
+    " one confirmation goes to it",
     "consent_required": "the contact's region requires opt-in, and there is none",
     "not_opted_out": "an opt-out confirmation without an opt-out",
     "already_confirmed": "the opt-out was already confirmed once",
@@ -147,7 +148,12 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
     rules = found.get("state_rules")
     if isinstance(rules, list) and rules:
         parts.append(f"state rules {' | '.join(str(r) for r in rules)}")
-    for key, label in (("consent", "consent"), ("region", "region"), ("kind", "kind")):
+    for key, label in (
+        ("purpose", "purpose"),
+        ("consent", "consent"),
+        ("region", "region"),
+        ("kind", "kind"),
+    ):
         if found.get(key) is not None:
             parts.append(f"{label} {found[key]}")
     if found.get("triggered_at"):

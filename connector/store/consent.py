@@ -1,5 +1,6 @@
 """consent_ledger: append-only and keyed by phone, so every record sharing a number shares
-its consent. The database refuses UPDATE and DELETE on it (migration 0001's triggers)."""
+its consent. The database refuses UPDATE and DELETE on it (migration 0001's triggers).
+An entry's `purpose` (migration 0008) is NULL when it holds for every purpose."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def append(conn: sa.Connection, record: ConsentRecord, now: datetime) -> bool:
         "source": record.source.value,
         "evidence_sid": record.evidence_sid,
         "evidence_text": record.evidence_text,
+        "purpose": record.purpose,
         "at": record.at,
         "recorded_at": now,
     }
@@ -59,4 +61,5 @@ def _record(row: sa.Row[Any]) -> ConsentRecord:
         at=row.at,
         evidence_sid=row.evidence_sid,
         evidence_text=row.evidence_text,
+        purpose=row.purpose,
     )

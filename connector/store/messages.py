@@ -142,6 +142,23 @@ def for_contact(conn: sa.Connection, contact: CrmRef, limit: int = 100) -> list[
     return [_message(row) for row in rows]
 
 
+def last_play_to(conn: sa.Connection, phone: str, since: datetime) -> str | None:
+    """The play of the latest text a play sent to `phone` at or after `since`: what a
+    reply is attributed to (consent by purpose)."""
+    play: str | None = conn.execute(
+        sa.select(t.c.play)
+        .where(
+            t.c.to_number == phone,
+            t.c.direction == Direction.OUTBOUND.value,
+            t.c.play.is_not(None),
+            t.c.created_at >= since,
+        )
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return play
+
+
 def _locked(conn: sa.Connection, sid: str) -> sa.Row[Any] | None:
     return conn.execute(lock_row(conn, sa.select(t).where(t.c.sid == sid))).one_or_none()
 

@@ -79,6 +79,8 @@ consent_ledger = sa.Table(
     sa.Column("evidence_text", sa.Text, nullable=True),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
+    # NULL: the entry holds for every purpose; else the one purpose it revokes or grants
+    sa.Column("purpose", sa.String(64), nullable=True),
     # The same evidence recorded twice (a replayed webhook) is one entry. Entries without
     # evidence (NULL sid) are distinct by design: NULLs never collide in a unique key.
     sa.UniqueConstraint("phone", "source", "evidence_sid"),

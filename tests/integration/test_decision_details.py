@@ -71,7 +71,7 @@ def test_quiet_hours_deferral_keeps_zone_provenance(store: SqlStore) -> None:
     assert "    holdout_treated: bucket " in text
     assert (
         "    inputs: zone America/New_York (from area_code); state NY (from area_code);"
-        " consent opted_in; kind play; "
+        " purpose marketing; consent opted_in; kind play; "
         f"triggered {fired.isoformat()}; prior sends 1; holdout 20.0% bucket "
     ) in text
 
@@ -127,13 +127,16 @@ def test_a_block_before_the_zone_check_records_no_zone(store: SqlStore) -> None:
         record(conn, result, NOON_NY, contact=ctx.state.ref, phone=NYC, play=play.name)
         found = explain(conn, ctx.state.ref.id)
 
-    assert "    opted_out: the number opted out (the number opted out; nothing" in "\n".join(
-        found.lines()
-    )
+    # the purpose is named: the detail and the inputs say which consent was checked
+    assert (
+        "    opted_out: the number opted out of every purpose (the play's purpose: marketing)"
+        " (the number opted out (of every purpose, or of the play's); nothing"
+    ) in "\n".join(found.lines())
     [decision] = _decisions(found)
     assert decision["inputs"]["zones"] is None
     assert decision["inputs"]["zone_source"] is None
     assert decision["inputs"]["consent"] == "opted_out"
+    assert decision["inputs"]["purpose"] == "marketing"
 
 
 def test_no_phone_number_reaches_details(store: SqlStore) -> None:
@@ -189,7 +192,7 @@ def test_0004_keeps_old_decisions_and_explain_still_prints_them(db_url: str) -> 
                     at=LATE_NY - timedelta(days=1),
                 )
             )
-        assert upgrade(db_url) == ["0004", "0005", "0006", "0007"]
+        assert upgrade(db_url) == ["0004", "0005", "0006", "0007", "0008"]
 
         play = make_play()
         ctx = make_ctx(contact_id=ref.id)

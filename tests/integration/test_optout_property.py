@@ -1,6 +1,8 @@
 """A property over the real engine: whatever a person texts (opt-outs in any wording, HELP,
-START/YES, ordinary replies) and whatever reps send meanwhile, while their number is opted
-out nothing reaches it but the one confirmation, sent within 5 minutes of the opt-out.
+START/YES, ordinary replies), whatever reps send and whichever plays fire meanwhile (one
+per purpose: marketing, informational, transactional and an admin's own), while their
+number is opted out nothing reaches it but the one confirmation, sent within 5 minutes of
+the opt-out. The scope is `all` (the default): every opt-out revokes every purpose.
 
 Real parts: replies typed on the Twilio emulator's handset reach the webhook app over HTTP;
 the real ingest, chokepoint and sender (TwilioSms over HTTP) act; what reached the number
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from connector.config import Settings, load_mapping, load_plays, to_policy
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
+from connector.domain.signals import Signal, SignalKind
 from connector.engine import ingest, send
 from connector.engine.context import EngineContext
 from connector.engine.manual import manual_send
@@ -58,6 +61,18 @@ REPLIES = (
     "Can we stop by Thursday?",
 )
 _numbers = itertools.count(1000)
+# each play of the scenario gets a purpose of its own; the plays file keeps scope `all`
+PURPOSES = {
+    "speed_to_lead": "marketing",
+    "meeting_confirmation": "informational",
+    "meeting_confirmation_strict": "transactional",
+    "demo_request_follow_up": "demos",
+}
+SIGNALS = {  # what fires the plays: a stage, a meeting, a form
+    "sql": (SignalKind.STAGE_CHANGED, {"from": "mql", "to": "sql"}),
+    "meeting": (SignalKind.MEETING_BOOKED, {"from": "engaged"}),
+    "form": (SignalKind.FORM_SUBMITTED, {"form": "demo-request"}),
+}
 
 
 @dataclass
@@ -74,16 +89,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "Acme: reminders. Msg & data rates may apply. help@acme.example. Reply STOP to opt out."
     )
     plays = tmp / "plays.yaml"
-    plays.write_text(
-        scenario.replace(
-            "policy:\n",
-            "policy:\n  keywords:\n"
-            f"    help_text: {json.dumps(help_text)}\n"
-            f"    opt_out_confirmation: {json.dumps(CONFIRMATION)}\n",
-            1,
-        ),
-        encoding="utf-8",
+    scenario = scenario.replace(
+        "policy:\n",
+        "policy:\n  purposes: [demos]\n  keywords:\n"
+        f"    help_text: {json.dumps(help_text)}\n"
+        f"    opt_out_confirmation: {json.dumps(CONFIRMATION)}\n",
+        1,
     )
+    for name, purpose in PURPOSES.items():
+        scenario = scenario.replace(
+            f"  - name: {name}\n", f"  - name: {name}\n    purpose: {purpose}\n"
+        )
+    plays.write_text(scenario, encoding="utf-8")
     with Sandbox() as sandbox:
         sandbox.state.clock.set(START)
         db = f"sqlite:///{tmp / 'smsync.db'}"
@@ -122,6 +139,7 @@ def _drain(engine: Engine) -> None:
 events = st.lists(
     st.one_of(
         st.tuples(st.just("reply"), st.sampled_from(REPLIES)),
+        st.tuples(st.just("play"), st.sampled_from(sorted(SIGNALS))),
         st.tuples(st.just("manual"), st.just("")),
         st.tuples(st.just("wait"), st.sampled_from(["1", "3", "7", "90", "700"])),
     ),
@@ -138,6 +156,8 @@ TWO_REVOCATIONS = [("reply", "please stop texting me"), ("reply", "STOP")]
 )
 @given(events=events)
 @example(events=TWO_REVOCATIONS)
+@example(events=[("play", "meeting"), ("reply", "STPO"), ("play", "sql"), ("play", "form")])
+@example(events=[("play", "sql"), ("wait", "3"), ("reply", "ALTO"), ("play", "meeting")])
 @example(events=[("manual", ""), ("reply", "ALTO"), ("manual", ""), ("wait", "3"), ("manual", "")])
 @example(events=[("wait", "700"), ("manual", ""), ("reply", "STPO"), ("wait", "700")])
 @example(events=[("reply", "STOP"), ("reply", "YES"), ("manual", ""), ("reply", "Stop please")])
@@ -157,6 +177,8 @@ def test_nothing_but_the_one_confirmation_reaches_an_opted_out_number(
                 phone=phone,
                 time_zones=TimeZones(("America/New_York",), TzSource.CRM_FIELD),
                 consent=ConsentStatus.UNKNOWN,
+                lifecycle_stage="sql",
+                segments={"first_name": "Ann"},
             ),
             clock.now(),
         )
@@ -164,6 +186,15 @@ def test_nothing_but_the_one_confirmation_reaches_an_opted_out_number(
     for kind, value in events:
         if kind == "reply":
             _text(engine, phone, value)
+            _drain(engine)
+        elif kind == "play":
+            signal_kind, details = SIGNALS[value]
+            signal = Signal(signal_kind, ref, details, clock.now())
+            with engine.ctx.store.begin() as conn:
+                state = contacts.get(conn, ref)
+                assert state is not None
+                assert engine.ctx.planner is not None
+                engine.ctx.planner.plan(conn, state, [signal], clock.now())
             _drain(engine)
         elif kind == "manual":
             manual_send(
@@ -184,6 +215,7 @@ def test_nothing_but_the_one_confirmation_reaches_an_opted_out_number(
 
     with engine.ctx.store.begin() as conn:
         history = consent.history(conn, phone)
+    assert all(e.purpose is None for e in history)  # scope all: every purpose revoked
     texts = sorted(
         (m for m in engine.sandbox.emulators["twilio"].find("Messages", "to", phone)),
         key=lambda m: m["date_created"],
@@ -199,3 +231,6 @@ def test_nothing_but_the_one_confirmation_reaches_an_opted_out_number(
         assert at - entry.at.replace(microsecond=0) <= WINDOW, events
         confirmed[entry.at] = confirmed.get(entry.at, 0) + 1
     assert all(count == 1 for count in confirmed.values()), (events, confirmed)
+    if events[0] == ("play", "meeting"):  # not vacuous: the plays do reach a number
+        assert texts, events
+        assert texts[0]["body"] != CONFIRMATION

@@ -2,11 +2,12 @@
 emulator's handset reach the real webhook app over HTTP; the real engine (pull with the
 plays planner, ingest, writeback, send) does the rest.
 
-A natural-language, a Spanish and a misspelled opt-out each update consent for every record
-sharing the number, write the CRM consent fields, block later plays and get exactly one
-confirmation (Twilio neither blocks nor answers them: they are no Twilio keywords); HELP
-gets the configured answer; "YES" to the meeting confirmation is `confirmed`; and where
-Twilio's built-in handling answered a keyword itself, smsync does not answer twice."""
+A natural-language, a Spanish and a misspelled opt-out, each from a number two records
+share, each update consent for every record sharing the number, write the CRM consent
+fields, block later plays and get exactly one confirmation (Twilio neither blocks nor
+answers them: they are no Twilio keywords); HELP gets the configured answer; "YES" to the
+meeting confirmation is `confirmed`; and where Twilio's built-in handling answered a
+keyword itself, smsync does not answer twice."""
 
 from __future__ import annotations
 
@@ -146,12 +147,14 @@ def _rows(world: World, phone: str) -> list[tuple[str, str]]:
 
 
 def test_natural_spanish_and_misspelled_opt_outs_end_to_end(world: World) -> None:
-    people = [world.person() for _ in range(4)]
+    people = [world.person() for _ in range(6)]
     for person in people:
         world.edit(person, "time_zone", NY)
     world.pull()
-    natural, spanish, typo, twin = people
-    twin = _share_number(world, typo, twin)  # the misspelled opt-out reaches both records
+    natural, spanish, typo = people[:3]
+    # each number is on two records: every opt-out reaches both
+    pairs = zip(people[:3], people[3:], strict=True)
+    twins = [_share_number(world, owner, other) for owner, other in pairs]
     bodies = dict(zip((natural.ref, spanish.ref, typo.ref), OPT_OUTS, strict=True))
     sids = {p.ref: _text(world, str(p.phone), bodies[p.ref]) for p in (natural, spanish, typo)}
     run_cycle(world.ctx)  # ingest: consent, the confirmations queued; writeback: CRM fields
@@ -172,8 +175,8 @@ def test_natural_spanish_and_misspelled_opt_outs_end_to_end(world: World) -> Non
         assert confirmation["body"] == CONFIRMATION
         assert _auto_replies(world, phone) == []
         assert _rows(world, phone) == [(f"opt_out_confirmation:{sids[person.ref]}", "sent")]
-    # the consent fields on every record sharing the number, the twin included
-    for state in (natural, twin, spanish, typo):
+    # the consent fields on every record sharing the number, the twins included
+    for state in (natural, spanish, typo, *twins):
         record = _record(world, state)
         fmap = mapping.field_map(state.ref.object_type)
         assert record[fmap.consent_status] == mapping.to_crm("consent_status", "opted_out")
@@ -182,14 +185,14 @@ def test_natural_spanish_and_misspelled_opt_outs_end_to_end(world: World) -> Non
 
     # later plays are blocked, and a second revocation gets no second confirmation
     world.at(MORNING + timedelta(minutes=2))
-    for person in (natural, spanish, typo, twin):
+    for person in (natural, spanish, typo, *twins):
         world.edit(person, "journey_state", "meeting_booked")
     world.pull()
     _text(world, str(natural.phone), "I said STOP texting me!!")
     run_cycle(world.ctx)
     world.at(MORNING + timedelta(minutes=4))
     run_cycle(world.ctx)
-    for person in (natural, spanish, typo):
+    for person in (natural, spanish, typo, *twins):
         assert len(world.texts_to(str(person.phone))) == 1
         decided = _decisions(world, person.ref.id)
         assert ("meeting_confirmation", "block", ("opted_out",)) in decided

@@ -115,3 +115,38 @@ def test_bad_state_rules_exit_2_on_validate_and_on_run_start_changing_nothing(
     assert "'ZZ' is not a US state or territory code" in located[0]
     assert "Traceback" not in started.stderr
     assert not db.parent.exists()  # nothing created, nothing changed
+
+
+def test_an_unknown_purpose_and_a_help_text_without_opt_out_exit_2_changing_nothing(
+    tmp_path: Path,
+) -> None:
+    bad = PLAYS / "bad_purpose.yaml"
+    checked = smsync("mappings", "validate", str(bad))
+    assert checked.returncode == 2, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        f"{bad}:7:3",
+        f"{bad}:10:16",
+        f"{bad}:25:14",
+    ]
+    assert "marketing is built in; list only your own purposes here" in lines[0]
+    assert 'the HELP answer must say how to opt out; add "Reply STOP to opt out."' in lines[1]
+    assert lines[2].endswith(
+        "plays[1].purpose: unknown purpose 'marketting'; did you mean 'marketing'? use one of"
+        " marketing, informational, transactional, renewals, or declare it under"
+        " policy.purposes"
+    )
+    db = tmp_path / "var" / "smsync.db"
+    started = smsync(
+        "run",
+        env={
+            "SMSYNC_DATABASE_URL": f"sqlite:///{db}",
+            "SMSYNC_CRM": "salesforce",
+            "SMSYNC_PLAYS": str(bad),
+        },
+    )
+    assert started.returncode == 2
+    located = [line for line in started.stderr.splitlines() if line.startswith(f"{bad}:")]
+    assert len(located) == 3
+    assert "Traceback" not in started.stderr
+    assert not db.parent.exists()  # nothing created, nothing changed

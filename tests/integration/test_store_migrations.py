@@ -51,7 +51,7 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
     assert current(db_url) is None
     applied = upgrade(db_url)
     # one step at a time, oldest first
-    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
     assert applied[-1] == head()
     assert current(db_url) == head()
     before = inventory(db_url)
@@ -180,5 +180,37 @@ def test_0006_dead_letters_given_up_rows_widens_addresses_and_downgrades(db_url:
             assert set(_outboxes(conn).values()) == {"failed"}
         assert current(db_url) == "0005"
         assert upgrade(db_url, "0006") == ["0006"]
+    finally:
+        engine.dispose()
+
+
+def test_0008_keeps_old_entries_for_every_purpose_and_the_ledger_append_only(
+    db_url: str,
+) -> None:
+    upgrade(db_url, "0007")
+    insert = (
+        "INSERT INTO consent_ledger (phone, status, scope, source, at, recorded_at)"
+        " VALUES ('+14155550100', 'opted_out', 'sender', 'keyword',"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert))
+        assert upgrade(db_url, "0008") == ["0008"]
+        with engine.begin() as conn:
+            purpose = conn.execute(sa.text("SELECT purpose FROM consent_ledger")).scalar_one()
+            assert purpose is None  # an old opt-out holds for every purpose
+            conn.execute(sa.text(insert.replace("'sender'", "'messaging_service'")))
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE consent_ledger SET purpose = 'marketing'"))
+        with engine.begin() as conn:
+            command.downgrade(_config(conn), "0007")
+        for sql in ("DELETE FROM consent_ledger", "UPDATE consent_ledger SET status = 'x'"):
+            with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+                conn.execute(sa.text(sql))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM consent_ledger")).scalar_one() == 2
+        assert current(db_url) == "0007"
     finally:
         engine.dispose()

@@ -18,6 +18,7 @@ from connector.domain.keyword_replies import AnsweredBy
 from connector.domain.keywords import KeywordKind, KeywordRule, classify
 from connector.domain.plays import OutsideWindow, TriggerKind
 from connector.domain.policy import ConsentMode
+from connector.domain.purposes import RevocationScope
 from connector.errors import MappingError, PlaysError, Problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,15 @@ def test_example_converts_to_the_domain(mapping: MappingConfig) -> None:
     assert (reactivation.from_value, reactivation.to_value) == ("disqualified", "lead")
     confirmation = policy.plays["meeting_confirmation"].template
     assert not confirmation.tokens["first_name"].required
+    assert {n: p.purpose for n, p in policy.plays.items()} == {
+        "speed_to_lead": "marketing",
+        "meeting_confirmation": "transactional",
+        "no_show_prevention": "informational",
+        "stalled_stage_nudge": "marketing",
+        "renewal_reminder": "renewals",
+        "reactivation": "marketing",
+    }
+    assert policy.purposes.scope is RevocationScope.ALL
 
 
 def test_unknown_key_token_not_in_mapping_and_bad_window_are_three_problems(
@@ -263,3 +273,41 @@ def test_a_day_in_two_hours_entries_and_an_instruction_without_a_keyword(tmp_pat
     assert located(problems) == [(10, 3), (13, 7)]
     assert "'Text us to leave.' does not say how to opt out" in problems[0].message
     assert "sat is in two hours entries; give each day one span" in problems[1].message
+
+
+def test_purposes_and_the_revocation_scope_convert(tmp_path: Path) -> None:
+    text = (
+        PLAY
+        + '    template: {text: "Hi"}\n'
+        + "    purpose: renewals\n"
+        + "policy:\n"
+        + "  purposes: [renewals]\n"
+        + "  revocation_scope: purpose\n"
+        + "  attribution_window: 24h\n"
+    )
+    policy = to_policy(load_plays(_write(tmp_path, text)))
+    assert policy.plays["nudge"].purpose == "renewals"
+    assert policy.purposes.scope is RevocationScope.PURPOSE
+    assert policy.purposes.attribution_window == timedelta(hours=24)
+    default = to_policy(load_plays(_write(tmp_path, PLAY + '    template: {text: "Hi"}\n')))
+    assert default.plays["nudge"].purpose == "marketing"  # omitted: the strictest
+    assert default.purposes.scope is RevocationScope.ALL
+    assert default.purposes.attribution_window == timedelta(hours=72)
+
+
+def test_a_bad_scope_window_or_undeclared_purpose_is_located(tmp_path: Path) -> None:
+    text = (
+        PLAY
+        + '    template: {text: "Hi"}\n'
+        + "    purpose: reminders\n"
+        + "policy:\n"
+        + "  revocation_scope: some\n"
+        + "  attribution_window: 0s\n"
+    )
+    problems = validate_plays_paths([_write(tmp_path, text)])
+    assert located(problems) == [(9, 14), (11, 21), (12, 23)]
+    assert "unknown purpose 'reminders'" in problems[0].message
+    assert "declare it under policy.purposes" in problems[0].message
+    assert "policy.revocation_scope" in problems[1].message
+    assert "is not one of all, purpose" in problems[1].message
+    assert "positive duration" in problems[2].message
