@@ -49,7 +49,8 @@ _FIELD_OF: dict[SignalKind, str] = {
 
 
 def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p.Signal]:
-    """The pull's signal as the plays' triggers read it: a field change for every change,
+    """The pull's signal as the plays' triggers read it: a field change for every change
+    (of any mapped field or segment, by its canonical name),
     plus the specific kinds (stage entered, meeting booked, form submitted, a date coming
     due, inactive)."""
     at = signal.at or now
@@ -57,6 +58,8 @@ def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p
     old, new = details.get("from"), details.get("to")
     out: list[p.Signal] = []
     field_name = _FIELD_OF.get(signal.kind)
+    if signal.kind is SignalKind.FIELD_CHANGED:
+        field_name = str(details.get("field"))
     if field_name is not None:
         out.append(
             p.Signal(p.SignalKind.FIELD_CHANGED, at, {"field": field_name, "old": old, "new": new})
