@@ -347,12 +347,16 @@ class HubSpotEmulator:
         except ValueError as exc:
             raise validation_error("limit must be an integer") from exc
         out = self.portal.owners.page(
-            request.query_params.get("after"), limit, request.query_params.get("email")
+            request.query_params.get("after"),
+            limit,
+            request.query_params.get("email"),
+            archived=_flag(request, "archived"),
         )
         return _json(out)
 
     async def _owner(self, request: Request) -> Response:
-        return _json(self.portal.owners.get(request.path_params["id"]).to_api())
+        archived = _flag(request, "archived")
+        return _json(self.portal.owners.get(request.path_params["id"], archived=archived).to_api())
 
     async def _v4_associations(self, request: Request) -> Response:
         from_type = object_type(request.path_params["from"])

@@ -27,6 +27,7 @@ from connector.sandbox.hubspot.properties import (
     must_be_object,
     non_unique,
 )
+from connector.sandbox.roster import HUBSPOT_OWNERS
 from connector.sandbox.seed import SeedData
 
 VENDOR = "hubspot"
@@ -305,6 +306,8 @@ class Portal:
         now = self.now()
         stamp = iso_ms(now)
         owners_before = len(self.owners.by_seed_key)
+        for roster_owner in HUBSPOT_OWNERS:
+            self.owners.add_fixed(roster_owner, stamp)
         for seed_owner in data.owners:
             self.owners.add(seed_owner, stamp)
         store = self.stores[CONTACTS]
