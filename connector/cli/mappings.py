@@ -14,7 +14,7 @@ from connector.cli.app import EXIT_USAGE, mappings_app
 from connector.errors import MappingError, Problem
 
 if TYPE_CHECKING:
-    from connector.config import MappingConfig, Settings
+    from connector.config import MappingConfig
 
 
 @mappings_app.command("validate")
@@ -91,6 +91,8 @@ def mappings_check(
         offline = validate_plays_paths([plays_file], mapping)
         if offline:
             _print_problems(offline, f"in {plays_file}", "")
+    from connector.crm.live_check import check_live
+
     problems = check_live(settings, mapping, target, plays_file)
     checked = f"{target}" + (f" and {plays_file}" if plays_file else "")
     _print_problems(
@@ -98,19 +100,6 @@ def mappings_check(
         f"against the {mapping.crm} org",
         f"ok: {checked} fit the {mapping.crm} org (fields, picklist values, ids)",
     )
-
-
-def check_live(
-    settings: Settings, mapping: MappingConfig, target: Path, plays_file: Path | None
-) -> list[Problem]:
-    """Every problem of the files against the live CRM (also run by `smsync run`)."""
-    if mapping.crm == "salesforce":
-        from connector.crm.salesforce.schema_check import check_mapping as check_salesforce
-
-        return check_salesforce(settings, mapping, target, plays_file)
-    from connector.crm.hubspot.schema_check import check_mapping as check_hubspot
-
-    return check_hubspot(settings, mapping, target, plays_file)
 
 
 def _print_problems(problems: Sequence[Problem], where: str, ok: str) -> None:

@@ -36,8 +36,9 @@ import uvicorn
 
 from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
+from connector.crm.live_check import at_start
 from connector.engine.context import Planner
-from connector.engine.plan import build_planner
+from connector.engine.plan import build_planner, plays_path
 from connector.errors import ConfigError
 from connector.ports import CrmPort, IdMap
 from connector.runtime import startup
@@ -140,6 +141,9 @@ def prepare(settings: Settings) -> Prepared:
     ready = Prepared(settings, mapping, crm, sms, id_map, sock, planner, tokens)
     try:
         startup.reach_vendors(settings, vendor_checks(settings, hubspot_tokens=tokens))
+        at_start(
+            settings, mapping, mapping_path(settings), plays_path(settings), hubspot_tokens=tokens
+        )
     except BaseException:
         ready.close()
         raise

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
+from connector.crm.hubspot.auth import TokenSource
 from connector.crm.hubspot.client import HubSpotCrm
 from connector.crm.org_check import (
     FieldFacts,
@@ -44,10 +45,13 @@ def check_mapping(
     mapping: MappingConfig,
     mapping_path: Path,
     plays_path: Path | None = None,
+    *,
+    tokens: TokenSource | None = None,
 ) -> list[Problem]:
     """Every problem the portal shows in the mapping (and the plays file, when given); []
-    when they fit."""
-    crm = HubSpotCrm.from_settings(settings, mapping)
+    when they fit. `tokens`: the running sidecar's token source, so an OAuth refresh token
+    (which HubSpot rotates) is not spent twice."""
+    crm = HubSpotCrm.from_settings(settings, mapping, tokens=tokens)
     schema = {obj: _properties(crm, obj) for obj in _objects(mapping)}
     doc = read_yaml(mapping_path)
     problems = list(_problems(mapping, schema, doc))
