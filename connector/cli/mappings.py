@@ -75,6 +75,14 @@ def mappings_check(
         Path | None,
         typer.Option(help="Plays file (default: SMSYNC_PLAYS, else mappings/plays.yaml)"),
     ] = None,
+    fix_plan: Annotated[
+        bool,
+        typer.Option(
+            "--fix-plan",
+            help="Print, as JSON, the fields, picklist values and external ids to create"
+            " (Salesforce Setup steps and Tooling requests; HubSpot property definitions)",
+        ),
+    ] = False,
 ) -> None:
     """Check the mapping and the plays file against the live CRM: every mapped field
     (describe or properties), every picklist value a play waits for, per object, every
@@ -91,6 +99,14 @@ def mappings_check(
         offline = validate_plays_paths([plays_file], mapping)
         if offline:
             _print_problems(offline, f"in {plays_file}", "")
+    if fix_plan:
+        from connector.crm.live_check import fix_plan as make_plan
+
+        steps = make_plan(settings, mapping, plays_file)
+        plan = {"crm": mapping.crm, "mapping": str(target), "steps": steps}
+        typer.echo(json.dumps(plan, indent=2))
+        typer.echo(f"{len(steps)} step(s) to prepare the {mapping.crm} org", err=True)
+        return
     from connector.crm.live_check import check_live
 
     problems = check_live(settings, mapping, target, plays_file)

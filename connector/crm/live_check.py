@@ -4,6 +4,7 @@ the problems, `smsync run` checks them at start (`SMSYNC_CONFIG_CHECK`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -74,3 +75,21 @@ def at_start(
     if not problems:
         log.info("startup.config_ok")
     return problems
+
+
+def fix_plan(
+    settings: Settings, mapping: MappingConfig, plays_path: Path | None
+) -> list[dict[str, Any]]:
+    """The fields, picklist values and external ids to create (`--fix-plan`)."""
+    from connector.config import read_yaml
+    from connector.crm.fix_plan import plan
+
+    if mapping.crm == "salesforce":
+        from connector.crm.salesforce.schema_check import read_facts as salesforce_facts
+
+        facts = salesforce_facts(settings, mapping)
+    else:
+        from connector.crm.hubspot.schema_check import read_facts as hubspot_facts
+
+        facts = hubspot_facts(settings, mapping)
+    return plan(mapping, facts, read_yaml(plays_path) if plays_path is not None else None)

@@ -225,20 +225,6 @@ def crm_values_for(mapping: MappingConfig, canonical_field: str, value: str) -> 
     return [crm for crm, canonical in values.items() if canonical == value]
 
 
-def missing_values(mapping: MappingConfig, facts: OrgFacts) -> Iterator[tuple[str, str, str]]:
-    """(object, CRM field, CRM value) for every value-map entry absent from the picklist."""
-    for obj in mapping.object_names:
-        for canonical in VALUE_MAPPED:
-            crm_field = crm_field_of(mapping, obj, canonical)
-            found = facts.field(obj, crm_field) if crm_field else None
-            if found is None or found.values is None:
-                continue
-            values: Mapping[str, str] = getattr(mapping.value_maps, canonical)
-            for crm_value in values:
-                if crm_value not in found.values:
-                    yield obj, found.name, crm_value
-
-
 def wait_problems(
     mapping: MappingConfig, facts: OrgFacts, plays_doc: YamlDocument
 ) -> Iterator[Problem]:

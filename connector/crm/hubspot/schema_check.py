@@ -223,3 +223,11 @@ def _missing(name: str, obj: str) -> str:
         f"property {name!r} does not exist on {obj} in this HubSpot portal; create it or"
         " fix the internal name"
     )
+
+
+def read_facts(
+    settings: Settings, mapping: MappingConfig, *, tokens: TokenSource | None = None
+) -> OrgFacts:
+    """The portal's properties and owners, for `--fix-plan`."""
+    crm = HubSpotCrm.from_settings(settings, mapping, tokens=tokens)
+    return _facts(crm, {obj: _properties(crm, obj) for obj in _objects(mapping)})

@@ -280,3 +280,23 @@ def check_mapping(
     finally:
         crm.close()
     return sorted(set(checker.problems), key=lambda p: (p.line, p.col, p.message))
+
+
+def read_facts(settings: Settings, mapping: MappingConfig) -> OrgFacts:
+    """The org's fields and the mapping's users and queues, for `--fix-plan`."""
+    crm = SalesforceCrm.from_settings(settings, mapping)
+    try:
+        described: dict[str, Describe] = {}
+        for name in dict.fromkeys(
+            [*mapping.object_names, mapping.activity.object, mapping.tasks.object]
+        ):
+            try:
+                body = crm.api.restful("describe", f"sobjects/{name}/describe")
+            except ConfigError:
+                continue  # no such object: nothing smsync can create there
+            described[name] = {
+                str(f.get("name", "")).lower(): f for f in (body or {}).get("fields", [])
+            }
+        return _facts(crm, mapping, described)
+    finally:
+        crm.close()

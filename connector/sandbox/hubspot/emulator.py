@@ -339,7 +339,10 @@ class HubSpotEmulator:
 
     async def _property(self, request: Request) -> Response:
         store = self.portal.store(request.path_params["type"])
-        return _json(self.portal.property_get(store, request.path_params["name"]))
+        name = request.path_params["name"]
+        if request.method == "PATCH":
+            return _json(self.portal.property_update(store, name, await _body(request)))
+        return _json(self.portal.property_get(store, name))
 
     async def _owners(self, request: Request) -> Response:
         try:
@@ -456,7 +459,9 @@ class HubSpotEmulator:
             Route(objects + "/{id}", api(self._object_patch), methods=["PATCH"]),
             Route(objects + "/{id}", api(self._object_delete), methods=["DELETE"]),
             Route("/crm/v3/properties/{type}", api(self._properties), methods=["GET", "POST"]),
-            Route("/crm/v3/properties/{type}/{name}", api(self._property), methods=["GET"]),
+            Route(
+                "/crm/v3/properties/{type}/{name}", api(self._property), methods=["GET", "PATCH"]
+            ),
             Route("/crm/v3/owners/", api(self._owners), methods=["GET"]),
             Route("/crm/v3/owners", api(self._owners), methods=["GET"]),
             Route("/crm/v3/owners/{id}", api(self._owner), methods=["GET"]),

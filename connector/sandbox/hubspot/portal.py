@@ -6,6 +6,7 @@ Operations raise `HubSpotError` for whole-request failures; batch operations liv
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from connector.sandbox.hubspot.owners import OwnerDirectory
 from connector.sandbox.hubspot.properties import (
     CONTACTS,
     ENGAGEMENTS,
+    Option,
     check_writable,
     default_properties,
     define,
@@ -277,6 +279,27 @@ class Portal:
                 context={"propertyName": [name]},
             )
         return prop.to_api()
+
+    def property_update(
+        self, store: ObjectStore, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH: a new label or, for an enumeration, the whole list of options."""
+        self.property_get(store, name)  # 404 when unknown
+        prop = store.props[name]
+        changes: dict[str, Any] = {}
+        if isinstance(body.get("label"), str):
+            changes["label"] = body["label"]
+        if isinstance(body.get("options"), list):
+            if prop.type != "enumeration":
+                raise validation_error(f"Property {name} of type {prop.type} has no options")
+            options = tuple(
+                Option(str(o.get("value", "")), str(o.get("label", o.get("value", ""))))
+                for o in body["options"]
+                if isinstance(o, dict)
+            )
+            changes.update(options=options, option_values=frozenset(o.value for o in options))
+        store.props[name] = replace(prop, **changes)
+        return store.props[name].to_api()
 
     def property_create(self, store: ObjectStore, body: dict[str, Any]) -> dict[str, Any]:
         prop = define(body, self.now())
