@@ -109,7 +109,8 @@ def test_salesforce_plan_applied_to_an_empty_org_makes_the_check_pass(sandbox: S
             "object": "Lead",
             "field": "Status",
             "values": ["MQL"],
-            "setup": "Setup > Object Manager > Lead > Fields & Relationships > Status > Values > New: MQL",
+            "setup": "Setup > Object Manager > Lead > Fields & Relationships > Status > Values >"
+            " New: MQL",
         }
     ]
     stage = next(
