@@ -103,6 +103,7 @@ def to_play(spec: PlaySpec) -> Play:
         holdout_percent=spec.holdout_percent,
         caps=_caps(spec.caps) if spec.caps is not None else None,
         exclusions=tuple(_predicate(p) for p in spec.exclusions),
+        on_drop=spec.on_drop,
     )
 
 

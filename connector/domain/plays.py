@@ -135,6 +135,7 @@ class Play:
     holdout_percent: float = 0.0
     caps: FrequencyCaps | None = None  # per-play caps, on top of the policy's
     exclusions: tuple[FieldPredicate, ...] = ()  # matching contacts are never sent this play
+    on_drop: str | None = None  # "task": a dropped text becomes the owner's call-instead task
 
 
 def _text(value: SignalValue) -> str | None:

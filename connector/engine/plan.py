@@ -33,6 +33,7 @@ from connector.domain.signals import Signal, SignalKind
 from connector.domain.template_values import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
+from connector.engine.drop_tasks import call_instead
 from connector.engine.outbox_keys import play_key
 from connector.store import sms_outbox
 
@@ -154,7 +155,17 @@ class PlaysPlanner:
             result = _take_place(conn, evaluated, play, now)
             record(conn, result, now, contact=contact.ref, phone=contact.phone, play=play.name)
             queued = False
-            if result.verdict is not Verdict.BLOCK:
+            if result.verdict is Verdict.BLOCK:
+                call_instead(
+                    conn,
+                    play,
+                    contact.ref,
+                    result.reasons,
+                    candidate.triggered_at,
+                    now=now,
+                    owner_id=contact.owner_id,
+                )
+            else:
                 assert result.send_at is not None
                 assert result.body is not None
                 assert contact.phone is not None  # governance blocks a missing number
