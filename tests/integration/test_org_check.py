@@ -212,3 +212,44 @@ def test_hubspot_missing_option_archived_owner_and_read_only_property(
     assert len(got) == len(expected) + 1, result.stdout
     for (file, line), kind in expected.items():
         assert any(f == file and ln == line and kind in msg for f, ln, msg in got), (kind, got)
+
+
+def test_values_compared_with_a_picklist_segment_must_be_picklist_values(
+    seeded: Sandbox, tmp_path: Path
+) -> None:
+    mapping = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    old = "        company: Company\n"
+    assert mapping.count(old) == 1
+    mapping_file = tmp_path / "salesforce.yaml"
+    mapping_file.write_text(mapping.replace(old, old + "        lead_source: LeadSource\n"))
+    plays = PLAYS.read_text()
+    plants = {
+        "      - {field: lifecycle_stage, op: in, values: [disqualified]}": (
+            "      - {field: lifecycle_stage, op: in, values: [disqualified]}\n"
+            "      - {field: lead_source, op: in, values: [Webb]}"
+        ),
+        "      - {field: lifecycle_stage, op: equals, values: [customer]}": (
+            "      - {field: lifecycle_stage, op: equals, values: [customer]}\n"
+            "      - {field: lead_source, op: equals, values: [Purchased list]}"
+        ),
+        "    outcome: {disposition: interested}\n    trigger:\n      field_changed": (
+            "    outcome: {field: lead_source, op: in, values: [Web, Partner]}\n"
+            "    trigger:\n      field_changed"
+        ),
+    }
+    for old_text, new_text in plants.items():
+        assert plays.count(old_text) == 1, old_text
+        plays = plays.replace(old_text, new_text)
+    plays_file = tmp_path / "plays.yaml"
+    plays_file.write_text(plays)
+    result = check(seeded, "salesforce", mapping_file, plays_file)
+    assert result.returncode == 2, result.stdout + result.stderr
+    got = rows(result)
+    assert [(f, ln) for f, ln, _ in got] == [
+        (str(plays_file), line_of(plays_file, "Webb")),
+        (str(plays_file), line_of(plays_file, "Purchased list")),
+        (str(plays_file), line_of(plays_file, "Partner]")),
+    ], result.stdout
+    assert "`Purchased list`" in got[1][2]
+    assert "Lead.LeadSource has: " in got[1][2]
+    assert "Purchased List" in got[1][2]  # what the org has instead

@@ -28,6 +28,7 @@ from connector.crm.org_check import (
     wait_problems,
     write_problems,
 )
+from connector.crm.org_predicates import predicate_problems
 from connector.errors import Problem
 
 # canonical field -> property types that can hold it (anything unlisted: text or enum)
@@ -59,7 +60,9 @@ def check_mapping(
     problems.extend(id_problems(mapping, facts, doc))
     problems.extend(write_problems(mapping, facts, doc, contact_fields=True))
     if plays_path is not None:
-        problems.extend(wait_problems(mapping, facts, read_yaml(plays_path)))
+        plays_doc = read_yaml(plays_path)
+        problems.extend(wait_problems(mapping, facts, plays_doc))
+        problems.extend(predicate_problems(mapping, facts, plays_doc))
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.col, p.message))
 
 

@@ -27,6 +27,7 @@ from connector.crm.org_check import (
     wait_problems,
     write_problems,
 )
+from connector.crm.org_predicates import predicate_problems
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.crm.salesforce.mapping import SCALAR_FIELDS, VALUE_MAPPED
 from connector.errors import ConfigError, Problem
@@ -277,6 +278,7 @@ def check_mapping(
         checker.problems.extend(write_problems(mapping, facts, doc, contact_fields=False))
         if plays_doc is not None:
             checker.problems.extend(wait_problems(mapping, facts, plays_doc))
+            checker.problems.extend(predicate_problems(mapping, facts, plays_doc))
     finally:
         crm.close()
     return sorted(set(checker.problems), key=lambda p: (p.line, p.col, p.message))
