@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from connector.cli.app import EXIT_USAGE, mappings_app
 from connector.errors import MappingError, Problem
+
+if TYPE_CHECKING:
+    from connector.config import MappingConfig
 
 
 @mappings_app.command("validate")
@@ -27,7 +30,6 @@ def mappings_validate(
     A file whose top level has `plays:` or `policy:` is a plays file: its tokens are checked
     against `--mapping`, else SMSYNC_MAPPINGS, else the example for SMSYNC_CRM."""
     from connector.config import (
-        MappingConfig,
         load_mapping,
         load_settings,
         mapping_path,
@@ -69,26 +71,50 @@ def mappings_check(
     path: Annotated[
         Path | None, typer.Argument(help="Mapping file (default: SMSYNC_MAPPINGS)")
     ] = None,
+    plays: Annotated[
+        Path | None,
+        typer.Option(help="Plays file (default: SMSYNC_PLAYS, else mappings/plays.yaml)"),
+    ] = None,
+    fix_plan: Annotated[
+        bool,
+        typer.Option(
+            "--fix-plan",
+            help="Print, as JSON, the fields, picklist values and external ids to create"
+            " (Salesforce Setup steps and Tooling requests; HubSpot property definitions)",
+        ),
+    ] = False,
 ) -> None:
-    """Check every mapped field against the live CRM's describe or properties."""
-    from connector.config import load_mapping, load_settings, mapping_path
+    """Check the mapping and the plays file against the live CRM: every mapped field
+    (describe or properties), every picklist value a play waits for, per object, every
+    user, queue and owner id, and that smsync can write what it writes."""
+    from connector.config import load_mapping, load_settings, mapping_path, validate_plays_paths
+    from connector.engine.plan import plays_path
 
     settings = load_settings()
     target = path or mapping_path(settings)
     mapping = load_mapping(target)
     settings = settings.model_copy(update={"crm": mapping.crm})
-    if mapping.crm == "salesforce":
-        from connector.crm.salesforce.schema_check import check_mapping as check_salesforce
+    plays_file = plays or plays_path(settings)
+    if plays_file is not None:  # offline first: a play naming unknown fields says so
+        offline = validate_plays_paths([plays_file], mapping)
+        if offline:
+            _print_problems(offline, f"in {plays_file}", "")
+    if fix_plan:
+        from connector.crm.live_check import fix_plan as make_plan
 
-        problems = check_salesforce(settings, mapping, target)
-    else:
-        from connector.crm.hubspot.schema_check import check_mapping as check_hubspot
+        steps = make_plan(settings, mapping, plays_file)
+        plan = {"crm": mapping.crm, "mapping": str(target), "steps": steps}
+        typer.echo(json.dumps(plan, indent=2))
+        typer.echo(f"{len(steps)} step(s) to prepare the {mapping.crm} org", err=True)
+        return
+    from connector.crm.live_check import check_live
 
-        problems = check_hubspot(settings, mapping, target)
+    problems = check_live(settings, mapping, target, plays_file)
+    checked = f"{target}" + (f" and {plays_file}" if plays_file else "")
     _print_problems(
         problems,
-        f"against the {mapping.crm} schema",
-        f"ok: every mapped field of {target} fits the {mapping.crm} schema",
+        f"against the {mapping.crm} org",
+        f"ok: {checked} fit the {mapping.crm} org (fields, picklist values, ids)",
     )
 
 

@@ -19,6 +19,7 @@ def explain(
 ) -> None:
     """The decision log for one contact, newest first."""
     from connector.config import load_settings
+    from connector.engine.contact_context import find_contact
     from connector.engine.explain import explain as explain_contact
     from connector.runtime.wiring import open_store
     from connector.store.migrate import database_errors
@@ -29,8 +30,15 @@ def explain(
     try:
         with database_errors(url), store.begin() as conn:
             found = explain_contact(conn, contact)
+            known = find_contact(conn, contact) is not None
     finally:
         store.close()
+    if not known and not found.entries:  # a typo, or a record never pulled: say which
+        fail(
+            f"explain: no record {contact!r} is known to smsync: it was never pulled from the"
+            " CRM (check the id, e.g. 00Q... for a Salesforce Lead, or run `smsync sync"
+            " --once` first)"
+        )
     if as_json:
         typer.echo(json.dumps(found.as_json(), sort_keys=True))
     else:

@@ -62,6 +62,10 @@ def classify(
     opted_out: Annotated[
         bool, typer.Option("--opted-out", help="As if the sender's number were opted out.")
     ] = False,
+    contact: Annotated[
+        str | None,
+        typer.Option(help="CRM record id: as if the record's number sent it (its consent)"),
+    ] = None,
 ) -> None:
     """What the engine would decide for each reply: compliance, disposition, rule, task.
 
@@ -77,7 +81,31 @@ def classify(
     except BadReplyError as exc:
         fail(f"classify: {exc}")
     settings = load_settings()
+    if contact is not None:
+        opted_out = opted_out or _opted_out(settings.database_url, contact)
     mapping, planner = load_config(settings)  # Mapping/PlaysError: every problem, exit 2
     policy = planner.policy if planner is not None else Policy()
     for shown in preview(texts, mapping=mapping, policy=policy, opted_out=opted_out):
         typer.echo(json.dumps(shown.as_json(), ensure_ascii=False) if as_json else shown.line())
+
+
+def _opted_out(url: str, contact: str) -> bool:
+    """Whether the record's number is opted out; an unknown record id exits 2."""
+    from connector.domain.model import ConsentStatus
+    from connector.engine.contact_context import find_contact
+    from connector.store import SqlStore
+    from connector.store.migrate import database_errors, require_current
+
+    require_current(url)
+    store = SqlStore.from_url(url)
+    try:
+        with database_errors(url), store.begin() as conn:
+            state = find_contact(conn, contact)
+    finally:
+        store.close()
+    if state is None or state.deleted:
+        fail(
+            f"classify: no record {contact!r} is known to smsync: it was never pulled from the"
+            " CRM (check the id, or run `smsync sync --once` first)"
+        )
+    return state.consent is ConsentStatus.OPTED_OUT

@@ -4,32 +4,23 @@ the result into the domain's plain records).
 Template tokens are checked here, on the raw document, so every problem in a file is
 reported together and each bad token is located at the token itself: it must be declared
 under `tokens`, and, when a mapping is given, be a canonical field the mapping maps or a
-built-in (first_name, owner_name, meeting_time, ...).
+built-in (first_name, owner_name, meeting_time, ...). Fields and values the plays name
+(triggers, outcomes, exclusions) are checked against the mapping by `plays_fields`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
 from connector.config.mapping_schema import MappingConfig
+from connector.config.plays_fields import closest, field_problems, mapped_fields
 from connector.config.plays_schema import PlaysConfig
 from connector.config.validation import validate_document
 from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 from connector.domain.purposes import BUILTIN_PURPOSES
 from connector.domain.templates import BUILTIN_TOKENS, scan
 from connector.errors import PlaysError, Problem
-
-
-def mapped_fields(mapping: MappingConfig) -> frozenset[str]:
-    """Canonical names the mapping gives a CRM field for, on any object."""
-    names: set[str] = set()
-    maps = [mapping.fields, *(mapping.field_map(name) for name in mapping.object_names)]
-    for field_map in maps:
-        names.update(k for k, v in field_map if k != "segments" and v is not None)
-        names.update(field_map.segments)
-    return frozenset(names)
 
 
 def _offsets(text: str) -> list[int]:
@@ -118,8 +109,8 @@ def _purpose_problems(doc: YamlDocument) -> list[Problem]:
             continue
         path: YamlPath = ("plays", index, "purpose")
         at = doc.nearest(path)
-        hint = difflib.get_close_matches(purpose, known, n=1, cutoff=0.6)
-        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+        hint = closest(purpose, known)
+        suggestion = f"did you mean `{hint}`? " if hint else ""
         problems.append(
             Problem(
                 doc.file,
@@ -134,8 +125,8 @@ def _purpose_problems(doc: YamlDocument) -> list[Problem]:
 
 def _token_message(name: str, declared: set[str] | None, allowed: list[str] | None) -> str:
     if allowed is not None and name not in allowed:
-        hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        suggestion = f"did you mean ${hint[0]}? " if hint else ""
+        hint = closest(name, allowed)
+        suggestion = f"did you mean `${hint}`? " if hint else ""
         return (
             f"token ${name} is not a field the mapping maps nor a built-in; {suggestion}"
             f"use one of {', '.join(allowed)}"
@@ -155,7 +146,8 @@ def check_plays(
         problems = sorted(
             set(problems)
             | set(_token_problems(doc, doc.text, mapping))
-            | set(_purpose_problems(doc)),
+            | set(_purpose_problems(doc))
+            | set(field_problems(doc, mapping) if mapping is not None else ()),
             key=lambda p: (p.line, p.col, p.message),
         )
     return (config if not problems else None), problems

@@ -137,6 +137,11 @@ class PlaySpec(Strict):
     exclusions: tuple[PredicateSpec, ...] = Field(
         (), description="Contacts matching any of these never get this play."
     )
+    on_drop: Literal["task"] | None = Field(
+        None,
+        description="task: when quiet hours, expiry or missing consent drop the text, the"
+        " owner gets one task to call instead, with the reason (for high-priority plays).",
+    )
 
 
 def _unique_names(plays: tuple[PlaySpec, ...]) -> tuple[PlaySpec, ...]:

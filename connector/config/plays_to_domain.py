@@ -105,6 +105,7 @@ def to_play(spec: PlaySpec) -> Play:
         caps=_caps(spec.caps) if spec.caps is not None else None,
         exclusions=tuple(_predicate(p) for p in spec.exclusions),
         purpose=spec.purpose,
+        on_drop=spec.on_drop,
     )
 
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # `smsync run` calls each vendor once before it migrates or serves: strict exits 2 when
     # one refuses the credentials or cannot be reached, warn logs it and starts, off skips
     startup_checks: Literal["strict", "warn", "off"] = "strict"
+    # `smsync run` also checks the mapping and plays against the org at start (as `smsync
+    # mappings check` does): warn logs each problem and starts, strict exits 2, off skips.
+    # Skipped, too, when SMSYNC_STARTUP_CHECKS=off (no vendor is called at start then).
+    config_check: Literal["strict", "warn", "off"] = "warn"
     # bearer token for `POST /api/send` (SMSYNC_API_TOKEN or SMSYNC_API_TOKEN_FILE); unset,
     # the API answers 401 to everyone
     api_token: SecretStr | None = None

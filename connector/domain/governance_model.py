@@ -77,10 +77,13 @@ class ContactContext:
             return self.values[name]
         if name in self.state.segments:
             return self.state.segments[name]
+        name = _STATE_NAMES.get(name, name)
         value = getattr(self.state, name, None) if name in _STATE_FIELDS else None
         return None if value is None else str(value)
 
 
+# the mapping's canonical names for the state's attributes of another name
+_STATE_NAMES = {"owner": "owner_id", "consent_status": "consent"}
 _STATE_FIELDS = frozenset(
     {
         "lifecycle_stage",

@@ -136,6 +136,7 @@ class Play:
     caps: FrequencyCaps | None = None  # per-play caps, on top of the policy's
     exclusions: tuple[FieldPredicate, ...] = ()  # matching contacts are never sent this play
     purpose: str = "marketing"  # consent is checked for it (domain.purposes)
+    on_drop: str | None = None  # "task": a dropped text becomes the owner's call-instead task
 
 
 def _text(value: SignalValue) -> str | None:

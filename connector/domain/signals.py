@@ -20,6 +20,8 @@ MEETING_BOOKED = "meeting_booked"
 # segments the mapping may map: when the CRM last recorded a form submission, and which form
 FORM_SUBMITTED_AT = "form_submitted_at"
 FORM_NAME = "form_name"
+# canonical fields with no signal kind of their own: their changes are `field_changed`
+_OTHER_FIELDS = ("owner_team", "active_motion", "disposition")
 
 
 @unique
@@ -32,6 +34,7 @@ class SignalKind(StrEnum):
     FORM_SUBMITTED = "form_submitted"
     DATE_DUE = "date_due"  # a date field minus a play's offset came round (timed sweep)
     INACTIVE = "inactive"
+    FIELD_CHANGED = "field_changed"  # any other mapped field or segment; details: field
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,9 @@ def changes(
 
     Emitted in a fixed order: stage, journey (then meeting booked when the journey
     reached `meeting_booked`, the canonical value the mapping maps to), owner, consent,
-    then a form submission when the `form_submitted_at` segment took a new value.
+    a `field_changed` for every other field and segment that changed (by name, so a play
+    can watch any mapped field), then a form submission when the `form_submitted_at`
+    segment took a new value. An empty value and no value are the same.
     A deleted record emits nothing. With no `previous`, nothing, or, when
     `new_record_signals`, the changes from an empty record."""
     if previous is not None and previous.ref != current.ref:
@@ -88,6 +93,16 @@ def changes(
         team=current.owner_team,
     )
     changed(SignalKind.CONSENT_CHANGED, previous.consent.value, current.consent.value)
+    for name in _OTHER_FIELDS:
+        changed(
+            SignalKind.FIELD_CHANGED,
+            getattr(previous, name),
+            getattr(current, name),
+            field=name,
+        )
+    for name in sorted(previous.segments.keys() | current.segments.keys()):
+        before, after = previous.segments.get(name) or None, current.segments.get(name) or None
+        changed(SignalKind.FIELD_CHANGED, before, after, field=name)
     submitted = current.segments.get(FORM_SUBMITTED_AT)
     if submitted and submitted != previous.segments.get(FORM_SUBMITTED_AT):
         form = current.segments.get(FORM_NAME)

@@ -32,6 +32,7 @@ from connector.domain.signals import Signal, SignalKind
 from connector.domain.template_values import MEETING
 from connector.engine import contact_context
 from connector.engine.decisions import record
+from connector.engine.drop_tasks import call_instead
 from connector.engine.outbox_keys import play_key
 from connector.ports import Connection
 from connector.store import sms_outbox
@@ -49,7 +50,8 @@ _FIELD_OF: dict[SignalKind, str] = {
 
 
 def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p.Signal]:
-    """The pull's signal as the plays' triggers read it: a field change for every change,
+    """The pull's signal as the plays' triggers read it: a field change for every change
+    (of any mapped field or segment, by its canonical name),
     plus the specific kinds (stage entered, meeting booked, form submitted, a date coming
     due, inactive)."""
     at = signal.at or now
@@ -57,6 +59,8 @@ def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p
     old, new = details.get("from"), details.get("to")
     out: list[p.Signal] = []
     field_name = _FIELD_OF.get(signal.kind)
+    if signal.kind is SignalKind.FIELD_CHANGED:
+        field_name = str(details.get("field"))
     if field_name is not None:
         out.append(
             p.Signal(p.SignalKind.FIELD_CHANGED, at, {"field": field_name, "old": old, "new": new})
@@ -151,7 +155,17 @@ class PlaysPlanner:
             result = _take_place(conn, evaluated, play, now)
             record(conn, result, now, contact=contact.ref, phone=contact.phone, play=play.name)
             queued = False
-            if result.verdict is not Verdict.BLOCK:
+            if result.verdict is Verdict.BLOCK:
+                call_instead(
+                    conn,
+                    play,
+                    contact.ref,
+                    result.reasons,
+                    candidate.triggered_at,
+                    now=now,
+                    owner_id=contact.owner_id,
+                )
+            else:
                 assert result.send_at is not None
                 assert result.body is not None
                 assert contact.phone is not None  # governance blocks a missing number

@@ -39,6 +39,8 @@ from connector.domain.policy import Policy
 from connector.engine import dead_letters
 from connector.engine.context import Planner
 from connector.engine.decisions import record
+from connector.engine.drop_tasks import call_instead
+from connector.engine.outbox_keys import fired_at
 from connector.engine.send_check import LEASE_S, check
 from connector.engine.send_outcomes import MAX_ATTEMPTS, RowSettler
 from connector.errors import (
@@ -215,6 +217,9 @@ class Sender:
             codes = ", ".join(evaluation.decision.reasons)
             if evaluation.verdict is Verdict.BLOCK:
                 sms_outbox.mark_failed(conn, row.id, f"blocked: {codes}", now, self.worker_id)
+                play = self.policy.plays.get(row.play) if row.play else None
+                fired = fired_at(row.idempotency_key)
+                call_instead(conn, play, row.contact, evaluation.reasons, fired, now=now)
                 return "blocked"
             if evaluation.verdict is Verdict.DEFER:
                 assert evaluation.send_at is not None

@@ -36,7 +36,9 @@ from types import FrameType
 import structlog
 import uvicorn
 
-from connector.config import Settings
+from connector.config import Settings, mapping_path
+from connector.crm.live_check import at_start
+from connector.engine.plan import plays_path
 from connector.errors import ConfigError
 from connector.runtime import startup
 from connector.runtime.api import api_routes
@@ -144,6 +146,13 @@ class Service:
                 guard = _guard(s.database_url, path)  # the HubSpot token under the first
             checks = vendor_checks(s, hubspot_tokens=configured.hubspot_tokens)
             startup.reach_vendors(s, checks)
+            at_start(  # the files against the live org: warn, or with strict exit 2
+                s,
+                configured.mapping,
+                mapping_path(s),
+                plays_path(s),
+                hubspot_tokens=configured.hubspot_tokens,
+            )
             if path is not None and guard is None:
                 guard = _guard(s.database_url, path)
             upgrade(s.database_url)  # logs what it applied; a no-op when current

@@ -17,13 +17,13 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def test_the_shipped_mapping_fits_the_sandbox_portal(sb: Sandbox) -> None:
-    fresh_account(sb, contacts=0)
+    fresh_account(sb, contacts=5)  # seeds the owners the mapping names
     path = ROOT / "mappings" / "hubspot.yaml"
     assert check_mapping(settings_for(sb), load_mapping(path), path) == []
 
 
 def test_four_kinds_of_error_are_located_in_the_file(sb: Sandbox, tmp_path: Path) -> None:
-    account = fresh_account(sb, contacts=0)
+    account = fresh_account(sb, contacts=5)  # seeds the owners the mapping names
     account.emulator.refuse_engagement_unique()
     text = (ROOT / "mappings" / "hubspot.yaml").read_text()
     text = text.replace("  owner_team: smsync_owner_team", "  owner_team: smsync_team_name")
@@ -57,7 +57,7 @@ def test_the_cli_reports_every_kind_and_exits_2(sb: Sandbox, tmp_path: Path) -> 
     import subprocess
     import sys
 
-    account = fresh_account(sb, contacts=0)
+    account = fresh_account(sb, contacts=5)  # seeds the owners the mapping names
     shipped = ROOT / "mappings" / "hubspot.yaml"
     text = shipped.read_text(encoding="utf-8")
     text = text.replace("  owner_team: smsync_owner_team", "  owner_team: smsync_team_name")

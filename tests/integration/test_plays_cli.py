@@ -3,12 +3,18 @@ real exit codes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from connector.domain.model import ContactState, CrmRef
+from connector.store import SqlStore, contacts
 from tests.cli_kit import smsync
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "tests" / "data" / "plays"
+NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 def test_a_bad_plays_file_exits_2_with_three_located_lines() -> None:
@@ -83,9 +89,33 @@ def test_manual_send_of_an_unknown_play_exits_2(tmp_path: Path) -> None:
 def test_explain_with_no_decisions_says_so(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'smsync.db'}"
     assert smsync("db", "upgrade", env={"SMSYNC_DATABASE_URL": db}).returncode == 0
+    store = SqlStore.from_url(db)
+    try:
+        with store.begin() as conn:
+            contacts.upsert(conn, ContactState(CrmRef("Contact", "003X"), "+12125550123"), NOW)
+    finally:
+        store.close()
     result = smsync("explain", "--contact", "003X", env={"SMSYNC_DATABASE_URL": db})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no decisions recorded for 003X"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("explain", "--contact", "00Qnope"),
+        ("classify", "yes please", "--contact", "00Qnope"),
+        ("send", "--contact", "00Qnope", "--play", "speed_to_lead", "--dry-run"),
+    ],
+)
+def test_an_unknown_record_id_is_named_exit_2(tmp_path: Path, command: tuple[str, ...]) -> None:
+    db = f"sqlite:///{tmp_path / 'smsync.db'}"
+    assert smsync("db", "upgrade", env={"SMSYNC_DATABASE_URL": db}).returncode == 0
+    result = smsync(*command, env={"SMSYNC_DATABASE_URL": db})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "00Qnope" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_bad_state_rules_exit_2_on_validate_and_on_run_start_changing_nothing(
@@ -132,7 +162,7 @@ def test_an_unknown_purpose_and_a_help_text_without_opt_out_exit_2_changing_noth
     assert "marketing is built in; list only your own purposes here" in lines[0]
     assert 'the HELP answer must say how to opt out; add "Reply STOP to opt out."' in lines[1]
     assert lines[2].endswith(
-        "plays[1].purpose: unknown purpose 'marketting'; did you mean 'marketing'? use one of"
+        "plays[1].purpose: unknown purpose 'marketting'; did you mean `marketing`? use one of"
         " marketing, informational, transactional, renewals, or declare it under"
         " policy.purposes"
     )

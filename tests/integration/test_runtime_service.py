@@ -540,3 +540,40 @@ def test_hubspot_oauth_keeps_the_rotated_refresh_token_across_a_restart(
     code, _, err = second.terminate()
     assert code == 0, err[-2000:]
     assert "AuthError" not in err
+
+
+def _mapping_with_an_unknown_escalation_owner(tmp_path: Path) -> tuple[Path, int]:
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    old = "escalation_owner_id: 005000000000009AAA"
+    assert text.count(old) == 1
+    text = text.replace(old, "escalation_owner_id: 005000000000066AAA")
+    path = tmp_path / "salesforce.yaml"
+    path.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "000066AAA" in row)
+    return path, line
+
+
+def test_config_check_strict_refuses_to_start_naming_the_unknown_id(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    mapping, line = _mapping_with_an_unknown_escalation_owner(tmp_path)
+    db = tmp_path / "var" / "smsync.db"
+    car = Sidecar(sandbox, db, SMSYNC_MAPPINGS=str(mapping), SMSYNC_CONFIG_CHECK="strict")
+    sidecars.append(car)
+    err = refused_start(car, db)
+    assert f"{mapping}:{line}:" in err
+    assert "`005000000000066AAA` (the escalation owner) is no user or queue" in err
+
+
+def test_config_check_warn_starts_and_logs_each_problem(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    mapping, line = _mapping_with_an_unknown_escalation_owner(tmp_path)
+    car = Sidecar(sandbox, tmp_path / "smsync.db", SMSYNC_MAPPINGS=str(mapping))
+    sidecars.append(car)
+    car.wait_healthy()
+    code, _, err = car.terminate()
+    assert code == 0, err[-2000:]
+    problems = [row for row in err.splitlines() if "startup.config_problem" in row]
+    assert len(problems) == 1, err[-3000:]
+    assert f"{mapping}:{line}:" in problems[0]

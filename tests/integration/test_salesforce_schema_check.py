@@ -13,6 +13,7 @@ import pytest
 from connector.config import load_mapping
 from connector.crm.salesforce.schema_check import check_mapping
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
+from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from tests.sandbox_kit import sandbox_settings
 
@@ -48,7 +49,9 @@ SEEDS = (
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(vendors=("salesforce",)) as sb:
-        cast("SalesforceEmulator", sb.emulators["salesforce"]).reset()
+        emulator = cast("SalesforceEmulator", sb.emulators["salesforce"])
+        emulator.reset()
+        emulator.seed(generate(5, seed=3))  # the users and queue the mapping names
         yield sb
 
 

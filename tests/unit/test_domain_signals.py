@@ -31,7 +31,34 @@ def kinds(signals: tuple[Signal, ...]) -> list[SignalKind]:
 
 
 def test_no_change_no_signal() -> None:
-    assert changes(BEFORE, replace(BEFORE, modstamp=AT, disposition="interested")) == ()
+    assert changes(BEFORE, replace(BEFORE, modstamp=AT)) == ()
+    # an empty segment and a missing one are the same
+    assert changes(replace(BEFORE, segments={"webinar_status": ""}), BEFORE) == ()
+
+
+def test_any_other_field_or_segment_change_is_a_field_changed_signal_by_name() -> None:
+    before = replace(BEFORE, segments={"webinar_status": "Registered", "industry": "Retail"})
+    after = replace(
+        before,
+        disposition="interested",
+        segments={"webinar_status": "Attended", "industry": "Retail", "language": "es"},
+        modstamp=AT,
+    )
+    assert changes(before, after) == (
+        Signal(
+            SignalKind.FIELD_CHANGED,
+            REF,
+            {"from": None, "to": "interested", "field": "disposition"},
+            AT,
+        ),
+        Signal(SignalKind.FIELD_CHANGED, REF, {"from": None, "to": "es", "field": "language"}, AT),
+        Signal(
+            SignalKind.FIELD_CHANGED,
+            REF,
+            {"from": "Registered", "to": "Attended", "field": "webinar_status"},
+            AT,
+        ),
+    )
 
 
 def test_each_change_is_a_signal_with_both_sides_in_fixed_order() -> None:
@@ -50,6 +77,12 @@ def test_each_change_is_a_signal_with_both_sides_in_fixed_order() -> None:
         Signal(SignalKind.MEETING_BOOKED, REF, {"from": "nurture"}, AT),
         Signal(SignalKind.OWNER_CHANGED, REF, {"from": "u1", "to": "u2", "team": "west"}, AT),
         Signal(SignalKind.CONSENT_CHANGED, REF, {"from": "opted_in", "to": "opted_out"}, AT),
+        Signal(
+            SignalKind.FIELD_CHANGED,
+            REF,
+            {"from": "sales", "to": "west", "field": "owner_team"},
+            AT,
+        ),
     )
 
 
@@ -69,6 +102,7 @@ def test_a_new_record_is_silent_unless_asked() -> None:
         SignalKind.JOURNEY_CHANGED,
         SignalKind.OWNER_CHANGED,
         SignalKind.CONSENT_CHANGED,
+        SignalKind.FIELD_CHANGED,  # owner_team, from empty
     ]
     assert first[0].details == {"from": None, "to": "lead"}
 

@@ -4,7 +4,11 @@ Four kinds of problem, each located at the mapping file's FILE:LINE:COL:
 - a mapped property that does not exist on the object;
 - a property whose type cannot hold the canonical value (a datetime in a text field ...);
 - a value-map or task value that is not an option of the enumeration;
-- an external-id property that is not unique while `idempotency: unique_property`.
+- an external-id property that is not unique while `idempotency: unique_property`;
+- a written property whose value is read-only, an owner id the portal lacks or has
+  archived, a routing team the portal does not have;
+- with a plays file, a value a play waits for that the property's options lack
+  (`connector.crm.org_check`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
+from connector.crm.hubspot.auth import TokenSource
 from connector.crm.hubspot.client import HubSpotCrm
+from connector.crm.org_check import (
+    FieldFacts,
+    OrgFacts,
+    Person,
+    id_problems,
+    wait_problems,
+    write_problems,
+)
+from connector.crm.org_predicates import predicate_problems
 from connector.errors import Problem
 
 # canonical field -> property types that can hold it (anything unlisted: text or enum)
@@ -27,11 +41,74 @@ _TEXTUAL = frozenset({"string", "enumeration", "phone_number"})
 _VALUE_MAPPED = ("consent_status", "consent_source", "disposition", "journey_state")
 
 
-def check_mapping(settings: Settings, mapping: MappingConfig, mapping_path: Path) -> list[Problem]:
-    """Every problem the portal's schema shows in the mapping; [] when it fits."""
-    crm = HubSpotCrm.from_settings(settings, mapping)
+def check_mapping(
+    settings: Settings,
+    mapping: MappingConfig,
+    mapping_path: Path,
+    plays_path: Path | None = None,
+    *,
+    tokens: TokenSource | None = None,
+) -> list[Problem]:
+    """Every problem the portal shows in the mapping (and the plays file, when given); []
+    when they fit. `tokens`: the running sidecar's token source, so an OAuth refresh token
+    (which HubSpot rotates) is not spent twice."""
+    crm = HubSpotCrm.from_settings(settings, mapping, tokens=tokens)
     schema = {obj: _properties(crm, obj) for obj in _objects(mapping)}
-    return list(_problems(mapping, schema, read_yaml(mapping_path)))
+    doc = read_yaml(mapping_path)
+    problems = list(_problems(mapping, schema, doc))
+    facts = _facts(crm, schema)
+    problems.extend(id_problems(mapping, facts, doc))
+    problems.extend(write_problems(mapping, facts, doc, contact_fields=True))
+    if plays_path is not None:
+        plays_doc = read_yaml(plays_path)
+        problems.extend(wait_problems(mapping, facts, plays_doc))
+        problems.extend(predicate_problems(mapping, facts, plays_doc))
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.col, p.message))
+
+
+def _facts(crm: HubSpotCrm, schema: dict[str, dict[str, dict[str, Any]]]) -> OrgFacts:
+    """Properties, and every owner (active and archived) with their teams."""
+    facts = OrgFacts("hubspot")
+    for obj, props in schema.items():
+        facts.fields[obj] = {
+            name.lower(): FieldFacts(
+                name,
+                p["type"],
+                frozenset(p["options"]) if p["type"] == "enumeration" else None,
+                writable=not p["read_only"],
+                createable=not p["read_only"],
+            )
+            for name, p in props.items()
+        }
+    teams: set[str] = set()
+    for archived in (False, True):
+        for row in _owners(crm, archived=archived):
+            owner_id = str(row.get("id") or "")
+            name = f"{row.get('firstName') or ''} {row.get('lastName') or ''}".strip()
+            facts.people[owner_id] = Person(owner_id, "owner", name or owner_id, not archived)
+            if not archived:
+                teams.update(str(t.get("name")) for t in row.get("teams") or [] if t.get("name"))
+    facts.teams = frozenset(teams)
+    return facts
+
+
+def _owners(crm: HubSpotCrm, *, archived: bool) -> Iterator[dict[str, Any]]:
+    api = crm.api
+    after: str | None = None
+    seen: set[str] = set()
+    while True:
+        kwargs: dict[str, Any] = {"limit": 500, "archived": archived}
+        if after:
+            kwargs["after"] = after
+        page: dict[str, Any] = api.call(
+            "list owners", api.owners.get_page_with_http_info, raw=True, **kwargs
+        ).data
+        yield from page.get("results") or []
+        nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not nxt or nxt in seen:
+            return
+        seen.add(str(nxt))
+        after = str(nxt)
 
 
 def _objects(mapping: MappingConfig) -> list[str]:
@@ -54,6 +131,7 @@ def _properties(crm: HubSpotCrm, object_type: str) -> dict[str, dict[str, Any]]:
             "type": str(p.type),
             "options": {str(o.value) for o in (p.options or [])},
             "unique": bool(getattr(p, "has_unique_value", False)),
+            "read_only": bool(getattr(p.modification_metadata, "read_only_value", False)),
         }
     return out
 
@@ -148,3 +226,11 @@ def _missing(name: str, obj: str) -> str:
         f"property {name!r} does not exist on {obj} in this HubSpot portal; create it or"
         " fix the internal name"
     )
+
+
+def read_facts(
+    settings: Settings, mapping: MappingConfig, *, tokens: TokenSource | None = None
+) -> OrgFacts:
+    """The portal's properties and owners, for `--fix-plan`."""
+    crm = HubSpotCrm.from_settings(settings, mapping, tokens=tokens)
+    return _facts(crm, {obj: _properties(crm, obj) for obj in _objects(mapping)})

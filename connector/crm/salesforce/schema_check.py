@@ -1,17 +1,33 @@
 """`smsync mappings check` for Salesforce: every mapped field against the org's describe.
 
-Five kinds of problem, each reported at its place in the mapping file: a missing field, a
-type mismatch, a field smsync writes that is not updateable, an external-id field that is
-not marked External ID, and a value-map entry that is not in the field's picklist."""
+Each problem is reported at its place in the mapping file: a missing field, a type
+mismatch, a field smsync writes that is not updateable, an external-id field that is not
+marked External ID (or not createable), a value-map entry that is not in the field's
+picklist, and a user or queue id (routing, fallback owners) that the org lacks or has
+inactive. With a plays file, each value a play waits for that an object's picklist lacks
+is reported at the play's line (`connector.crm.org_check`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simple_salesforce.format import format_soql
+
 from connector.config import MappingConfig, Settings, YamlDocument, YamlPath, read_yaml
+from connector.crm.org_check import (
+    FieldFacts,
+    OrgFacts,
+    Person,
+    id_problems,
+    id_uses,
+    wait_problems,
+    write_problems,
+)
+from connector.crm.org_predicates import predicate_problems
 from connector.crm.salesforce.client import SalesforceCrm
 from connector.crm.salesforce.mapping import SCALAR_FIELDS, VALUE_MAPPED
 from connector.errors import ConfigError, Problem
@@ -178,13 +194,56 @@ def _picklist(entry: dict[str, Any]) -> set[str]:
     }
 
 
+_SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+
+
+def _facts(crm: SalesforceCrm, mapping: MappingConfig, described: dict[str, Describe]) -> OrgFacts:
+    """The org as `org_check` reads it: fields, and the users and queues the mapping names
+    (plus a few active users, to suggest instead)."""
+    facts = OrgFacts("salesforce")
+    for obj, fields in described.items():
+        facts.fields[obj] = {
+            key: FieldFacts(
+                str(f.get("name")),
+                str(f.get("type")),
+                frozenset(_picklist(f)) if f.get("type") in ("picklist", "multipicklist") else None,
+                writable=bool(f.get("updateable", False)),
+                createable=bool(f.get("createable", False)),
+            )
+            for key, f in fields.items()
+        }
+    ids = sorted({u.id for u in id_uses(mapping) if _SF_ID.match(u.id)})
+    queries = ["SELECT Id, Name, IsActive FROM User WHERE IsActive = true LIMIT 5"]
+    if ids:
+        queries.append(format_soql("SELECT Id, Name, IsActive FROM User WHERE Id IN {}", ids))
+        queries.append(format_soql("SELECT Id, Name, Type FROM Group WHERE Id IN {}", ids))
+    for soql in queries:
+        for page in crm.api.query_pages(soql):
+            for row in page:
+                record_id = str(row["Id"])
+                queue = "Type" in row
+                person = Person(
+                    record_id,
+                    "queue" if queue and row.get("Type") == "Queue" else "user",
+                    str(row.get("Name") or ""),
+                    True if queue else bool(row.get("IsActive")),
+                )
+                facts.people[record_id] = facts.people[record_id[:15]] = person
+    return facts
+
+
 def check_mapping(
-    settings: Settings, mapping: MappingConfig, mapping_path: str | Path
+    settings: Settings,
+    mapping: MappingConfig,
+    mapping_path: str | Path,
+    plays_path: str | Path | None = None,
 ) -> list[Problem]:
-    """Every problem of the mapping against the org; empty when it is all fine."""
+    """Every problem of the mapping (and of the plays file, when given) against the org;
+    empty when it is all fine."""
     doc = read_yaml(mapping_path)
     if doc.problems:
         return list(doc.problems)
+    plays_doc = read_yaml(plays_path) if plays_path is not None else None
     crm = SalesforceCrm.from_settings(settings, mapping)
     checker = _Checker(mapping, doc)
     try:
@@ -214,6 +273,32 @@ def check_mapping(
         checker.check_value_maps(described)
         if mapping.tasks.object in described:
             checker.check_task_picklists(described[mapping.tasks.object])
+        facts = _facts(crm, mapping, described)
+        checker.problems.extend(id_problems(mapping, facts, doc))
+        checker.problems.extend(write_problems(mapping, facts, doc, contact_fields=False))
+        if plays_doc is not None:
+            checker.problems.extend(wait_problems(mapping, facts, plays_doc))
+            checker.problems.extend(predicate_problems(mapping, facts, plays_doc))
     finally:
         crm.close()
     return sorted(set(checker.problems), key=lambda p: (p.line, p.col, p.message))
+
+
+def read_facts(settings: Settings, mapping: MappingConfig) -> OrgFacts:
+    """The org's fields and the mapping's users and queues, for `--fix-plan`."""
+    crm = SalesforceCrm.from_settings(settings, mapping)
+    try:
+        described: dict[str, Describe] = {}
+        for name in dict.fromkeys(
+            [*mapping.object_names, mapping.activity.object, mapping.tasks.object]
+        ):
+            try:
+                body = crm.api.restful("describe", f"sobjects/{name}/describe")
+            except ConfigError:
+                continue  # no such object: nothing smsync can create there
+            described[name] = {
+                str(f.get("name", "")).lower(): f for f in (body or {}).get("fields", [])
+            }
+        return _facts(crm, mapping, described)
+    finally:
+        crm.close()

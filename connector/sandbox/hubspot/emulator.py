@@ -339,7 +339,10 @@ class HubSpotEmulator:
 
     async def _property(self, request: Request) -> Response:
         store = self.portal.store(request.path_params["type"])
-        return _json(self.portal.property_get(store, request.path_params["name"]))
+        name = request.path_params["name"]
+        if request.method == "PATCH":
+            return _json(self.portal.property_update(store, name, await _body(request)))
+        return _json(self.portal.property_get(store, name))
 
     async def _owners(self, request: Request) -> Response:
         try:
@@ -347,12 +350,16 @@ class HubSpotEmulator:
         except ValueError as exc:
             raise validation_error("limit must be an integer") from exc
         out = self.portal.owners.page(
-            request.query_params.get("after"), limit, request.query_params.get("email")
+            request.query_params.get("after"),
+            limit,
+            request.query_params.get("email"),
+            archived=_flag(request, "archived"),
         )
         return _json(out)
 
     async def _owner(self, request: Request) -> Response:
-        return _json(self.portal.owners.get(request.path_params["id"]).to_api())
+        archived = _flag(request, "archived")
+        return _json(self.portal.owners.get(request.path_params["id"], archived=archived).to_api())
 
     async def _v4_associations(self, request: Request) -> Response:
         from_type = object_type(request.path_params["from"])
@@ -452,7 +459,9 @@ class HubSpotEmulator:
             Route(objects + "/{id}", api(self._object_patch), methods=["PATCH"]),
             Route(objects + "/{id}", api(self._object_delete), methods=["DELETE"]),
             Route("/crm/v3/properties/{type}", api(self._properties), methods=["GET", "POST"]),
-            Route("/crm/v3/properties/{type}/{name}", api(self._property), methods=["GET"]),
+            Route(
+                "/crm/v3/properties/{type}/{name}", api(self._property), methods=["GET", "PATCH"]
+            ),
             Route("/crm/v3/owners/", api(self._owners), methods=["GET"]),
             Route("/crm/v3/owners", api(self._owners), methods=["GET"]),
             Route("/crm/v3/owners/{id}", api(self._owner), methods=["GET"]),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.sandbox.hubspot.errors import HubSpotError
+from connector.sandbox.roster import RosterUser
 from connector.sandbox.seed import SeedOwner
 
 FIRST_OWNER_ID = 70_000_001
@@ -24,6 +25,7 @@ class Owner:
     team_id: str
     team: str
     created_at: str
+    archived: bool = False  # deactivated: listed and read only with archived=true
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -36,7 +38,7 @@ class Owner:
             "userIdIncludingInactive": self.user_id,
             "createdAt": self.created_at,
             "updatedAt": self.created_at,
-            "archived": False,
+            "archived": self.archived,
             "teams": [{"id": self.team_id, "name": self.team, "primary": True}],
         }
 
@@ -69,8 +71,31 @@ class OwnerDirectory:
         self.by_seed_key[seed.key] = owner
         return owner
 
-    def get(self, owner_id: str) -> Owner:
+    def add_fixed(self, seed: RosterUser, created_at: str) -> Owner:
+        """An owner with the id an admin's files name (the roster), once."""
+        known = self._by_id.get(seed.id)
+        if known is not None:
+            return known
+        team_id = self._teams.setdefault(seed.team, str(6_000_001 + len(self._teams)))
+        owner = Owner(
+            seed.id,
+            FIRST_USER_ID + 100_000 + int(seed.id) % 100_000,
+            seed.email,
+            seed.first_name,
+            seed.last_name,
+            team_id,
+            seed.team,
+            created_at,
+            archived=not seed.active,
+        )
+        self._by_id[owner.id] = owner
+        bisect.insort(self._order, int(owner.id))
+        return owner
+
+    def get(self, owner_id: str, *, archived: bool = False) -> Owner:
         owner = self._by_id.get(owner_id)
+        if owner is not None and owner.archived != archived:
+            owner = None
         if owner is None:
             raise HubSpotError(
                 404,
@@ -80,13 +105,17 @@ class OwnerDirectory:
             )
         return owner
 
-    def page(self, after: str | None, limit: int, email: str | None) -> dict[str, Any]:
+    def page(
+        self, after: str | None, limit: int, email: str | None, *, archived: bool = False
+    ) -> dict[str, Any]:
+        """Active owners, or with `archived` only the archived ones, as the API lists them."""
         start = bisect.bisect_left(self._order, int(after)) if after and after.isdigit() else 0
         limit = max(1, min(limit, MAX_PAGE))
         matches = [
             self._by_id[str(n)]
             for n in self._order[start:]
-            if email is None or self._by_id[str(n)].email.lower() == email.lower()
+            if (email is None or self._by_id[str(n)].email.lower() == email.lower())
+            and self._by_id[str(n)].archived == archived
         ]
         out: dict[str, Any] = {"results": [o.to_api() for o in matches[:limit]]}
         if len(matches) > limit:

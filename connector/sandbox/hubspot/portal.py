@@ -6,6 +6,7 @@ Operations raise `HubSpotError` for whole-request failures; batch operations liv
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from connector.sandbox.hubspot.owners import OwnerDirectory
 from connector.sandbox.hubspot.properties import (
     CONTACTS,
     ENGAGEMENTS,
+    Option,
     check_writable,
     default_properties,
     define,
@@ -27,6 +29,7 @@ from connector.sandbox.hubspot.properties import (
     must_be_object,
     non_unique,
 )
+from connector.sandbox.roster import HUBSPOT_OWNERS
 from connector.sandbox.seed import SeedData
 
 VENDOR = "hubspot"
@@ -277,6 +280,27 @@ class Portal:
             )
         return prop.to_api()
 
+    def property_update(
+        self, store: ObjectStore, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH: a new label or, for an enumeration, the whole list of options."""
+        self.property_get(store, name)  # 404 when unknown
+        prop = store.props[name]
+        changes: dict[str, Any] = {}
+        if isinstance(body.get("label"), str):
+            changes["label"] = body["label"]
+        if isinstance(body.get("options"), list):
+            if prop.type != "enumeration":
+                raise validation_error(f"Property {name} of type {prop.type} has no options")
+            options = tuple(
+                Option(str(o.get("value", "")), str(o.get("label", o.get("value", ""))))
+                for o in body["options"]
+                if isinstance(o, dict)
+            )
+            changes.update(options=options, option_values=frozenset(o.value for o in options))
+        store.props[name] = replace(prop, **changes)
+        return store.props[name].to_api()
+
     def property_create(self, store: ObjectStore, body: dict[str, Any]) -> dict[str, Any]:
         prop = define(body, self.now())
         if prop.name in store.props:
@@ -305,6 +329,8 @@ class Portal:
         now = self.now()
         stamp = iso_ms(now)
         owners_before = len(self.owners.by_seed_key)
+        for roster_owner in HUBSPOT_OWNERS:
+            self.owners.add_fixed(roster_owner, stamp)
         for seed_owner in data.owners:
             self.owners.add(seed_owner, stamp)
         store = self.stores[CONTACTS]

@@ -30,6 +30,7 @@ from connector.sandbox.salesforce.limits import DEFAULT_DAILY_MAX, DailyLimit
 from connector.sandbox.salesforce.schema import ObjectDef, build_schema, find_object
 from connector.sandbox.salesforce.seeding import load_seed
 from connector.sandbox.salesforce.store import Record, Store, to_wire, truncate_ms
+from connector.sandbox.salesforce.tooling import ToolingApi
 from connector.sandbox.salesforce.writes import RecordFailureError, Writer, parse_datetime
 from connector.sandbox.seed import SeedData
 
@@ -150,6 +151,11 @@ class SalesforceEmulator:
             api.route(method, pattern, handler)
         for verb, path, bulk_handler in BulkQueryApi(api).routes():
             api.route(verb, path, bulk_handler)
+        api.route(
+            "POST",
+            r"tooling/sobjects/CustomField",
+            ToolingApi(self.schema, self.store).create_field,
+        )
 
     # Emulator protocol -------------------------------------------------------------------
     @property
@@ -290,7 +296,8 @@ class SalesforceEmulator:
         return JSONResponse({"lifetime_s": self.auth.lifetime.total_seconds()})
 
     async def _admin_schema(self, request: Request) -> Response:
-        """Misconfigure the org: `{"object","field","externalId"?,"unique"?}` or `drop: true`."""
+        """Misconfigure the org: `{"object","field","externalId"?,"unique"?,"picklist"?}` or
+        `drop: true`; `picklist` is the field's values as an admin edits them in Setup."""
         body = await _body(request)
         obj = find_object(self.schema, str(body.get("object", "")))
         f = obj.field(str(body.get("field", ""))) if obj else None
@@ -300,6 +307,8 @@ class SalesforceEmulator:
             obj.drop(f.name)
             self.store.drop_unique(obj.name, f.name)
             return JSONResponse({"dropped": f"{obj.name}.{f.name}"})
+        if isinstance(body.get("picklist"), list):  # Setup: the field's values, as edited
+            f.picklist = tuple(str(v) for v in body["picklist"])
         if "externalId" in body:
             f.external_id = bool(body["externalId"])
         if "unique" in body:

@@ -27,13 +27,15 @@ SMS_DISPOSITIONS = (
 )
 SMS_CONSENT = ("Opted_In", "Opted_Out", "Unknown")
 SMS_CONSENT_SOURCES = ("Keyword", "Web_Form", "Import", "Manual", "Provider_Block", "CRM")
+# the standard values plus MQL, as an admin adds it for the shipped speed-to-lead play
 LEAD_STATUSES = (
     "Open - Not Contacted",
     "Working - Contacted",
+    "MQL",
     "Closed - Converted",
     "Closed - Not Converted",
 )
-LIFECYCLE_STAGES = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer")
+LIFECYCLE_STAGES = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer", "Disqualified")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 TASK_PRIORITIES = ("High", "Normal", "Low")
 TASK_TYPES = ("Call", "Email", "Meeting", "Other")
@@ -234,13 +236,14 @@ def system_fields(prefix_label: str) -> list[FieldDef]:
     ]
 
 
-def owner_field() -> FieldDef:
+def owner_field(*targets: str) -> FieldDef:
+    """OwnerId; Lead and Task owners may be a queue (Group) too, as in a real org."""
     return FieldDef(
         "OwnerId",
         "reference",
         label="Owner ID",
         length=18,
-        reference_to=("User",),
+        reference_to=("User", *targets),
         relationship_name="Owner",
     )
 
@@ -304,7 +307,7 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("State", "string", label="State/Province", length=80),
         FieldDef("PostalCode", "string", label="Zip/Postal Code", length=20),
         FieldDef("LeadSource", "picklist", label="Lead Source", length=255, picklist=SOURCES),
-        owner_field(),
+        owner_field("Group"),
         *_sms_fields(),
     )
     contact = ObjectDef("Contact", "003", "Contact", "Contacts")
@@ -336,7 +339,7 @@ def build_schema() -> dict[str, ObjectDef]:
             relationship_name="Who",
         ),
         FieldDef("WhatId", "reference", label="Related To ID", length=18, relationship_name="What"),
-        owner_field(),
+        owner_field("Group"),
         FieldDef("ActivityDate", "date", label="Due Date Only"),
         FieldDef(
             "Status",
@@ -382,9 +385,16 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("IsActive", "boolean", label="Active"),
         FieldDef("Team__c", "string", label="Team", length=80),
     )
+    group = ObjectDef("Group", "00G", "Group", "Groups")
+    group.add(
+        *system_fields("Group"),
+        FieldDef("Name", "string", length=40, required=True),
+        FieldDef("DeveloperName", "string", label="Developer Name", length=80, unique=True),
+        FieldDef("Type", "picklist", length=255, picklist=("Queue", "Regular")),
+    )
     from connector.sandbox.salesforce.opportunity_schema import pipeline_objects
 
-    return {o.name: o for o in (lead, contact, task, user, *pipeline_objects())}
+    return {o.name: o for o in (lead, contact, task, user, group, *pipeline_objects())}
 
 
 _INDUSTRIES = (

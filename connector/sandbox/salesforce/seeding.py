@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from connector.sandbox.roster import SALESFORCE_QUEUES, SALESFORCE_USERS
 from connector.sandbox.salesforce.opportunities import CONTACT_ROLE, OPPORTUNITY, PipelineRules
 from connector.sandbox.salesforce.store import Record, Store, truncate_ms
 from connector.sandbox.seed import DEAL_LOST, DEAL_WON, SeedContact, SeedData, SeedDeal
@@ -79,6 +80,29 @@ def _person(c: SeedContact, owner_id: str, team: str, now: datetime) -> Record:
     return row
 
 
+def _roster(store: Store, base: datetime, creator: str) -> None:
+    """The users and queues the shipped mapping names, with their fixed ids."""
+    for u in SALESFORCE_USERS:
+        if store.get("User", u.id) is None:
+            row = _audit(store, "User", base, creator)
+            row.update(
+                Id=u.id,
+                FirstName=u.first_name,
+                LastName=u.last_name,
+                Name=f"{u.first_name} {u.last_name}",
+                Email=u.email,
+                Username=u.email,
+                IsActive=u.active,
+                Team__c=u.team,
+            )
+            store.put("User", row)
+    for q in SALESFORCE_QUEUES:
+        if store.get("Group", q.id) is None:
+            row = _audit(store, "Group", base, creator)
+            row.update(Id=q.id, Name=q.name, DeveloperName=q.developer_name, Type="Queue")
+            store.put("Group", row)
+
+
 def load_seed(
     store: Store, data: SeedData, *, now: datetime, rules: PipelineRules
 ) -> dict[str, int]:
@@ -88,6 +112,7 @@ def load_seed(
         (r["Id"] for r in store.rows("User").values() if r.get("Team__c") == "Integration"),
         "",
     )
+    _roster(store, base, creator)
     created = {"User": 0, "Lead": 0, "Contact": 0}
     owners: dict[str, tuple[str, str]] = {}
     for o in data.owners:

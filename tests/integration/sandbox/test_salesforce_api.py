@@ -92,7 +92,8 @@ def test_seed_maps_canonical_values_to_picklists(sb: Sandbox, sf: Salesforce) ->
         "Opportunity",
         "Customer",
     }
-    assert sf.query("SELECT COUNT() FROM User WHERE Team__c != null")["totalSize"] == 9
+    # the integration user, 8 seeded owners and the 6 users the shipped mapping names
+    assert sf.query("SELECT COUNT() FROM User WHERE Team__c != null")["totalSize"] == 15
 
 
 def test_collection_upsert_of_200_then_replay_creates_nothing(sb: Sandbox, sf: Salesforce) -> None:
