@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -15,7 +16,7 @@ from connector.config.mapping_types import (
     for_crm,
     task_enum,
 )
-from connector.config.values import ApiName, Strict
+from connector.config.values import ApiName, Duration, Strict, TimeZoneName
 
 # --- activities and tasks ---------------------------------------------------------------
 
@@ -96,6 +97,28 @@ class TaskSettings(Strict):
         (),
         description="What the rep should say per disposition, appended to the follow-up "
         "task's body.",
+    )
+
+    reply_window: Duration = Field(
+        timedelta(days=7),
+        description="A reply is credited to the last play that texted the number within "
+        "this window (e.g. 7d, 48h); older texts credit no play.",
+    )
+    conversation_messages: Annotated[int, Field(ge=1, le=50)] = Field(
+        5, description="How many of the latest texts, both directions, a task's body shows."
+    )
+    owner_time_zone: TimeZoneName | None = Field(
+        None,
+        description="IANA zone for task times when the CRM holds none for the owner "
+        "(Salesforce reads User.TimeZoneSidKey, HubSpot the portal's zone). Default: "
+        "sla.business_hours.time_zone.",
+    )
+
+    record_url: Annotated[str, Field(min_length=1, pattern=r"\$\{?id\b")] | None = Field(
+        None,
+        description="Link to a record, shown by review tasks for each candidate record: "
+        "$object_type and $id, e.g. https://app.hubspot.com/contacts/<portal>/record/0-1/$id. "
+        "Salesforce's default: the instance URL + /lightning/r/$object_type/$id/view.",
     )
 
     def talk_track(self, disposition: str) -> str | None:

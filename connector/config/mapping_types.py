@@ -46,6 +46,15 @@ TEMPLATE_PLACEHOLDERS: Final = (
     "owner_name",
     "play",
     "sla_kind",
+    # the rep's view (issue 15): who, the gist, the thread and the due time in their zone
+    "name",
+    "gist",
+    "phone",
+    "conversation",
+    "rule",
+    "talk_track",
+    "due_local",
+    "sla_words",
 )
 
 # What each CRM accepts, so a typo is caught offline rather than by a failed write.

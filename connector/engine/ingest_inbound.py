@@ -27,6 +27,7 @@ from connector.domain.sla import add_business_time, start_timer
 from connector.engine import compliance, crm_records, tasks
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
+from connector.engine.reply_facts import play_answered, record_links, reply_facts
 from connector.engine.reply_policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.engine.send import policy_of
 from connector.logs import mask_phone
@@ -136,7 +137,7 @@ def inbound(
         now,
         report,
     )
-    play = next((s.active_motion for s in states if s.active_motion), None)
+    play = play_answered(ctx, conn, message, states)
     due: datetime | None = None
     single = states[0] if len(states) == 1 and len(refs) == 1 else None
     if single is not None and found.creates_task:
@@ -177,6 +178,12 @@ def inbound(
             queue(conn, write, now, report)
 
 
+def rule_words(found: Classification) -> str:
+    """The rule that decided the disposition and what in the text matched it."""
+    rule = found.disposition.rule
+    return f"{rule}, matched {found.matched}" if found.matched else rule
+
+
 def _review(
     ctx: EngineContext,
     policy: ReplyPolicy,
@@ -205,7 +212,25 @@ def _review(
         )
         event = "ingest.opt_out_review"
     else:
-        write = tasks.review(message, refs, found.name, owner_id=policy.review_owner_id, due=due)
+        facts = reply_facts(
+            ctx,
+            policy,
+            conn,
+            message=message,
+            state=single,
+            owner_id=policy.review_owner_id,
+            rule=rule_words(found),
+            within=within,
+        )
+        write = tasks.review(
+            message,
+            refs,
+            found.name,
+            facts,
+            links=record_links(ctx, refs),
+            owner_id=policy.review_owner_id,
+            due=due,
+        )
         event = "ingest.review_task"
     queue(conn, write, now, report)
     report.reviews += 1
@@ -241,11 +266,22 @@ def _follow_up(
         conn, state.ref, kind, started=timer.started, due=timer.due, source_sid=message.sid
     )
     due = entry.timer.due
+    facts = reply_facts(
+        ctx,
+        policy,
+        conn,
+        message=message,
+        state=state,
+        owner_id=assignment.owner_id or policy.fallback_owner_id,
+        rule=rule_words(found),
+        within=within,
+    )
     write = tasks.follow_up(
         ctx.mapping,
         message,
         state.ref,
         found.name,
+        facts,
         owner_id=assignment.owner_id,
         due=due,
         sla_kind=kind.value,

@@ -142,6 +142,24 @@ def for_contact(conn: sa.Connection, contact: CrmRef, limit: int = 100) -> list[
     return [_message(row) for row in rows]
 
 
+def last_play_to(conn: sa.Connection, phone: str, since: datetime) -> str | None:
+    """The play of the latest outbound text to `phone` sent at or after `since` (a reply
+    answers the last play that texted the number; `ix_messages_direction_created_at`
+    covers the probe)."""
+    row = conn.execute(
+        sa.select(t.c.play)
+        .where(
+            t.c.direction == Direction.OUTBOUND.value,
+            t.c.created_at >= since,
+            t.c.to_number == phone,
+            t.c.play.is_not(None),
+        )
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return str(row) if row else None
+
+
 def _locked(conn: sa.Connection, sid: str) -> sa.Row[Any] | None:
     return conn.execute(lock_row(conn, sa.select(t).where(t.c.sid == sid))).one_or_none()
 

@@ -134,7 +134,7 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     assert task is not None
     assert task.write.owner_id == OWNER
     assert task.write.due == DUE
-    assert "Talk track (pricing_question)" in str(task.write.fields["body"])
+    assert "Talk track: Share the current price sheet" in str(task.write.fields["body"])
     assert fields is not None
     assert fields.write.fields["disposition"] == "pricing_question"
 

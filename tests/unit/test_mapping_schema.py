@@ -182,7 +182,7 @@ def test_bad_segment_name_points_at_the_key(tmp_path: Path) -> None:
 
 
 def test_template_with_a_stray_dollar(tmp_path: Path) -> None:
-    path = edited(tmp_path, HUBSPOT, ("    ${body}\n", "    ${body} costs $5\n"))
+    path = edited(tmp_path, HUBSPOT, ("    ${conversation}\n", "    ${conversation} costs $5\n"))
     (problem,) = problems_of(path)
     assert problem.message.startswith("tasks.body: a '$' is not followed by a name")
 

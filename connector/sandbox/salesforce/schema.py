@@ -38,6 +38,17 @@ TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone 
 TASK_PRIORITIES = ("High", "Normal", "Low")
 TASK_TYPES = ("Call", "Email", "Meeting", "Other")
 TASK_SUBTYPES = ("Task", "Email", "Call")
+USER_ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "Europe/London",
+    "GMT",
+)
 
 # the audit fields every record carries; the API can read them but never write them
 SYSTEM_FIELDS = (
@@ -381,6 +392,8 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("Username", "string", length=80, required=True, unique=True),
         FieldDef("IsActive", "boolean", label="Active"),
         FieldDef("Team__c", "string", label="Team", length=80),
+        # Salesforce's own: the user's zone, an IANA name (what task times are shown in)
+        FieldDef("TimeZoneSidKey", "picklist", label="Time Zone", length=40, picklist=USER_ZONES),
     )
     from connector.sandbox.salesforce.opportunity_schema import pipeline_objects
 

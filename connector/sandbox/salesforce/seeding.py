@@ -79,6 +79,14 @@ def _person(c: SeedContact, owner_id: str, team: str, now: datetime) -> Record:
     return row
 
 
+# each seeded team works from one zone, so task times differ by owner as in a real org
+TEAM_ZONES = {
+    "East": "America/New_York",
+    "Central": "America/Chicago",
+    "West": "America/Los_Angeles",
+}
+
+
 def load_seed(
     store: Store, data: SeedData, *, now: datetime, rules: PipelineRules
 ) -> dict[str, int]:
@@ -102,6 +110,7 @@ def load_seed(
                 Username=o.email,
                 IsActive=True,
                 Team__c=o.team,
+                TimeZoneSidKey=TEAM_ZONES.get(o.team, "America/New_York"),
             )
             store.put("User", row)
             created["User"] += 1
