@@ -16,7 +16,7 @@ from connector.config.mapping_types import (
     for_crm,
     task_enum,
 )
-from connector.config.values import ApiName, Duration, Strict, TimeZoneName
+from connector.config.values import ApiName, Duration, SnakeName, Strict, TimeZoneName
 
 # --- activities and tasks ---------------------------------------------------------------
 
@@ -31,6 +31,30 @@ class Activity(Strict):
         description="Unique external-id field (HubSpot: property) holding sms:<MessageSid>; "
         "e.g. SMS_Message_Id__c or smsync_external_id."
     )
+    type: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None,
+        description="Salesforce: the Task Type each text is logged with (a value of the "
+        "org's Type picklist, e.g. SMS once an admin adds it). Default: Other. HubSpot logs "
+        "SMS communications and ignores it.",
+    )
+    subtype: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None,
+        description="Salesforce: the TaskSubtype each text is logged with (Task, Call, "
+        "Email). Default: none (Salesforce's Task).",
+    )
+    thread_messages: Annotated[int, Field(ge=1, le=50)] = Field(
+        10, description="How many of the latest texts the sms_thread field shows."
+    )
+
+
+class JourneyMoves(Strict):
+    """Where smsync moves the journey-state field (canonical values of
+    value_maps.journey_state) when something happens; an event left out moves nothing."""
+
+    on_reply: SnakeName | None = Field(
+        None, description="After a reply that is not an opt-out or HELP, e.g. engaged."
+    )
+    on_opt_out: SnakeName | None = Field(None, description="After an opt-out, e.g. closed.")
 
 
 class TaskStatusValues(Strict):

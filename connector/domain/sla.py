@@ -229,14 +229,14 @@ def raise_priority(priority: TaskPriority) -> TaskPriority:
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
-    """What a breach writes: the breached flag on the record, the follow-up task's raised
-    priority, and an escalation task (of `task_kind`) for the team lead."""
+    """What a breach writes besides the record's SLA fields (`engine.crm_records`): the
+    follow-up task's raised priority, and an escalation task (of `task_kind`) for the team
+    lead."""
 
     timer: SlaTimer
     priority: TaskPriority
     task_kind: str
     lead_id: str | None
-    fields: dict[str, object]
 
 
 def escalate(
@@ -253,7 +253,6 @@ def escalate(
         priority=raise_priority(task_priority),
         task_kind=ESCALATION_TASK_KIND,
         lead_id=lead_id,
-        fields={"sla_breached": True, "sla_due": timer.due},
     )
 
 

@@ -4,6 +4,7 @@ records, and a provider block (21610) enters the consent ledger."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from connector.domain.model import CrmWrite, Direction
 from connector.engine import consent_sync, crm_records
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
+from connector.engine.reply_facts import in_motion
 from connector.logs import mask_phone
 from connector.store import contacts, messages
 from connector.store.records import InboxItem
@@ -37,11 +39,12 @@ def status(
     target = messages.contact_of(conn, sid)
     code = message.error_code
     if target is not None and message.status.terminal:
-        write = crm_records.activity(message, target)
+        write = crm_records.logged(conn, message, target)
         fields = dict(write.fields)
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
-        queue(conn, CrmWrite("activity", write.external_id, target, fields), now, report)
+        queue(conn, replace(write, fields=fields), now, report)
+        report.crm_writes += int(in_motion(ctx, conn, message, target))
     if code == PROVIDER_BLOCK:
         entry = consent_rules.from_provider_block(
             phone=message.to, at=message.at, message_sid=sid, error_code=code

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from connector.domain.model import ContactState, CrmRef, Message
+from connector.engine import crm_records
 from connector.engine.context import EngineContext
-from connector.engine.reply_policy import ReplyPolicy
+from connector.engine.reply_policy import DEFAULT_HOURS
 from connector.engine.task_text import person_name, thread_of
 from connector.engine.tasks import ReplyFacts
 from connector.ports import RecordLinks
-from connector.store import messages
+from connector.store import contacts, messages
 
 
 def play_answered(
@@ -33,7 +34,7 @@ def play_answered(
     return found or next((s.active_motion for s in states if s.active_motion), None)
 
 
-def owner_zone(ctx: EngineContext, policy: ReplyPolicy, owner_id: str | None) -> ZoneInfo:
+def owner_zone(ctx: EngineContext, owner_id: str | None) -> ZoneInfo:
     if owner_id:
         owner = ctx.owner_names.lookup(ctx.crm, [owner_id]).get(owner_id)
         if owner is not None and owner.time_zone:
@@ -41,13 +42,20 @@ def owner_zone(ctx: EngineContext, policy: ReplyPolicy, owner_id: str | None) ->
                 return ZoneInfo(owner.time_zone)
             except (ValueError, KeyError):  # a zone this machine does not know
                 pass
+    return default_zone(ctx)
+
+
+def default_zone(ctx: EngineContext) -> ZoneInfo:
+    """`tasks.owner_time_zone`, else the SLA calendar's zone, else smsync's default."""
     configured = ctx.mapping.tasks.owner_time_zone
-    return ZoneInfo(configured) if configured else policy.default_calendar.zone
+    if configured:
+        return ZoneInfo(configured)
+    hours = ctx.mapping.sla.business_hours if ctx.mapping.sla is not None else None
+    return ZoneInfo(hours.time_zone) if hours is not None else DEFAULT_HOURS.zone
 
 
 def reply_facts(
     ctx: EngineContext,
-    policy: ReplyPolicy,
     conn: sa.Connection,
     *,
     message: Message,
@@ -66,7 +74,7 @@ def reply_facts(
     return ReplyFacts(
         name=name,
         thread=thread_of(texts, name, limit),
-        zone=owner_zone(ctx, policy, owner_id),
+        zone=owner_zone(ctx, owner_id),
         rule=rule,
         within=within,
     )
@@ -77,3 +85,32 @@ def record_links(ctx: EngineContext, refs: Sequence[CrmRef]) -> dict[CrmRef, str
     if not isinstance(crm, RecordLinks):
         return {}
     return {ref: crm.record_url(ref) for ref in refs}
+
+
+def record_changed(
+    ctx: EngineContext, conn: sa.Connection, state: ContactState, keys: set[str]
+) -> bool:
+    """Queue the record's kept fields `keys` (`crm_records.record_fields`), the SMS thread
+    in its owner's zone."""
+    return crm_records.record_fields(
+        conn,
+        state.ref,
+        keys,
+        ctx.clock.now(),
+        zone=owner_zone(ctx, state.owner_id) if "sms_thread" in keys else None,
+        thread_messages=ctx.mapping.activity.thread_messages,
+    )
+
+
+def in_motion(ctx: EngineContext, conn: sa.Connection, message: Message, target: CrmRef) -> bool:
+    """An outbound text settled: the record's SMS thread shows it, and a play's text puts
+    the record in that play's motion (`active_motion`; the sweep ends it after
+    `tasks.reply_window` without a text)."""
+    state = contacts.get(conn, target)
+    if state is None:
+        return False
+    keys = {"sms_thread"}
+    if message.play and state.active_motion != message.play:
+        contacts.set_motion(conn, target, active_motion=message.play, now=ctx.clock.now())
+        keys.add("active_motion")
+    return record_changed(ctx, conn, state, keys)

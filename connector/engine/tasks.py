@@ -21,12 +21,11 @@ from zoneinfo import ZoneInfo
 from connector.config import MappingConfig
 from connector.domain.model import CrmRef, CrmWrite, Message, TaskPriority
 from connector.domain.sla import due_words, duration_words
-from connector.engine.crm_records import task_id
+from connector.engine.crm_records import FOLLOW_UP, task_id
 from connector.engine.task_text import Thread, gist, record_lines
 from connector.logs import mask_phone
 
 REVIEW_TARGET = CrmRef("review", "")  # no record: the adapters write an unlinked task
-FOLLOW_UP = "follow_up"
 REVIEW = "review"
 OPT_OUT_REVIEW = "opt_out_review"
 

@@ -79,6 +79,19 @@ def set_disposition(conn: sa.Connection, ref: CrmRef, disposition: str, now: dat
     return result.rowcount == 1
 
 
+def set_motion(conn: sa.Connection, ref: CrmRef, *, now: datetime, **values: str | None) -> bool:
+    """Set the engine-kept fields `active_motion` and/or `journey_state` of one record."""
+    allowed = {k: v for k, v in values.items() if k in ("active_motion", "journey_state")}
+    if len(allowed) != len(values):
+        raise ValueError(f"only active_motion and journey_state, not {sorted(values)}")
+    result = conn.execute(
+        sa.update(t)
+        .where(t.c.crm_object_type == ref.object_type, t.c.crm_id == ref.id)
+        .values(**allowed, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
 def set_consent_for_phone(
     conn: sa.Connection, phone: str, consent: ConsentStatus, now: datetime
 ) -> int:

@@ -36,7 +36,7 @@ LEAD_STATUSES = (
 LIFECYCLE_STAGES = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 TASK_PRIORITIES = ("High", "Normal", "Low")
-TASK_TYPES = ("Call", "Email", "Meeting", "Other")
+TASK_TYPES = ("Call", "Email", "Meeting", "Other", "SMS")  # SMS: the org's own value
 TASK_SUBTYPES = ("Task", "Email", "Call")
 USER_ZONES = (
     "America/New_York",
@@ -269,6 +269,7 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("SMS_Owner_Team__c", "string", length=80),
         FieldDef("SMS_Time_Zone__c", "string", length=64),
         FieldDef("SMS_Phone_Status__c", "string", length=40),
+        FieldDef("SMS_Thread__c", "textarea", label="SMS Thread", length=32000),
         # the org's own fields the example plays read (meeting, renewal, web form)
         FieldDef("Next_Meeting__c", "datetime", label="Next Meeting"),
         FieldDef("Renewal_Date__c", "date", label="Renewal Date"),
