@@ -135,3 +135,74 @@ def test_a_reply_to_a_play_becomes_a_task_a_rep_can_act_on(world: World) -> None
     assert words.endswith(", 4 business hours")
     assert "+00:00" not in body  # no raw UTC for the rep
     assert task["OwnerId" if sf else "hubspot_owner_id"] == person.owner_id
+
+
+def crm_rows(world: World, obj: str, field: str, value: str) -> list[dict[str, Any]]:
+    found = world.sandbox.emulators[world.vendor].find(obj, field, value)
+    return [dict(r.get("properties", r)) if world.vendor == "hubspot" else dict(r) for r in found]
+
+
+def crm_record(world: World, state: ContactState) -> dict[str, Any]:
+    key = "Id" if world.vendor == "salesforce" else "hs_object_id"
+    [row] = crm_rows(world, state.ref.object_type, key, state.ref.id)
+    return row
+
+
+def test_the_conversation_and_the_kept_fields_on_the_record(world: World) -> None:
+    person = world.person_only_in_new_york()
+    phone = person.phone
+    assert phone is not None
+    assert person.owner_id
+    world.edit(person, "time_zone", "America/New_York")
+    world.edit(person, "lifecycle_stage", "sql")
+    world.pull()
+    world.at(MORNING + timedelta(minutes=3))
+    assert send.run(world.ctx).sent == 1
+    [play_text] = world.texts_to(phone)
+    world.at(MORNING + timedelta(minutes=4))
+    run_cycle(world.ctx)  # the play's status settles: its activity, the motion, the thread
+    world.at(MORNING + timedelta(minutes=5))
+    sid = reply(world, phone, "How much does it cost?")
+    report = run_cycle(world.ctx)
+    assert report.writeback is not None
+    assert report.writeback["dead"] == 0
+
+    m = world.ctx.mapping
+    sf = world.vendor == "salesforce"
+    owner_key = "OwnerId" if sf else "hubspot_owner_id"
+    # one activity per text, both directions, owned by the record's owner
+    for text_sid, direction in ((play_text["sid"], "Outbound"), (sid, "Inbound")):
+        [act] = crm_rows(world, m.activity.object, m.activity.external_id_field, f"sms:{text_sid}")
+        assert act[owner_key] == person.owner_id
+        if sf:
+            assert act["Type"] == "SMS"
+            assert act["TaskSubtype"] == "Task"
+            assert act["SMS_Direction__c"] == direction
+            assert act["WhoId"] == person.ref.id
+            assert f"Direction: {direction}" in act["Description"]
+        else:
+            assert act["hs_communication_channel_type"] == "SMS"
+            assert act["hs_communication_body"].startswith(f"{direction} SMS")
+    [play_act] = crm_rows(
+        world, m.activity.object, m.activity.external_id_field, f"sms:{play_text['sid']}"
+    )
+    assert "speed_to_lead" in play_act["Description" if sf else "hs_communication_body"]
+    if sf:  # a closed SMS Task moves the record's last activity
+        assert str(crm_record(world, person)["LastActivityDate"]) == MORNING.date().isoformat()
+
+    # the fields a rep reads on the record
+    fmap = m.field_map(person.ref.object_type)
+    rec = crm_record(world, person)
+    assert rec[fmap.disposition] == m.to_crm("disposition", "pricing_question")
+    assert rec[fmap.journey_state] == m.to_crm("journey_state", "engaged")
+    assert fmap.active_motion
+    assert rec[fmap.active_motion] == "speed_to_lead"
+    assert fmap.sla_due
+    assert fmap.sla_breached
+    assert rec[fmap.sla_due]
+    assert str(rec[fmap.sla_breached]).lower() in ("false", "")
+    assert fmap.sms_thread
+    thread = rec[fmap.sms_thread]
+    first = person.segments["first_name"]
+    assert thread.index("Us (speed_to_lead):") < thread.index(f"{first}")
+    assert thread.endswith("How much does it cost?")
