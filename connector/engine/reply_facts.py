@@ -104,8 +104,8 @@ def record_changed(
 
 def in_motion(ctx: EngineContext, conn: sa.Connection, message: Message, target: CrmRef) -> bool:
     """An outbound text settled: the record's SMS thread shows it, and a play's text puts
-    the record in that play's motion (`active_motion`; the sweep ends it after
-    `tasks.reply_window` without a text)."""
+    the record in that play's motion (`active_motion`, until the next play's text, an
+    opt-out or a wrong number ends it: `ingest_inbound.ENDS_MOTION`)."""
     state = contacts.get(conn, target)
     if state is None:
         return False
