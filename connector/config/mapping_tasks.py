@@ -12,11 +12,12 @@ from connector.config.mapping_types import (
     TASK_OBJECTS,
     TEMPLATE_PLACEHOLDERS,
     Disposition,
+    JourneyState,
     Template,
     for_crm,
     task_enum,
 )
-from connector.config.values import ApiName, Duration, SnakeName, Strict, TimeZoneName
+from connector.config.values import ApiName, Duration, Strict, TimeZoneName
 
 # --- activities and tasks ---------------------------------------------------------------
 
@@ -51,10 +52,10 @@ class JourneyMoves(Strict):
     """Where smsync moves the journey-state field (canonical values of
     value_maps.journey_state) when something happens; an event left out moves nothing."""
 
-    on_reply: SnakeName | None = Field(
+    on_reply: JourneyState | None = Field(
         None, description="After a reply that is not an opt-out or HELP, e.g. engaged."
     )
-    on_opt_out: SnakeName | None = Field(None, description="After an opt-out, e.g. closed.")
+    on_opt_out: JourneyState | None = Field(None, description="After an opt-out, e.g. closed.")
 
 
 class TaskStatusValues(Strict):

@@ -96,6 +96,7 @@ class Scope:
     crm: str | None
     vocabulary: tuple[str, ...]
     sla_names: frozenset[str] | None
+    journeys: tuple[str, ...] | None = None  # canonical values of value_maps.journey_state
 
     @classmethod
     def from_raw(cls, data: Any) -> Scope:
@@ -115,7 +116,14 @@ class Scope:
             sla_names = frozenset()
         elif isinstance(policies, dict):
             sla_names = frozenset(policies)
-        return cls(crm=crm, vocabulary=vocabulary, sla_names=sla_names)
+        maps = raw.get("value_maps")
+        journey = maps.get("journey_state") if isinstance(maps, dict) else None
+        journeys = (
+            tuple(dict.fromkeys(str(v) for v in journey.values()))
+            if isinstance(journey, dict)
+            else None
+        )
+        return cls(crm=crm, vocabulary=vocabulary, sla_names=sla_names, journeys=journeys)
 
 
 SCOPE_KEY: Final = "mapping_scope"
@@ -184,6 +192,17 @@ def _sla_name(value: str, info: ValidationInfo) -> str:
 
 
 SlaName = Annotated[str, AfterValidator(_sla_name)]
+
+
+def _journey(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
+    if now is not None and now.journeys is not None and value not in now.journeys:
+        err = one_of(value, now.journeys)
+        raise fail(f"{err.message()} (a canonical value of value_maps.journey_state)")
+    return value
+
+
+JourneyState = Annotated[SnakeName, AfterValidator(_journey)]
 
 
 def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str, ValidationInfo], str]:
