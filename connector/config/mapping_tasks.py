@@ -13,6 +13,7 @@ from connector.config.mapping_types import (
     TEMPLATE_PLACEHOLDERS,
     Disposition,
     JourneyState,
+    LifecycleStage,
     Template,
     for_crm,
     task_enum,
@@ -56,6 +57,21 @@ class JourneyMoves(Strict):
         None, description="After a reply that is not an opt-out or HELP, e.g. engaged."
     )
     on_opt_out: JourneyState | None = Field(None, description="After an opt-out, e.g. closed.")
+    on_meeting: JourneyState | None = Field(
+        None,
+        description="When the record's meeting_time segment is set or moves (a meeting "
+        "booked in the CRM), e.g. meeting_booked.",
+    )
+    on_close: JourneyState | None = Field(
+        None,
+        description="When the lifecycle stage enters one of close_stages, e.g. closed; the "
+        "active motion ends too.",
+    )
+    close_stages: tuple[LifecycleStage, ...] = Field(
+        (),
+        description="Canonical lifecycle stages (value_maps.lifecycle_stage) that close the "
+        "journey, e.g. [converted, disqualified, customer].",
+    )
 
 
 class TaskStatusValues(Strict):

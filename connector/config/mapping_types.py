@@ -97,6 +97,7 @@ class Scope:
     vocabulary: tuple[str, ...]
     sla_names: frozenset[str] | None
     journeys: tuple[str, ...] | None = None  # canonical values of value_maps.journey_state
+    stages: tuple[str, ...] | None = None  # canonical values of value_maps.lifecycle_stage
 
     @classmethod
     def from_raw(cls, data: Any) -> Scope:
@@ -117,13 +118,20 @@ class Scope:
         elif isinstance(policies, dict):
             sla_names = frozenset(policies)
         maps = raw.get("value_maps")
-        journey = maps.get("journey_state") if isinstance(maps, dict) else None
-        journeys = (
-            tuple(dict.fromkeys(str(v) for v in journey.values()))
-            if isinstance(journey, dict)
-            else None
+        return cls(
+            crm=crm,
+            vocabulary=vocabulary,
+            sla_names=sla_names,
+            journeys=_canonical_values(maps, "journey_state"),
+            stages=_canonical_values(maps, "lifecycle_stage"),
         )
-        return cls(crm=crm, vocabulary=vocabulary, sla_names=sla_names, journeys=journeys)
+
+
+def _canonical_values(maps: Any, kind: str) -> tuple[str, ...] | None:
+    found = maps.get(kind) if isinstance(maps, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return tuple(dict.fromkeys(str(v) for v in found.values()))
 
 
 SCOPE_KEY: Final = "mapping_scope"
@@ -203,6 +211,17 @@ def _journey(value: str, info: ValidationInfo) -> str:
 
 
 JourneyState = Annotated[SnakeName, AfterValidator(_journey)]
+
+
+def _stage(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
+    if now is not None and now.stages is not None and value not in now.stages:
+        err = one_of(value, now.stages)
+        raise fail(f"{err.message()} (a canonical value of value_maps.lifecycle_stage)")
+    return value
+
+
+LifecycleStage = Annotated[SnakeName, AfterValidator(_stage)]
 
 
 def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str, ValidationInfo], str]:

@@ -206,3 +206,37 @@ def test_the_conversation_and_the_kept_fields_on_the_record(world: World) -> Non
     first = person.segments["first_name"]
     assert thread.index("Us (speed_to_lead):") < thread.index(f"{first}")
     assert thread.endswith("How much does it cost?")
+
+
+def test_journey_moves_on_meeting_and_close_and_the_motion_ends(world: World) -> None:
+    m = world.ctx.mapping
+    person = world.person_only_in_new_york()
+    assert person.phone is not None
+    world.edit(person, "time_zone", "America/New_York")
+    world.edit(person, "lifecycle_stage", "sql")
+    world.pull()
+    world.at(MORNING + timedelta(minutes=3))
+    assert send.run(world.ctx).sent == 1
+    world.at(MORNING + timedelta(minutes=4))
+    run_cycle(world.ctx)
+    fmap = m.field_map(person.ref.object_type)
+    assert fmap.active_motion
+    assert crm_record(world, person)[fmap.active_motion] == "speed_to_lead"
+
+    # a meeting booked in the CRM moves the journey
+    meeting_field = fmap.segments["meeting_time"]
+    when = "2026-03-10T15:00:00.000+0000" if world.vendor == "salesforce" else "1773154800000"
+    world.case.change_field(person.ref.object_type, person.ref.id, meeting_field, when)
+    world.at(MORNING + timedelta(minutes=5))
+    run_cycle(world.ctx)
+    rec = crm_record(world, person)
+    assert rec[fmap.journey_state] == m.to_crm("journey_state", "meeting_booked")
+    assert rec[fmap.active_motion] == "speed_to_lead"  # still in motion
+
+    # the deal closes: the journey closes and the motion ends
+    world.edit(person, "lifecycle_stage", "customer")
+    world.at(MORNING + timedelta(minutes=6))
+    run_cycle(world.ctx)
+    rec = crm_record(world, person)
+    assert rec[fmap.journey_state] == m.to_crm("journey_state", "closed")
+    assert rec.get(fmap.active_motion) in (None, "")
