@@ -196,6 +196,7 @@ def crm_fields(world: World, state: ContactState) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timeout(120 + 3 * EXAMPLES)  # one test runs every sequence of its CRM
 @pytest.mark.parametrize("vendor", ["salesforce", "hubspot"])
 def test_crm_fields_always_equal_the_store(vendor: str, sandbox: Sandbox, tmp_path: Path) -> None:
     with make_world(vendor, sandbox, tmp_path, PLAYS, seeded_at=START, start=START) as world:
