@@ -1,6 +1,10 @@
 """The journey moves a pull sees (the mapping's `journey.on_meeting` and `journey.on_close`):
 a meeting booked in the CRM (the `meeting_time` segment set or moved) and a lifecycle stage
-that closes the journey. Replies and opt-outs move it at ingest (`ingest_inbound`)."""
+that closes the journey. Replies and opt-outs move it at ingest (`ingest_inbound`).
+
+A play's motion (`active_motion`) ends on close, on an opt-out or a wrong number, and when
+no play has texted the record for `tasks.reply_window` (`ended_motions`, run by the sweep),
+so a play in motion holds lower-priority plays back only while it is in motion."""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from connector.config import MappingConfig
-from connector.domain.model import ContactState
+from connector.domain.model import ContactState, CrmRef
 from connector.engine import crm_records
-from connector.store import contacts
+from connector.ports import Cursor
+from connector.store import contacts, cursors, messages
+from connector.store.tables import contact_state as cs
 
 MEETING_TIME = "meeting_time"
+MOTION_CURSOR = "motions:ended"
 
 
 def target(
@@ -52,3 +59,30 @@ def after_pull(
         contacts.set_motion(conn, current.ref, active_motion=None, now=now)
         keys.add("active_motion")
     return int(bool(keys) and crm_records.record_fields(conn, current.ref, keys, now))
+
+
+def ended_motions(
+    mapping: MappingConfig, conn: sa.Connection, now: datetime, limit: int = 500
+) -> int:
+    """Clear `active_motion` on records no play has texted within `tasks.reply_window`;
+    `limit` records in motion per sweep, taking up after the last one checked (a cursor),
+    so every record is reached however many are in motion. Returns the CRM writes queued."""
+    since = now - mapping.tasks.reply_window
+    after = cursors.get(conn, MOTION_CURSOR)
+    start = int(after.id) if after is not None and after.id.isdigit() else 0
+    rows = conn.execute(
+        sa.select(cs.c.id, cs.c.crm_object_type, cs.c.crm_id, cs.c.phone)
+        .where(cs.c.active_motion.is_not(None), cs.c.id > start)
+        .order_by(cs.c.id)
+        .limit(limit)
+    ).all()
+    writes = 0
+    for row in rows:
+        ref = CrmRef(row.crm_object_type, row.crm_id)
+        if row.phone and messages.last_play_to(conn, row.phone, since) is not None:
+            continue
+        contacts.set_motion(conn, ref, active_motion=None, now=now)
+        writes += int(crm_records.record_fields(conn, ref, {"active_motion"}, now))
+    last = str(rows[-1].id) if len(rows) == limit else "0"  # a short page: start over
+    cursors.set_(conn, MOTION_CURSOR, Cursor(modstamp=now, id=last), now)
+    return writes

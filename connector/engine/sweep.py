@@ -26,7 +26,7 @@ import structlog
 from connector.domain import sla as sla_rules
 from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
-from connector.engine import crm_records, outbox, tasks
+from connector.engine import crm_records, journey, outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
@@ -120,6 +120,7 @@ def run(ctx: EngineContext) -> SweepReport:
                 )
         for entry in sla.unescalated(conn):
             _escalate(policy, conn, entry=entry, now=now, report=report)
+        report.crm_writes += journey.ended_motions(ctx.mapping, conn, now)
     if report.crm_writes:
         ctx.woke("writeback")
     return report

@@ -240,3 +240,26 @@ def test_journey_moves_on_meeting_and_close_and_the_motion_ends(world: World) ->
     rec = crm_record(world, person)
     assert rec[fmap.journey_state] == m.to_crm("journey_state", "closed")
     assert rec.get(fmap.active_motion) in (None, "")
+
+
+def test_a_motion_ends_when_no_play_has_texted_within_the_reply_window(world: World) -> None:
+    m = world.ctx.mapping
+    person = world.person_only_in_new_york()
+    assert person.phone is not None
+    world.edit(person, "time_zone", "America/New_York")
+    world.edit(person, "lifecycle_stage", "sql")
+    world.pull()
+    world.at(MORNING + timedelta(minutes=3))
+    assert send.run(world.ctx).sent == 1
+    world.at(MORNING + timedelta(minutes=4))
+    run_cycle(world.ctx)
+    fmap = m.field_map(person.ref.object_type)
+    assert fmap.active_motion
+    assert crm_record(world, person)[fmap.active_motion] == "speed_to_lead"
+
+    world.at(MORNING + m.tasks.reply_window - timedelta(hours=1))
+    run_cycle(world.ctx)  # still within the window
+    assert crm_record(world, person)[fmap.active_motion] == "speed_to_lead"
+    world.at(MORNING + m.tasks.reply_window + timedelta(hours=1))
+    run_cycle(world.ctx)
+    assert crm_record(world, person).get(fmap.active_motion) in (None, "")
