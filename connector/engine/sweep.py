@@ -13,7 +13,11 @@ A timer is met when the rep answers:
 A breach writes, in one transaction with the timer's state: the record's breached flag
 (and the due time), the follow-up task's raised priority, and an escalation task for the
 team lead (`routing.escalation_owner`). `sla.escalate` runs once per timer, so a replayed
-sweep writes nothing new. A met timer is never breached nor escalated."""
+sweep writes nothing new. A met timer is never breached nor escalated.
+
+Every met, breached or escalated timer also queues the record's SLA fields
+(`crm_records.record_fields`), and the sweep ends the motions no play has kept up
+(`journey.ended_motions`)."""
 
 from __future__ import annotations
 
