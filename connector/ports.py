@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import sqlalchemy
 
@@ -51,6 +51,7 @@ class Owner:
     id: str
     first_name: str | None
     last_name: str | None
+    time_zone: str | None = None  # IANA; the zone the rep reads task times in
 
     @property
     def name(self) -> str | None:
@@ -91,6 +92,14 @@ class CrmPort(Protocol):
         smsync's share (`SMSYNC_API_USAGE_STOP_SHARE`), RetriableError when the CRM does
         not answer. Writeback calls it while paused, instead of spending a batch."""
         ...
+
+
+@runtime_checkable
+class RecordLinks(Protocol):
+    """A CRM adapter that can say where a rep opens a record (review tasks link the
+    candidate records); an adapter without it gets ids only."""
+
+    def record_url(self, ref: CrmRef) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

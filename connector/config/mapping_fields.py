@@ -34,6 +34,8 @@ _F = {
     "time_zone": "Field holding the contact's IANA time zone (e.g. America/Chicago); when "
     "empty, the time zone is guessed from the phone's area code.",
     "segments": "Named segment fields, segment name → CRM field (e.g. industry: Industry).",
+    "sms_thread": "Optional long-text field showing the record's latest texts, both "
+    "directions (how many: activity.thread_messages); rewritten after every text.",
     "phone_status": "Optional field set to 'invalid' when the provider refuses the number "
     "for good (Twilio 21211, 21614, 30003, 30005, 30006); leave unset if the CRM has none.",
 }
@@ -57,6 +59,7 @@ class FieldOverrides(Strict):
     lifecycle_stage: ApiName | None = Field(None, description=_F["lifecycle_stage"])
     time_zone: ApiName | None = Field(None, description=_F["time_zone"])
     phone_status: ApiName | None = Field(None, description=_F["phone_status"])
+    sms_thread: ApiName | None = Field(None, description=_F["sms_thread"])
     segments: Segments = Field(default_factory=dict, description=_F["segments"])
 
 
@@ -76,6 +79,7 @@ class FieldMap(Strict):
     lifecycle_stage: ApiName | None = Field(None, description=_F["lifecycle_stage"])
     time_zone: ApiName | None = Field(None, description=_F["time_zone"])
     phone_status: ApiName | None = Field(None, description=_F["phone_status"])
+    sms_thread: ApiName | None = Field(None, description=_F["sms_thread"])
     segments: Segments = Field(default_factory=dict, description=_F["segments"])
 
     def overridden(self, overrides: FieldOverrides) -> FieldMap:

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo
 from connector.config.mapping_dispositions import Dispositions, Rule
 from connector.config.mapping_fields import ContactObject, ContactObjects, FieldMap, ValueMaps
 from connector.config.mapping_routing import RoutingSettings, SlaPolicy, SlaSettings
-from connector.config.mapping_tasks import Activity, TaskSettings
+from connector.config.mapping_tasks import Activity, JourneyMoves, TaskSettings
 from connector.config.mapping_types import (
     ACTIVITY_OBJECTS,
     CONTACT_OBJECTS,
@@ -93,6 +93,10 @@ class MappingConfig(Strict):
         "on engagements). Default: unique_property.",
     )
     tasks: TaskSettings = Field(description="Follow-up tasks for owners.")
+    journey: JourneyMoves = Field(
+        default_factory=JourneyMoves,
+        description="Where the journey-state field moves on a reply or an opt-out.",
+    )
     sla: SlaSettings | None = Field(None, description="Business hours and SLA policies.")
     dispositions: Dispositions = Field(
         default_factory=Dispositions, description="Disposition vocabulary and rules."

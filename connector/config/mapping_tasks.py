@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -11,11 +12,13 @@ from connector.config.mapping_types import (
     TASK_OBJECTS,
     TEMPLATE_PLACEHOLDERS,
     Disposition,
+    JourneyState,
+    LifecycleStage,
     Template,
     for_crm,
     task_enum,
 )
-from connector.config.values import ApiName, Strict
+from connector.config.values import ApiName, Duration, Strict, TimeZoneName
 
 # --- activities and tasks ---------------------------------------------------------------
 
@@ -29,6 +32,45 @@ class Activity(Strict):
     external_id_field: ApiName = Field(
         description="Unique external-id field (HubSpot: property) holding sms:<MessageSid>; "
         "e.g. SMS_Message_Id__c or smsync_external_id."
+    )
+    type: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None,
+        description="Salesforce: the Task Type each text is logged with (a value of the "
+        "org's Type picklist, e.g. SMS once an admin adds it). Default: Other. HubSpot logs "
+        "SMS communications and ignores it.",
+    )
+    subtype: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None,
+        description="Salesforce: the TaskSubtype each text is logged with (Task, Call, "
+        "Email). Default: none (Salesforce's Task).",
+    )
+    thread_messages: Annotated[int, Field(ge=1, le=50)] = Field(
+        10, description="How many of the latest texts the sms_thread field shows."
+    )
+
+
+class JourneyMoves(Strict):
+    """Where smsync moves the journey-state field (canonical values of
+    value_maps.journey_state) when something happens; an event left out moves nothing."""
+
+    on_reply: JourneyState | None = Field(
+        None, description="After a reply that is not an opt-out or HELP, e.g. engaged."
+    )
+    on_opt_out: JourneyState | None = Field(None, description="After an opt-out, e.g. closed.")
+    on_meeting: JourneyState | None = Field(
+        None,
+        description="When the record's meeting_time segment is set or moves (a meeting "
+        "booked in the CRM), e.g. meeting_booked.",
+    )
+    on_close: JourneyState | None = Field(
+        None,
+        description="When the lifecycle stage enters one of close_stages, e.g. closed; the "
+        "active motion ends too.",
+    )
+    close_stages: tuple[LifecycleStage, ...] = Field(
+        (),
+        description="Canonical lifecycle stages (value_maps.lifecycle_stage) that close the "
+        "journey, e.g. [converted, disqualified, customer].",
     )
 
 
@@ -96,6 +138,28 @@ class TaskSettings(Strict):
         (),
         description="What the rep should say per disposition, appended to the follow-up "
         "task's body.",
+    )
+
+    reply_window: Duration = Field(
+        timedelta(days=7),
+        description="A reply is credited to the last play that texted the number within "
+        "this window (e.g. 7d, 48h); older texts credit no play.",
+    )
+    conversation_messages: Annotated[int, Field(ge=1, le=50)] = Field(
+        5, description="How many of the latest texts, both directions, a task's body shows."
+    )
+    owner_time_zone: TimeZoneName | None = Field(
+        None,
+        description="IANA zone for task times when the CRM holds none for the owner "
+        "(Salesforce reads User.TimeZoneSidKey, HubSpot the portal's zone). Default: "
+        "sla.business_hours.time_zone.",
+    )
+
+    record_url: Annotated[str, Field(min_length=1, pattern=r"\$\{?id\b")] | None = Field(
+        None,
+        description="Link to a record, shown by review tasks for each candidate record: "
+        "$object_type and $id, e.g. https://app.hubspot.com/contacts/<portal>/record/0-1/$id. "
+        "Salesforce's default: the instance URL + /lightning/r/$object_type/$id/view.",
     )
 
     def talk_track(self, disposition: str) -> str | None:

@@ -46,6 +46,15 @@ TEMPLATE_PLACEHOLDERS: Final = (
     "owner_name",
     "play",
     "sla_kind",
+    # the rep's view (issue 15): who, the gist, the thread and the due time in their zone
+    "name",
+    "gist",
+    "phone",
+    "conversation",
+    "rule",
+    "talk_track",
+    "due_local",
+    "sla_words",
 )
 
 # What each CRM accepts, so a typo is caught offline rather than by a failed write.
@@ -87,6 +96,8 @@ class Scope:
     crm: str | None
     vocabulary: tuple[str, ...]
     sla_names: frozenset[str] | None
+    journeys: tuple[str, ...] | None = None  # canonical values of value_maps.journey_state
+    stages: tuple[str, ...] | None = None  # canonical values of value_maps.lifecycle_stage
 
     @classmethod
     def from_raw(cls, data: Any) -> Scope:
@@ -106,7 +117,21 @@ class Scope:
             sla_names = frozenset()
         elif isinstance(policies, dict):
             sla_names = frozenset(policies)
-        return cls(crm=crm, vocabulary=vocabulary, sla_names=sla_names)
+        maps = raw.get("value_maps")
+        return cls(
+            crm=crm,
+            vocabulary=vocabulary,
+            sla_names=sla_names,
+            journeys=_canonical_values(maps, "journey_state"),
+            stages=_canonical_values(maps, "lifecycle_stage"),
+        )
+
+
+def _canonical_values(maps: Any, kind: str) -> tuple[str, ...] | None:
+    found = maps.get(kind) if isinstance(maps, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return tuple(dict.fromkeys(str(v) for v in found.values()))
 
 
 SCOPE_KEY: Final = "mapping_scope"
@@ -175,6 +200,28 @@ def _sla_name(value: str, info: ValidationInfo) -> str:
 
 
 SlaName = Annotated[str, AfterValidator(_sla_name)]
+
+
+def _journey(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
+    if now is not None and now.journeys is not None and value not in now.journeys:
+        err = one_of(value, now.journeys)
+        raise fail(f"{err.message()} (a canonical value of value_maps.journey_state)")
+    return value
+
+
+JourneyState = Annotated[SnakeName, AfterValidator(_journey)]
+
+
+def _stage(value: str, info: ValidationInfo) -> str:
+    now = scope_of(info)
+    if now is not None and now.stages is not None and value not in now.stages:
+        err = one_of(value, now.stages)
+        raise fail(f"{err.message()} (a canonical value of value_maps.lifecycle_stage)")
+    return value
+
+
+LifecycleStage = Annotated[SnakeName, AfterValidator(_stage)]
 
 
 def for_crm(table: dict[str, tuple[str, ...]], what: str) -> Callable[[str, ValidationInfo], str]:

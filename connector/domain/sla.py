@@ -229,14 +229,14 @@ def raise_priority(priority: TaskPriority) -> TaskPriority:
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
-    """What a breach writes: the breached flag on the record, the follow-up task's raised
-    priority, and an escalation task (of `task_kind`) for the team lead."""
+    """What a breach writes besides the record's SLA fields (`engine.crm_records`): the
+    follow-up task's raised priority, and an escalation task (of `task_kind`) for the team
+    lead."""
 
     timer: SlaTimer
     priority: TaskPriority
     task_kind: str
     lead_id: str | None
-    fields: dict[str, object]
 
 
 def escalate(
@@ -253,5 +253,40 @@ def escalate(
         priority=raise_priority(task_priority),
         task_kind=ESCALATION_TASK_KIND,
         lead_id=lead_id,
-        fields={"sla_breached": True, "sla_due": timer.due},
     )
+
+
+# --- words for people ---------------------------------------------------------------
+
+
+def zone_abbreviation(at: datetime, zone: ZoneInfo) -> str:
+    """The zone as a rep says it: North American EST/EDT as ET (PST/PDT as PT, ...), any
+    other abbreviation as the zone database gives it ("GMT", "CET", "+03")."""
+    name = _utc(at).astimezone(zone).tzname() or zone.key
+    if len(name) == 3 and name[1] in "SD" and name[2] == "T" and name[0] in "ECMPAH":
+        return name[0] + "T"
+    return name
+
+
+def clock_words(at: datetime, zone: ZoneInfo, *, weekday: bool = True) -> str:
+    """``10:00 AM Thursday ET``: a local time a rep reads without converting."""
+    local = _utc(at).astimezone(zone)
+    hour = local.strftime("%I:%M %p").lstrip("0")
+    day = f" {local.strftime('%A')}" if weekday else ""
+    return f"{hour}{day} {zone_abbreviation(at, zone)}"
+
+
+def duration_words(within: timedelta) -> str:
+    """``2 business hours``, ``90 business minutes``."""
+    minutes = int(within.total_seconds() // 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} business hour{'s' if hours != 1 else ''}"
+    return f"{minutes} business minute{'s' if minutes != 1 else ''}"
+
+
+def due_words(due: datetime, within: timedelta | None, zone: ZoneInfo) -> str:
+    """``by 10:00 AM Thursday ET, 2 business hours``: the due time in the owner's zone and
+    the promise it comes from."""
+    words = f"by {clock_words(due, zone)}"
+    return f"{words}, {duration_words(within)}" if within is not None else words

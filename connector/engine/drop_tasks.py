@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
 import structlog
 
 from connector.domain import plays as p
@@ -20,6 +19,7 @@ from connector.domain.governance_model import Reason
 from connector.domain.model import CrmRef, CrmWrite
 from connector.engine.crm_records import task_id
 from connector.engine.outbox_keys import play_key
+from connector.ports import Connection
 from connector.store import contacts, crm_outbox
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ WORDS = {
 
 
 def call_instead(
-    conn: sa.Connection,
+    conn: Connection,
     play: p.Play | None,
     contact: CrmRef | None,
     reasons: Sequence[Reason],

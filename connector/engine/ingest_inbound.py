@@ -26,6 +26,12 @@ from connector.domain.sla import add_business_time, start_timer
 from connector.engine import compliance, crm_records, tasks
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
+from connector.engine.reply_facts import (
+    play_answered,
+    record_changed,
+    record_links,
+    reply_facts,
+)
 from connector.engine.reply_policy import ReplyPolicy, load_rotation, save_rotation, sla_for
 from connector.engine.send import policy_of
 from connector.logs import mask_phone
@@ -132,11 +138,11 @@ def inbound(
     in_vocabulary = name in ctx.mapping.dispositions.vocabulary
     queue(
         conn,
-        crm_records.activity(message, primary or tasks.REVIEW_TARGET, disposition=name),
+        crm_records.logged(conn, message, primary or tasks.REVIEW_TARGET, disposition=name),
         now,
         report,
     )
-    play = next((s.active_motion for s in states if s.active_motion), None)
+    play = play_answered(ctx, conn, message, states)
     due: datetime | None = None
     single = states[0] if len(states) == 1 and len(refs) == 1 else None
     if single is not None and found.creates_task:
@@ -163,18 +169,43 @@ def inbound(
             now=now,
             report=report,
         )
-    for ref in refs:
-        fields: dict[str, object] = {}
+    journey = _journey_after(ctx, found)
+    for state in states:
+        keys = {"sms_thread"} if len(refs) == 1 else set()
         if in_vocabulary:
-            fields["disposition"] = name
-            contacts.set_disposition(conn, ref, name, now)
-        if name in ENDS_MOTION:
-            fields["active_motion"] = None
-        if due is not None and ref == primary and ctx.mapping.maps(ref.object_type, "sla_due"):
-            fields["sla_due"] = due
-        if fields:
-            write = CrmWrite("field_update", crm_records.fields_id(sid, ref), ref, fields)
+            contacts.set_disposition(conn, state.ref, name, now)
+            keys.add("disposition")
+        if name in ENDS_MOTION and state.active_motion:
+            contacts.set_motion(conn, state.ref, active_motion=None, now=now)
+            keys.add("active_motion")
+        if journey is not None and journey != state.journey_state:
+            contacts.set_motion(conn, state.ref, journey_state=journey, now=now)
+            keys.add("journey_state")
+        if due is not None and state.ref == primary:
+            keys.add("sla")
+        report.crm_writes += int(record_changed(ctx, conn, state, keys))
+    for ref in refs:
+        if in_vocabulary and ref not in {s.ref for s in states}:  # found in the CRM only
+            write = CrmWrite(
+                "field_update", crm_records.fields_id(sid, ref), ref, {"disposition": name}
+            )
             queue(conn, write, now, report)
+
+
+def _journey_after(ctx: EngineContext, found: Classification) -> str | None:
+    """The journey state the mapping moves a record to after this reply, if any."""
+    moves = ctx.mapping.journey
+    if found.name == OPTED_OUT:
+        return moves.on_opt_out
+    if found.compliance is not None:  # HELP, START: no conversation yet
+        return None
+    return moves.on_reply
+
+
+def rule_words(found: Classification) -> str:
+    """The rule that decided the disposition and what in the text matched it."""
+    rule = found.disposition.rule
+    return f"{rule}, matched {found.matched}" if found.matched else rule
 
 
 def _review(
@@ -205,7 +236,24 @@ def _review(
         )
         event = "ingest.opt_out_review"
     else:
-        write = tasks.review(message, refs, found.name, owner_id=policy.review_owner_id, due=due)
+        facts = reply_facts(
+            ctx,
+            conn,
+            message=message,
+            state=single,
+            owner_id=policy.review_owner_id,
+            rule=rule_words(found),
+            within=within,
+        )
+        write = tasks.review(
+            message,
+            refs,
+            found.name,
+            facts,
+            links=record_links(ctx, refs),
+            owner_id=policy.review_owner_id,
+            due=due,
+        )
         event = "ingest.review_task"
     queue(conn, write, now, report)
     report.reviews += 1
@@ -241,11 +289,21 @@ def _follow_up(
         conn, state.ref, kind, started=timer.started, due=timer.due, source_sid=message.sid
     )
     due = entry.timer.due
+    facts = reply_facts(
+        ctx,
+        conn,
+        message=message,
+        state=state,
+        owner_id=assignment.owner_id or policy.fallback_owner_id,
+        rule=rule_words(found),
+        within=within,
+    )
     write = tasks.follow_up(
         ctx.mapping,
         message,
         state.ref,
         found.name,
+        facts,
         owner_id=assignment.owner_id,
         due=due,
         sla_kind=kind.value,

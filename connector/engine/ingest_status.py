@@ -6,6 +6,7 @@ reads its `SmsFailure`; the provider's own code is only shown (the activity's st
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -15,6 +16,7 @@ from connector.domain.model import CrmWrite, Direction
 from connector.engine import consent_sync, crm_records
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
+from connector.engine.reply_facts import in_motion
 from connector.errors import SmsFailure
 from connector.logs import mask_phone
 from connector.ports import Connection, failure_in
@@ -35,11 +37,12 @@ def status(
     target = messages.contact_of(conn, sid)
     code = message.error_code
     if target is not None and message.status.terminal:
-        write = crm_records.activity(message, target)
+        write = crm_records.logged(conn, message, target)
         fields = dict(write.fields)
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
-        queue(conn, CrmWrite("activity", write.external_id, target, fields), now, report)
+        queue(conn, replace(write, fields=fields), now, report)
+        report.crm_writes += int(in_motion(ctx, conn, message, target))
     failure = failure_in(p)
     if failure is SmsFailure.OPTED_OUT:
         entry = consent_rules.from_provider_block(

@@ -19,7 +19,7 @@ import structlog
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState
 from connector.domain.signals import changes
-from connector.engine import consent_sync
+from connector.engine import consent_sync, journey
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
 from connector.ports import Connection
@@ -87,6 +87,7 @@ def _apply(
     report.contacts += 1
     signals = changes(previous, contact, new_record_signals=news)
     report.signals += len(signals)
+    report.crm_writes += journey.after_pull(ctx.mapping, conn, previous, contact, now)
     phone = contact.phone
     if phone and not contact.deleted:
         if contact.consent is not ConsentStatus.UNKNOWN:

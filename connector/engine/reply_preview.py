@@ -16,8 +16,9 @@ from connector.domain.dispositions import Classification, classify
 from connector.domain.keyword_replies import MAX_TEXT, AnsweredBy
 from connector.domain.keywords import KeywordKind, Sender
 from connector.domain.policy import Policy
+from connector.engine.crm_records import FOLLOW_UP
 from connector.engine.reply_policy import ReplyPolicy
-from connector.engine.tasks import FOLLOW_UP, OPT_OUT_REVIEW
+from connector.engine.tasks import OPT_OUT_REVIEW
 
 _CONSENT = {KeywordKind.OPT_OUT: "opted_out", KeywordKind.OPT_IN: "opted_in"}
 

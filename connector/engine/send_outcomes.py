@@ -30,7 +30,7 @@ from connector.errors import (
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
 from connector.ports import Clock, Connection, Store
-from connector.store import messages, sla, sms_outbox
+from connector.store import messages, sms_outbox
 from connector.store.records import SmsOutboxRow
 
 log = structlog.get_logger(__name__)
@@ -77,11 +77,10 @@ class RowSettler:
             sms_outbox.mark_sent(conn, row.id, message.sid, now, self.worker_id)
             stored = messages.upsert(conn, sent, now, contact=row.contact)
             if row.contact is not None:
-                outbox.put(conn, crm_records.activity(stored, row.contact), now)
+                outbox.put(conn, crm_records.logged(conn, stored, row.contact), now)
                 if kind_of(row.idempotency_key) is SendKind.MANUAL:
-                    timer = sla.open_timer(conn, row.contact)
-                    if timer is not None:  # the rep answered: their SLA is met
-                        sla.meet(conn, row.contact, timer.timer.kind, now)
+                    # the rep answered: SLA met, follow-up closed, the record's fields too
+                    crm_records.rep_answered(conn, row.contact, now, now)
         log.info("send.sent", sid=message.sid, to=mask_phone(row.to), play=row.play)
         if self.on_sent is not None:
             self.on_sent()

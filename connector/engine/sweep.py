@@ -13,7 +13,11 @@ A timer is met when the rep answers:
 A breach writes, in one transaction with the timer's state: the record's breached flag
 (and the due time), the follow-up task's raised priority, and an escalation task for the
 team lead (`routing.escalation_owner`). `sla.escalate` runs once per timer, so a replayed
-sweep writes nothing new. A met timer is never breached nor escalated."""
+sweep writes nothing new. A met timer is never breached nor escalated.
+
+Every met, breached or escalated timer also queues the record's SLA fields
+(`crm_records.record_fields`), and the sweep ends the motions no play has kept up
+(`journey.ended_motions`)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from connector.domain import sla as sla_rules
 from connector.domain.caps import SendKind
 from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
-from connector.engine import crm_records, outbox, tasks
+from connector.engine import crm_records, journey, outbox, tasks
 from connector.engine.context import EngineContext
 from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
@@ -64,7 +68,7 @@ def _follow_ups_done(ctx: EngineContext) -> dict[str, datetime | None]:
         sids = {e.source_sid for e in _open_timers(conn) if e.source_sid}
     if not sids:
         return {}
-    by_task = {crm_records.task_id(sid, tasks.FOLLOW_UP): sid for sid in sorted(sids)}
+    by_task = {crm_records.task_id(sid, crm_records.FOLLOW_UP): sid for sid in sorted(sids)}
     try:
         done = ctx.crm.completed_tasks(list(by_task))
     except SmsyncError as exc:
@@ -101,8 +105,12 @@ def run(ctx: EngineContext) -> SweepReport:
             # the store's `due <= now` includes the due instant, which is still on time
             if sla_rules.is_breached(entry.timer, now) and sla.breach(conn, entry.id, now):
                 report.breached += 1
+                report.crm_writes += int(
+                    crm_records.record_fields(conn, entry.contact, {"sla"}, now)
+                )
         for entry in sla.unescalated(conn):
-            _escalate(ctx, policy, conn, entry=entry, now=now, report=report)
+            _escalate(policy, conn, entry=entry, now=now, report=report)
+        report.crm_writes += journey.ended_motions(ctx.mapping, conn, now)
     if report.crm_writes:
         ctx.woke("writeback")
     return report
@@ -122,10 +130,11 @@ def _meet(
     if sla.meet(conn, entry.contact, entry.timer.kind, answered) is None:
         return False
     report.met += 1
+    report.crm_writes += int(crm_records.record_fields(conn, entry.contact, {"sla"}, now))
     if close_task and entry.source_sid:
         done = CrmWrite(
             "task",
-            crm_records.task_id(entry.source_sid, tasks.FOLLOW_UP),
+            crm_records.task_id(entry.source_sid, crm_records.FOLLOW_UP),
             entry.contact,
             {"status": "done"},
         )
@@ -134,7 +143,6 @@ def _meet(
 
 
 def _escalate(
-    ctx: EngineContext,
     policy: ReplyPolicy,
     conn: Connection,
     *,
@@ -151,15 +159,8 @@ def _escalate(
     report.escalated += 1
     ref: CrmRef = entry.contact
     writes: list[CrmWrite] = []
-    fields = {
-        k: v
-        for k, v in found.fields.items()
-        if getattr(ctx.mapping.field_map(ref.object_type), k, None) is not None
-    }
-    if fields:
-        writes.append(
-            CrmWrite("field_update", crm_records.fields_id(f"sla{entry.id}", ref), ref, fields)
-        )
+    # the breach flag and the missed due time, in the record's one kept-fields row
+    report.crm_writes += int(crm_records.record_fields(conn, ref, {"sla"}, now))
     source = entry.source_sid or f"sla{entry.id}"
     if entry.source_sid:
         writes.append(tasks.priority_raise(entry.source_sid, ref, found.priority))

@@ -79,6 +79,19 @@ def set_disposition(conn: sa.Connection, ref: CrmRef, disposition: str, now: dat
     return result.rowcount == 1
 
 
+def set_motion(conn: sa.Connection, ref: CrmRef, *, now: datetime, **values: str | None) -> bool:
+    """Set the engine-kept fields `active_motion` and/or `journey_state` of one record."""
+    allowed = {k: v for k, v in values.items() if k in ("active_motion", "journey_state")}
+    if len(allowed) != len(values):
+        raise ValueError(f"only active_motion and journey_state, not {sorted(values)}")
+    result = conn.execute(
+        sa.update(t)
+        .where(t.c.crm_object_type == ref.object_type, t.c.crm_id == ref.id)
+        .values(**allowed, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
 def set_consent_for_phone(
     conn: sa.Connection, phone: str, consent: ConsentStatus, now: datetime
 ) -> int:
@@ -136,3 +149,17 @@ def object_type_of(conn: sa.Connection, crm_id: str) -> str | None:
         sa.select(t.c.crm_object_type).where(t.c.crm_id == crm_id).order_by(t.c.id).limit(1)
     ).first()
     return None if row is None else str(row.crm_object_type)
+
+
+def in_motion_after(
+    conn: sa.Connection, after_id: int, limit: int
+) -> list[tuple[int, CrmRef, str | None]]:
+    """Records with `active_motion` set, by row id after `after_id`: (row id, record,
+    phone); a page of the sweep that ends motions no play keeps up."""
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.crm_object_type, t.c.crm_id, t.c.phone)
+        .where(t.c.active_motion.is_not(None), t.c.id > after_id)
+        .order_by(t.c.id)
+        .limit(limit)
+    ).all()
+    return [(row.id, CrmRef(row.crm_object_type, row.crm_id), row.phone) for row in rows]

@@ -143,20 +143,21 @@ def for_contact(conn: sa.Connection, contact: CrmRef, limit: int = 100) -> list[
 
 
 def last_play_to(conn: sa.Connection, phone: str, since: datetime) -> str | None:
-    """The play of the latest text a play sent to `phone` at or after `since`: what a
-    reply is attributed to (consent by purpose)."""
-    play: str | None = conn.execute(
+    """The play of the latest outbound text to `phone` sent at or after `since` (a reply
+    answers the last play that texted the number: its task names it, and consent by
+    purpose revokes its purpose; `ix_messages_direction_created_at` covers the probe)."""
+    row = conn.execute(
         sa.select(t.c.play)
         .where(
-            t.c.to_number == phone,
             t.c.direction == Direction.OUTBOUND.value,
-            t.c.play.is_not(None),
             t.c.created_at >= since,
+            t.c.to_number == phone,
+            t.c.play.is_not(None),
         )
         .order_by(t.c.created_at.desc(), t.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return play
+    return str(row) if row else None
 
 
 def _locked(conn: sa.Connection, sid: str) -> sa.Row[Any] | None:

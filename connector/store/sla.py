@@ -95,6 +95,17 @@ def for_contact(conn: sa.Connection, contact: CrmRef) -> list[SlaEntry]:
     return [_entry(row) for row in rows]
 
 
+def latest(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
+    """The record's most recent timer, of any kind and state (what its fields show)."""
+    row = conn.execute(
+        sa.select(t)
+        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id)
+        .order_by(t.c.started.desc(), t.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _entry(row)
+
+
 def open_timer(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
     """The open timer due soonest, of any kind."""
     row = conn.execute(

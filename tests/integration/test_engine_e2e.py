@@ -235,6 +235,20 @@ def test_replies_become_activities_tasks_and_fields(world: World) -> None:
         owner = found[0]["OwnerId" if sf else "hubspot_owner_id"]
         assert owner == (m.tasks.review_owner_id if not sf else owner)
         assert world.find(task_obj, task_ext, f"task:{sids[key]}:follow_up") == []
+    # the review task shows the whole number (the CRM is not a log) and links each record
+    body_field = "Description" if sf else "hs_task_body"
+    unknown = world.find(task_obj, task_ext, f"task:{sids['unknown']}:review")[0]
+    assert "+12025550143 is on no CRM record" in unknown[body_field]
+    review = world.find(task_obj, task_ext, f"task:{sids['shared']}:review")[0]
+    assert f"{shared[0].phone} is on {len(shared)} records" in review[body_field]
+    for state in shared:
+        ref = state.ref
+        link = (
+            f"{world.sandbox.urls['salesforce']}/lightning/r/{ref.object_type}/{ref.id}/view"
+            if sf
+            else f"https://app.hubspot.com/contacts/2900000/record/0-1/{ref.id}"
+        )
+        assert f"- {ref.object_type} {ref.id}: {link}" in review[body_field]
 
     # a replayed cycle writes nothing new and duplicates nothing
     again = run_cycle(world.ctx)

@@ -129,14 +129,16 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     with ctx.store.begin() as conn:
         timers = sla.for_contact(conn, REF)
         task = crm_outbox.get(conn, f"task:{SID}:follow_up")
-        fields = crm_outbox.get(conn, f"fields:{SID}:Lead/{REF.id}")
+        fields = crm_outbox.get(conn, f"fields:record:Lead/{REF.id}")
     assert [t.timer.due for t in timers] == [DUE]
     assert task is not None
     assert task.write.owner_id == OWNER
     assert task.write.due == DUE
-    assert "Talk track (pricing_question)" in str(task.write.fields["body"])
+    assert "Talk track: Share the current price sheet" in str(task.write.fields["body"])
     assert fields is not None
     assert fields.write.fields["disposition"] == "pricing_question"
+    assert fields.write.fields["sla_due"] == DUE.isoformat()
+    assert fields.write.fields["sla_breached"] is False
 
     # Saturday, Sunday and Monday morning before the due instant: nothing breaches
     for when in (
@@ -155,7 +157,7 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     with ctx.store.begin() as conn:
         escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
         raised = crm_outbox.get(conn, f"task:{SID}:follow_up")
-        flag = crm_outbox.get(conn, f"fields:sla{timers[0].id}:Lead/{REF.id}")
+        flag = crm_outbox.get(conn, f"fields:record:Lead/{REF.id}")
         timer = sla.get(conn, timers[0].id)
     assert escalation is not None
     assert escalation.write.owner_id == LEAD
@@ -164,6 +166,7 @@ def test_breach_and_escalation_at_the_business_hours_due_time(ctx: EngineContext
     assert raised.write.fields["subject"]  # the raise kept the task's own text
     assert flag is not None
     assert flag.write.fields["sla_breached"] is True
+    assert flag.write.fields["sla_due"] == DUE.isoformat()  # the missed due time stays
     assert timer is not None
     assert timer.timer.breached == DUE + timedelta(seconds=1)
     assert timer.timer.escalated is not None
@@ -188,7 +191,8 @@ def test_follow_up_completed_in_the_crm_meets_the_timer(ctx: EngineContext) -> N
     _at(ctx, rep_closed)
     met = sweep.run(ctx)
     assert (met.met, met.met_in_crm, met.breached, met.escalated) == (1, 1, 0, 0)
-    assert met.crm_writes == 0  # the task is already closed in the CRM: nothing to write
+    # the task is already closed in the CRM: only the record's SLA fields are cleared
+    assert met.crm_writes == 1
 
     asked = len(_crm(ctx).asked)
     _at(ctx, DUE + timedelta(hours=1))
@@ -210,7 +214,7 @@ def test_a_task_closed_before_the_due_time_is_met_then_however_late_the_sweep(
     _at(ctx, DUE + timedelta(hours=2))
     late = sweep.run(ctx)
     assert (late.met, late.met_in_crm, late.breached, late.escalated) == (1, 1, 0, 0)
-    assert late.crm_writes == 0
+    assert late.crm_writes == 1  # the record's SLA fields cleared
     timer = _assert_met_quietly(ctx, met_at=rep_closed)
     assert not sla_rules.is_breached(timer.timer, DUE + timedelta(hours=2))
 
@@ -243,13 +247,15 @@ def _assert_met_quietly(ctx: EngineContext, *, met_at: datetime) -> SlaEntry:
     with ctx.store.begin() as conn:
         (timer,) = sla.for_contact(conn, REF)
         escalation = crm_outbox.get(conn, f"task:{SID}:sla_escalation")
-        flag = crm_outbox.get(conn, f"fields:sla{timer.id}:Lead/{REF.id}")
+        flag = crm_outbox.get(conn, f"fields:record:Lead/{REF.id}")
         task = crm_outbox.get(conn, f"task:{SID}:follow_up")
     assert timer.timer.met == met_at
     assert timer.timer.breached is None
     assert timer.timer.escalated is None
     assert escalation is None
-    assert flag is None
+    assert flag is not None
+    assert flag.write.fields["sla_due"] is None  # cleared, never flagged
+    assert flag.write.fields["sla_breached"] is False
     assert task is not None
     assert task.write.fields.get("priority") != "high"  # never raised
     return timer

@@ -182,7 +182,7 @@ def test_bad_segment_name_points_at_the_key(tmp_path: Path) -> None:
 
 
 def test_template_with_a_stray_dollar(tmp_path: Path) -> None:
-    path = edited(tmp_path, HUBSPOT, ("    ${body}\n", "    ${body} costs $5\n"))
+    path = edited(tmp_path, HUBSPOT, ("    ${conversation}\n", "    ${conversation} costs $5\n"))
     (problem,) = problems_of(path)
     assert problem.message.startswith("tasks.body: a '$' is not followed by a name")
 
@@ -271,3 +271,23 @@ def test_rule_sla_needs_a_policies_section(tmp_path: Path) -> None:
     assert messages[0].startswith("sla.other_policies: unknown key; did you mean 'policies'?")
     assert "dispositions.rules[1].sla: no SLA policy 'reschedule_requested':" in messages[1]
     assert len(messages) == 4  # the unknown key and the three rules that name a policy
+
+
+def test_journey_moves_name_a_mapped_journey_state(tmp_path: Path) -> None:
+    path = edited(tmp_path, SALESFORCE, ("  on_reply: engaged", "  on_reply: engagd"))
+    (problem,) = problems_of(path)
+    assert (problem.line, problem.col) == (line_of(path, "on_reply: engagd"), 13)
+    assert problem.message.startswith("journey.on_reply: 'engagd' is not one of new, engaged")
+    assert "did you mean 'engaged'?" in problem.message
+
+
+def test_task_window_and_zone_are_checked(tmp_path: Path) -> None:
+    path = edited(
+        tmp_path,
+        HUBSPOT,
+        ("  reply_window: 7d", "  reply_window: 7"),
+        ("  owner_time_zone: America/Chicago", "  owner_time_zone: America/Chicgo"),
+    )
+    messages = [p.message for p in problems_of(path)]
+    assert messages[0].startswith("tasks.reply_window: expected a duration with a unit")
+    assert messages[1].startswith("tasks.owner_time_zone: 'America/Chicgo' is not an IANA")

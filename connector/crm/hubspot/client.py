@@ -24,6 +24,7 @@ from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pull import ContactPuller
 from connector.crm.hubspot.writer import Writer
+from connector.crm.links import record_link
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
@@ -225,6 +226,11 @@ class HubSpotCrm:
                     done[str(ext)] = at.astimezone(UTC) if at is not None else None
         asked = set(wanted)
         return {ext: at for ext, at in done.items() if ext in asked}
+
+    def record_url(self, ref: CrmRef) -> str | None:
+        """The mapping's `tasks.record_url` (it names the portal); None without one."""
+        template = self.mapping.tasks.record_url
+        return record_link(template, ref) if template else None
 
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         """From the owner directory, read whole (paged) at most every few minutes."""

@@ -170,10 +170,14 @@ class ContactMapper:
         f = write.fields
         at = f.get("at")
         when = at if isinstance(at, datetime) else datetime.now(UTC)
+        inbound = str(f.get("direction", "")).lower() == "inbound"
+        about = [f"{'Inbound' if inbound else 'Outbound'} SMS", str(f.get("status") or "")]
+        about.extend(f"{key} {f[key]}" for key in ("play", "disposition") if f.get(key))
+        header = " · ".join(a for a in about if a)
         props = {
             "hs_communication_channel_type": "SMS",
             "hs_communication_logged_from": "CRM",
-            "hs_communication_body": str(f.get("body", "")),
+            "hs_communication_body": f"{header}\n\n{f.get('body', '')}",
             "hs_timestamp": iso(when),
             self.mapping.activity.external_id_field: write.external_id,
         }

@@ -11,6 +11,7 @@ from connector.crm.hubspot.engagements import Engagements, Mode
 from connector.crm.hubspot.errors import RecordFailure
 from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper
+from connector.crm.links import kept_only
 from connector.domain.model import CrmWrite, WriteResult
 from connector.metrics import CRM_WRITES
 from connector.ports import IdMap
@@ -75,7 +76,7 @@ class Writer:
 
     def _properties(self, w: CrmWrite) -> dict[str, str]:
         if w.kind == "field_update":
-            return self.mapper.contact_properties(w.fields)
+            return self.mapper.contact_properties(kept_only(w, self.mapper.mapping.maps).fields)
         if w.kind == "activity":
             return self.mapper.activity_properties(w)
         return self.mapper.task_properties(w)

@@ -16,6 +16,7 @@ import requests
 import structlog
 
 from connector.config import MappingConfig, Settings
+from connector.crm.links import record_link
 from connector.crm.salesforce.auth import SessionManager, token_form
 from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
@@ -30,6 +31,7 @@ from connector.crm.salesforce.queries import (
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
+from connector.errors import SmsyncError
 from connector.logs import mask_phone
 from connector.ports import Cursor, Owner, PullBatch
 from connector.retry import RetryPolicy
@@ -189,6 +191,17 @@ class SalesforceCrm:
         asked = set(wanted)
         return {ext: at for ext, at in done.items() if ext in asked}
 
+    def record_url(self, ref: CrmRef) -> str | None:
+        """The mapping's `tasks.record_url`, else the record's Lightning page."""
+        template = self.mapping.config.tasks.record_url
+        if template:
+            return record_link(template, ref)
+        try:
+            base = self.api.sessions.current().instance_url
+        except SmsyncError:
+            return None
+        return f"{base.rstrip('/')}/lightning/r/{ref.object_type}/{ref.id}/view"
+
     def owners(self, ids: Sequence[str]) -> dict[str, Owner]:
         """Users by id, in IN-list chunks. Salesforce answers with 18-char ids while a
         mapping or an admin may hold the 15-char form, so answers match on the
@@ -207,7 +220,9 @@ class SalesforceCrm:
                     for row in page:
                         first, last = _text(row.get("FirstName")), _text(row.get("LastName"))
                         for owner_id in by_stem.get(str(row["Id"])[:15], ()):
-                            found[owner_id] = Owner(owner_id, first, last)
+                            found[owner_id] = Owner(
+                                owner_id, first, last, _text(row.get("TimeZoneSidKey"))
+                            )
         finally:
             self._idle()
         return found

@@ -51,6 +51,7 @@ SCALAR_FIELDS = (
     "lifecycle_stage",
     "time_zone",
     "phone_status",
+    "sms_thread",
 )
 
 
@@ -226,7 +227,8 @@ class SalesforceMapping:
         when = at if isinstance(at, datetime) else parse_datetime(at)  # JSON from the outbox
         disposition = f.get("disposition")
         subject = f"SMS {'received' if inbound else 'sent'}: {body}".replace("\n", " ")
-        lines = [body, "", f"Status: {f.get('status', '')}"]
+        lines = [body, "", f"Direction: {'Inbound' if inbound else 'Outbound'}"]
+        lines.append(f"Status: {f.get('status', '')}")
         if disposition:
             lines.append(f"Disposition: {disposition}")
         if f.get("play"):
@@ -240,8 +242,10 @@ class SalesforceMapping:
             "Description": _cut("\n".join(lines), DESCRIPTION_MAX),
             "WhoId": write.target.id,
             "Status": self.config.tasks.status.done,
-            "Type": ACTIVITY_TYPE,
+            "Type": cfg.type or ACTIVITY_TYPE,
         }
+        if cfg.subtype:
+            record["TaskSubtype"] = cfg.subtype
         if when is not None:
             record["ActivityDate"] = when.astimezone(UTC).date().isoformat()
         if write.owner_id:

@@ -81,6 +81,6 @@ def done_tasks_query(
 def users_query(user_ids: Sequence[str]) -> str:
     """Names of these users; the caller passes only well-formed ids (a malformed one fails
     the whole query with INVALID_QUERY_FILTER_OPERATOR)."""
-    return _select("User", ["Id", "FirstName", "LastName"]) + format_soql(
+    return _select("User", ["Id", "FirstName", "LastName", "TimeZoneSidKey"]) + format_soql(
         " WHERE Id IN {}", list(user_ids)
     )

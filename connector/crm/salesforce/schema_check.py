@@ -48,6 +48,7 @@ TYPES: dict[str, frozenset[str]] = {
     "lifecycle_stage": frozenset({"picklist", "string"}),
     "time_zone": frozenset({"string", "picklist"}),
     "phone_status": frozenset({"string", "picklist"}),
+    "sms_thread": frozenset({"textarea", "string"}),
 }
 EXTERNAL_ID_TYPES = frozenset({"string", "email", "int", "double", "id"})
 Describe = dict[str, dict[str, Any]]  # field name -> its describe entry

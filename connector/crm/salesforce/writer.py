@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from connector.crm.links import kept_only
 from connector.crm.salesforce.errors import classify, parse_error
 from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
@@ -108,7 +109,7 @@ class Writer:
             kind: str = w.kind  # a plain str: rows from the store may hold anything
             try:
                 if kind == "field_update":
-                    body = self.mapping.field_update(w)
+                    body = self.mapping.field_update(kept_only(w, self.mapping.config.maps))
                     rec = updates.setdefault(w.target.id, _Record({}))
                     rec.body.update(body)
                     rec.writes.append(i)

@@ -260,6 +260,14 @@ def _contact_defaults() -> list[PropertyDef]:
         ),
         PropertyDef("renewal_date", "Renewal date", "date", "date", "sales", hubspot_defined=False),
         PropertyDef(
+            "smsync_sms_thread",
+            "smsync SMS thread",
+            "string",
+            "textarea",
+            "smsync",
+            hubspot_defined=False,
+        ),
+        PropertyDef(
             "smsync_sla_breached",
             "smsync SLA breached",
             "bool",

@@ -110,6 +110,7 @@ class SalesforceEmulator:
                 "Email": "integration@example.com",
                 "Username": self.credentials.sf_username,
                 "Team__c": "Integration",
+                "TimeZoneSidKey": "America/Los_Angeles",
             },
         )
         self.writer.user_id = user["Id"]

@@ -38,8 +38,19 @@ LEAD_STATUSES = (
 LIFECYCLE_STAGES = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer", "Disqualified")
 TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 TASK_PRIORITIES = ("High", "Normal", "Low")
-TASK_TYPES = ("Call", "Email", "Meeting", "Other")
+TASK_TYPES = ("Call", "Email", "Meeting", "Other", "SMS")  # SMS: the org's own value
 TASK_SUBTYPES = ("Task", "Email", "Call")
+USER_ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "Europe/London",
+    "GMT",
+)
 
 # the audit fields every record carries; the API can read them but never write them
 SYSTEM_FIELDS = (
@@ -261,6 +272,7 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("SMS_Owner_Team__c", "string", length=80),
         FieldDef("SMS_Time_Zone__c", "string", length=64),
         FieldDef("SMS_Phone_Status__c", "string", length=40),
+        FieldDef("SMS_Thread__c", "textarea", label="SMS Thread", length=32000),
         # the org's own fields the example plays read (meeting, renewal, web form)
         FieldDef("Next_Meeting__c", "datetime", label="Next Meeting"),
         FieldDef("Renewal_Date__c", "date", label="Renewal Date"),
@@ -384,6 +396,8 @@ def build_schema() -> dict[str, ObjectDef]:
         FieldDef("Username", "string", length=80, required=True, unique=True),
         FieldDef("IsActive", "boolean", label="Active"),
         FieldDef("Team__c", "string", label="Team", length=80),
+        # Salesforce's own: the user's zone, an IANA name (what task times are shown in)
+        FieldDef("TimeZoneSidKey", "picklist", label="Time Zone", length=40, picklist=USER_ZONES),
     )
     group = ObjectDef("Group", "00G", "Group", "Groups")
     group.add(

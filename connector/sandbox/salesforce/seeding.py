@@ -80,6 +80,14 @@ def _person(c: SeedContact, owner_id: str, team: str, now: datetime) -> Record:
     return row
 
 
+# each seeded team works from one zone, so task times differ by owner as in a real org
+TEAM_ZONES = {
+    "East": "America/New_York",
+    "Central": "America/Chicago",
+    "West": "America/Los_Angeles",
+}
+
+
 def _roster(store: Store, base: datetime, creator: str) -> None:
     """The users and queues the shipped mapping names, with their fixed ids."""
     for u in SALESFORCE_USERS:
@@ -94,6 +102,7 @@ def _roster(store: Store, base: datetime, creator: str) -> None:
                 Username=u.email,
                 IsActive=u.active,
                 Team__c=u.team,
+                TimeZoneSidKey=TEAM_ZONES.get(u.team, "America/New_York"),
             )
             store.put("User", row)
     for q in SALESFORCE_QUEUES:
@@ -127,6 +136,7 @@ def load_seed(
                 Username=o.email,
                 IsActive=True,
                 Team__c=o.team,
+                TimeZoneSidKey=TEAM_ZONES.get(o.team, "America/New_York"),
             )
             store.put("User", row)
             created["User"] += 1
