@@ -314,3 +314,35 @@ api_requests = sa.Table(
     sa.Column("settled_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("idempotency_key"),
 )
+
+# What an operator did to a failure (`smsync failures retry|drop`, the admin page): the
+# audit of who gave up on a write and why.
+ops_actions = sa.Table(
+    "ops_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("queue", sa.String(8), nullable=False),
+    sa.Column("row_id", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Column("why", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("action IN ('retry', 'drop')", name="action"),
+    sa.Index(None, "queue", "row_id"),
+)
+
+# One row per scheduled job run (`smsync status`: last run, duration, outcome, failures in
+# a row).
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("worker_id", sa.String(128), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "job", "finished_at"),
+)
