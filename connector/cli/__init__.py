@@ -15,7 +15,16 @@ from connector.errors import ConfigError, SmsyncError
 __all__ = ["app", "main"]
 
 # registered in this order (after `version`), which is the order of `smsync --help`
-COMMAND_MODULES = ("sandbox", "sidecar", "texts", "reports", "ops_failures", "db", "mappings")
+COMMAND_MODULES = (
+    "sandbox",
+    "sidecar",
+    "texts",
+    "reports",
+    "ops_status",
+    "ops_failures",
+    "db",
+    "mappings",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"connector.cli.{_name}")
 

@@ -26,6 +26,7 @@ from connector.engine import ingest, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
 from connector.engine.writeback import Writeback, WritebackPolicy
+from connector.ops.recorder import recorded
 from connector.ports import Clock, CrmPort, Cursor, Owner, PullBatch, Store
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
@@ -250,14 +251,23 @@ def interval_of(settings: Settings, name: str) -> float:
 def build_jobs(
     ctx: JobContext, factories: dict[str, JobFactory | None] | None = None
 ) -> tuple[list[Job], list[str]]:
-    """The jobs to schedule, and the names of those not available."""
+    """The jobs to schedule, and the names of those not available. Each run is recorded
+    in `job_runs` (`connector.ops.recorder`) for `smsync status` and the alerts."""
     jobs: list[Job] = []
     missing: list[str] = []
     for name, factory in (factories if factories is not None else FACTORIES).items():
         if factory is None:
             missing.append(name)
             continue
-        jobs.append(Job(name, interval_of(ctx.settings, name), factory(ctx)))
+        body = recorded(
+            name,
+            factory(ctx),
+            store=ctx.store,
+            worker_id=ctx.worker_id,
+            crm=ctx.settings.crm,
+            clock=ctx.clock.now,
+        )
+        jobs.append(Job(name, interval_of(ctx.settings, name), body))
     if missing:
         log.warning(
             "jobs.not_available",

@@ -344,5 +344,7 @@ job_runs = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("error", sa.Text, nullable=True),
+    # the share of the CRM's daily API budget used, as the CRM last reported it in the run
+    sa.Column("crm_api_usage", sa.Float, nullable=True),
     sa.Index(None, "job", "finished_at"),
 )

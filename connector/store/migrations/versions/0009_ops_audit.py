@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("finished_at", TS, nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("error", sa.Text, nullable=True),
+        sa.Column("crm_api_usage", sa.Float, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_job_runs"),
     )
     op.create_index("ix_job_runs_job_finished_at", "job_runs", ["job", "finished_at"])
