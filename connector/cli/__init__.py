@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "reports",
     "ops_status",
     "ops_failures",
+    "ops_consent",
     "db",
     "mappings",
 )

@@ -79,6 +79,9 @@ consent_ledger = sa.Table(
     sa.Column("evidence_text", sa.Text, nullable=True),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
+    # the hash chain (connector/store/consent_chain.py); NULL only before migration 0009
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("row_hash", sa.String(64), nullable=True),
     # The same evidence recorded twice (a replayed webhook) is one entry. Entries without
     # evidence (NULL sid) are distinct by design: NULLs never collide in a unique key.
     sa.UniqueConstraint("phone", "source", "evidence_sid"),

@@ -1,5 +1,6 @@
-"""ops_actions (who retried or dropped which failure, and why) and job_runs (each
-scheduled job's runs, for `smsync status`)
+"""ops_actions (who retried or dropped which failure, and why), job_runs (each
+scheduled job's runs, for `smsync status`), and the consent ledger's hash chain
+(prev_hash, row_hash; existing rows backfilled in id order)
 
 Revision ID: 0009
 Revises: 0007
@@ -8,7 +9,8 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +21,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
+LEDGER = "consent_ledger"
+BATCH = 1000
 
 
 def upgrade() -> None:
@@ -49,9 +53,59 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_job_runs"),
     )
     op.create_index("ix_job_runs_job_finished_at", "job_runs", ["job", "finished_at"])
+    op.add_column(LEDGER, sa.Column("prev_hash", sa.String(64), nullable=True))
+    op.add_column(LEDGER, sa.Column("row_hash", sa.String(64), nullable=True))
+    with _changes_allowed():
+        _backfill()
+
+
+def _backfill() -> None:
+    """Chain the rows already there, oldest id first, in batches (a large ledger is never
+    held in memory). The hash is `connector.store.consent_chain`'s, over whatever columns
+    the table has now (a purpose column added before this revision included)."""
+    from connector.store.consent_chain import GENESIS, row_hash
+
+    bind = op.get_bind()
+    table = sa.Table(LEDGER, sa.MetaData(), autoload_with=bind)
+    prev, last_id = GENESIS, 0
+    while True:
+        rows = bind.execute(
+            sa.select(table).where(table.c.id > last_id).order_by(table.c.id).limit(BATCH)
+        ).all()
+        if not rows:
+            return
+        updates = []
+        for row in rows:
+            digest = row_hash(prev, row._asdict())
+            updates.append({"rid": row.id, "p": prev, "h": digest})
+            prev, last_id = digest, row.id
+        bind.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("rid"))
+            .values(prev_hash=sa.bindparam("p"), row_hash=sa.bindparam("h")),
+            updates,
+        )
+
+
+@contextmanager
+def _changes_allowed() -> Iterator[None]:
+    """Lift the append-only trigger of migration 0001 for the backfill, then put it back."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE {LEDGER} DISABLE TRIGGER {LEDGER}_append_only")
+        yield
+        op.execute(f"ALTER TABLE {LEDGER} ENABLE TRIGGER {LEDGER}_append_only")
+        return
+    op.execute(f"DROP TRIGGER IF EXISTS {LEDGER}_no_update")
+    yield
+    op.execute(
+        f"CREATE TRIGGER {LEDGER}_no_update BEFORE UPDATE ON {LEDGER} "
+        f"BEGIN SELECT RAISE(ABORT, '{LEDGER} is append-only'); END"
+    )
 
 
 def downgrade() -> None:
+    op.execute(f"ALTER TABLE {LEDGER} DROP COLUMN row_hash")
+    op.execute(f"ALTER TABLE {LEDGER} DROP COLUMN prev_hash")
     op.drop_index("ix_job_runs_job_finished_at", table_name="job_runs")
     op.drop_table("job_runs")
     op.drop_index("ix_ops_actions_queue_row_id", table_name="ops_actions")
