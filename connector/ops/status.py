@@ -18,7 +18,7 @@ from connector.store import job_runs
 from connector.store import tables as t
 
 # the jobs `smsync run` schedules (connector/runtime/registry.py), listed even before they ran
-JOBS = ("pull", "send", "ingest", "writeback", "reconcile", "sweep", "gauges")
+JOBS = ("pull", "send", "ingest", "writeback", "reconcile", "sweep", "gauges", "alerts")
 
 
 @dataclass(frozen=True, slots=True)

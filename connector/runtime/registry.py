@@ -229,6 +229,13 @@ def store_gauges_job(ctx: JobContext) -> JobFn:
     return gauges_job(ctx.store)
 
 
+def alerts_job(ctx: JobContext) -> JobFn:
+    """The alert conditions, deduped per window and sent to SMSYNC_ALERT_WEBHOOK_URL."""
+    from connector.ops.alerts import alerts_job as build
+
+    return build(ctx.store, ctx.settings)
+
+
 # The data flow's stages, in order (plan runs inside pull; see the module docstring).
 FACTORIES: dict[str, JobFactory | None] = {
     "pull": pull_job,
@@ -238,6 +245,7 @@ FACTORIES: dict[str, JobFactory | None] = {
     "reconcile": reconcile_job,
     "sweep": sweep_job,
     "gauges": store_gauges_job,
+    "alerts": alerts_job,
 }
 
 

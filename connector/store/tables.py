@@ -351,3 +351,19 @@ job_runs = sa.Table(
     sa.Column("crm_api_usage", sa.Float, nullable=True),
     sa.Index(None, "job", "finished_at"),
 )
+
+# The alerts raised (connector/ops/alerts.py): one per condition per window, the unique
+# key being the dedupe across replicas and restarts; undelivered ones are sent again.
+alert_log = sa.Table(
+    "alert_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("condition", sa.String(191), nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.UniqueConstraint("condition", "window_start"),
+)

@@ -1,6 +1,7 @@
 """ops_actions (who retried or dropped which failure, and why), job_runs (each
 scheduled job's runs, for `smsync status`), and the consent ledger's hash chain
-(prev_hash, row_hash; existing rows backfilled in id order)
+(prev_hash, row_hash; existing rows backfilled in id order), and alert_log (one alert per
+condition per window, kept until delivered)
 
 Revision ID: 0009
 Revises: 0007
@@ -53,6 +54,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_job_runs"),
     )
     op.create_index("ix_job_runs_job_finished_at", "job_runs", ["job", "finished_at"])
+    op.create_table(
+        "alert_log",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("condition", sa.String(191), nullable=False),
+        sa.Column("window_start", TS, nullable=False),
+        sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("delivered_at", TS, nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_alert_log"),
+        sa.UniqueConstraint(
+            "condition", "window_start", name="uq_alert_log_condition_window_start"
+        ),
+    )
     op.add_column(LEDGER, sa.Column("prev_hash", sa.String(64), nullable=True))
     op.add_column(LEDGER, sa.Column("row_hash", sa.String(64), nullable=True))
     with _changes_allowed():
@@ -104,6 +120,7 @@ def _changes_allowed() -> Iterator[None]:
 
 
 def downgrade() -> None:
+    op.drop_table("alert_log")
     op.execute(f"ALTER TABLE {LEDGER} DROP COLUMN row_hash")
     op.execute(f"ALTER TABLE {LEDGER} DROP COLUMN prev_hash")
     op.drop_index("ix_job_runs_job_finished_at", table_name="job_runs")
