@@ -39,6 +39,7 @@ from connector.crm import build_crm
 from connector.engine.context import Planner
 from connector.engine.plan import build_planner
 from connector.errors import ConfigError
+from connector.ops.admin import admin_routes
 from connector.ports import CrmPort, IdMap
 from connector.runtime import startup
 from connector.runtime.api import api_routes
@@ -275,7 +276,11 @@ class Service:
         )
         app = build_app(
             Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(ctx)),
-            webhooks=[*webhook_routes(s, store), *api_routes(s, engine_context(ctx))],
+            webhooks=[
+                *webhook_routes(s, store),
+                *api_routes(s, engine_context(ctx)),
+                *admin_routes(s, store),
+            ],
             on_webhook=lambda: jobs.wake("ingest"),
         )
         config = uvicorn.Config(
