@@ -198,8 +198,8 @@ def test_export_is_exact_streamed_and_its_digest_covers_every_line(store: SqlSto
         "source": "keyword",
         "evidence_sid": "SMstop",
         "evidence_text": "STOP",
-        "at": "2026-11-02T09:00:00+00:00",
-        "recorded_at": "2026-11-02T09:00:00+00:00",
+        "at": "2026-11-02T09:00:00.000000+00:00",
+        "recorded_at": "2026-11-02T09:00:00.000000+00:00",
         "prev_hash": rows[0].row_hash,
         "row_hash": rows[1].row_hash,
     }
