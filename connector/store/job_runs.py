@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from connector.store.tables import job_runs as t
 
-KEEP = timedelta(days=7)
+# a day of runs: enough for the last run and a failure streak (ingest every 5 s is ~17k rows)
+KEEP = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,10 @@ def latest(conn: sa.Connection) -> dict[str, JobRun]:
 def failures_in_a_row(conn: sa.Connection, job: str, limit: int = 1000) -> int:
     """How many of the job's latest runs failed, counting back to its last success."""
     rows = conn.execute(
-        sa.select(t.c.outcome).where(t.c.job == job).order_by(t.c.id.desc()).limit(limit)
+        sa.select(t.c.outcome)
+        .where(t.c.job == job)
+        .order_by(t.c.finished_at.desc(), t.c.id.desc())
+        .limit(limit)
     )
     n = 0
     for (outcome,) in rows:
