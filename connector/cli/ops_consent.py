@@ -55,7 +55,7 @@ def export(
     if start is not None and end is not None and start >= end:
         fail("consent export: --since must be before --until")
     with migrated_store() as conn:
-        lines = export_rows(conn, fmt, start, end)  # type: ignore[arg-type]
+        lines = export_rows(conn, "csv" if fmt == "csv" else "jsonl", start, end)
         if out is None:
             for line in lines:
                 sys.stdout.write(line)

@@ -51,7 +51,7 @@ def _requeue(conn: sa.Connection, failure: Failure) -> int:
     fresh: dict[str, Any] = {"attempts": 0, "claimed_by": None, "lease_until": None}
     if failure.queue == "inbox":
         stmt = sa.update(inbox).where(inbox.c.id == failure.row_id, inbox.c.processed_at.is_(None))
-        return sa_rowcount(conn, stmt.values(dead_at=None, **fresh))
+        return _rowcount(conn, stmt.values(dead_at=None, **fresh))
     if failure.queue == "crm":
         t = crm_outbox
         state = "pending"
@@ -62,13 +62,13 @@ def _requeue(conn: sa.Connection, failure: Failure) -> int:
     stmt = sa.update(t).where(
         t.c.id == failure.row_id, t.c.state.in_(("pending", "dead", "failed", "ambiguous"))
     )
-    return sa_rowcount(conn, stmt.values(state=state, next_attempt_at=None, done_at=None, **fresh))
+    return _rowcount(conn, stmt.values(state=state, next_attempt_at=None, done_at=None, **fresh))
 
 
 def _abandon(conn: sa.Connection, failure: Failure, note: str, now: datetime) -> int:
     if failure.queue == "inbox":
         stmt = sa.update(inbox).where(inbox.c.id == failure.row_id, inbox.c.processed_at.is_(None))
-        return sa_rowcount(conn, stmt.values(dead_at=now, last_error=note, lease_until=None))
+        return _rowcount(conn, stmt.values(dead_at=now, last_error=note, lease_until=None))
     t = crm_outbox if failure.queue == "crm" else sms_outbox
     stmt = sa.update(t).where(
         t.c.id == failure.row_id, t.c.state.in_(("pending", "dead", "failed", "ambiguous"))
@@ -76,10 +76,10 @@ def _abandon(conn: sa.Connection, failure: Failure, note: str, now: datetime) ->
     values: dict[str, Any] = {"last_error": note, "lease_until": None, "next_attempt_at": None}
     if failure.state != "failed":  # an orphaned write stays `failed`: nothing was to be done
         values |= {"state": "dead", "done_at": now}
-    return sa_rowcount(conn, stmt.values(**values))
+    return _rowcount(conn, stmt.values(**values))
 
 
-def sa_rowcount(conn: sa.Connection, stmt: sa.Update) -> int:
+def _rowcount(conn: sa.Connection, stmt: sa.Update) -> int:
     return int(conn.execute(stmt).rowcount)
 
 
