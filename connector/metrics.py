@@ -75,4 +75,9 @@ JOB_SECONDS = Histogram("smsync_job_seconds", "Duration of periodic job runs", [
 JOB_LEADER = Gauge(
     "smsync_job_leader", "1 while this replica leads the periodic job, else 0", ["job"]
 )
+OPTOUTS_IN_WINDOW = Gauge(
+    "smsync_alert_optouts_in_window",
+    "Opt-outs in the alert window (SMSYNC_ALERT_WINDOW_S) by the play of the last text sent",
+    ["play"],
+)
 READY = Gauge("smsync_ready", "1 when the last readiness check of this kind passed", ["check"])

@@ -15,7 +15,17 @@ from connector.errors import ConfigError, SmsyncError
 __all__ = ["app", "main"]
 
 # registered in this order (after `version`), which is the order of `smsync --help`
-COMMAND_MODULES = ("sandbox", "sidecar", "texts", "reports", "db", "mappings")
+COMMAND_MODULES = (
+    "sandbox",
+    "sidecar",
+    "texts",
+    "reports",
+    "ops_status",
+    "ops_failures",
+    "ops_consent",
+    "db",
+    "mappings",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"connector.cli.{_name}")
 

@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     # how long `POST /api/send` waits for the provider before answering 202 "in_flight"
     # (the send carries on in the background and is never sent twice)
     api_send_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    # Operations (issue 19): `smsync status` and the alerts job call the store unhealthy
+    # past these thresholds; alerts go to the webhook (unset: evaluated, logged, not sent),
+    # at most one per condition per window. SMSYNC_ADMIN_TOKEN turns `GET /admin` on.
+    alert_writeback_lag_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
+    alert_job_failures: int = Field(default=3, ge=1, le=1_000)
+    alert_rejection_pct: float = Field(default=20.0, gt=0, le=100)
+    alert_api_budget_pct: float = Field(default=80.0, gt=0, le=100)
+    alert_optout_spike: int = Field(default=10, ge=1, le=1_000_000)
+    alert_window_s: float = Field(default=3_600.0, ge=60, le=7 * 86_400)
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_format: Literal["slack", "json"] = "json"
+    alerts_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    admin_token: SecretStr | None = None
 
     sf_login_url: str = Field(
         default="https://login.salesforce.com", validation_alias=AliasChoices("SF_LOGIN_URL")

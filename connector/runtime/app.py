@@ -7,6 +7,7 @@
     POST /webhooks/twilio/{inbound,status}   see connector.runtime.webhooks
 
     POST /api/send   see connector.runtime.api
+    GET /admin       the admin page, only with SMSYNC_ADMIN_TOKEN (connector.ops.admin)
 
 A webhook that was accepted wakes the `ingest` job, so a reply does not wait a whole
 interval before it is processed. Every route sits behind `http_guard`: request bodies

@@ -23,6 +23,7 @@ import structlog
 from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.engine import ingest, pull, send, sweep, timed
+from connector.ops.recorder import recorded
 from connector.ports import CrmPort, Cursor, Owner, PullBatch
 from connector.runtime.gauges import gauges_job
 from connector.runtime.jobs import Job, JobFn
@@ -171,6 +172,13 @@ def store_gauges_job(c: Components) -> JobFn:
     return gauges_job(c.store)
 
 
+def alerts_job(c: Components) -> JobFn:
+    """The alert conditions, deduped per window and sent to SMSYNC_ALERT_WEBHOOK_URL."""
+    from connector.ops.alerts import alerts_job as build
+
+    return build(c.store, c.settings)
+
+
 # The data flow's stages, in order (plan runs inside pull; see the module docstring).
 FACTORIES: dict[str, JobFactory | None] = {
     "pull": pull_job,
@@ -180,6 +188,7 @@ FACTORIES: dict[str, JobFactory | None] = {
     "reconcile": reconcile_job,
     "sweep": sweep_job,
     "gauges": store_gauges_job,
+    "alerts": alerts_job,
 }
 
 
@@ -193,14 +202,23 @@ def interval_of(settings: Settings, name: str) -> float:
 def build_jobs(
     ctx: Components, factories: dict[str, JobFactory | None] | None = None
 ) -> tuple[list[Job], list[str]]:
-    """The jobs to schedule, and the names of those not available."""
+    """The jobs to schedule, and the names of those not available. Each run is recorded
+    in `job_runs` (`connector.ops.recorder`) for `smsync status` and the alerts."""
     jobs: list[Job] = []
     missing: list[str] = []
     for name, factory in (factories if factories is not None else FACTORIES).items():
         if factory is None:
             missing.append(name)
             continue
-        jobs.append(Job(name, interval_of(ctx.settings, name), factory(ctx)))
+        body = recorded(
+            name,
+            factory(ctx),
+            store=ctx.store,
+            worker_id=ctx.worker_id,
+            crm=ctx.settings.crm,
+            clock=ctx.clock.now,
+        )
+        jobs.append(Job(name, interval_of(ctx.settings, name), body))
     if missing:
         log.warning(
             "jobs.not_available",

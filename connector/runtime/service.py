@@ -40,6 +40,7 @@ from connector.config import Settings, mapping_path
 from connector.crm.live_check import at_start
 from connector.engine.plan import plays_path
 from connector.errors import ConfigError
+from connector.ops.admin import admin_routes
 from connector.runtime import startup
 from connector.runtime.api import api_routes
 from connector.runtime.app import build_app
@@ -196,6 +197,7 @@ class Service:
             webhooks=[
                 *webhook_routes(s, parts.store, clock=parts.clock),
                 *api_routes(s, parts.engine),
+                *admin_routes(s, parts.store),
             ],
             on_webhook=lambda: jobs.wake("ingest"),
         )

@@ -1,6 +1,8 @@
 """consent_ledger: append-only and keyed by phone, so every record sharing a number shares
-its consent. The database refuses UPDATE and DELETE on it (migration 0001's triggers).
-An entry's `purpose` (migration 0008) is NULL when it holds for every purpose."""
+its consent. The database refuses UPDATE and DELETE on it (migration 0001's triggers), and
+each row is hash-chained to the one before it (`consent_chain`), so a row changed around
+the store is detected by `smsync consent verify`. An entry's `purpose` (migration 0008)
+is NULL when it holds for every purpose."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.domain.model import ConsentRecord, ConsentScope, ConsentSource, ConsentStatus
+from connector.store import consent_chain
 from connector.store.dialect import insert_if_absent
 from connector.store.tables import consent_ledger as t
 
@@ -28,7 +31,7 @@ def append(conn: sa.Connection, record: ConsentRecord, now: datetime) -> bool:
         "at": record.at,
         "recorded_at": now,
     }
-    return insert_if_absent(conn, t, values)
+    return insert_if_absent(conn, t, consent_chain.chained(conn, t, values))
 
 
 def latest(

@@ -102,3 +102,10 @@ def _entry(row: sa.Row[Any]) -> RetryEntry:
         next_attempt_at=row.next_attempt_at,
         resolved_at=row.resolved_at,
     )
+
+
+def record_retry_now(conn: sa.Connection, effect: Effect, key: str, now: datetime) -> None:
+    """An operator asked for the next attempt now (`smsync failures retry`)."""
+    conn.execute(
+        sa.update(t).where(t.c.effect == effect, t.c.key == key, _OPEN).values(next_attempt_at=now)
+    )

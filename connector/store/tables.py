@@ -81,6 +81,9 @@ consent_ledger = sa.Table(
     sa.Column("recorded_at", UtcDateTime, nullable=False),
     # NULL: the entry holds for every purpose; else the one purpose it revokes or grants
     sa.Column("purpose", sa.String(64), nullable=True),
+    # the hash chain (connector/store/consent_chain.py); NULL only before migration 0009
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("row_hash", sa.String(64), nullable=True),
     # The same evidence recorded twice (a replayed webhook) is one entry. Entries without
     # evidence (NULL sid) are distinct by design: NULLs never collide in a unique key.
     sa.UniqueConstraint("phone", "source", "evidence_sid"),
@@ -315,4 +318,54 @@ api_requests = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("settled_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("idempotency_key"),
+)
+
+# What an operator did to a failure (`smsync failures retry|drop`, the admin page): the
+# audit of who gave up on a write and why.
+ops_actions = sa.Table(
+    "ops_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("queue", sa.String(8), nullable=False),
+    sa.Column("row_id", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Column("why", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("action IN ('retry', 'drop')", name="action"),
+    sa.Index(None, "queue", "row_id"),
+)
+
+# One row per scheduled job run (`smsync status`: last run, duration, outcome, failures in
+# a row).
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("worker_id", sa.String(128), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    # the share of the CRM's daily API budget used, as the CRM last reported it in the run
+    sa.Column("crm_api_usage", sa.Float, nullable=True),
+    sa.Index(None, "job", "finished_at"),
+)
+
+# The alerts raised (connector/ops/alerts.py): one per condition per window, the unique
+# key being the dedupe across replicas and restarts; undelivered ones are sent again.
+alert_log = sa.Table(
+    "alert_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("condition", sa.String(191), nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.UniqueConstraint("condition", "window_start"),
 )

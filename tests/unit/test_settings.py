@@ -45,6 +45,8 @@ def test_every_secret_has_a_file_variant(monkeypatch: pytest.MonkeyPatch, tmp_pa
         "hubspot_refresh_token",
         "twilio_auth_token",
         "api_token",
+        "alert_webhook_url",
+        "admin_token",
     }
     for i, field in enumerate(SECRET_FIELDS):
         path = tmp_path / f"s{i}"

@@ -336,6 +336,19 @@ class Writer:
         self.store.put(obj.name, row)
         self.rules.after_delete(obj.name, row, now, self.user_id)
 
+    def undelete(self, obj: ObjectDef, record_id: str) -> None:
+        """Restore a deleted record from the Recycle Bin (Salesforce's `undelete`), as an
+        admin does after a record was deleted by mistake."""
+        current = self.store.get(obj.name, record_id, include_deleted=True)
+        if current is None or not current["IsDeleted"]:
+            raise not_found()
+        now = self.now()
+        row = dict(current)
+        row.update(
+            IsDeleted=False, LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id
+        )
+        self.store.put(obj.name, row)
+
 
 def _scalar(kind: str, raw: Any) -> Any:
     """boolean, datetime and date values from JSON."""
