@@ -110,7 +110,7 @@ def test_a_crm_zone_is_named_as_the_source_for_a_manual_send(store: SqlStore) ->
     # the CRM's zone and the number's area code both hold, each named with its source
     assert (
         "    inputs: zones America/Chicago (from crm_field), America/New_York (from area_code);"
-        " state NY (from area_code); consent opted_in; kind manual;" in text
+        " state NY (from area_code); purpose marketing; consent opted_in; kind manual;" in text
     )
     assert "triggered" not in text  # a manual send has no trigger
     [decision] = _decisions(found)
