@@ -20,9 +20,11 @@ from connector.domain.model import ContactState
 from connector.domain.sla import add_business_time, clock_words, due_words
 from connector.engine import send
 from connector.engine.cycle import run_cycle
+from connector.engine.manual import manual_send
 from connector.engine.reply_policy import ReplyPolicy
 from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox
+from connector.store import sla
 from tests.integration.plays_kit import World, make_world
 from tests.serve_kit import Served
 
@@ -263,3 +265,43 @@ def test_a_motion_ends_when_no_play_has_texted_within_the_reply_window(world: Wo
     world.at(MORNING + m.tasks.reply_window + timedelta(hours=1))
     run_cycle(world.ctx)
     assert crm_record(world, person).get(fmap.active_motion) in (None, "")
+
+
+def test_a_reps_text_meets_the_sla_closes_the_task_and_clears_sla_due(world: World) -> None:
+    m = world.ctx.mapping
+    person = world.person_only_in_new_york()
+    phone = person.phone
+    assert phone is not None
+    world.edit(person, "time_zone", "America/New_York")
+    world.pull()
+    sid = reply(world, phone, "How much does it cost?")
+    run_cycle(world.ctx)
+    fmap = m.field_map(person.ref.object_type)
+    assert fmap.sla_due
+    assert crm_record(world, person)[fmap.sla_due]  # the timer runs
+    world.at(MORNING + timedelta(minutes=20))
+    answer = manual_send(
+        world.ctx.store,
+        world.ctx.sms,
+        world.ctx.clock,
+        send.policy_of(world.ctx),
+        contact_id=person.ref.id,
+        play="speed_to_lead",
+        body="Hi, here is our price sheet.",
+    )
+    assert answer.sid
+    world.at(MORNING + timedelta(minutes=21))
+    run_cycle(world.ctx)
+    task = crm_task(world, f"task:{sid}:follow_up")
+    assert task["Status" if world.vendor == "salesforce" else "hs_task_status"] == (
+        m.tasks.status.done
+    )
+    rec = crm_record(world, person)
+    assert rec.get(fmap.sla_due) in (None, "")
+    assert fmap.sla_breached
+    assert str(rec.get(fmap.sla_breached)).lower() in ("false", "")
+    with world.ctx.store.begin() as conn:
+        (timer,) = sla.for_contact(conn, person.ref)
+    assert timer.timer.met is not None
+    # met when the text went out (the sandbox clock runs on from where it was set)
+    assert MORNING + timedelta(minutes=20) <= timer.timer.met < MORNING + timedelta(minutes=21)
