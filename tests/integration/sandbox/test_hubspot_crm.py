@@ -397,13 +397,17 @@ def test_schema_and_owners(hs: HubSpotEmulator, api: HubSpot) -> None:
         )
     assert again.value.status == 409
 
+    # the 4 active owners the shipped mapping names (ids 1000001...) list first, then the 8
     owners = api.crm.owners.owners_api.get_page(limit=5)
     assert len(owners.results) == 5
     rest = api.crm.owners.owners_api.get_page(limit=5, after=owners.paging.next.after)
-    assert len(rest.results) == 3
-    one = api.crm.owners.owners_api.get_by_id(owners.results[0].id)
+    assert len(rest.results) == 5
+    last = api.crm.owners.owners_api.get_page(limit=5, after=rest.paging.next.after)
+    assert len(last.results) == 2
+    assert [o.id for o in owners.results[:4]] == ["1000001", "1000002", "1000003", "1000009"]
+    one = api.crm.owners.owners_api.get_by_id(owners.results[4].id)
     assert one.teams[0].name == "East"
     contact = hs.find("contacts", "email", generate(20, seed=1).contacts[0].email)[0]
     assert contact["properties"]["hubspot_owner_id"] in {
-        o.id for o in owners.results + rest.results
+        o.id for o in owners.results + rest.results + last.results
     }
