@@ -1,5 +1,4 @@
-"""The report's figures, each one SQL aggregate over the store (SQLAlchemy Core, in
-`connector/store/report_figures.py`, `report_plays.py` and `report_sql.py`).
+"""The report's figures, each one SQL aggregate over the store (SQLAlchemy Core).
 
 Nothing here loops over data rows in Python: every query returns one row per group (or per
 group and reason, disposition or day), and Python only arranges those rows.
@@ -49,11 +48,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import sqlalchemy as sa
+
 from connector.domain.plays import Outcome
-from connector.ports import Connection
-from connector.report.model import GroupMetrics, Report, TrendPoint
-from connector.report.play_outcomes import play_outcomes
-from connector.store.report_figures import (
+from connector.report.figures import (
     blocked_reasons,
     contact_figures,
     disposition_mix,
@@ -62,8 +60,9 @@ from connector.store.report_figures import (
     sends,
     sla_figures,
 )
-from connector.store.report_scope import ALL_KEY, GroupBy, Scope
-from connector.store.report_sql import first_outbound
+from connector.report.model import ALL_KEY, GroupBy, GroupMetrics, Report, Scope
+from connector.report.play_outcomes import play_outcomes
+from connector.report.sql import first_outbound
 
 __all__ = ["GroupBy", "Report", "Scope", "build_report"]
 
@@ -90,7 +89,7 @@ def _group(key: str, scope_parts: dict[str, Any]) -> GroupMetrics:
     )
 
 
-def _groups(conn: Connection, scope: Scope) -> list[GroupMetrics]:
+def _groups(conn: sa.Connection, scope: Scope) -> list[GroupMetrics]:
     counts, pct = sla_figures(conn, scope)
     parts: dict[str, Any] = {
         "sends": sends(conn, scope),
@@ -107,7 +106,7 @@ def _groups(conn: Connection, scope: Scope) -> list[GroupMetrics]:
 
 
 def build_report(
-    conn: Connection, scope: Scope, outcomes: Mapping[str, Outcome] | None = None
+    conn: sa.Connection, scope: Scope, outcomes: Mapping[str, Outcome] | None = None
 ) -> Report:
     """Every figure of the report, for one period and grouping."""
     outcomes = outcomes or {}
@@ -119,6 +118,6 @@ def build_report(
             total=total,
             groups=_groups(conn, scope) if scope.by is not None else [],
             plays=play_outcomes(conn, scope, outcomes),
-            opt_out_trend=[TrendPoint(*day) for day in opt_out_trend(conn, scope)],
+            opt_out_trend=opt_out_trend(conn, scope),
             response_histogram=response_histogram(conn, scope),
         )

@@ -5,8 +5,7 @@ cannot hide, a comment or a string cannot trip it):
   `connector/domain` imports an adapter (`connector.crm`, `connector.sms`) or the sidecar
   (`connector.runtime`);
 - the domain does no I/O: no database, network, file, environment, clock or sleep;
-- SQL lives in `connector/store`: the engine, the runtime and the report do not import
-  SQLAlchemy or the store's tables.
+- SQL lives in `connector/store`: the engine and the runtime do not import SQLAlchemy.
 
 Each checker is also run on synthetic sources, so a test here fails when a forbidden
 import or call is added (see the `*_is_caught` tests)."""
@@ -78,7 +77,7 @@ IO_METHODS = frozenset(
 
 SQL = ("sqlalchemy", "connector.store.tables")
 
-# What still reaches SQLAlchemy (or the tables) from the engine, runtime or report, each
+# What still reaches SQLAlchemy (or the tables) from the engine and the runtime, each
 # with why. Nothing else may: a query belongs in a repository under connector/store/.
 KNOWN_SQL_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
     "connector/engine/context.py": (
@@ -295,7 +294,7 @@ def test_a_pure_rule_passes_the_io_check() -> None:
 
 def sql_offenders() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for folder in ("engine", "runtime", "report"):
+    for folder in ("engine", "runtime"):
         for path in sources(folder):
             names = forbidden_imports(read(path), SQL, module_name(path))
             if names:
@@ -303,7 +302,7 @@ def sql_offenders() -> dict[str, set[str]]:
     return found
 
 
-def test_engine_runtime_and_report_import_no_sqlalchemy_beyond_the_known_offenders() -> None:
+def test_the_engine_and_runtime_import_no_sqlalchemy_beyond_the_known_offenders() -> None:
     found = sql_offenders()
     unexpected = {
         path: names - KNOWN_SQL_IMPORTS.get(path, (frozenset(), ""))[0]

@@ -13,9 +13,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from connector.domain.plays import Outcome, PredicateOp
+from connector.report.model import ALL_KEY, CONTACT_COLUMNS, NONE_KEY, GroupBy, Scope
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
-from connector.store.report_scope import ALL_KEY, CONTACT_COLUMNS, NONE_KEY, GroupBy, Scope
 
 
 def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[int]:
@@ -205,6 +205,14 @@ def outcome_condition(outcome: Outcome | None, cs: Any, meeting: Sequence[str]) 
             return sa.and_(present, col.in_(list(pred.values)))
         case PredicateOp.NOT_EQUALS | PredicateOp.NOT_IN:
             return sa.not_(sa.and_(present, col.in_(list(pred.values))))
+
+
+def describe_outcome(outcome: Outcome | None, meeting: Sequence[str]) -> str:
+    if outcome is None or (outcome.condition is None and outcome.disposition is None):
+        return f"disposition in {', '.join(meeting)} (no outcome configured)"
+    if outcome.condition is None:
+        return f"disposition = {outcome.disposition}"
+    return str(outcome.condition)
 
 
 def count_where(cond: Any) -> ColumnElement[int]:

@@ -1,7 +1,6 @@
 """The report's figures per group: sends, messaged contacts and their replies, meetings and
 opt-outs, the disposition mix, SLA timers, blocked reasons and the opt-out trend. Each is
-one SQL aggregate (see `connector/report/queries.py` for the definitions); rows come back
-as plain counts, the report's records are built in `connector/report/`."""
+one SQL aggregate (see `connector/report/queries.py` for the definitions)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,16 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from connector.store import tables as tb
-from connector.store.report_scope import BUCKETS, DELIVERED, NONE_KEY, OPTED_OUT, GroupBy, Scope
-from connector.store.report_sql import (
+from connector.report.model import (
+    BUCKETS,
+    DELIVERED,
+    NONE_KEY,
+    OPTED_OUT,
+    GroupBy,
+    Scope,
+    TrendPoint,
+)
+from connector.report.sql import (
     count_where,
     first_outbound_by_group,
     grouped,
@@ -21,6 +27,7 @@ from connector.store.report_sql import (
     seconds_between,
     utc_day,
 )
+from connector.store import tables as tb
 
 
 def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
@@ -191,8 +198,7 @@ def blocked_reasons(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, in
     return out
 
 
-def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[tuple[str, int, int]]:
-    """Per UTC day (YYYY-MM-DD): outbound messages created, distinct numbers opted out."""
+def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
     m, cl = tb.messages, tb.consent_ledger
     dialect = conn.dialect.name
     sent_day = utc_day(dialect, m.c.created_at)
@@ -210,6 +216,6 @@ def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[tuple[str, int, int
     by_sent = {str(d): int(n) for d, n in sent}
     by_out = {str(d): int(n) for d, n in outs}
     return [
-        (day, by_sent.get(day, 0), by_out.get(day, 0))
+        TrendPoint(day, by_sent.get(day, 0), by_out.get(day, 0))
         for day in sorted(by_sent.keys() | by_out.keys())
     ]
