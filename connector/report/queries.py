@@ -55,6 +55,8 @@ from connector.report.figures import (
     blocked_reasons,
     contact_figures,
     disposition_mix,
+    group_names,
+    inbound_only_opt_outs,
     opt_out_trend,
     response_histogram,
     sends,
@@ -67,16 +69,19 @@ from connector.report.sql import first_outbound
 __all__ = ["GroupBy", "Report", "Scope", "build_report"]
 
 
-def _group(key: str, scope_parts: dict[str, Any]) -> GroupMetrics:
-    attempted, delivered = scope_parts["sends"].get(key, (0, 0))
-    contacts, replied, meetings, opted = scope_parts["contacts"].get(key, (0, 0, 0, 0))
-    closed, met = scope_parts["sla"].get(key, (0, 0))
-    pct = scope_parts["pct"].get(key, {})
+def _group(key: str, parts: dict[str, Any]) -> GroupMetrics:
+    attempted, delivered = parts["sends"].get(key, (0, 0))
+    contacts, reached, replied, meetings, opted = parts["contacts"].get(key, (0, 0, 0, 0, 0))
+    closed, met = parts["sla"].get(key, (0, 0))
+    pct = parts["pct"].get(key, {})
+    biz = parts["biz"].get(key, {})
     return GroupMetrics(
         key=key,
+        name=parts["names"].get(key),
         attempted=attempted,
         delivered=delivered,
         contacts=contacts,
+        reached=reached,
         replied=replied,
         meetings=meetings,
         opted_out=opted,
@@ -84,20 +89,24 @@ def _group(key: str, scope_parts: dict[str, Any]) -> GroupMetrics:
         sla_met=met,
         response_p50_s=pct.get(50),
         response_p90_s=pct.get(90),
-        dispositions=scope_parts["mix"].get(key, {}),
-        blocked=scope_parts["blocked"].get(key, {}),
+        response_business_p50_s=biz.get(50),
+        response_business_p90_s=biz.get(90),
+        dispositions=parts["mix"].get(key, {}),
+        blocked=parts["blocked"].get(key, {}),
     )
 
 
 def _groups(conn: sa.Connection, scope: Scope) -> list[GroupMetrics]:
-    counts, pct = sla_figures(conn, scope)
+    counts, pct, biz = sla_figures(conn, scope)
     parts: dict[str, Any] = {
         "sends": sends(conn, scope),
         "contacts": contact_figures(conn, scope),
         "sla": counts,
         "pct": pct,
+        "biz": biz,
         "mix": disposition_mix(conn, scope),
         "blocked": blocked_reasons(conn, scope),
+        "names": group_names(conn, scope),
     }
     keys: set[str] = set()
     for name in ("sends", "contacts", "sla", "pct", "mix", "blocked"):
@@ -120,4 +129,5 @@ def build_report(
             plays=play_outcomes(conn, scope, outcomes),
             opt_out_trend=opt_out_trend(conn, scope),
             response_histogram=response_histogram(conn, scope),
+            inbound_only_opt_outs=inbound_only_opt_outs(conn, scope),
         )

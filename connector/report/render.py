@@ -101,10 +101,10 @@ def print_report(report: Report, console: Console) -> None:
         )
     console.print(plays)
     trend = Table(title="Opt-outs per day")
-    for name in ("day", "sent", "opt-outs", "rate"):
+    for name in ("day", "texted", "opt-outs", "rate"):
         trend.add_column(name, justify="right")
     for t in report.opt_out_trend:
-        trend.add_row(t.day, str(t.sent), str(t.opt_outs), pct(t.rate))
+        trend.add_row(t.day, str(t.texted), str(t.opt_outs), pct(t.rate))
     console.print(trend)
 
 

@@ -13,7 +13,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from connector.domain.plays import Outcome, PredicateOp
-from connector.report.model import ALL_KEY, CONTACT_COLUMNS, NONE_KEY, GroupBy, Scope
+from connector.report.model import (
+    ALL_KEY,
+    CONTACT_COLUMNS,
+    DELIVERED,
+    NONE_KEY,
+    OPT_OUT_WINDOW_S,
+    OPTED_OUT,
+    GroupBy,
+    Scope,
+)
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
 
@@ -164,6 +173,73 @@ def first_outbound_by_group(scope: Scope) -> FromClause:
     )
 
 
+def _texts_of(scope: Scope, fo: FromClause, m: Any) -> list[Any]:
+    """Outbound texts in the period to the contact of `fo`'s row (and, grouped by play,
+    from that row's play)."""
+    conds = [
+        m.c.contact_type == fo.c.contact_type,
+        m.c.contact_id == fo.c.contact_id,
+        m.c.direction == "outbound",
+        *scope.clip(m.c.created_at),
+    ]
+    if scope.by is GroupBy.PLAY:
+        conds.append(sa.func.coalesce(m.c.play, NONE_KEY) == fo.c.key)
+    return conds
+
+
+def reached(scope: Scope, fo: FromClause) -> Any:
+    """The contact has a text of the group delivered (status delivered or read)."""
+    m = tb.messages.alias("reach")
+    return sa.exists().where(*_texts_of(scope, fo, m), m.c.status.in_(DELIVERED)).correlate(fo)
+
+
+def opted_within(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """The texted number opted out within OPT_OUT_WINDOW_S after one of the group's texts
+    (before the period ends). A number that opted out before any text, such as a CRM
+    opt-out read at the first sync, is not counted: nothing was texted before it."""
+    m = tb.messages.alias("txt")
+    cl = tb.consent_ledger.alias("opt")
+    return (
+        sa.exists()
+        .where(
+            *_texts_of(scope, fo, m),
+            cl.c.phone == m.c.to_number,
+            cl.c.status == OPTED_OUT,
+            cl.c.at >= m.c.created_at,
+            seconds_between(dialect, m.c.created_at, cl.c.at) <= OPT_OUT_WINDOW_S,
+            *scope.before_end(cl.c.at),
+        )
+        .correlate(fo)
+    )
+
+
+def set_after(scope: Scope, fo: FromClause, cs: Any, dispositions: Sequence[str]) -> Any:
+    """The contact's record changed at or after `fo.first_at`: its CRM modstamp, or
+    smsync's write of one of `dispositions` to it (before the period ends)."""
+    co = tb.crm_outbox
+    written = (
+        sa.exists()
+        .where(
+            co.c.target_type == fo.c.contact_type,
+            co.c.target_id == fo.c.contact_id,
+            co.c.kind == "field_update",
+            co.c.fields["disposition"].as_string().in_(list(dispositions)),
+            co.c.created_at >= fo.c.first_at,
+            *scope.before_end(co.c.created_at),
+        )
+        .correlate(fo)
+    )
+    return sa.or_(cs.c.crm_modstamp >= fo.c.first_at, written)
+
+
+def meeting_after(scope: Scope, fo: FromClause, cs: Any) -> Any:
+    """The contact's disposition is a meeting one and it was set after the first text:
+    smsync wrote it then, or the CRM record changed then (its modstamp)."""
+    return sa.and_(
+        cs.c.disposition.in_(list(scope.meeting)), set_after(scope, fo, cs, scope.meeting)
+    )
+
+
 def percentiles(
     conn: sa.Connection, sub: Subquery, ps: Sequence[int] = (50, 90)
 ) -> dict[str, dict[int, int]]:
@@ -183,6 +259,13 @@ def percentiles(
             if row.rn == (row.n * p + 99) // 100:
                 out.setdefault(row.key, {})[p] = int(row.value)
     return out
+
+
+def nearest_rank(values: Sequence[int], ps: Sequence[int] = (50, 90)) -> dict[int, int]:
+    """The same nearest-rank percentiles as `percentiles`, over values already in Python."""
+    ranked = sorted(values)
+    n = len(ranked)
+    return {p: ranked[(n * p + 99) // 100 - 1] for p in ps} if n else {}
 
 
 def outcome_condition(outcome: Outcome | None, cs: Any, meeting: Sequence[str]) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from connector.domain.plays import FieldPredicate, Outcome, PredicateOp
+from connector.domain.sla import BusinessCalendar
 from connector.store import tables as tb
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -37,7 +38,7 @@ class Builder:
             "owner_id": f"owner-{team}",
             "owner_team": team,
             "consent": "opted_in",
-            "segments": {"industry": extra.pop("industry", "retail")},
+            "segments": {"industry": extra.pop("industry", "retail"), **extra.pop("names", {})},
             "deleted": False,
             "updated_at": T0,
         }
@@ -90,13 +91,13 @@ class Builder:
             )
         )
 
-    def opt_out(self, cid: str, at: datetime) -> None:
+    def opt_out(self, cid: str, at: datetime, source: str = "keyword") -> None:
         self.conn.execute(
             sa.insert(tb.consent_ledger).values(
                 phone=phone(cid),
                 status="opted_out",
                 scope="all",
-                source="keyword",
+                source=source,
                 evidence_sid=f"SMstop{cid}",
                 at=at,
                 recorded_at=at,
@@ -118,6 +119,12 @@ class Builder:
         )
 
 
+# SLA hours for the business-time figures: Mon-Fri 09:00-15:10 UTC (2024-03-01 is a Friday)
+HOURS = BusinessCalendar.from_names(
+    "UTC", ("mon", "tue", "wed", "thu", "fri"), time(9), time(15, 10)
+)
+
+
 def build(conn: sa.Connection) -> None:
     """sdr: c0..c9 on play `speed`, h0..h4 held out; ae: a0..a3 on play `confirm`."""
     b = Builder(conn)
@@ -130,7 +137,8 @@ def build(conn: sa.Connection) -> None:
             extra["lifecycle_stage"] = "working"
             extra["crm_modstamp"] = first[cid] + timedelta(seconds=(100, 3600, 7200)[i])
         extra["disposition"] = {0: "confirmed", 1: "meeting_booked", 2: "not_interested"}.get(i)
-        b.contact(cid, "sdr", industry="retail" if i < 5 else "health", **extra)
+        industry = "retail" if i < 5 else "health"
+        b.contact(cid, "sdr", industry=industry, names={"owner_name": "Sam Diaz"}, **extra)
         b.message(cid, "outbound", first[cid], "delivered", "speed")
         b.message(cid, "outbound", first[cid] + 24 * h, "delivered" if i < 6 else "failed", "speed")
         b.decision(cid, "send", ["holdout_treated"], "speed")
@@ -139,8 +147,12 @@ def build(conn: sa.Connection) -> None:
         b.message(f"c{i}", "inbound", first[f"c{i}"] + h, "received")
     b.message("c9", "inbound", first["c9"] - h, "received")  # before any text: no reply
     b.opt_out("c4", first["c4"] + 2 * h)
+    b.opt_out("c5", T0 - 72 * h, source="crm")  # read from the CRM at the first sync
+    b.opt_out("stranger", T0 + 5 * h)  # a STOP from a number that is no contact
+    b.opt_out("h1", T0 + 3 * h)  # a held-out contact, never texted
     for i in range(5):
-        b.contact(f"h{i}", "sdr", lifecycle_stage="working" if i == 0 else "new")
+        state = {"lifecycle_stage": "working", "crm_modstamp": T0 + h} if i == 0 else {}
+        b.contact(f"h{i}", "sdr", **{"lifecycle_stage": "new", **state})
         b.decision(f"h{i}", "block", ["holdout"], "speed")
     b.decision("c5", "block", ["quiet_hours"], "speed")
     b.decision("c6", "block", ["quiet_hours", "caps"], "speed")
@@ -154,7 +166,8 @@ def build(conn: sa.Connection) -> None:
     b.timer("c6", T0 - 30 * h, met=T0 - 29 * h)  # before the period
     for i in range(4):
         cid = f"a{i}"
-        b.contact(cid, "ae", disposition="confirmed" if i == 0 else None)
-        b.message(cid, "outbound", T0 + 2 * h, "delivered", "confirm")
+        # a1's meeting was booked before its text: not a meeting after the text
+        b.contact(cid, "ae", disposition="confirmed" if i < 2 else None, crm_modstamp=T0)
+        b.message(cid, "outbound", T0 + 2 * h, "failed" if i == 3 else "delivered", "confirm")
     b.message("a0", "inbound", T0 + 3 * h, "received")
     b.disposition_write("a0", "confirmed", T0 + 2 * h + timedelta(seconds=1800))

@@ -1,9 +1,13 @@
-"""Acceptance 1: on a dataset with chosen rates, every figure comes out exact."""
+"""On a dataset with chosen rates, every figure comes out exact (SQLite and Postgres), and
+every rate is a share of the same population: the contacts texted in the period."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from connector.report.model import POPULATION_TEXTED, POPULATION_TREATED
 from connector.report.queries import GroupBy, Scope, build_report
 from connector.store import SqlStore
 from tests.integration import report_kit as kit
@@ -18,19 +22,27 @@ def loaded(store: SqlStore) -> SqlStore:
 
 def test_totals_are_exact(loaded: SqlStore) -> None:
     with loaded.begin() as conn:
-        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL), kit.OUTCOMES)
+        scope = Scope(kit.SINCE, kit.UNTIL, calendar=lambda _team: kit.HOURS)
+        report = build_report(conn, scope, kit.OUTCOMES)
     t = report.total
-    assert (t.attempted, t.delivered, t.contact_rate) == (24, 20, 20 / 24)
-    assert (t.contacts, t.replied, t.meetings, t.opted_out) == (14, 5, 3, 1)
-    assert t.reply_rate == 5 / 14
+    assert (t.attempted, t.delivered, t.delivery_rate) == (24, 19, 19 / 24)
+    assert (t.contacts, t.reached, t.contact_rate) == (14, 13, 13 / 14)
+    # a1's meeting predates its text, so 3 meetings (c0, c1, a0), not 4
+    assert (t.replied, t.meetings, t.opted_out) == (5, 3, 1)
+    assert (t.reply_rate, t.meeting_rate) == (5 / 14, 3 / 14)
+    # c4's STOP after its text counts; c5's CRM opt-out before any text, a stranger's STOP
+    # and held-out h1's STOP do not, and the last two are reported apart
     assert t.opt_out_rate == 1 / 14
+    assert report.inbound_only_opt_outs == 2
     assert (t.sla_closed, t.sla_met, t.sla_met_rate) == (5, 3, 0.6)
     assert (t.response_p50_s, t.response_p90_s) == (120, 1200)
+    # c3's 20 minutes straddle the 15:10 close: 10 business minutes
+    assert (t.response_business_p50_s, t.response_business_p90_s) == (120, 600)
     assert t.dispositions == {
-        "confirmed": 2,
+        "confirmed": 3,
         "meeting_booked": 1,
         "not_interested": 1,
-        "(none)": 10,
+        "(none)": 9,
     }
     assert t.blocked == {"holdout": 5, "quiet_hours": 2, "caps": 1}
     assert report.groups == []
@@ -44,8 +56,9 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
         "4-24 h": 0,
         "> 24 h": 0,
     }
-    trend = [(p.day, p.sent, p.opt_outs) for p in report.opt_out_trend]
-    assert trend == [("2024-03-01", 14, 1), ("2024-03-02", 10, 0)]
+    trend = [(p.day, p.texted, p.opt_outs) for p in report.opt_out_trend]
+    assert trend == [("2024-03-01", 14, 1)]  # contacts by the day of their first text
+    assert report.funnel == [("texted", 14), ("replied", 5), ("meeting", 3)]
 
 
 def test_by_team_is_exact(loaded: SqlStore) -> None:
@@ -63,9 +76,29 @@ def test_by_team_is_exact(loaded: SqlStore) -> None:
         "not_interested": 1,
         "(none)": 7,
     }
-    assert (ae.attempted, ae.delivered, ae.contacts, ae.replied, ae.meetings) == (4, 4, 4, 1, 1)
+    assert (ae.attempted, ae.contacts, ae.replied, ae.meetings) == (4, 4, 1, 1)
     assert (ae.sla_closed, ae.response_p50_s, ae.blocked) == (0, None, {})
-    assert ae.dispositions == {"confirmed": 1, "(none)": 3}
+    assert ae.dispositions == {"confirmed": 2, "(none)": 2}
+    assert (ae.delivered, ae.reached, ae.contact_rate) == (3, 3, 0.75)
+
+
+def test_by_owner_shows_names(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL, GroupBy.OWNER), kit.OUTCOMES)
+    names = {g.key: (g.name, g.label, g.contacts) for g in report.groups}
+    # the owner directory named sdr's owner; ae's is unknown, so its id stands in
+    assert names == {"owner-sdr": ("Sam Diaz", "Sam Diaz", 10), "owner-ae": (None, "owner-ae", 4)}
+
+
+def test_opt_out_window_is_seven_days(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        kit.Builder(conn).opt_out("a2", kit.T0 + timedelta(hours=2, days=7, seconds=60))
+        kit.Builder(conn).opt_out("a1", kit.T0 + timedelta(hours=2, days=7))
+        report = build_report(conn, Scope(kit.SINCE), kit.OUTCOMES)
+    # a1 opted out 7 days to the second after its text (in), a2 a minute later (out, and
+    # so an inbound-only STOP); c4 as before
+    assert report.total.opted_out == 2
+    assert report.inbound_only_opt_outs == 3
 
 
 def test_by_play_and_segment(loaded: SqlStore) -> None:
@@ -87,7 +120,14 @@ def test_play_outcomes_and_lift(loaded: SqlStore) -> None:
         report = build_report(conn, Scope(kit.SINCE, kit.UNTIL), kit.OUTCOMES)
     plays = {p.play: p for p in report.plays}
     speed, confirm = plays["speed"], plays["confirm"]
-    assert (speed.contacts, speed.converted, speed.conversion_rate) == (10, 3, 0.3)
+    assert (speed.contacts, speed.texted, speed.converted, speed.conversion_rate) == (
+        10,
+        10,
+        3,
+        0.3,
+    )
+    assert speed.population == POPULATION_TREATED
+    assert (confirm.population, confirm.contacts, confirm.texted) == (POPULATION_TEXTED, 4, 4)
     assert (speed.time_to_outcome_p50_s, speed.time_to_outcome_p90_s) == (3600, 7200)
     assert speed.outcome == "lifecycle_stage equals working"
     assert (confirm.contacts, confirm.converted) == (4, 1)
@@ -103,6 +143,13 @@ def test_play_outcomes_and_lift(loaded: SqlStore) -> None:
     assert lift.too_small
     assert not lift.significant
     assert confirm.lift.lift is None
+    assert confirm.reply_lift is None
+    # the arms' replies and meetings after their first decision (T0)
+    assert speed.reply_lift is not None
+    assert speed.meeting_lift is not None
+    assert (speed.reply_lift.exposed_converted, speed.reply_lift.holdout_converted) == (4, 0)
+    assert (speed.meeting_lift.exposed_converted, speed.meeting_lift.holdout_converted) == (2, 0)
+    assert speed.reply_lift.lift == pytest.approx(0.4)
 
 
 def test_period_bounds_exclude_outside_rows(loaded: SqlStore) -> None:
