@@ -4,6 +4,7 @@ segment)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +54,7 @@ def report(
     from rich.console import Console
 
     from connector.config import load_settings
-    from connector.report.options import parse_when, play_outcomes_of
+    from connector.report.options import calendars_of, parse_when, play_outcomes_of
     from connector.report.queries import GroupBy, Scope, build_report
     from connector.report.render import print_report, to_html, to_json
     from connector.store import SqlStore
@@ -65,6 +66,9 @@ def report(
         fail(f"report: --by must be one of {', '.join(g.value for g in GroupBy)}")
     settings = load_settings()
     scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
+    calendar = calendars_of(settings)
+    if calendar is not None:
+        scope = replace(scope, calendar=calendar)
     outcomes = play_outcomes_of(settings)
     require_current(settings.database_url)
     store = SqlStore.from_url(settings.database_url)

@@ -24,6 +24,7 @@ from connector.report.model import (
     TrendPoint,
 )
 from connector.report.sql import (
+    answered_at,
     count_where,
     first_outbound_by_group,
     grouped,
@@ -190,11 +191,12 @@ def sla_figures(
         .group_by(*grouped(scope, key))
     )
     counts = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(stmt)}
-    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    answer = answered_at(t)
+    secs = seconds_between(conn.dialect.name, t.c.started, answer)
     sub = (
         sa.select(key.label("key"), secs.label("value"))
         .select_from(src)
-        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .where(answer.is_not(None), *scope.clip(t.c.started))
         .subquery("response")
     )
     return counts, percentiles(conn, sub), _business_percentiles(conn, scope, key, src)
@@ -206,14 +208,15 @@ def _business_percentiles(
     """Met timers' response in business seconds. Calendars are Python (zones, holidays),
     so the met timers of the period are read once; there are far fewer than texts."""
     t, cs = tb.sla_timers, tb.contact_state.alias("cs_team")
+    answer = answered_at(t)
     rows = conn.execute(
-        sa.select(key.label("key"), cs.c.owner_team, t.c.started, t.c.met)
+        sa.select(key.label("key"), cs.c.owner_team, t.c.started, answer)
         .select_from(
             src.outerjoin(
                 cs, sa.and_(cs.c.crm_object_type == t.c.contact_type, cs.c.crm_id == t.c.contact_id)
             )
         )
-        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .where(answer.is_not(None), *scope.clip(t.c.started))
     )
     values: dict[str, list[int]] = {}
     for group, team, started, met in rows:
@@ -225,12 +228,13 @@ def _business_percentiles(
 def response_histogram(conn: sa.Connection, scope: Scope) -> list[tuple[str, int]]:
     """Met timers started in the period, by response time bucket (all groups together)."""
     t = tb.sla_timers
-    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    answer = answered_at(t)
+    secs = seconds_between(conn.dialect.name, t.c.started, answer)
     whens = [(secs < bound, i) for i, (bound, _) in enumerate(BUCKETS) if bound is not None]
     bucket = sa.case(*whens, else_=len(BUCKETS) - 1)
     stmt = (
         sa.select(bucket.label("bucket"), sa.func.count())
-        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .where(answer.is_not(None), *scope.clip(t.c.started))
         .group_by(bucket)
     )
     counts = {int(b): int(n) for b, n in conn.execute(stmt)}

@@ -1,11 +1,14 @@
-"""What the `report` command needs from settings: the period bounds and each play's outcome."""
+"""What the `report` command needs from settings: the period bounds, each play's outcome and
+the teams' SLA calendars."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from connector.config import Settings
 from connector.domain.plays import Outcome
+from connector.domain.sla import BusinessCalendar
 from connector.errors import ConfigError
 
 
@@ -29,3 +32,15 @@ def play_outcomes_of(settings: Settings) -> dict[str, Outcome]:
     if path is None:
         return {}
     return {p.name: p.outcome for p in map(to_play, load_plays(path).plays)}
+
+
+def calendars_of(settings: Settings) -> Callable[[str | None], BusinessCalendar] | None:
+    """Each team's SLA calendar from the mapping the engine uses (response time in business
+    hours); None when there is no mapping file, so the report uses the engine's default."""
+    from connector.config import load_mapping, mapping_path
+    from connector.engine.reply_policy import ReplyPolicy
+
+    path = mapping_path(settings)
+    if not path.is_file():
+        return None
+    return ReplyPolicy.from_mapping(load_mapping(path)).calendar

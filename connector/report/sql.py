@@ -261,6 +261,29 @@ def percentiles(
     return out
 
 
+MANUAL_KEY = "manual:%"  # a person's send (see connector/engine/outbox_keys.py)
+
+
+def answered_at(t: Any) -> Any:
+    """When a rep first answered the reply that opened SLA timer `t`: the timer's met time
+    (a manual send or the follow-up task completed), else, for a timer that breached, the
+    first manual send through smsync to the contact after it started (a late answer)."""
+    o = tb.sms_outbox.alias("answer")
+    manual = (
+        sa.select(sa.func.min(o.c.done_at))
+        .where(
+            o.c.contact_type == t.c.contact_type,
+            o.c.contact_id == t.c.contact_id,
+            o.c.idempotency_key.like(MANUAL_KEY),
+            o.c.state == "sent",
+            o.c.done_at >= t.c.started,
+        )
+        .correlate(t)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(t.c.met, manual)
+
+
 def nearest_rank(values: Sequence[int], ps: Sequence[int] = (50, 90)) -> dict[int, int]:
     """The same nearest-rank percentiles as `percentiles`, over values already in Python."""
     ranked = sorted(values)

@@ -78,6 +78,23 @@ class Builder:
             )
         )
 
+    def manual_send(self, cid: str, at: datetime) -> None:
+        """A rep's text through smsync (`smsync send`), sent at `at`."""
+        self.conn.execute(
+            sa.insert(tb.sms_outbox).values(
+                idempotency_key=f"manual:speed:Lead/{cid}:{at.isoformat()}",
+                contact_type="Lead",
+                contact_id=cid,
+                to_number=phone(cid),
+                body="on it",
+                send_at=at,
+                state="sent",
+                attempts=1,
+                created_at=at,
+                done_at=at,
+            )
+        )
+
     def decision(self, cid: str, verdict: str, reasons: list[str], play: str | None) -> None:
         self.conn.execute(
             sa.insert(tb.decision_log).values(
@@ -162,7 +179,9 @@ def build(conn: sa.Connection) -> None:
     late = T0 + 6 * h
     b.timer("c3", late, met=late + timedelta(seconds=1200))  # met, but after due
     b.timer("c4", T0 + 7 * h, breached=T0 + 7 * h + timedelta(seconds=900))
+    b.manual_send("c4", T0 + 7 * h + timedelta(seconds=1800))  # answered, after the breach
     b.timer("c5", T0 + 8 * h)  # still open
+    b.manual_send("c5", T0 + 7 * h)  # before c5's reply: no answer to it
     b.timer("c6", T0 - 30 * h, met=T0 - 29 * h)  # before the period
     for i in range(4):
         cid = f"a{i}"

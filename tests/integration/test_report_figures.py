@@ -35,8 +35,11 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
     assert t.opt_out_rate == 1 / 14
     assert report.inbound_only_opt_outs == 2
     assert (t.sla_closed, t.sla_met, t.sla_met_rate) == (5, 3, 0.6)
-    assert (t.response_p50_s, t.response_p90_s) == (120, 1200)
-    # c3's 20 minutes straddle the 15:10 close: 10 business minutes
+    # first human answers: 60, 120, 600 s (met), c3's 1200 s (met late) and c4's manual
+    # send 1800 s after its reply (breached at 900 s, answered after); c5 is unanswered
+    assert (t.response_p50_s, t.response_p90_s) == (600, 1800)
+    # in business hours: c3's 20 minutes straddle the 15:10 close (10 minutes count) and
+    # c4's reply came after it (0)
     assert (t.response_business_p50_s, t.response_business_p90_s) == (120, 600)
     assert t.dispositions == {
         "confirmed": 3,
@@ -51,7 +54,7 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
         "< 1 min": 0,
         "1-5 min": 2,
         "5-15 min": 1,
-        "15-60 min": 1,
+        "15-60 min": 2,
         "1-4 h": 0,
         "4-24 h": 0,
         "> 24 h": 0,
@@ -109,7 +112,7 @@ def test_by_play_and_segment(loaded: SqlStore) -> None:
         )
     plays = {g.key: g for g in by_play.groups}
     assert (plays["speed"].attempted, plays["speed"].delivered) == (20, 16)
-    assert (plays["speed"].sla_closed, plays["speed"].response_p90_s) == (5, 1200)
+    assert (plays["speed"].sla_closed, plays["speed"].response_p90_s) == (5, 1800)
     assert (plays["confirm"].contacts, plays["confirm"].replied) == (4, 1)
     segments = {g.key: (g.attempted, g.contacts, g.replied) for g in by_segment.groups}
     assert segments == {"retail": (14, 9, 5), "health": (10, 5, 0)}
