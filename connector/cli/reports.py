@@ -54,9 +54,10 @@ def report(
     from rich.console import Console
 
     from connector.config import load_settings
+    from connector.report.html import to_html
     from connector.report.options import calendars_of, parse_when, play_outcomes_of
     from connector.report.queries import GroupBy, Scope, build_report
-    from connector.report.render import print_report, to_html, to_json
+    from connector.report.render import print_report, to_json
     from connector.store import SqlStore
     from connector.store.migrate import database_errors, require_current
 
