@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -67,3 +68,24 @@ def test_report_fits_80_columns(store: SqlStore, migrated_url: str, by: str) -> 
         assert "meeting_confirmation" in out  # folded inside its column, never cut
     assert "Lift vs holdout" in out
     assert "Inbound-only STOPs" in out
+
+
+def _keys(value: object) -> set[str]:
+    """Every key of the JSON's schema; the disposition and reason counts are data."""
+    if isinstance(value, dict):
+        nested = (v for k, v in value.items() if k not in {"dispositions", "blocked"})
+        return set(value) | {k for v in nested for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_json_keys_are_documented(store: SqlStore, migrated_url: str) -> None:
+    with store.begin() as conn:
+        kit.build(conn)
+    data = json.loads(_report(migrated_url, "--by", "play", "--json"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("JSON keys (`smsync report --json`)")[1].split("\n\n")[0]
+    documented = set(re.findall(r"`(\w+)`", section))
+    assert _keys(data) - documented == set()
+    assert documented - _keys(data) == set()
