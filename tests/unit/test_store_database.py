@@ -81,8 +81,9 @@ def test_upgrade_on_a_brand_new_relative_path(
         "0005",
         "0006",
         "0007",
+        "0010",
     ]
-    assert current("sqlite:///var/smsync.db") == "0007"
+    assert current("sqlite:///var/smsync.db") == "0010"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:
