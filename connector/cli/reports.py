@@ -65,7 +65,7 @@ def report(
 
     from connector.config import load_settings
     from connector.report.html import to_html
-    from connector.report.options import calendars_of, parse_when, play_outcomes_of
+    from connector.report.options import mapping_scope, parse_when, play_outcomes_of
     from connector.report.queries import GroupBy, Scope, build_report
     from connector.report.render import print_report, to_json
     from connector.store import SqlStore
@@ -77,9 +77,11 @@ def report(
         fail(f"report: --by must be one of {', '.join(g.value for g in GroupBy)}")
     settings = load_settings()
     scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
-    calendar = calendars_of(settings)
+    calendar, pipeline = mapping_scope(settings)
     if calendar is not None:
         scope = replace(scope, calendar=calendar)
+    if pipeline is not None:
+        scope = replace(scope, pipeline=pipeline)
     outcomes = play_outcomes_of(settings)
     require_current(settings.database_url)
     store = SqlStore.from_url(settings.database_url)

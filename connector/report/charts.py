@@ -139,6 +139,7 @@ def lift_svg(plays: Sequence[PlayOutcome]) -> str:
             ("outcome", p.lift),
             ("reply", p.reply_lift),
             ("meeting", p.meeting_lift),
+            ("opportunity", p.opportunity_lift),
         )
         if lift is not None and lift.lift is not None
     ]
@@ -201,3 +202,25 @@ def trend_svg(trend: Sequence[TrendPoint]) -> str:
     )
     axis = f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" class="axis"/>'
     return _svg(title, axis + f'<polyline class="line" points="{line}"/>' + dots + labels)
+
+
+def pipeline_svg(groups: Sequence[GroupMetrics]) -> str:
+    """Pipeline amount influenced per group, with its opportunities and wins."""
+    title = "Pipeline influenced by group"
+    shown = [g for g in groups if g.opps_influenced]
+    if not shown:
+        return _empty(title)
+    row, label_w, bar_w = 28, 150, 300
+    top = max(g.amount_influenced for g in shown) or 1.0
+    parts = []
+    for i, g in enumerate(shown):
+        y = 10 + i * row
+        w = max(1.0, bar_w * g.amount_influenced / top)
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(g.label)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 10}">'
+            f"<title>{escape(g.label)}: {g.amount_influenced:,.0f}</title></rect>"
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 14}">{g.amount_influenced:,.0f} '
+            f"({g.opps_influenced} opps, {g.opps_won} won)</text>"
+        )
+    return _svg(title, "".join(parts), 20 + row * len(shown))

@@ -12,15 +12,18 @@ from connector.report.charts import (
     funnel_svg,
     histogram_svg,
     lift_svg,
+    pipeline_svg,
     rates_svg,
     trend_svg,
 )
 from connector.report.model import OPT_OUT_WINDOW_S, GroupMetrics, Report
 from connector.report.render import (
     by_title,
+    days,
     duration,
     lift_cell,
     lift_rows,
+    money,
     pct,
     period,
     top,
@@ -66,7 +69,7 @@ def _response_rows(groups: Sequence[GroupMetrics]) -> list[list[str]]:
 
 def to_html(report: Report) -> str:
     groups = [*report.groups, report.total]
-    days = OPT_OUT_WINDOW_S // 86400
+    window = OPT_OUT_WINDOW_S // 86400
     texted = report.total.contacts
     funnel = _table(
         ["step", "contacts", "of texted"],
@@ -85,6 +88,23 @@ def to_html(report: Report) -> str:
          "business p90", "SLA met"],
         _response_rows(groups),
     )  # fmt: skip
+    pipeline = _table(
+        ["group", "opportunity rate", "won rate", "meetings held", "opportunities", "won",
+         "closed", "win rate", "amount"],
+        [
+            [g.label, pct(g.opportunity_rate), pct(g.won_rate), str(g.meetings_held),
+             str(g.opps_influenced), str(g.opps_won), str(g.opps_closed), pct(g.win_rate),
+             money(g.amount_influenced)]
+            for g in groups
+        ],
+    )  # fmt: skip
+    velocity = _table(
+        ["from", "to", "median", "opportunities"],
+        [
+            [v.from_stage, v.to_stage, days(v.median_days), str(v.opportunities)]
+            for v in report.stage_velocity
+        ],
+    )
     plays = _table(
         ["play", "population", "contacts", "texted", "converted", "rate", "holdout",
          "p50 to outcome", "outcome"],
@@ -115,8 +135,8 @@ def to_html(report: Report) -> str:
 <h1>smsync report</h1>
 <p>From {escape(period(report))}. {escape(by_title(report))}.</p>
 <p class="note">Every rate is a share of the contacts texted in the period. An opt-out
-counts when it came within {days} days after a text; STOPs from numbers not texted in the
-{days} days before ({report.inbound_only_opt_outs}) are not in the rates.</p>
+counts when it came within {window} days after a text; STOPs from numbers not texted in the
+{window} days before ({report.inbound_only_opt_outs}) are not in the rates.</p>
 <h2>Funnel</h2>
 {funnel_svg(report.funnel)}
 {funnel}
@@ -128,6 +148,12 @@ counts when it came within {days} days after a text; STOPs from numbers not text
 text through smsync or the follow-up task completed), in wall-clock and business hours.</p>
 {histogram_svg(report.response_histogram)}
 {response}
+<h2>Pipeline influenced</h2>
+<p class="note">Opportunities linked to a texted contact and created within the mapping's
+window after the contact's first text; win rate is won over closed.</p>
+{pipeline_svg(groups)}
+{pipeline}
+{velocity}
 <h2>Plays: outcome conversion</h2>
 {conversion_svg(report.plays)}
 {plays}

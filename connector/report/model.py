@@ -46,6 +46,26 @@ BUCKETS: tuple[tuple[int | None, str], ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineDefs:
+    """The mapping's pipeline stages by meaning (connector/config/mapping_pipeline.py).
+    Without a mapping: every linked opportunity counts, won is the CRM's won flag."""
+
+    meeting_held: tuple[str, ...] = ()
+    opportunity: tuple[str, ...] = ()
+    won: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    window_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StageVelocity:
+    from_stage: str
+    to_stage: str
+    median_days: float | None
+    opportunities: int  # that reached both
+
+
 class GroupBy(StrEnum):
     PLAY = "play"
     SEGMENT = "segment"
@@ -62,6 +82,7 @@ class Scope:
     by: GroupBy | None = None
     segment: str = "industry"
     meeting: tuple[str, ...] = MEETING_DISPOSITIONS
+    pipeline: PipelineDefs = PipelineDefs()
     # the business calendar of a team (None: no team), for response time in business hours
     calendar: Callable[[str | None], BusinessCalendar] = field(
         default=lambda _team: DEFAULT_CALENDAR, compare=False
@@ -103,6 +124,13 @@ class GroupMetrics:
     response_p90_s: int | None = None
     response_business_p50_s: int | None = None
     response_business_p90_s: int | None = None
+    opportunities: int = 0  # texted contacts with an opportunity created in the window
+    won: int = 0  # ... with a won one
+    meetings_held: int = 0  # ... with one that reached a meeting-held stage
+    opps_influenced: int = 0  # distinct opportunities of those contacts
+    opps_won: int = 0
+    opps_closed: int = 0
+    amount_influenced: float = 0.0
     dispositions: dict[str, int] = field(default_factory=dict)
     blocked: dict[str, int] = field(default_factory=dict)
 
@@ -134,6 +162,19 @@ class GroupMetrics:
     def sla_met_rate(self) -> float | None:
         return _rate(self.sla_met, self.sla_closed)
 
+    @property
+    def opportunity_rate(self) -> float | None:
+        return _rate(self.opportunities, self.contacts)
+
+    @property
+    def won_rate(self) -> float | None:
+        return _rate(self.won, self.contacts)
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won over closed, of the opportunities influenced."""
+        return _rate(self.opps_won, self.opps_closed)
+
     def as_json(self) -> dict[str, object]:
         return {
             "key": self.key,
@@ -158,6 +199,16 @@ class GroupMetrics:
             "response_p90_s": self.response_p90_s,
             "response_business_p50_s": self.response_business_p50_s,
             "response_business_p90_s": self.response_business_p90_s,
+            "opportunities": self.opportunities,
+            "opportunity_rate": self.opportunity_rate,
+            "won": self.won,
+            "won_rate": self.won_rate,
+            "meetings_held": self.meetings_held,
+            "opps_influenced": self.opps_influenced,
+            "opps_won": self.opps_won,
+            "opps_closed": self.opps_closed,
+            "win_rate": self.win_rate,
+            "amount_influenced": self.amount_influenced,
             "dispositions": dict(sorted(self.dispositions.items())),
             "blocked": dict(sorted(self.blocked.items())),
         }
@@ -180,6 +231,7 @@ class PlayOutcome:
     lift: Lift
     reply_lift: Lift | None = None
     meeting_lift: Lift | None = None
+    opportunity_lift: Lift | None = None
 
     @property
     def conversion_rate(self) -> float | None:
@@ -199,6 +251,9 @@ class PlayOutcome:
             "lift": self.lift.as_json(),
             "reply_lift": self.reply_lift.as_json() if self.reply_lift else None,
             "meeting_lift": self.meeting_lift.as_json() if self.meeting_lift else None,
+            "opportunity_lift": (
+                self.opportunity_lift.as_json() if self.opportunity_lift else None
+            ),
         }
 
 
@@ -225,12 +280,19 @@ class Report:
     opt_out_trend: list[TrendPoint]
     response_histogram: list[tuple[str, int]]
     inbound_only_opt_outs: int = 0  # STOPs from numbers not texted in the window before
+    stage_velocity: list[StageVelocity] = field(default_factory=list)
 
     @property
     def funnel(self) -> list[tuple[str, int | None]]:
         """Contacts at each step, all of them texted in the period (None: not measured)."""
         t = self.total
-        return [("texted", t.contacts), ("replied", t.replied), ("meeting", t.meetings)]
+        return [
+            ("texted", t.contacts),
+            ("replied", t.replied),
+            ("meeting", t.meetings),
+            ("opportunity", t.opportunities),
+            ("won", t.won),
+        ]
 
     def as_json(self) -> dict[str, object]:
         s = self.scope
@@ -246,6 +308,15 @@ class Report:
             "plays": [p.as_json() for p in self.plays],
             "funnel": [{"step": name, "contacts": n} for name, n in self.funnel],
             "inbound_only_opt_outs": self.inbound_only_opt_outs,
+            "stage_velocity": [
+                {
+                    "from": v.from_stage,
+                    "to": v.to_stage,
+                    "median_days": v.median_days,
+                    "opportunities": v.opportunities,
+                }
+                for v in self.stage_velocity
+            ],
             "opt_out_trend": [
                 {"day": p.day, "texted": p.texted, "opt_outs": p.opt_outs, "rate": p.rate}
                 for p in self.opt_out_trend

@@ -10,6 +10,7 @@ from connector.config import Settings
 from connector.domain.plays import Outcome
 from connector.domain.sla import BusinessCalendar
 from connector.errors import ConfigError
+from connector.report.model import PipelineDefs
 
 
 def parse_when(text: str | None, option: str) -> datetime | None:
@@ -34,13 +35,29 @@ def play_outcomes_of(settings: Settings) -> dict[str, Outcome]:
     return {p.name: p.outcome for p in map(to_play, load_plays(path).plays)}
 
 
-def calendars_of(settings: Settings) -> Callable[[str | None], BusinessCalendar] | None:
-    """Each team's SLA calendar from the mapping the engine uses (response time in business
-    hours); None when there is no mapping file, so the report uses the engine's default."""
+def mapping_scope(
+    settings: Settings,
+) -> tuple[Callable[[str | None], BusinessCalendar] | None, PipelineDefs | None]:
+    """From the mapping the engine uses: each team's SLA calendar (response time in
+    business hours) and the pipeline's stages by meaning; None for what it does not say,
+    or when there is no mapping file (the report's defaults then)."""
     from connector.config import load_mapping, mapping_path
     from connector.engine.reply_policy import ReplyPolicy
 
     path = mapping_path(settings)
     if not path.is_file():
-        return None
-    return ReplyPolicy.from_mapping(load_mapping(path)).calendar
+        return None, None
+    mapping = load_mapping(path)
+    found = mapping.pipeline
+    pipeline = (
+        PipelineDefs(
+            meeting_held=found.stages.meeting_held,
+            opportunity=found.stages.opportunity,
+            won=found.stages.won,
+            lost=found.stages.lost,
+            window_days=found.opportunity_window_days,
+        )
+        if found is not None
+        else None
+    )
+    return ReplyPolicy.from_mapping(mapping).calendar, pipeline

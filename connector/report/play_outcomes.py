@@ -22,6 +22,7 @@ from connector.report.model import (
     PlayOutcome,
     Scope,
 )
+from connector.report.pipeline import linked
 from connector.report.sql import (
     FIRST_OUT_PLAY,
     count_where,
@@ -78,7 +79,7 @@ def _row(  # noqa: PLR0917 (one call site, all of its own figures)
     """One play over one population: its treated arm when it has a holdout, else the
     contacts it texted; the lift's exposed arm is that same population."""
     pct = velocity.get(name, {})
-    empty = Arm(0, 0, 0, 0, 0)
+    empty = Arm(0, 0, 0, 0, 0, 0)
     treated, held = arms.get("exposed", empty), arms.get("holdout", empty)
     if arms:
         population, n, texted, x = POPULATION_TREATED, treated.n, treated.texted, treated.converted
@@ -97,6 +98,9 @@ def _row(  # noqa: PLR0917 (one call site, all of its own figures)
         lift=holdout_lift(x if arms else 0, n if arms else 0, held.converted, held.n),
         reply_lift=holdout_lift(treated.replied, treated.n, held.replied, held.n) if arms else None,
         meeting_lift=holdout_lift(treated.meetings, treated.n, held.meetings, held.n)
+        if arms
+        else None,
+        opportunity_lift=holdout_lift(treated.opportunities, treated.n, held.opportunities, held.n)
         if arms
         else None,
     )
@@ -152,6 +156,7 @@ class Arm:
     converted: int
     replied: int
     meetings: int
+    opportunities: int
 
 
 def _arms(
@@ -192,6 +197,18 @@ def _arms(
         *scope.before_end(inb.c.created_at),
     )
     converted = _converted(members, cs, outcomes, scope)
+    lk = linked(scope, members, conn.dialect.name)
+    with_opp = (
+        sa.select(lk.c.key, lk.c.contact_type, lk.c.contact_id)
+        .where(lk.c.is_opp == 1)
+        .distinct()
+        .subquery("with_opp")
+    )
+    has_opp = sa.exists().where(
+        with_opp.c.key == members.c.key,
+        with_opp.c.contact_type == members.c.contact_type,
+        with_opp.c.contact_id == members.c.contact_id,
+    )
     stmt = (
         sa.select(
             members.c.key,
@@ -201,6 +218,7 @@ def _arms(
             count_where(converted),
             count_where(replied),
             count_where(meeting_after(scope, members, cs)),
+            count_where(has_opp),
         )
         .select_from(
             members.outerjoin(

@@ -67,8 +67,9 @@ from connector.report.figures import (
     sla_figures,
 )
 from connector.report.model import ALL_KEY, GroupBy, GroupMetrics, Report, Scope
+from connector.report.pipeline import contact_pipeline, opportunity_figures, stage_velocity
 from connector.report.play_outcomes import play_outcomes
-from connector.report.sql import first_outbound
+from connector.report.sql import first_outbound, first_outbound_by_group
 
 __all__ = ["GroupBy", "Report", "Scope", "build_report"]
 
@@ -79,6 +80,8 @@ def _group(key: str, parts: dict[str, Any]) -> GroupMetrics:
     closed, met = parts["sla"].get(key, (0, 0))
     pct = parts["pct"].get(key, {})
     biz = parts["biz"].get(key, {})
+    opp, won, held = parts["pipeline"].get(key, (0, 0, 0))
+    n_opps, n_won, n_closed, amount = parts["opps"].get(key, (0, 0, 0, 0.0))
     return GroupMetrics(
         key=key,
         name=parts["names"].get(key),
@@ -95,6 +98,13 @@ def _group(key: str, parts: dict[str, Any]) -> GroupMetrics:
         response_p90_s=pct.get(90),
         response_business_p50_s=biz.get(50),
         response_business_p90_s=biz.get(90),
+        opportunities=opp,
+        won=won,
+        meetings_held=held,
+        opps_influenced=n_opps,
+        opps_won=n_won,
+        opps_closed=n_closed,
+        amount_influenced=amount,
         dispositions=parts["mix"].get(key, {}),
         blocked=parts["blocked"].get(key, {}),
     )
@@ -111,6 +121,8 @@ def _groups(conn: sa.Connection, scope: Scope) -> list[GroupMetrics]:
         "mix": disposition_mix(conn, scope),
         "blocked": blocked_reasons(conn, scope),
         "names": group_names(conn, scope),
+        "pipeline": contact_pipeline(conn, scope, first_outbound_by_group(scope)),
+        "opps": opportunity_figures(conn, scope, first_outbound_by_group(scope)),
     }
     keys: set[str] = set()
     for name in ("sends", "contacts", "sla", "pct", "mix", "blocked"):
@@ -134,4 +146,7 @@ def build_report(
             opt_out_trend=opt_out_trend(conn, scope),
             response_histogram=response_histogram(conn, scope),
             inbound_only_opt_outs=inbound_only_opt_outs(conn, scope),
+            stage_velocity=stage_velocity(
+                conn, scope, first_outbound_by_group(replace(scope, by=None))
+            ),
         )

@@ -40,6 +40,14 @@ def duration(seconds: int | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+def money(amount: float) -> str:
+    return f"{amount:,.0f}"
+
+
+def days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} d"
+
+
 def top(counts: dict[str, int], n: int = 3) -> str:
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return ", ".join(f"{k} {v}" for k, v in ranked) or "-"
@@ -142,6 +150,15 @@ RESPONSE = [
     Col("p90", (lambda g: duration(g.response_business_p90_s))),
     Col("SLA met", (lambda g: pct(g.sla_met_rate))),
 ]
+PIPELINE = [
+    GROUP,
+    Col("opportunity rate", lambda g: pct(g.opportunity_rate)),
+    Col("won rate", lambda g: pct(g.won_rate)),
+    Col("meetings held", lambda g: str(g.meetings_held)),
+    Col("opps", lambda g: str(g.opps_influenced)),
+    Col("win rate", lambda g: pct(g.win_rate)),
+    Col("amount", lambda g: money(g.amount_influenced)),
+]
 MIX = [
     GROUP,
     Col("top dispositions", (lambda g: top(g.dispositions)), left=True),
@@ -174,6 +191,7 @@ def lift_rows(plays: Sequence[PlayOutcome]) -> list[tuple[str, str, Lift]]:
             ("conversion", p.lift),
             ("reply", p.reply_lift),
             ("meeting", p.meeting_lift),
+            ("opportunity", p.opportunity_lift),
         )
         if lift is not None and lift.lift is not None
     ]
@@ -181,16 +199,17 @@ def lift_rows(plays: Sequence[PlayOutcome]) -> list[tuple[str, str, Lift]]:
 
 def print_report(report: Report, console: Console) -> None:
     rows = [*report.groups, report.total]
-    days = OPT_OUT_WINDOW_S // 86400
+    window = OPT_OUT_WINDOW_S // 86400
     console.print(f"[bold]smsync report[/bold], {period(report)}. {by_title(report)}.")
     console.print(
         "Rates are shares of the contacts texted in the period; an opt-out counts within "
-        f"{days} days after a text.",
+        f"{window} days after a text.",
         soft_wrap=False,
     )
     for title, cols in (
         ("Reach, replies, meetings, opt-outs", REACH),
         ("Texts and rep first response", RESPONSE),
+        ("Pipeline influenced (opportunities created after the first text)", PIPELINE),
         ("Dispositions and blocked sends", MIX),
     ):
         for table in fitted(console, title, cols, rows):
@@ -203,6 +222,12 @@ def print_report(report: Report, console: Console) -> None:
         share = pct(n / texted) if n is not None and texted else "-"
         funnel.add_row(step, "-" if n is None else str(n), share)
     console.print(funnel)
+    velocity = Table(title="Stage velocity (median)", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("from", "to", "median", "opportunities"):
+        velocity.add_column(name, justify="left" if name in ("from", "to") else "right")
+    for v in report.stage_velocity:
+        velocity.add_row(v.from_stage, v.to_stage, days(v.median_days), str(v.opportunities))
+    console.print(velocity)
     if report.plays:
         for table in fitted(console, "Plays: outcome conversion", PLAYS, report.plays):
             console.print(table)
@@ -218,6 +243,6 @@ def print_report(report: Report, console: Console) -> None:
         trend.add_row(t.day, str(t.texted), str(t.opt_outs), pct(t.rate))
     console.print(trend)
     console.print(
-        f"Inbound-only STOPs (no text in the {days} days before; not in the rates): "
+        f"Inbound-only STOPs (no text in the {window} days before; not in the rates): "
         f"{report.inbound_only_opt_outs}"
     )

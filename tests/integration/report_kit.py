@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from connector.domain.plays import FieldPredicate, Outcome, PredicateOp
 from connector.domain.sla import BusinessCalendar
+from connector.report.model import PipelineDefs
 from connector.store import tables as tb
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -95,6 +96,43 @@ class Builder:
             )
         )
 
+    def opportunity(
+        self,
+        oid: str,
+        contacts: list[str],
+        created: datetime,
+        history: list[tuple[str, float]],  # (stage, days after creation), oldest first
+        amount: float,
+    ) -> None:
+        stage = history[-1][0]
+        self.conn.execute(
+            sa.insert(tb.opportunities).values(
+                crm_object_type="Opportunity",
+                crm_id=oid,
+                stage=stage,
+                amount=amount,
+                owner_id="owner-sdr",
+                created_at=created,
+                is_closed=stage.startswith("Closed"),
+                is_won=stage == "Closed Won",
+                crm_modstamp=created,
+                deleted=False,
+                updated_at=created,
+            )
+        )
+        for cid in contacts:
+            self.conn.execute(
+                sa.insert(tb.opportunity_contacts).values(
+                    opportunity_id=oid, contact_type="Lead", contact_id=cid
+                )
+            )
+        for name, days in history:
+            self.conn.execute(
+                sa.insert(tb.opportunity_stages).values(
+                    opportunity_id=oid, stage=name, at=created + timedelta(days=days)
+                )
+            )
+
     def decision(self, cid: str, verdict: str, reasons: list[str], play: str | None) -> None:
         self.conn.execute(
             sa.insert(tb.decision_log).values(
@@ -136,6 +174,10 @@ class Builder:
         )
 
 
+PIPELINE = PipelineDefs(
+    meeting_held=("Discovery",), opportunity=("Proposal",), won=("Closed Won",),
+    lost=("Closed Lost",), window_days=30,
+)  # fmt: skip
 # SLA hours for the business-time figures: Mon-Fri 09:00-15:10 UTC (2024-03-01 is a Friday)
 HOURS = BusinessCalendar.from_names(
     "UTC", ("mon", "tue", "wed", "thu", "fri"), time(9), time(15, 10)
@@ -189,4 +231,15 @@ def build(conn: sa.Connection) -> None:
         b.contact(cid, "ae", disposition="confirmed" if i < 2 else None, crm_modstamp=T0)
         b.message(cid, "outbound", T0 + 2 * h, "failed" if i == 3 else "delivered", "confirm")
     b.message("a0", "inbound", T0 + 3 * h, "received")
+    day = timedelta(days=1)
+    d0 = [("Discovery", 0.0)]
+    b.opportunity(
+        "O1", ["c0"], first["c0"] + 2 * day, [*d0, ("Proposal", 3), ("Closed Won", 10)], 1000
+    )
+    b.opportunity("O2", ["c1", "c2"], first["c1"] + day, [*d0, ("Proposal", 5)], 500)
+    b.opportunity("O3", ["c3"], first["c3"] + day, d0, 200)  # a meeting held, no opportunity
+    b.opportunity("O4", ["c4"], first["c4"] - day, [("Proposal", 0)], 9999)  # before the text
+    b.opportunity("O5", ["c5"], first["c5"] + 40 * day, [("Proposal", 0)], 9999)  # too late
+    b.opportunity("O6", ["h0"], T0 + day, [*d0, ("Proposal", 2), ("Closed Lost", 4)], 300)
+    b.opportunity("O7", ["a0"], T0 + 2 * h + day, [*d0, ("Closed Lost", 1)], 700)
     b.disposition_write("a0", "confirmed", T0 + 2 * h + timedelta(seconds=1800))

@@ -20,6 +20,7 @@ CHARTS = [
     "Funnel: texted, replied, meeting, opportunity, won",
     "Rates by group (over contacts texted)",
     "Rep first response time",
+    "Pipeline influenced by group",
     "Outcome conversion by play",
     "Lift vs holdout with 95% interval",
     "Opt-out rate by day of first text",

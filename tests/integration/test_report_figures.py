@@ -22,7 +22,7 @@ def loaded(store: SqlStore) -> SqlStore:
 
 def test_totals_are_exact(loaded: SqlStore) -> None:
     with loaded.begin() as conn:
-        scope = Scope(kit.SINCE, kit.UNTIL, calendar=lambda _team: kit.HOURS)
+        scope = Scope(kit.SINCE, kit.UNTIL, pipeline=kit.PIPELINE, calendar=lambda _team: kit.HOURS)
         report = build_report(conn, scope, kit.OUTCOMES)
     t = report.total
     assert (t.attempted, t.delivered, t.delivery_rate) == (24, 19, 19 / 24)
@@ -61,7 +61,48 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
     }
     trend = [(p.day, p.texted, p.opt_outs) for p in report.opt_out_trend]
     assert trend == [("2024-03-01", 14, 1)]  # contacts by the day of their first text
-    assert report.funnel == [("texted", 14), ("replied", 5), ("meeting", 3)]
+    assert report.funnel == [
+        ("texted", 14),
+        ("replied", 5),
+        ("meeting", 3),
+        ("opportunity", 3),
+        ("won", 1),
+    ]
+
+
+def test_pipeline_figures(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        scope = Scope(kit.SINCE, kit.UNTIL, GroupBy.TEAM, pipeline=kit.PIPELINE)
+        report = build_report(conn, scope, kit.OUTCOMES)
+    t = report.total
+    # c0 (O1, won), c1 and c2 (O2, in Proposal); O3 never left Discovery, O4 came before
+    # c4's text and O5 40 days after c5's
+    assert (t.opportunities, t.opportunity_rate, t.won, t.won_rate) == (3, 3 / 14, 1, 1 / 14)
+    assert t.meetings_held == 5  # c0..c3 and a0 reached Discovery
+    # O1 and O2 (O2 once, for two contacts): 1000 + 500; won 1 of 1 closed
+    assert (t.opps_influenced, t.opps_won, t.opps_closed, t.win_rate) == (2, 1, 1, 1.0)
+    assert t.amount_influenced == pytest.approx(1500.0)
+    velocity = [
+        (v.from_stage, v.to_stage, v.median_days, v.opportunities) for v in report.stage_velocity
+    ]
+    assert velocity == [
+        ("created", "meeting held", 0.0, 4),
+        ("meeting held", "opportunity", 4.0, 2),
+        ("opportunity", "won", 7.0, 1),
+    ]
+    teams = {g.key: (g.opportunities, g.meetings_held, g.amount_influenced) for g in report.groups}
+    assert teams == {"sdr": (3, 4, 1500.0), "ae": (0, 1, 0.0)}
+    speed = {p.play: p for p in report.plays}["speed"]
+    assert speed.opportunity_lift is not None
+    # treated: c0, c1, c2 of 10; holdout: h0 (O6 reached Proposal before it was lost) of 5
+    lift = speed.opportunity_lift
+    assert (lift.exposed_converted, lift.exposed, lift.holdout_converted, lift.holdout) == (
+        3,
+        10,
+        1,
+        5,
+    )
+    assert lift.lift == pytest.approx(0.1)
 
 
 def test_by_team_is_exact(loaded: SqlStore) -> None:

@@ -23,6 +23,7 @@ CHARTS = [
     "Funnel: texted, replied, meeting, opportunity, won",
     "Rates by group (over contacts texted)",
     "Rep first response time",
+    "Pipeline influenced by group",
     "Outcome conversion by play",
     "Lift vs holdout with 95% interval",
     "Opt-out rate by day of first text",
@@ -62,7 +63,8 @@ def test_html_is_self_contained_with_three_charts(store: SqlStore) -> None:
     assert "no data" not in page  # every section of this dataset has data, so a chart
     assert page.count('class="bar"') >= 3 + 7 + 2  # funnel steps, histogram, play bars
     assert page.count('class="r2"') == 3 + 1  # a meeting-rate bar per group, and the key
-    assert page.count('<circle class="ci small"') == 3  # speed: conversion, reply, meeting
+    # speed: conversion, reply, meeting and opportunity
+    assert page.count('<circle class="ci small"') == 4
     assert "<polyline" in page
     assert "speed" in page
     assert "too small" in page  # the lift of 10 vs 5 contacts is flagged
@@ -82,7 +84,13 @@ def test_cli_writes_html_and_json(store: SqlStore, migrated_url: str, tmp_path: 
     data = json.loads(result.stdout)
     assert data["total"]["attempted"] == 24
     assert data["total"]["population"] == "contacts texted in the period"
-    assert [s["step"] for s in data["funnel"]] == ["texted", "replied", "meeting"]
+    assert [s["step"] for s in data["funnel"]] == [
+        "texted",
+        "replied",
+        "meeting",
+        "opportunity",
+        "won",
+    ]
     assert data["inbound_only_opt_outs"] == 2
     assert {g["key"] for g in data["groups"]} == {"ae", "sdr"}
     assert data["by"] == "team"

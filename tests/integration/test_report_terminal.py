@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connector.report.render import LIFTS, MIX, PLAYS, REACH, RESPONSE
+from connector.report.render import LIFTS, MIX, PIPELINE, PLAYS, REACH, RESPONSE
 from connector.store import SqlStore
 from connector.store import tables as tb
 from tests.integration import report_kit as kit
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADERS = {c.header for cols in (REACH, RESPONSE, MIX, PLAYS, LIFTS) for c in cols}
+HEADERS = {c.header for cols in (REACH, RESPONSE, PIPELINE, MIX, PLAYS, LIFTS) for c in cols}
 
 
 def _report(url: str, *args: str) -> str:
