@@ -22,7 +22,7 @@ import structlog
 
 from connector.config import MappingConfig, Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
-from connector.engine import ingest, pull, send, sweep, timed
+from connector.engine import ingest, pipeline_pull, pull, send, sweep, timed
 from connector.engine.context import EngineContext, Planner
 from connector.engine.pause import CrmPause
 from connector.engine.writeback import Writeback, WritebackPolicy
@@ -124,6 +124,8 @@ def pull_job(jc: JobContext) -> JobFn:
     def run(stopping: threading.Event) -> None:
         if not stopping.is_set():
             pull.run(replace(ctx, crm=StoppablePull(ctx.crm, stopping)))
+        if not stopping.is_set():  # the pipeline, for the report (nothing without a mapping)
+            pipeline_pull.run(ctx)
 
     return run
 
