@@ -77,6 +77,27 @@ def linked(scope: Scope, fo: FromClause, dialect: str) -> Any:
     )
 
 
+def has_opportunity(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """The row's contact has an opportunity created in the window after `fo.first_at`
+    (a correlated probe: one index lookup per row)."""
+    p = scope.pipeline
+    oc, o = tb.opportunity_contacts.alias("oc_any"), tb.opportunities.alias("o_any")
+    return (
+        sa.exists()
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            oc.c.contact_type == fo.c.contact_type,
+            oc.c.contact_id == fo.c.contact_id,
+            o.c.deleted == sa.false(),
+            o.c.created_at >= fo.c.first_at,
+            seconds_between(dialect, fo.c.first_at, o.c.created_at) <= p.window_days * 86400,
+            is_opportunity(p, o),
+            *scope.before_end(o.c.created_at),
+        )
+        .correlate(fo)
+    )
+
+
 def contact_pipeline(
     conn: sa.Connection, scope: Scope, fo: FromClause
 ) -> dict[str, tuple[int, int, int]]:

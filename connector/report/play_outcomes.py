@@ -22,7 +22,7 @@ from connector.report.model import (
     PlayOutcome,
     Scope,
 )
-from connector.report.pipeline import linked
+from connector.report.pipeline import has_opportunity
 from connector.report.sql import (
     FIRST_OUT_PLAY,
     count_where,
@@ -197,18 +197,7 @@ def _arms(
         *scope.before_end(inb.c.created_at),
     )
     converted = _converted(members, cs, outcomes, scope)
-    lk = linked(scope, members, conn.dialect.name)
-    with_opp = (
-        sa.select(lk.c.key, lk.c.contact_type, lk.c.contact_id)
-        .where(lk.c.is_opp == 1)
-        .distinct()
-        .subquery("with_opp")
-    )
-    has_opp = sa.exists().where(
-        with_opp.c.key == members.c.key,
-        with_opp.c.contact_type == members.c.contact_type,
-        with_opp.c.contact_id == members.c.contact_id,
-    )
+    has_opp = has_opportunity(scope, members, conn.dialect.name)
     stmt = (
         sa.select(
             members.c.key,
