@@ -11,7 +11,6 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from connector.config.mapping_pipeline import PIPELINE_OBJECTS
 from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.mapping import parse_datetime
 from connector.crm.salesforce.queries import pull_query
@@ -22,6 +21,7 @@ FIELDS = (
     "Id", "StageName", "Amount", "CloseDate", "IsClosed", "IsWon", "OwnerId", "CreatedDate",
     "SystemModstamp",
 )  # fmt: skip
+HISTORY_SOURCES = ("OpportunityHistory", "OpportunityFieldHistory")  # the mapping checks it
 IN_CHUNK = 200  # ids per IN list: well inside SOQL's 100,000-character statement limit
 
 
@@ -57,7 +57,7 @@ def _opportunity(row: dict[str, Any]) -> Opportunity | None:
 
 class PipelinePuller:
     def __init__(self, api: SalesforceApi, history: str, *, batch_size: int) -> None:
-        if history not in PIPELINE_OBJECTS["salesforce"][2]:
+        if history not in HISTORY_SOURCES:
             raise ValueError(f"not a Salesforce stage history object: {history}")
         self.api = api
         self.history = history
