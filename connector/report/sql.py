@@ -110,6 +110,41 @@ FIRST_OUT_CONTACT = sa.Table(
 )
 
 
+# Texts followed by an opt-out of their number within the window: few (opt-outs are rare),
+# found once from the ledger through the messages' number index, then probed per contact.
+OPTED_TEXTS = sa.Table(
+    "report_opted_texts",
+    _scratch,
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Index("ix_report_opted_texts_contact", "contact_type", "contact_id", "key"),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _fill_opted(conn: sa.Connection, scope: Scope) -> None:
+    m, cl = tb.messages, tb.consent_ledger
+    play = sa.func.coalesce(m.c.play, NONE_KEY)
+    conn.execute(
+        sa.insert(OPTED_TEXTS).from_select(
+            ["key", "contact_type", "contact_id"],
+            sa.select(play, m.c.contact_type, m.c.contact_id)
+            .select_from(cl.join(m, m.c.to_number == cl.c.phone))
+            .where(
+                cl.c.status == OPTED_OUT,
+                *scope.before_end(cl.c.at),
+                m.c.direction == "outbound",
+                m.c.contact_id.is_not(None),
+                *scope.clip(m.c.created_at),
+                m.c.created_at <= cl.c.at,
+                seconds_between(conn.dialect.name, m.c.created_at, cl.c.at) <= OPT_OUT_WINDOW_S,
+            )
+            .distinct(),
+        )
+    )
+
+
 @contextmanager
 def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
     """Fill the first-outbound tables for the period; drop them when the block ends.
@@ -150,7 +185,9 @@ def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
             ).group_by(fp.c.contact_type, fp.c.contact_id),
         )
     )
+    _fill_opted(conn, scope)
     if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {OPTED_TEXTS.name}")
         conn.exec_driver_sql(f"ANALYZE {fp.name}")
         conn.exec_driver_sql(f"ANALYZE {fc.name}")
     yield
@@ -193,24 +230,16 @@ def reached(scope: Scope, fo: FromClause) -> Any:
     return sa.exists().where(*_texts_of(scope, fo, m), m.c.status.in_(DELIVERED)).correlate(fo)
 
 
-def opted_within(scope: Scope, fo: FromClause, dialect: str) -> Any:
+def opted_within(scope: Scope, fo: FromClause, dialect: str) -> Any:  # noqa: ARG001
     """The texted number opted out within OPT_OUT_WINDOW_S after one of the group's texts
-    (before the period ends). A number that opted out before any text, such as a CRM
-    opt-out read at the first sync, is not counted: nothing was texted before it."""
-    m = tb.messages.alias("txt")
-    cl = tb.consent_ledger.alias("opt")
-    return (
-        sa.exists()
-        .where(
-            *_texts_of(scope, fo, m),
-            cl.c.phone == m.c.to_number,
-            cl.c.status == OPTED_OUT,
-            cl.c.at >= m.c.created_at,
-            seconds_between(dialect, m.c.created_at, cl.c.at) <= OPT_OUT_WINDOW_S,
-            *scope.before_end(cl.c.at),
-        )
-        .correlate(fo)
-    )
+    (before the period ends): the contact has a row in OPTED_TEXTS (filled by
+    `first_outbound`), of the row's play when grouped by play. A number that opted out
+    before any text, such as a CRM opt-out read at the first sync, has none."""
+    o = OPTED_TEXTS.alias("opt")
+    conds = [o.c.contact_type == fo.c.contact_type, o.c.contact_id == fo.c.contact_id]
+    if scope.by is GroupBy.PLAY:
+        conds.append(o.c.key == fo.c.key)
+    return sa.exists().where(*conds).correlate(fo)
 
 
 def set_after(scope: Scope, fo: FromClause, cs: Any, dispositions: Sequence[str]) -> Any:

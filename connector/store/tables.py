@@ -104,6 +104,8 @@ messages = sa.Table(
     sa.UniqueConstraint("sid"),
     # a contact's messages, and "did they reply after X" as one probe (the report)
     sa.Index(None, "contact_type", "contact_id", "direction", "created_at"),
+    # "was this number texted in the week before its STOP" as one probe (the report)
+    sa.Index(None, "to_number", "direction", "created_at"),
     # outbound in a period; the trailing columns cover every other column the report reads
     sa.Index(
         "ix_messages_direction_created_at",

@@ -147,13 +147,14 @@ class Builder:
         )
 
     def opt_out(self, cid: str, at: datetime, source: str = "keyword") -> None:
+        self.sids += 1
         self.conn.execute(
             sa.insert(tb.consent_ledger).values(
                 phone=phone(cid),
                 status="opted_out",
                 scope="all",
                 source=source,
-                evidence_sid=f"SMstop{cid}",
+                evidence_sid=f"SMstop{cid}{self.sids}",
                 at=at,
                 recorded_at=at,
             )

@@ -1,4 +1,5 @@
-"""opportunities, opportunity_contacts, opportunity_stages: the CRM's pipeline
+"""opportunities, opportunity_contacts, opportunity_stages: the CRM's pipeline; and an
+index on messages by number for the report's inbound-only STOPs
 
 Revision ID: 0010
 Revises: 0007
@@ -21,6 +22,13 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # the report asks, per STOP, whether the number was texted in the week before: without
+    # this, a scan of every message per STOP (7 s at 100k messages)
+    op.create_index(
+        "ix_messages_to_number_direction_created_at",
+        "messages",
+        ["to_number", "direction", "created_at"],
+    )
     # Pulled from the CRM like contacts, so the report can tie texts to pipeline:
     # opportunities created after a text, their stages over time, amounts and wins.
     op.create_table(
@@ -76,6 +84,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_to_number_direction_created_at", table_name="messages")
     op.drop_table("opportunity_stages")
     op.drop_index(
         "ix_opportunity_contacts_contact_type_contact_id", table_name="opportunity_contacts"
