@@ -45,6 +45,40 @@ class PullBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Opportunity:
+    """An opportunity (Salesforce) or deal (HubSpot) as the report needs it."""
+
+    ref: CrmRef
+    stage: str | None
+    amount: float | None
+    owner_id: str | None
+    created: datetime
+    close_date: datetime | None
+    is_closed: bool
+    is_won: bool
+    modstamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineBatch:
+    """Changed opportunities with their contacts and stage history (what the CRM holds now
+    for each, replacing what was stored), and the cursor to store once applied."""
+
+    opportunities: Sequence[Opportunity]
+    contacts: Sequence[tuple[str, CrmRef]]  # (opportunity id, contact)
+    stages: Sequence[tuple[str, str, datetime]]  # (opportunity id, stage, entered at)
+    cursor: Cursor | None
+
+
+@runtime_checkable
+class PipelinePort(Protocol):
+    def pull_pipeline(self, since: Cursor | None) -> Iterator[PipelineBatch]:
+        """Opportunities changed after `since`, oldest first, each with its contact links
+        and stage history, in batches; what the mapping's `pipeline:` section names."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     """A CRM user who can own records: what templates address the rep by."""
 

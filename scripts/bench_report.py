@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from connector.domain.plays import FieldPredicate, Outcome, PredicateOp
+from connector.report.model import PipelineDefs
 from connector.report.queries import GroupBy, Scope, build_report
 from connector.store import SqlStore
 from connector.store import tables as tb
@@ -33,6 +35,10 @@ OUTCOMES = {
     "meeting_confirm": Outcome(disposition="confirmed"),
 }
 CHUNK = 50_000
+PIPELINE = PipelineDefs(
+    meeting_held=("Discovery",), opportunity=("Proposal",), won=("Closed Won",),
+    lost=("Closed Lost",),
+)  # fmt: skip
 
 
 def _ts(at: datetime) -> str:
@@ -129,10 +135,72 @@ def generate(store: SqlStore, rows: int, contacts: int, seed: int) -> None:
                 for i in range(0, contacts, 5)
             ],
         )
+        _opt_outs_and_pipeline(cur, rng, contacts)
         cur.execute("COMMIT")
         cur.execute("ANALYZE")
     finally:
         raw.close()
+
+
+STAGES = ("Discovery", "Proposal", "Closed Won", "Closed Lost")
+
+
+def _opt_outs_and_pipeline(cur: Any, rng: random.Random, contacts: int) -> None:
+    """Opt-outs (2% of the contacts by STOP, 1% read from the CRM before anything), manual
+    answers to a fifth of the SLA timers, and an opportunity for a tenth of the contacts
+    with its contact role and a stage history of up to three rows."""
+    cur.executemany(
+        "INSERT INTO consent_ledger (phone, status, scope, source, at, recorded_at)"
+        " VALUES (?, 'opted_out', 'all', ?, ?, ?)",
+        [
+            (f"+1555{i:07d}", source, at, at)
+            for i in range(contacts)
+            for source, at in (
+                ("keyword", _ts(START + timedelta(seconds=rng.randrange(60 * 86400)))),
+                ("crm", _ts(START - timedelta(days=1))),
+            )
+            if (source == "keyword" and i % 50 == 7) or (source == "crm" and i % 100 == 3)
+        ],
+    )
+    cur.executemany(
+        "INSERT INTO sms_outbox (idempotency_key, contact_type, contact_id, to_number, body,"
+        " play, send_at, state, attempts, created_at, done_at)"
+        " VALUES (?, 'Lead', ?, ?, 'on it', 'speed_to_lead', ?, 'sent', 1, ?, ?)",
+        [
+            (f"manual:speed_to_lead:Lead/L{i}:{i}", f"L{i}", f"+1555{i:07d}", at, at, at)
+            for i in range(0, contacts, 25)
+            for at in (_ts(START + timedelta(hours=i % 1000, minutes=30)),)
+        ],
+    )
+    opps, links, stages = [], [], []
+    for i in range(0, contacts, 10):
+        created = START + timedelta(days=rng.random() * 60)
+        reached = STAGES[: rng.randrange(1, 3)]
+        if rng.random() < 0.4:
+            reached = (*reached, rng.choice(STAGES[2:]))
+        last = reached[-1]
+        opps.append(
+            (f"O{i}", last, rng.randrange(1000, 50000), f"owner{i % 40}", _ts(created),
+             int(last.startswith("Closed")), int(last == "Closed Won"), _ts(created))
+        )  # fmt: skip
+        links.append((f"O{i}", f"L{i}"))
+        stages += [
+            (f"O{i}", st, _ts(created + timedelta(days=3 * k))) for k, st in enumerate(reached)
+        ]
+    cur.executemany(
+        "INSERT INTO opportunities (crm_object_type, crm_id, stage, amount, owner_id,"
+        " created_at, is_closed, is_won, deleted, updated_at)"
+        " VALUES ('Opportunity', ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        opps,
+    )
+    cur.executemany(
+        "INSERT INTO opportunity_contacts (opportunity_id, contact_type, contact_id)"
+        " VALUES (?, 'Lead', ?)",
+        links,
+    )
+    cur.executemany(
+        "INSERT INTO opportunity_stages (opportunity_id, stage, at) VALUES (?, ?, ?)", stages
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             generate(store, args.rows, args.contacts, args.seed)
             generated = time.perf_counter() - t0
-            scope = Scope(START, START + timedelta(days=61), GroupBy.PLAY)
+            scope = Scope(START, START + timedelta(days=61), GroupBy.PLAY, pipeline=PIPELINE)
             t1 = time.perf_counter()
             with store.begin() as conn:
                 report = build_report(conn, scope, OUTCOMES)
@@ -170,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         "ok": report_s < args.limit_s,
         "attempted": report.total.attempted,
         "plays": len(report.plays),
+        "opted_out": report.total.opted_out,
+        "inbound_only_opt_outs": report.inbound_only_opt_outs,
+        "opportunities": report.total.opportunities,
+        "amount_influenced": round(report.total.amount_influenced),
+        "response_p50_s": report.total.response_p50_s,
+        "response_business_p50_s": report.total.response_business_p50_s,
     }
     sys.stdout.write(json.dumps(result) + "\n")
     return 0 if result["ok"] else 1

@@ -4,6 +4,7 @@ segment)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -57,13 +58,24 @@ def report(
     by: Annotated[str | None, typer.Option(help="Group by play, segment, team or owner")] = None,
     segment: Annotated[str, typer.Option(help="The segment key for --by segment")] = "industry",
 ) -> None:
-    """Outcome measurement by play and segment."""
+    """Outcome measurement by play, segment, team or owner.
+
+    Every rate is a share of the contacts texted in the period: contact rate (a text
+    delivered), reply rate (a reply after the first text), meeting rate (a meeting
+    disposition set after the first text), opt-out rate (an opt-out within 7 days after a
+    text; STOPs from numbers not texted in the 7 days before are counted apart). Rep first
+    response: from a reply that needed a person to the first manual text or completed
+    follow-up task, wall-clock and business hours; SLA met % over closed timers. Play
+    conversion and lift (95% interval) are over the play's treated arm, or its texted
+    contacts when it has no holdout. README, "Measuring outcomes", has every definition.
+    """
     from rich.console import Console
 
     from connector.config import load_settings
-    from connector.report.options import parse_when, play_outcomes_of
+    from connector.report.html import to_html
+    from connector.report.options import mapping_scope, parse_when, play_outcomes_of
     from connector.report.queries import GroupBy, Scope, build_report
-    from connector.report.render import print_report, to_html, to_json
+    from connector.report.render import print_report, to_json
     from connector.store import SqlStore
     from connector.store.migrate import database_errors, require_current
 
@@ -73,6 +85,11 @@ def report(
         fail(f"report: --by must be one of {', '.join(g.value for g in GroupBy)}")
     settings = load_settings()
     scope = Scope(parse_when(since, "--since"), parse_when(until, "--until"), group, segment)
+    calendar, pipeline = mapping_scope(settings)
+    if calendar is not None:
+        scope = replace(scope, calendar=calendar)
+    if pipeline is not None:
+        scope = replace(scope, pipeline=pipeline)
     outcomes = play_outcomes_of(settings)
     require_current(settings.database_url)
     store = SqlStore.from_url(settings.database_url)

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo
 
 from connector.config.mapping_dispositions import Dispositions, Rule
 from connector.config.mapping_fields import ContactObject, ContactObjects, FieldMap, ValueMaps
+from connector.config.mapping_pipeline import Pipeline
 from connector.config.mapping_routing import RoutingSettings, SlaPolicy, SlaSettings
 from connector.config.mapping_tasks import Activity, JourneyMoves, TaskSettings
 from connector.config.mapping_types import (
@@ -104,6 +105,9 @@ class MappingConfig(Strict):
     routing: RoutingSettings = Field(
         default_factory=RoutingSettings,
         description="Teams, rotations and escalation leads for follow-up tasks.",
+    )
+    pipeline: Pipeline | None = Field(
+        None, description="Opportunities (deals), their contacts and stages, for the report."
     )
 
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.engine import ingest, pull, send, sweep, timed
+from connector.engine import ingest, pipeline_pull, pull, send, sweep, timed
 from connector.engine.context import EngineContext
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.logs import mask_phone
@@ -63,6 +63,7 @@ def _plain(value: Any) -> Any:
 class CycleReport:
     dry_run: bool = False
     pull: dict[str, Any] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)
     send: dict[str, Any] | None = None
     reconcile: dict[str, Any] | None = None
     ingest: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +130,7 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
         return _dry(ctx)
     report = CycleReport()
     report.pull = _plain(pull.run(ctx))
+    report.pipeline = _plain(pipeline_pull.run(ctx))
     report.timed = _plain(timed.run(ctx))
     _send_step(ctx, report)
     _reconcile_step(ctx, report)

@@ -4,25 +4,36 @@ one SQL aggregate (see `connector/report/queries.py` for the definitions)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from connector.domain.sla import business_time_between
+from connector.engine.owners import OWNER_NAME
 from connector.report.model import (
     BUCKETS,
+    CRM_SOURCE,
     DELIVERED,
     NONE_KEY,
+    OPT_OUT_WINDOW_S,
     OPTED_OUT,
     GroupBy,
     Scope,
     TrendPoint,
 )
 from connector.report.sql import (
+    answered_at,
     count_where,
     first_outbound_by_group,
     grouped,
     keyed,
+    meeting_after,
+    nearest_rank,
+    opted_within,
     percentiles,
+    reached,
     reasons_table,
     seconds_between,
     utc_day,
@@ -61,11 +72,11 @@ def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
     return {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(stmt)}
 
 
-def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int, int, int]]:
-    """Per group: (messaged contacts, replied, meetings, opted out)."""
+def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per group: (texted contacts, reached, replied, meetings, opted out), each of the
+    last four a subset of the first."""
     fo = first_outbound_by_group(scope)
     inb = tb.messages.alias("inb")
-    cl = tb.consent_ledger
     cs = tb.contact_state.alias("cs")
     replied = (
         sa.exists()
@@ -78,23 +89,14 @@ def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, i
         )
         .correlate(fo)
     )
-    opted = (
-        sa.exists()
-        .where(
-            cl.c.phone == fo.c.phone,
-            cl.c.status == OPTED_OUT,
-            cl.c.at >= fo.c.first_at,
-            *scope.before_end(cl.c.at),
-        )
-        .correlate(fo)
-    )
     stmt = (
         sa.select(
             fo.c.key,
             sa.func.count(),
+            count_where(reached(scope, fo)),
             count_where(replied),
-            count_where(cs.c.disposition.in_(list(scope.meeting))),
-            count_where(opted),
+            count_where(meeting_after(scope, fo, cs)),
+            count_where(opted_within(scope, fo, conn.dialect.name)),
         )
         .select_from(
             fo.outerjoin(
@@ -104,7 +106,39 @@ def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, i
         )
         .group_by(fo.c.key)
     )
-    return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in conn.execute(stmt)}
+    return {r[0]: tuple(int(v) for v in r[1:]) for r in conn.execute(stmt)}  # type: ignore[misc]
+
+
+def group_names(conn: sa.Connection, scope: Scope) -> dict[str, str]:
+    """Owner id -> the owner's name, as the pull stored it (the CRM's user directory, see
+    `connector/engine/owners.py`); other groupings are named by their key."""
+    if scope.by is not GroupBy.OWNER:
+        return {}
+    cs = tb.contact_state
+    name = sa.func.max(cs.c.segments[OWNER_NAME].as_string())
+    rows = conn.execute(
+        sa.select(cs.c.owner_id, name).where(cs.c.owner_id.is_not(None)).group_by(cs.c.owner_id)
+    )
+    return {str(owner): str(n) for owner, n in rows if n}
+
+
+def inbound_only_opt_outs(conn: sa.Connection, scope: Scope) -> int:
+    """Numbers that opted out in the period (not from the CRM) without a text to them in
+    the window before: strangers and people never texted. Reported apart from the rate."""
+    cl, m = tb.consent_ledger, tb.messages
+    texted_before = sa.exists().where(
+        m.c.to_number == cl.c.phone,
+        m.c.direction == "outbound",
+        m.c.created_at <= cl.c.at,
+        seconds_between(conn.dialect.name, m.c.created_at, cl.c.at) <= OPT_OUT_WINDOW_S,
+    )
+    stmt = sa.select(sa.func.count(sa.distinct(cl.c.phone))).where(
+        cl.c.status == OPTED_OUT,
+        cl.c.source != CRM_SOURCE,
+        sa.not_(texted_before),
+        *scope.clip(cl.c.at),
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 def disposition_mix(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, int]]:
@@ -140,8 +174,9 @@ def _timers(scope: Scope) -> tuple[ColumnElement[str], FromClause]:
 
 def sla_figures(
     conn: sa.Connection, scope: Scope
-) -> tuple[dict[str, tuple[int, int]], dict[str, dict[int, int]]]:
-    """Per group: (closed timers, met on time), and the response-time percentiles."""
+) -> tuple[dict[str, tuple[int, int]], dict[str, dict[int, int]], dict[str, dict[int, int]]]:
+    """Per group: (closed timers, met on time), and the response-time percentiles in
+    wall-clock and in business seconds (the contact's team calendar)."""
     t = tb.sla_timers
     key, src = _timers(scope)
     closed = sa.or_(t.c.met.is_not(None), t.c.breached.is_not(None))
@@ -156,25 +191,50 @@ def sla_figures(
         .group_by(*grouped(scope, key))
     )
     counts = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(stmt)}
-    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    answer = answered_at(t)
+    secs = seconds_between(conn.dialect.name, t.c.started, answer)
     sub = (
         sa.select(key.label("key"), secs.label("value"))
         .select_from(src)
-        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .where(answer.is_not(None), *scope.clip(t.c.started))
         .subquery("response")
     )
-    return counts, percentiles(conn, sub)
+    return counts, percentiles(conn, sub), _business_percentiles(conn, scope, key, src)
+
+
+def _business_percentiles(
+    conn: sa.Connection, scope: Scope, key: ColumnElement[str], src: FromClause
+) -> dict[str, dict[int, int]]:
+    """Met timers' response in business seconds. Calendars are Python (zones, holidays),
+    so the met timers of the period are read once; there are far fewer than texts."""
+    t, cs = tb.sla_timers, tb.contact_state.alias("cs_team")
+    answer = answered_at(t)
+    rows = conn.execute(
+        sa.select(key.label("key"), cs.c.owner_team, t.c.started, answer)
+        .select_from(
+            src.outerjoin(
+                cs, sa.and_(cs.c.crm_object_type == t.c.contact_type, cs.c.crm_id == t.c.contact_id)
+            )
+        )
+        .where(answer.is_not(None), *scope.clip(t.c.started))
+    )
+    values: dict[str, list[int]] = {}
+    for group, team, started, met in rows:
+        spent = business_time_between(started, met, scope.calendar(team))
+        values.setdefault(group, []).append(int(spent.total_seconds()))
+    return {k: nearest_rank(v) for k, v in values.items()}
 
 
 def response_histogram(conn: sa.Connection, scope: Scope) -> list[tuple[str, int]]:
     """Met timers started in the period, by response time bucket (all groups together)."""
     t = tb.sla_timers
-    secs = seconds_between(conn.dialect.name, t.c.started, t.c.met)
+    answer = answered_at(t)
+    secs = seconds_between(conn.dialect.name, t.c.started, answer)
     whens = [(secs < bound, i) for i, (bound, _) in enumerate(BUCKETS) if bound is not None]
     bucket = sa.case(*whens, else_=len(BUCKETS) - 1)
     stmt = (
         sa.select(bucket.label("bucket"), sa.func.count())
-        .where(t.c.met.is_not(None), *scope.clip(t.c.started))
+        .where(answer.is_not(None), *scope.clip(t.c.started))
         .group_by(bucket)
     )
     counts = {int(b): int(n) for b, n in conn.execute(stmt)}
@@ -199,23 +259,17 @@ def blocked_reasons(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, in
 
 
 def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
-    m, cl = tb.messages, tb.consent_ledger
-    dialect = conn.dialect.name
-    sent_day = utc_day(dialect, m.c.created_at)
-    sent = conn.execute(
-        sa.select(sent_day, sa.func.count())
-        .where(m.c.direction == "outbound", *scope.clip(m.c.created_at))
-        .group_by(sent_day)
-    ).all()
-    out_day = utc_day(dialect, cl.c.at)
-    outs = conn.execute(
-        sa.select(out_day, sa.func.count(sa.distinct(cl.c.phone)))
-        .where(cl.c.status == OPTED_OUT, *scope.clip(cl.c.at))
-        .group_by(out_day)
-    ).all()
-    by_sent = {str(d): int(n) for d, n in sent}
-    by_out = {str(d): int(n) for d, n in outs}
-    return [
-        TrendPoint(day, by_sent.get(day, 0), by_out.get(day, 0))
-        for day in sorted(by_sent.keys() | by_out.keys())
-    ]
+    """Per UTC day: contacts first texted that day, and how many of them opted out within
+    the window after a text (the opt-out rate's definition, by day of first text)."""
+    fo = first_outbound_by_group(replace(scope, by=None))
+    day = utc_day(conn.dialect.name, fo.c.first_at)
+    stmt = (
+        sa.select(
+            day,
+            sa.func.count(),
+            count_where(opted_within(replace(scope, by=None), fo, conn.dialect.name)),
+        )
+        .group_by(day)
+        .order_by(day)
+    )
+    return [TrendPoint(str(d), int(n), int(x)) for d, n, x in conn.execute(stmt)]

@@ -4,13 +4,15 @@ report (period, grouping) and the constants its definitions use; the definitions
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
 
+from connector.domain.sla import BusinessCalendar
 from connector.report.lift import Lift
 
 HOLDOUT = "holdout"
@@ -19,6 +21,14 @@ ALL_KEY = "all"
 DELIVERED = ("delivered", "read")
 MEETING_DISPOSITIONS = ("confirmed", "meeting_booked")
 OPTED_OUT = "opted_out"
+CRM_SOURCE = "crm"  # a consent value the pull read from the CRM
+OPT_OUT_WINDOW_S = 7 * 86400  # an opt-out counts against a text it follows within this
+POPULATION_TEXTED = "contacts texted in the period"
+POPULATION_TREATED = "contacts in the play's treated arm in the period (texted or not)"
+# the engine's default SLA hours (connector/engine/reply_policy.py) when no mapping is read
+DEFAULT_CALENDAR = BusinessCalendar.from_names(
+    "America/New_York", ("mon", "tue", "wed", "thu", "fri"), time(9), time(17)
+)
 # canonical fields held as contact_state columns; any other outcome field is a segment
 CONTACT_COLUMNS = frozenset(
     {"owner_id", "owner_team", "lifecycle_stage", "journey_state", "active_motion",
@@ -34,6 +44,26 @@ BUCKETS: tuple[tuple[int | None, str], ...] = (
     (24 * 3600, "4-24 h"),
     (None, "> 24 h"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDefs:
+    """The mapping's pipeline stages by meaning (connector/config/mapping_pipeline.py).
+    Without a mapping: every linked opportunity counts, won is the CRM's won flag."""
+
+    meeting_held: tuple[str, ...] = ()
+    opportunity: tuple[str, ...] = ()
+    won: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    window_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StageVelocity:
+    from_stage: str
+    to_stage: str
+    median_days: float | None
+    opportunities: int  # that reached both
 
 
 class GroupBy(StrEnum):
@@ -52,6 +82,11 @@ class Scope:
     by: GroupBy | None = None
     segment: str = "industry"
     meeting: tuple[str, ...] = MEETING_DISPOSITIONS
+    pipeline: PipelineDefs = PipelineDefs()
+    # the business calendar of a team (None: no team), for response time in business hours
+    calendar: Callable[[str | None], BusinessCalendar] = field(
+        default=lambda _team: DEFAULT_CALENDAR, compare=False
+    )
 
     def clip(self, col: Any) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -71,10 +106,15 @@ def _rate(num: int, den: int) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class GroupMetrics:
+    """One group's figures. Every contact rate has the same denominator, `contacts` (the
+    contacts texted in the period), so a row's counts and rates always agree."""
+
     key: str
+    name: str | None = None  # what a reader knows the group by (an owner's name)
     attempted: int = 0
     delivered: int = 0
     contacts: int = 0
+    reached: int = 0
     replied: int = 0
     meetings: int = 0
     opted_out: int = 0
@@ -82,12 +122,29 @@ class GroupMetrics:
     sla_met: int = 0
     response_p50_s: int | None = None
     response_p90_s: int | None = None
+    response_business_p50_s: int | None = None
+    response_business_p90_s: int | None = None
+    opportunities: int = 0  # texted contacts with an opportunity created in the window
+    won: int = 0  # ... with a won one
+    meetings_held: int = 0  # ... with one that reached a meeting-held stage
+    opps_influenced: int = 0  # distinct opportunities of those contacts
+    opps_won: int = 0
+    opps_closed: int = 0
+    amount_influenced: float = 0.0
     dispositions: dict[str, int] = field(default_factory=dict)
     blocked: dict[str, int] = field(default_factory=dict)
 
     @property
-    def contact_rate(self) -> float | None:
+    def label(self) -> str:
+        return self.name or self.key
+
+    @property
+    def delivery_rate(self) -> float | None:
         return _rate(self.delivered, self.attempted)
+
+    @property
+    def contact_rate(self) -> float | None:
+        return _rate(self.reached, self.contacts)
 
     @property
     def reply_rate(self) -> float | None:
@@ -105,13 +162,30 @@ class GroupMetrics:
     def sla_met_rate(self) -> float | None:
         return _rate(self.sla_met, self.sla_closed)
 
+    @property
+    def opportunity_rate(self) -> float | None:
+        return _rate(self.opportunities, self.contacts)
+
+    @property
+    def won_rate(self) -> float | None:
+        return _rate(self.won, self.contacts)
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won over closed, of the opportunities influenced."""
+        return _rate(self.opps_won, self.opps_closed)
+
     def as_json(self) -> dict[str, object]:
         return {
             "key": self.key,
+            "name": self.name,
+            "population": POPULATION_TEXTED,
             "attempted": self.attempted,
             "delivered": self.delivered,
-            "contact_rate": self.contact_rate,
+            "delivery_rate": self.delivery_rate,
             "contacts": self.contacts,
+            "reached": self.reached,
+            "contact_rate": self.contact_rate,
             "replied": self.replied,
             "reply_rate": self.reply_rate,
             "meetings": self.meetings,
@@ -123,6 +197,18 @@ class GroupMetrics:
             "sla_met_rate": self.sla_met_rate,
             "response_p50_s": self.response_p50_s,
             "response_p90_s": self.response_p90_s,
+            "response_business_p50_s": self.response_business_p50_s,
+            "response_business_p90_s": self.response_business_p90_s,
+            "opportunities": self.opportunities,
+            "opportunity_rate": self.opportunity_rate,
+            "won": self.won,
+            "won_rate": self.won_rate,
+            "meetings_held": self.meetings_held,
+            "opps_influenced": self.opps_influenced,
+            "opps_won": self.opps_won,
+            "opps_closed": self.opps_closed,
+            "win_rate": self.win_rate,
+            "amount_influenced": self.amount_influenced,
             "dispositions": dict(sorted(self.dispositions.items())),
             "blocked": dict(sorted(self.blocked.items())),
         }
@@ -130,13 +216,22 @@ class GroupMetrics:
 
 @dataclass(frozen=True, slots=True)
 class PlayOutcome:
+    """A play's outcome over one population: the treated arm when the play has a holdout
+    (contacts assigned to be texted, texted or not), else the contacts it texted. `contacts`
+    and `converted` are that population's, and so are the lift's exposed figures."""
+
     play: str
     outcome: str  # how the outcome was defined, for the reader
+    population: str  # POPULATION_TREATED or POPULATION_TEXTED
     contacts: int
+    texted: int  # of `contacts`, those the play texted in the period
     converted: int
     time_to_outcome_p50_s: int | None
     time_to_outcome_p90_s: int | None
     lift: Lift
+    reply_lift: Lift | None = None
+    meeting_lift: Lift | None = None
+    opportunity_lift: Lift | None = None
 
     @property
     def conversion_rate(self) -> float | None:
@@ -146,24 +241,34 @@ class PlayOutcome:
         return {
             "play": self.play,
             "outcome": self.outcome,
+            "population": self.population,
             "contacts": self.contacts,
+            "texted": self.texted,
             "converted": self.converted,
             "conversion_rate": self.conversion_rate,
             "time_to_outcome_p50_s": self.time_to_outcome_p50_s,
             "time_to_outcome_p90_s": self.time_to_outcome_p90_s,
             "lift": self.lift.as_json(),
+            "reply_lift": self.reply_lift.as_json() if self.reply_lift else None,
+            "meeting_lift": self.meeting_lift.as_json() if self.meeting_lift else None,
+            "opportunity_lift": (
+                self.opportunity_lift.as_json() if self.opportunity_lift else None
+            ),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class TrendPoint:
+    """Contacts first texted on one UTC day, and how many of them opted out within the
+    window after a text (a cohort, so the rate is a share of the day's contacts)."""
+
     day: str  # YYYY-MM-DD, UTC
-    sent: int
+    texted: int
     opt_outs: int
 
     @property
     def rate(self) -> float | None:
-        return _rate(self.opt_outs, self.sent)
+        return _rate(self.opt_outs, self.texted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +279,20 @@ class Report:
     plays: list[PlayOutcome]
     opt_out_trend: list[TrendPoint]
     response_histogram: list[tuple[str, int]]
+    inbound_only_opt_outs: int = 0  # STOPs from numbers not texted in the window before
+    stage_velocity: list[StageVelocity] = field(default_factory=list)
+
+    @property
+    def funnel(self) -> list[tuple[str, int | None]]:
+        """Contacts at each step, all of them texted in the period (None: not measured)."""
+        t = self.total
+        return [
+            ("texted", t.contacts),
+            ("replied", t.replied),
+            ("meeting", t.meetings),
+            ("opportunity", t.opportunities),
+            ("won", t.won),
+        ]
 
     def as_json(self) -> dict[str, object]:
         s = self.scope
@@ -187,8 +306,19 @@ class Report:
             "total": self.total.as_json(),
             "groups": [g.as_json() for g in self.groups],
             "plays": [p.as_json() for p in self.plays],
+            "funnel": [{"step": name, "contacts": n} for name, n in self.funnel],
+            "inbound_only_opt_outs": self.inbound_only_opt_outs,
+            "stage_velocity": [
+                {
+                    "from": v.from_stage,
+                    "to": v.to_stage,
+                    "median_days": v.median_days,
+                    "opportunities": v.opportunities,
+                }
+                for v in self.stage_velocity
+            ],
             "opt_out_trend": [
-                {"day": p.day, "sent": p.sent, "opt_outs": p.opt_outs, "rate": p.rate}
+                {"day": p.day, "texted": p.texted, "opt_outs": p.opt_outs, "rate": p.rate}
                 for p in self.opt_out_trend
             ],
             "response_histogram": [{"bucket": b, "count": n} for b, n in self.response_histogram],

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,14 +13,26 @@ from sqlalchemy.sql.selectable import FromClause
 from connector.domain.plays import Outcome
 from connector.engine.decisions import HOLDOUT_TREATED
 from connector.report.lift import holdout_lift
-from connector.report.model import HOLDOUT, NONE_KEY, GroupBy, PlayOutcome, Scope
+from connector.report.model import (
+    HOLDOUT,
+    NONE_KEY,
+    POPULATION_TEXTED,
+    POPULATION_TREATED,
+    GroupBy,
+    PlayOutcome,
+    Scope,
+)
+from connector.report.pipeline import has_opportunity
 from connector.report.sql import (
+    FIRST_OUT_PLAY,
     count_where,
     describe_outcome,
     first_outbound_by_group,
+    meeting_after,
     outcome_condition,
     percentiles,
     seconds_between,
+    set_after,
 )
 from connector.store import tables as tb
 
@@ -33,7 +45,7 @@ def play_outcomes(
     fo = first_outbound_by_group(play_scope)
     cs = tb.contact_state.alias("cs")
     on_cs = sa.and_(cs.c.crm_object_type == fo.c.contact_type, cs.c.crm_id == fo.c.contact_id)
-    converted = _converted(fo.c.key, cs, outcomes, scope.meeting)
+    converted = _converted(fo, cs, outcomes, scope)
     counts = {
         r[0]: (int(r[1]), int(r[2]))
         for r in conn.execute(
@@ -53,34 +65,58 @@ def play_outcomes(
     velocity = percentiles(conn, sub)
     arms = _arms(conn, scope, outcomes)
     names = sorted((counts.keys() | arms.keys() | outcomes.keys()) - {NONE_KEY})
-    result = []
-    for name in names:
+    return [_row(name, counts, arms.get(name, {}), velocity, outcomes, scope) for name in names]
+
+
+def _row(  # noqa: PLR0917 (one call site, all of its own figures)
+    name: str,
+    counts: Mapping[str, tuple[int, int]],
+    arms: Mapping[str, Arm],
+    velocity: Mapping[str, Mapping[int, int]],
+    outcomes: Mapping[str, Outcome],
+    scope: Scope,
+) -> PlayOutcome:
+    """One play over one population: its treated arm when it has a holdout, else the
+    contacts it texted; the lift's exposed arm is that same population."""
+    pct = velocity.get(name, {})
+    empty = Arm(0, 0, 0, 0, 0, 0)
+    treated, held = arms.get("exposed", empty), arms.get("holdout", empty)
+    if arms:
+        population, n, texted, x = POPULATION_TREATED, treated.n, treated.texted, treated.converted
+    else:
         n, x = counts.get(name, (0, 0))
-        (n1, x1), (n0, x0) = (
-            arms.get(name, {}).get("exposed", (0, 0)),
-            arms.get(name, {}).get("holdout", (0, 0)),
-        )
-        pct = velocity.get(name, {})
-        result.append(
-            PlayOutcome(
-                play=name,
-                outcome=describe_outcome(outcomes.get(name), scope.meeting),
-                contacts=n,
-                converted=x,
-                time_to_outcome_p50_s=pct.get(50),
-                time_to_outcome_p90_s=pct.get(90),
-                lift=holdout_lift(x1, n1, x0, n0),
-            )
-        )
-    return result
+        population, texted = POPULATION_TEXTED, n
+    return PlayOutcome(
+        play=name,
+        outcome=describe_outcome(outcomes.get(name), scope.meeting),
+        population=population,
+        contacts=n,
+        texted=texted,
+        converted=x,
+        time_to_outcome_p50_s=pct.get(50),
+        time_to_outcome_p90_s=pct.get(90),
+        lift=holdout_lift(x if arms else 0, n if arms else 0, held.converted, held.n),
+        reply_lift=holdout_lift(treated.replied, treated.n, held.replied, held.n) if arms else None,
+        meeting_lift=holdout_lift(treated.meetings, treated.n, held.meetings, held.n)
+        if arms
+        else None,
+        opportunity_lift=holdout_lift(treated.opportunities, treated.n, held.opportunities, held.n)
+        if arms
+        else None,
+    )
 
 
-def _converted(key: Any, cs: Any, outcomes: Mapping[str, Outcome], meeting: Sequence[str]) -> Any:
+def _converted(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
+    """The contact meets its play's outcome now, and reached it after `fo.first_at` (the
+    record changed then); an outcome already met before the play is no conversion."""
+    meeting = scope.meeting
     default = outcome_condition(None, cs, meeting)
+    written = sorted({*meeting, *(o.disposition for o in outcomes.values() if o.disposition)})
+    after = set_after(scope, fo, cs, written)
     if not outcomes:
-        return default
-    whens = [(key == name, outcome_condition(o, cs, meeting)) for name, o in outcomes.items()]
-    return sa.case(*whens, else_=default) == sa.true()
+        return sa.and_(default, after)
+    whens = [(fo.c.key == name, outcome_condition(o, cs, meeting)) for name, o in outcomes.items()]
+    return sa.and_(sa.case(*whens, else_=default) == sa.true(), after)
 
 
 def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
@@ -113,10 +149,21 @@ def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope:
     return sa.case(*whens, else_=default) if whens else default
 
 
+@dataclass(frozen=True, slots=True)
+class Arm:
+    n: int
+    texted: int
+    converted: int
+    replied: int
+    meetings: int
+    opportunities: int
+
+
 def _arms(
     conn: sa.Connection, scope: Scope, outcomes: Mapping[str, Outcome]
-) -> dict[str, dict[str, tuple[int, int]]]:
-    """Per play and arm (exposed, holdout): (contacts, converted)."""
+) -> dict[str, dict[str, Arm]]:
+    """Per play and arm (exposed, holdout): its contacts, those texted, and those that
+    converted, replied or had a meeting after their first decision in the arm."""
     d = tb.decision_log
     text = sa.cast(d.c.reasons, sa.Text)
     arm = sa.case(
@@ -124,15 +171,44 @@ def _arms(
         (text.like(f'%"{HOLDOUT}"%'), "holdout"),
     )
     members = (
-        sa.select(d.c.play, d.c.contact_type, d.c.contact_id, arm.label("arm"))
+        sa.select(
+            d.c.play.label("key"),
+            d.c.contact_type,
+            d.c.contact_id,
+            arm.label("arm"),
+            sa.func.min(d.c.at).label("first_at"),
+        )
         .where(d.c.play.is_not(None), d.c.contact_id.is_not(None), *scope.clip(d.c.at))
-        .distinct()
+        .group_by(d.c.play, d.c.contact_type, d.c.contact_id, arm)
         .subquery("arms")
     )
     cs = tb.contact_state.alias("cs")
-    converted = _converted(members.c.play, cs, outcomes, scope.meeting)
+    fp, inb = FIRST_OUT_PLAY, tb.messages.alias("inb")
+    texted = sa.exists().where(
+        fp.c.key == members.c.key,
+        fp.c.contact_type == members.c.contact_type,
+        fp.c.contact_id == members.c.contact_id,
+    )
+    replied = sa.exists().where(
+        inb.c.contact_type == members.c.contact_type,
+        inb.c.contact_id == members.c.contact_id,
+        inb.c.direction == "inbound",
+        inb.c.created_at > members.c.first_at,
+        *scope.before_end(inb.c.created_at),
+    )
+    converted = _converted(members, cs, outcomes, scope)
+    has_opp = has_opportunity(scope, members, conn.dialect.name)
     stmt = (
-        sa.select(members.c.play, members.c.arm, sa.func.count(), count_where(converted))
+        sa.select(
+            members.c.key,
+            members.c.arm,
+            sa.func.count(),
+            count_where(texted),
+            count_where(converted),
+            count_where(replied),
+            count_where(meeting_after(scope, members, cs)),
+            count_where(has_opp),
+        )
         .select_from(
             members.outerjoin(
                 cs,
@@ -143,9 +219,9 @@ def _arms(
             )
         )
         .where(members.c.arm.is_not(None))
-        .group_by(members.c.play, members.c.arm)
+        .group_by(members.c.key, members.c.arm)
     )
-    out: dict[str, dict[str, tuple[int, int]]] = {}
-    for play, arm_name, n, x in conn.execute(stmt):
-        out.setdefault(play, {})[arm_name] = (int(n), int(x))
+    out: dict[str, dict[str, Arm]] = {}
+    for play, arm_name, *figures in conn.execute(stmt):
+        out.setdefault(play, {})[arm_name] = Arm(*(int(v) for v in figures))
     return out

@@ -3,39 +3,43 @@
 Nothing here loops over data rows in Python: every query returns one row per group (or per
 group and reason, disposition or day), and Python only arranges those rows.
 
-Definitions (a period is ``since`` inclusive to ``until`` exclusive, both optional):
+Definitions (a period is ``since`` inclusive to ``until`` exclusive, both optional; README,
+"Measuring outcomes", says the same for readers):
 
-- **attempted / delivered / contact rate**: outbound messages created in the period;
-  delivered are those whose status is ``delivered`` or ``read``; contact rate =
-  delivered / attempted.
-- **messaged contacts**: contacts (the message's CRM ref) with at least one outbound
-  message in the period; their *first* outbound in the period anchors the rates below.
-- **reply rate**: messaged contacts with an inbound message (tied to the same contact)
-  after that first outbound and before the period ends, over messaged contacts.
-- **disposition mix**: messaged contacts by their current disposition (``(none)`` if unset).
-- **meeting rate**: messaged contacts whose current disposition is a meeting disposition
-  (``confirmed`` or ``meeting_booked`` by default), over messaged contacts.
-- **opt-out rate**: messaged contacts whose texted number has an ``opted_out`` consent
-  ledger entry at or after their first outbound and before the period ends, over messaged
-  contacts.
-- **time to first response**: from the SLA timers, which the engine opens when an inbound
-  text needs a person and meets on the first reply to it. Timers *started* in the period;
-  response time = ``met - started`` in whole seconds, over met timers; p50 and p90 are
-  nearest-rank percentiles (the value at rank ceil(p/100 * n)). **SLA met %** = timers met
-  no later than their due time, over timers closed (met or breached); open ones are left out.
-- **outcome conversion of a play**: contacts messaged with the play in the period whose
-  current state meets the play's outcome (its field condition on the contact's canonical
-  fields or segments, or its disposition), over those contacts. A play without a known
-  outcome uses the meeting dispositions. **Time to outcome**: from the first outbound of the
-  play to the first CRM write of the outcome disposition after it (disposition outcomes), or
-  to the record's CRM modstamp (field outcomes: the connector keeps no field history, so
-  this is the time of the last change, an upper bound); p50 and p90 as above.
+- **texted contacts** (``contacts``): contacts (the message's CRM ref) with an outbound
+  message in the period; their *first* outbound anchors the rates below, and every contact
+  rate is a share of them (so none exceeds 100%).
+- **attempted / delivered / delivery rate**: outbound messages created in the period;
+  delivered are those whose status is ``delivered`` or ``read``.
+- **contact rate**: texted contacts with a delivered text of the group (``reached``).
+- **reply rate**: texted contacts with an inbound message after the first outbound and
+  before the period ends.
+- **meeting rate**: texted contacts whose current disposition is a meeting one and was set
+  after the first outbound (smsync's write of it then, or the record's CRM modstamp then).
+- **opt-out rate**: texted contacts whose texted number has an ``opted_out`` ledger entry
+  within 7 days after one of the group's texts (the play's, by play). Entries from before
+  any text (a CRM opt-out read at the first sync) are out by construction; numbers that
+  opted out without a text in the 7 days before (strangers, people never texted; CRM
+  entries aside) are ``inbound_only_opt_outs``, reported apart.
+- **disposition mix**: texted contacts by their current disposition (``(none)`` if unset).
+- **rep first response**: SLA timers *started* in the period (a reply that needed a
+  person); the answer is the timer's met time (a manual send, or the follow-up task done)
+  or, after a breach, the first manual send through smsync; p50/p90 nearest-rank
+  (rank ceil(p/100 * n)) in wall-clock seconds and in business seconds of the contact's
+  team calendar. **SLA met %**: timers met by their due time over timers closed.
+- **play conversion**: contacts whose state meets the play's outcome (its field condition
+  or disposition; the meeting dispositions without one), the record having changed after
+  the anchor; over the play's treated arm when it has a holdout, else its texted contacts.
+  **Time to outcome**: from the first text of the play to the first CRM write of the
+  outcome disposition after it, or to the record's CRM modstamp (field outcomes: an upper
+  bound).
 - **holdout lift**: per play, contacts with a decision in the period carrying ``holdout``
-  (the control arm) or ``holdout_treated`` (the exposed arm); outcome rate of each arm as
-  above; lift and its interval from `connector.report.lift`.
+  (control) or ``holdout_treated`` (treated), anchored at their first such decision;
+  conversion, reply and meeting rates of each arm; lift and its interval from
+  `connector.report.lift`.
 - **blocked-send reasons**: blocked decisions in the period, counted once per reason.
-- **opt-out trend**: per UTC day, ``opted_out`` ledger entries (distinct numbers) and
-  outbound messages created; rate = opt-outs / messages.
+- **opt-out trend**: texted contacts by the UTC day of their first text, and of them those
+  that opted out as above.
 
 Grouping (``by``): ``play`` uses the message's or decision's play; a contact-level figure
 (SLA timers) counts for every play the contact was messaged with in the period. ``team``,
@@ -55,28 +59,36 @@ from connector.report.figures import (
     blocked_reasons,
     contact_figures,
     disposition_mix,
+    group_names,
+    inbound_only_opt_outs,
     opt_out_trend,
     response_histogram,
     sends,
     sla_figures,
 )
 from connector.report.model import ALL_KEY, GroupBy, GroupMetrics, Report, Scope
+from connector.report.pipeline import contact_pipeline, opportunity_figures, stage_velocity
 from connector.report.play_outcomes import play_outcomes
-from connector.report.sql import first_outbound
+from connector.report.sql import first_outbound, first_outbound_by_group
 
 __all__ = ["GroupBy", "Report", "Scope", "build_report"]
 
 
-def _group(key: str, scope_parts: dict[str, Any]) -> GroupMetrics:
-    attempted, delivered = scope_parts["sends"].get(key, (0, 0))
-    contacts, replied, meetings, opted = scope_parts["contacts"].get(key, (0, 0, 0, 0))
-    closed, met = scope_parts["sla"].get(key, (0, 0))
-    pct = scope_parts["pct"].get(key, {})
+def _group(key: str, parts: dict[str, Any]) -> GroupMetrics:
+    attempted, delivered = parts["sends"].get(key, (0, 0))
+    contacts, reached, replied, meetings, opted = parts["contacts"].get(key, (0, 0, 0, 0, 0))
+    closed, met = parts["sla"].get(key, (0, 0))
+    pct = parts["pct"].get(key, {})
+    biz = parts["biz"].get(key, {})
+    opp, won, held = parts["pipeline"].get(key, (0, 0, 0))
+    n_opps, n_won, n_closed, amount = parts["opps"].get(key, (0, 0, 0, 0.0))
     return GroupMetrics(
         key=key,
+        name=parts["names"].get(key),
         attempted=attempted,
         delivered=delivered,
         contacts=contacts,
+        reached=reached,
         replied=replied,
         meetings=meetings,
         opted_out=opted,
@@ -84,20 +96,33 @@ def _group(key: str, scope_parts: dict[str, Any]) -> GroupMetrics:
         sla_met=met,
         response_p50_s=pct.get(50),
         response_p90_s=pct.get(90),
-        dispositions=scope_parts["mix"].get(key, {}),
-        blocked=scope_parts["blocked"].get(key, {}),
+        response_business_p50_s=biz.get(50),
+        response_business_p90_s=biz.get(90),
+        opportunities=opp,
+        won=won,
+        meetings_held=held,
+        opps_influenced=n_opps,
+        opps_won=n_won,
+        opps_closed=n_closed,
+        amount_influenced=amount,
+        dispositions=parts["mix"].get(key, {}),
+        blocked=parts["blocked"].get(key, {}),
     )
 
 
 def _groups(conn: sa.Connection, scope: Scope) -> list[GroupMetrics]:
-    counts, pct = sla_figures(conn, scope)
+    counts, pct, biz = sla_figures(conn, scope)
     parts: dict[str, Any] = {
         "sends": sends(conn, scope),
         "contacts": contact_figures(conn, scope),
         "sla": counts,
         "pct": pct,
+        "biz": biz,
         "mix": disposition_mix(conn, scope),
         "blocked": blocked_reasons(conn, scope),
+        "names": group_names(conn, scope),
+        "pipeline": contact_pipeline(conn, scope, first_outbound_by_group(scope)),
+        "opps": opportunity_figures(conn, scope, first_outbound_by_group(scope)),
     }
     keys: set[str] = set()
     for name in ("sends", "contacts", "sla", "pct", "mix", "blocked"):
@@ -120,4 +145,8 @@ def build_report(
             plays=play_outcomes(conn, scope, outcomes),
             opt_out_trend=opt_out_trend(conn, scope),
             response_histogram=response_histogram(conn, scope),
+            inbound_only_opt_outs=inbound_only_opt_outs(conn, scope),
+            stage_velocity=stage_velocity(
+                conn, scope, first_outbound_by_group(replace(scope, by=None))
+            ),
         )

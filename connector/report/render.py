@@ -1,19 +1,23 @@
-"""The report three ways: rich tables for a terminal, JSON for machines, and one HTML file
-that works offline (inline CSS and SVG, a Content-Security-Policy that forbids every
-network fetch, no script)."""
+"""The report for a terminal and for machines: narrow rich tables that fit the console
+(a table too wide for it is split into several, each repeating the group column, so a
+header is never cut), and JSON carrying every figure. The HTML file is in
+`connector/report/html.py`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from html import escape
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from connector.report.model import GroupMetrics, PlayOutcome, Report, TrendPoint
+from connector.report.lift import Lift
+from connector.report.model import OPT_OUT_WINDOW_S, PlayOutcome, Report
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'"
+GROUP_WIDTH = 22  # the group column folds longer names rather than squeezing the others
 
 
 def pct(value: float | None) -> str:
@@ -36,240 +40,209 @@ def duration(seconds: int | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _top(counts: dict[str, int], n: int = 3) -> str:
+def money(amount: float) -> str:
+    return f"{amount:,.0f}"
+
+
+def days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} d"
+
+
+def top(counts: dict[str, int], n: int = 3) -> str:
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return ", ".join(f"{k} {v}" for k, v in ranked) or "-"
+
+
+def lift_cell(lift: Lift | None) -> str:
+    if lift is None or lift.lift is None:
+        return "no holdout data"
+    text = f"{points(lift.lift)} [{points(lift.low)}, {points(lift.high)}]"
+    return f"{text} (too small)" if lift.too_small else text
 
 
 def to_json(report: Report) -> str:
     return json.dumps(report.as_json(), sort_keys=True)
 
 
-# --- terminal ------------------------------------------------------------------------------
+def by_title(report: Report) -> str:
+    by = report.scope.by
+    if by is None:
+        return "All texted contacts"
+    if by.value == "segment":
+        return f"By segment ({report.scope.segment})"
+    return f"By {by.value}"
 
 
-def _group_row(g: GroupMetrics) -> list[str]:
+def period(report: Report) -> str:
+    s = report.scope
+    since = s.since.isoformat() if s.since else "the start"
+    until = s.until.isoformat() if s.until else "now"
+    return f"{since} to {until}"
+
+
+# --- tables that fit ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    header: str
+    cell: Callable[[Any], str]
+    left: bool = False
+
+
+def _table(title: str | None, cols: Sequence[Col], rows: Sequence[Any]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for i, c in enumerate(cols):
+        longest_word = max(len(w) for w in c.header.split())
+        table.add_column(
+            c.header,
+            justify="left" if c.left else "right",
+            min_width=longest_word,
+            max_width=GROUP_WIDTH if i == 0 else None,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(c.cell(row) for c in cols))
+    return table
+
+
+def fitted(console: Console, title: str, cols: Sequence[Col], rows: Sequence[Any]) -> list[Table]:
+    """One table, or several that each fit the console's width: the first column (the
+    group) repeats in each, and the others are packed in order."""
+    first, rest = cols[0], list(cols[1:])
+    chunks: list[list[Col]] = []
+    while rest:
+        take = [rest.pop(0)]
+        while rest and _width(console, [first, *take, rest[0]], rows) <= console.width:
+            take.append(rest.pop(0))
+        chunks.append(take)
+    n = len(chunks)
     return [
-        g.key,
-        str(g.attempted),
-        pct(g.contact_rate),
-        str(g.contacts),
-        pct(g.reply_rate),
-        pct(g.meeting_rate),
-        pct(g.opt_out_rate),
-        duration(g.response_p50_s),
-        duration(g.response_p90_s),
-        pct(g.sla_met_rate),
-        _top(g.dispositions),
-        _top(g.blocked),
+        _table(title if n == 1 else f"{title} ({i}/{n})", [first, *chunk], rows)
+        for i, chunk in enumerate(chunks, start=1)
     ]
 
 
-def _lift_cell(p: PlayOutcome) -> str:
-    lift = p.lift
-    if lift.lift is None:
-        return "no holdout data"
-    text = f"{points(lift.lift)} [{points(lift.low)}, {points(lift.high)}]"
-    return f"{text} (too small)" if lift.too_small else text
+def _width(console: Console, cols: Sequence[Col], rows: Sequence[Any]) -> int:
+    wide = console.options.update(width=10_000)  # measure unclamped, then compare
+    return console.measure(_table(None, cols, rows), options=wide).maximum
+
+
+# --- the sections -----------------------------------------------------------------------------
+
+
+GROUP = Col("group", (lambda g: g.label), left=True)
+REACH = [
+    GROUP,
+    Col("texted", (lambda g: str(g.contacts))),
+    Col("contact rate", (lambda g: pct(g.contact_rate))),
+    Col("reply rate", (lambda g: pct(g.reply_rate))),
+    Col("meeting rate", (lambda g: pct(g.meeting_rate))),
+    Col("opt-out rate", (lambda g: pct(g.opt_out_rate))),
+]
+RESPONSE = [
+    GROUP,
+    Col("sent", (lambda g: str(g.attempted))),
+    Col("delivered", (lambda g: pct(g.delivery_rate))),
+    Col("first response p50", (lambda g: duration(g.response_p50_s))),
+    Col("p90", (lambda g: duration(g.response_p90_s))),
+    Col("business p50", (lambda g: duration(g.response_business_p50_s))),
+    Col("p90", (lambda g: duration(g.response_business_p90_s))),
+    Col("SLA met", (lambda g: pct(g.sla_met_rate))),
+]
+PIPELINE = [
+    GROUP,
+    Col("opportunity rate", lambda g: pct(g.opportunity_rate)),
+    Col("won rate", lambda g: pct(g.won_rate)),
+    Col("meetings held", lambda g: str(g.meetings_held)),
+    Col("opps", lambda g: str(g.opps_influenced)),
+    Col("win rate", lambda g: pct(g.win_rate)),
+    Col("amount", lambda g: money(g.amount_influenced)),
+]
+MIX = [
+    GROUP,
+    Col("top dispositions", (lambda g: top(g.dispositions)), left=True),
+    Col("top blocked reasons", (lambda g: top(g.blocked)), left=True),
+]
+PLAYS = [
+    Col("play", (lambda p: p.play), left=True),
+    Col("contacts", (lambda p: str(p.contacts))),
+    Col("texted", (lambda p: str(p.texted))),
+    Col("converted", (lambda p: str(p.converted))),
+    Col("rate", (lambda p: pct(p.conversion_rate))),
+    Col("holdout", (lambda p: f"{p.lift.holdout_converted}/{p.lift.holdout}")),
+    Col("p50 to outcome", (lambda p: duration(p.time_to_outcome_p50_s))),
+]
+LIFTS = [
+    Col("play", lambda r: r[0], left=True),
+    Col("outcome", lambda r: r[1], left=True),
+    Col("exposed", lambda r: f"{r[2].exposed_converted}/{r[2].exposed}"),
+    Col("holdout", lambda r: f"{r[2].holdout_converted}/{r[2].holdout}"),
+    Col("lift [95% interval]", lambda r: lift_cell(r[2]), left=True),
+]
+
+
+def lift_rows(plays: Sequence[PlayOutcome]) -> list[tuple[str, str, Lift]]:
+    """(play, outcome kind, lift) for every lift a play has, stacked rather than side by side."""
+    return [
+        (p.play, kind, lift)
+        for p in plays
+        for kind, lift in (
+            ("conversion", p.lift),
+            ("reply", p.reply_lift),
+            ("meeting", p.meeting_lift),
+            ("opportunity", p.opportunity_lift),
+        )
+        if lift is not None and lift.lift is not None
+    ]
 
 
 def print_report(report: Report, console: Console) -> None:
-    scope = report.scope
-    since = scope.since.isoformat() if scope.since else "start"
-    until = scope.until.isoformat() if scope.until else "now"
-    groups = Table(title=f"SMS outcomes {since} to {until}")
-    for name in (
-        "group", "sent", "contact", "contacts", "reply", "meeting", "opt-out",
-        "p50 resp", "p90 resp", "SLA met", "dispositions", "blocked",
-    ):  # fmt: skip
-        groups.add_column(name, justify="left" if name in ("group", "dispositions") else "right")
-    for g in [*report.groups, report.total]:
-        groups.add_row(*_group_row(g), style="bold" if g is report.total else None)
-    console.print(groups)
-    plays = Table(title="Plays: outcome conversion and holdout lift")
-    for name in ("play", "outcome", "contacts", "converted", "rate", "p50 to outcome", "lift"):
-        plays.add_column(name, justify="left" if name in ("play", "outcome", "lift") else "right")
-    for p in report.plays:
-        plays.add_row(
-            p.play,
-            p.outcome,
-            str(p.contacts),
-            str(p.converted),
-            pct(p.conversion_rate),
-            duration(p.time_to_outcome_p50_s),
-            _lift_cell(p),
-        )
-    console.print(plays)
-    trend = Table(title="Opt-outs per day")
-    for name in ("day", "sent", "opt-outs", "rate"):
+    rows = [*report.groups, report.total]
+    window = OPT_OUT_WINDOW_S // 86400
+    console.print(f"[bold]smsync report[/bold], {period(report)}. {by_title(report)}.")
+    console.print(
+        "Rates are shares of the contacts texted in the period; an opt-out counts within "
+        f"{window} days after a text.",
+        soft_wrap=False,
+    )
+    for title, cols in (
+        ("Reach, replies, meetings, opt-outs", REACH),
+        ("Texts and rep first response", RESPONSE),
+        ("Pipeline influenced (opportunities created after the first text)", PIPELINE),
+        ("Dispositions and blocked sends", MIX),
+    ):
+        for table in fitted(console, title, cols, rows):
+            console.print(table)
+    funnel = Table(title="Funnel (contacts)", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("step", "contacts", "of texted"):
+        funnel.add_column(name, justify="left" if name == "step" else "right")
+    texted = report.total.contacts
+    for step, n in report.funnel:
+        share = pct(n / texted) if n is not None and texted else "-"
+        funnel.add_row(step, "-" if n is None else str(n), share)
+    console.print(funnel)
+    velocity = Table(title="Stage velocity (median)", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("from", "to", "median", "opportunities"):
+        velocity.add_column(name, justify="left" if name in ("from", "to") else "right")
+    for v in report.stage_velocity:
+        velocity.add_row(v.from_stage, v.to_stage, days(v.median_days), str(v.opportunities))
+    console.print(velocity)
+    if report.plays:
+        for table in fitted(console, "Plays: outcome conversion", PLAYS, report.plays):
+            console.print(table)
+        lifts = lift_rows(report.plays)
+        for table in fitted(console, "Lift vs holdout (exposed minus holdout)", LIFTS, lifts):
+            console.print(table)
+        for p in report.plays:
+            console.print(f"{p.play}: {p.outcome}; over {p.population}.")
+    trend = Table(title="Opt-outs by day of first text", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("day", "texted", "opt-outs", "rate"):
         trend.add_column(name, justify="right")
     for t in report.opt_out_trend:
-        trend.add_row(t.day, str(t.sent), str(t.opt_outs), pct(t.rate))
+        trend.add_row(t.day, str(t.texted), str(t.opt_outs), pct(t.rate))
     console.print(trend)
-
-
-# --- HTML ----------------------------------------------------------------------------------
-
-_W, _H, _PAD = 640, 240, 40
-
-
-def _svg(title: str, body: str, height: int = _H) -> str:
-    return (
-        f'<svg role="img" aria-label="{escape(title)}" '
-        f'class="chart" viewBox="0 0 {_W} {height}" width="{_W}" height="{height}">'
-        f"<title>{escape(title)}</title>{body}</svg>"
+    console.print(
+        f"Inbound-only STOPs (no text in the {window} days before; not in the rates): "
+        f"{report.inbound_only_opt_outs}"
     )
-
-
-def _empty(title: str) -> str:
-    return _svg(title, f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle">no data</text>', 80)
-
-
-def histogram_svg(buckets: Sequence[tuple[str, int]]) -> str:
-    title = "Response time distribution"
-    top = max((n for _, n in buckets), default=0)
-    if top == 0:
-        return _empty(title)
-    width = (_W - 2 * _PAD) / len(buckets)
-    bars = []
-    for i, (label, n) in enumerate(buckets):
-        h = (_H - 2 * _PAD) * n / top
-        x = _PAD + i * width
-        y = _H - _PAD - h
-        bars.append(
-            f'<rect class="bar" x="{x + 4:.1f}" y="{y:.1f}" width="{width - 8:.1f}" '
-            f'height="{h:.1f}"><title>{escape(label)}: {n}</title></rect>'
-            f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{n}</text>'
-            f'<text x="{x + width / 2:.1f}" y="{_H - _PAD + 16}" text-anchor="middle" '
-            f'class="axis">{escape(label)}</text>'
-        )
-    axis = f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" class="axis"/>'
-    return _svg(title, axis + "".join(bars))
-
-
-def plays_svg(plays: Sequence[PlayOutcome]) -> str:
-    """One row per play: conversion bar (left), lift with its interval around 0 (right)."""
-    title = "Conversion by play, with holdout lift and 95% interval"
-    if not plays:
-        return _empty(title)
-    row = 28
-    height = _PAD + row * len(plays) + 20
-    label_w, bar_w = 150, 200
-    lift_x0, lift_w = label_w + bar_w + 40, _W - (label_w + bar_w + 40) - 20
-    bounds = [abs(v) for p in plays for v in (p.lift.low, p.lift.high) if v is not None]
-    scale = max([0.05, *bounds])
-
-    def lx(v: float) -> float:
-        return lift_x0 + lift_w / 2 + (v / scale) * (lift_w / 2)
-
-    parts = [
-        f'<text x="{label_w}" y="16" class="axis">conversion</text>',
-        f'<text x="{lift_x0}" y="16" class="axis">lift (exposed - holdout)</text>',
-        f'<line x1="{lx(0):.1f}" y1="22" x2="{lx(0):.1f}" y2="{height - 10}" class="zero"/>',
-    ]
-    for i, p in enumerate(plays):
-        y = _PAD + i * row
-        rate = p.conversion_rate or 0.0
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(p.play)}</text>'
-            f'<rect class="bar" x="{label_w}" y="{y + 2}" width="{bar_w * rate:.1f}" '
-            f'height="{row - 10}"><title>{escape(p.play)}: {pct(p.conversion_rate)}</title></rect>'
-            f'<text x="{label_w + bar_w * rate + 4:.1f}" y="{y + 14}">'
-            f"{pct(p.conversion_rate)}</text>"
-        )
-        lift = p.lift
-        if lift.lift is None or lift.low is None or lift.high is None:
-            parts.append(f'<text x="{lift_x0}" y="{y + 14}" class="axis">no holdout</text>')
-            continue
-        cls = "ci small" if lift.too_small else "ci"
-        parts.append(
-            f'<line class="{cls}" x1="{lx(lift.low):.1f}" y1="{y + 9}" '
-            f'x2="{lx(lift.high):.1f}" y2="{y + 9}"/>'
-            f'<circle class="{cls}" cx="{lx(lift.lift):.1f}" cy="{y + 9}" r="4">'
-            f"<title>{escape(p.play)}: {_lift_cell(p)}</title></circle>"
-        )
-    return _svg(title, "".join(parts), height)
-
-
-def trend_svg(trend: Sequence[TrendPoint]) -> str:
-    title = "Opt-out rate per day"
-    rates = [(t.day, t.rate or 0.0) for t in trend]
-    if not rates:
-        return _empty(title)
-    top = max([0.001, *(r for _, r in rates)])
-    step = (_W - 2 * _PAD) / max(1, len(rates) - 1)
-    xy = [
-        (_PAD + i * step, _H - _PAD - (_H - 2 * _PAD) * r / top) for i, (_, r) in enumerate(rates)
-    ]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-    dots = "".join(
-        f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(d)}: '
-        f"{pct(r)}</title></circle>"
-        for (x, y), (d, r) in zip(xy, rates, strict=True)
-    )
-    labels = (
-        f'<text x="{_PAD}" y="{_H - _PAD + 16}" class="axis">{escape(rates[0][0])}</text>'
-        f'<text x="{_W - _PAD}" y="{_H - _PAD + 16}" text-anchor="end" class="axis">'
-        f"{escape(rates[-1][0])}</text>"
-        f'<text x="{_PAD}" y="{_PAD - 8}" class="axis">max {pct(top)}</text>'
-    )
-    axis = f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" class="axis"/>'
-    return _svg(title, axis + f'<polyline class="line" points="{line}"/>' + dots + labels)
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933;background:#fff}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
-th,td{border-bottom:1px solid #d9e2ec;padding:.3rem .6rem;text-align:right}
-th:first-child,td:first-child{text-align:left}
-.chart{display:block;margin:1rem 0;font-size:11px}
-.bar{fill:#3e7cb1}.axis{stroke:#9aa5b1;fill:#52606d}.zero{stroke:#52606d;stroke-dasharray:3 3}
-.ci{stroke:#c05621;fill:#c05621;stroke-width:2}.small{stroke:#9aa5b1;fill:#9aa5b1}
-.line{fill:none;stroke:#c05621;stroke-width:2}.dot{fill:#c05621}
-"""
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-
-
-def to_html(report: Report) -> str:
-    scope = report.scope
-    since = scope.since.isoformat() if scope.since else "the start"
-    until = scope.until.isoformat() if scope.until else "now"
-    by = scope.by.value if scope.by else "overall"
-    groups = _table(
-        ["group", "sent", "contact rate", "contacts", "reply rate", "meeting rate",
-         "opt-out rate", "p50 response", "p90 response", "SLA met", "dispositions", "blocked"],
-        [_group_row(g) for g in [*report.groups, report.total]],
-    )  # fmt: skip
-    plays = _table(
-        ["play", "outcome", "contacts", "converted", "conversion", "p50 to outcome",
-         "exposed", "holdout", "lift [95% CI]"],
-        [
-            [p.play, p.outcome, str(p.contacts), str(p.converted), pct(p.conversion_rate),
-             duration(p.time_to_outcome_p50_s), pct(p.lift.exposed_rate),
-             pct(p.lift.holdout_rate), _lift_cell(p)]
-            for p in report.plays
-        ],
-    )  # fmt: skip
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>smsync report</title><style>{_CSS}</style></head>
-<body>
-<h1>smsync report</h1>
-<p>From {escape(since)} to {escape(until)}, by {escape(by)}.</p>
-<h2>Response time</h2>
-{histogram_svg(report.response_histogram)}
-<h2>Conversion by play</h2>
-{plays_svg(report.plays)}
-{plays}
-<h2>Opt-out trend</h2>
-{trend_svg(report.opt_out_trend)}
-<h2>By {escape(by)}</h2>
-{groups}
-</body></html>
-"""

@@ -13,7 +13,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from connector.domain.plays import Outcome, PredicateOp
-from connector.report.model import ALL_KEY, CONTACT_COLUMNS, NONE_KEY, GroupBy, Scope
+from connector.report.model import (
+    ALL_KEY,
+    CONTACT_COLUMNS,
+    DELIVERED,
+    NONE_KEY,
+    OPT_OUT_WINDOW_S,
+    OPTED_OUT,
+    GroupBy,
+    Scope,
+)
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
 
@@ -101,6 +110,41 @@ FIRST_OUT_CONTACT = sa.Table(
 )
 
 
+# Texts followed by an opt-out of their number within the window: few (opt-outs are rare),
+# found once from the ledger through the messages' number index, then probed per contact.
+OPTED_TEXTS = sa.Table(
+    "report_opted_texts",
+    _scratch,
+    sa.Column("key", sa.String(191), nullable=False),
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Index("ix_report_opted_texts_contact", "contact_type", "contact_id", "key"),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _fill_opted(conn: sa.Connection, scope: Scope) -> None:
+    m, cl = tb.messages, tb.consent_ledger
+    play = sa.func.coalesce(m.c.play, NONE_KEY)
+    conn.execute(
+        sa.insert(OPTED_TEXTS).from_select(
+            ["key", "contact_type", "contact_id"],
+            sa.select(play, m.c.contact_type, m.c.contact_id)
+            .select_from(cl.join(m, m.c.to_number == cl.c.phone))
+            .where(
+                cl.c.status == OPTED_OUT,
+                *scope.before_end(cl.c.at),
+                m.c.direction == "outbound",
+                m.c.contact_id.is_not(None),
+                *scope.clip(m.c.created_at),
+                m.c.created_at <= cl.c.at,
+                seconds_between(conn.dialect.name, m.c.created_at, cl.c.at) <= OPT_OUT_WINDOW_S,
+            )
+            .distinct(),
+        )
+    )
+
+
 @contextmanager
 def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
     """Fill the first-outbound tables for the period; drop them when the block ends.
@@ -141,7 +185,9 @@ def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
             ).group_by(fp.c.contact_type, fp.c.contact_id),
         )
     )
+    _fill_opted(conn, scope)
     if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {OPTED_TEXTS.name}")
         conn.exec_driver_sql(f"ANALYZE {fp.name}")
         conn.exec_driver_sql(f"ANALYZE {fc.name}")
     yield
@@ -164,6 +210,65 @@ def first_outbound_by_group(scope: Scope) -> FromClause:
     )
 
 
+def _texts_of(scope: Scope, fo: FromClause, m: Any) -> list[Any]:
+    """Outbound texts in the period to the contact of `fo`'s row (and, grouped by play,
+    from that row's play)."""
+    conds = [
+        m.c.contact_type == fo.c.contact_type,
+        m.c.contact_id == fo.c.contact_id,
+        m.c.direction == "outbound",
+        *scope.clip(m.c.created_at),
+    ]
+    if scope.by is GroupBy.PLAY:
+        conds.append(sa.func.coalesce(m.c.play, NONE_KEY) == fo.c.key)
+    return conds
+
+
+def reached(scope: Scope, fo: FromClause) -> Any:
+    """The contact has a text of the group delivered (status delivered or read)."""
+    m = tb.messages.alias("reach")
+    return sa.exists().where(*_texts_of(scope, fo, m), m.c.status.in_(DELIVERED)).correlate(fo)
+
+
+def opted_within(scope: Scope, fo: FromClause, dialect: str) -> Any:  # noqa: ARG001
+    """The texted number opted out within OPT_OUT_WINDOW_S after one of the group's texts
+    (before the period ends): the contact has a row in OPTED_TEXTS (filled by
+    `first_outbound`), of the row's play when grouped by play. A number that opted out
+    before any text, such as a CRM opt-out read at the first sync, has none."""
+    o = OPTED_TEXTS.alias("opt")
+    conds = [o.c.contact_type == fo.c.contact_type, o.c.contact_id == fo.c.contact_id]
+    if scope.by is GroupBy.PLAY:
+        conds.append(o.c.key == fo.c.key)
+    return sa.exists().where(*conds).correlate(fo)
+
+
+def set_after(scope: Scope, fo: FromClause, cs: Any, dispositions: Sequence[str]) -> Any:
+    """The contact's record changed at or after `fo.first_at`: its CRM modstamp, or
+    smsync's write of one of `dispositions` to it (before the period ends)."""
+    co = tb.crm_outbox
+    written = (
+        sa.exists()
+        .where(
+            co.c.target_type == fo.c.contact_type,
+            co.c.target_id == fo.c.contact_id,
+            co.c.kind == "field_update",
+            co.c.fields["disposition"].as_string().in_(list(dispositions)),
+            co.c.created_at >= fo.c.first_at,
+            *scope.before_end(co.c.created_at),
+        )
+        .correlate(fo)
+    )
+    return sa.or_(cs.c.crm_modstamp >= fo.c.first_at, written)
+
+
+def meeting_after(scope: Scope, fo: FromClause, cs: Any) -> Any:
+    """The contact's disposition is a meeting one and it was set after the first text:
+    smsync wrote it then, or the CRM record changed then (its modstamp)."""
+    return sa.and_(
+        cs.c.disposition.in_(list(scope.meeting)), set_after(scope, fo, cs, scope.meeting)
+    )
+
+
 def percentiles(
     conn: sa.Connection, sub: Subquery, ps: Sequence[int] = (50, 90)
 ) -> dict[str, dict[int, int]]:
@@ -183,6 +288,36 @@ def percentiles(
             if row.rn == (row.n * p + 99) // 100:
                 out.setdefault(row.key, {})[p] = int(row.value)
     return out
+
+
+MANUAL_KEY = "manual:%"  # a person's send (see connector/engine/outbox_keys.py)
+
+
+def answered_at(t: Any) -> Any:
+    """When a rep first answered the reply that opened SLA timer `t`: the timer's met time
+    (a manual send or the follow-up task completed), else, for a timer that breached, the
+    first manual send through smsync to the contact after it started (a late answer)."""
+    o = tb.sms_outbox.alias("answer")
+    manual = (
+        sa.select(sa.func.min(o.c.done_at))
+        .where(
+            o.c.contact_type == t.c.contact_type,
+            o.c.contact_id == t.c.contact_id,
+            o.c.idempotency_key.like(MANUAL_KEY),
+            o.c.state == "sent",
+            o.c.done_at >= t.c.started,
+        )
+        .correlate(t)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(t.c.met, manual)
+
+
+def nearest_rank(values: Sequence[int], ps: Sequence[int] = (50, 90)) -> dict[int, int]:
+    """The same nearest-rank percentiles as `percentiles`, over values already in Python."""
+    ranked = sorted(values)
+    n = len(ranked)
+    return {p: ranked[(n * p + 99) // 100 - 1] for p in ps} if n else {}
 
 
 def outcome_condition(outcome: Outcome | None, cs: Any, meeting: Sequence[str]) -> Any:

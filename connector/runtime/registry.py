@@ -22,7 +22,7 @@ import structlog
 
 from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
-from connector.engine import ingest, pull, send, sweep, timed
+from connector.engine import ingest, pipeline_pull, pull, send, sweep, timed
 from connector.ops.recorder import recorded
 from connector.ports import CrmPort, Cursor, Owner, PullBatch
 from connector.runtime.gauges import gauges_job
@@ -75,6 +75,8 @@ def pull_job(c: Components) -> JobFn:
     def run(stopping: threading.Event) -> None:
         if not stopping.is_set():
             pull.run(replace(ctx, crm=StoppablePull(ctx.crm, stopping)))
+        if not stopping.is_set():  # the pipeline, for the report (nothing without a mapping)
+            pipeline_pull.run(ctx)
 
     return run
 

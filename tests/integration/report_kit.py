@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from connector.domain.plays import FieldPredicate, Outcome, PredicateOp
+from connector.domain.sla import BusinessCalendar
+from connector.report.model import PipelineDefs
 from connector.store import tables as tb
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -37,7 +39,7 @@ class Builder:
             "owner_id": f"owner-{team}",
             "owner_team": team,
             "consent": "opted_in",
-            "segments": {"industry": extra.pop("industry", "retail")},
+            "segments": {"industry": extra.pop("industry", "retail"), **extra.pop("names", {})},
             "deleted": False,
             "updated_at": T0,
         }
@@ -77,6 +79,60 @@ class Builder:
             )
         )
 
+    def manual_send(self, cid: str, at: datetime) -> None:
+        """A rep's text through smsync (`smsync send`), sent at `at`."""
+        self.conn.execute(
+            sa.insert(tb.sms_outbox).values(
+                idempotency_key=f"manual:speed:Lead/{cid}:{at.isoformat()}",
+                contact_type="Lead",
+                contact_id=cid,
+                to_number=phone(cid),
+                body="on it",
+                send_at=at,
+                state="sent",
+                attempts=1,
+                created_at=at,
+                done_at=at,
+            )
+        )
+
+    def opportunity(
+        self,
+        oid: str,
+        contacts: list[str],
+        created: datetime,
+        history: list[tuple[str, float]],  # (stage, days after creation), oldest first
+        amount: float,
+    ) -> None:
+        stage = history[-1][0]
+        self.conn.execute(
+            sa.insert(tb.opportunities).values(
+                crm_object_type="Opportunity",
+                crm_id=oid,
+                stage=stage,
+                amount=amount,
+                owner_id="owner-sdr",
+                created_at=created,
+                is_closed=stage.startswith("Closed"),
+                is_won=stage == "Closed Won",
+                crm_modstamp=created,
+                deleted=False,
+                updated_at=created,
+            )
+        )
+        for cid in contacts:
+            self.conn.execute(
+                sa.insert(tb.opportunity_contacts).values(
+                    opportunity_id=oid, contact_type="Lead", contact_id=cid
+                )
+            )
+        for name, days in history:
+            self.conn.execute(
+                sa.insert(tb.opportunity_stages).values(
+                    opportunity_id=oid, stage=name, at=created + timedelta(days=days)
+                )
+            )
+
     def decision(self, cid: str, verdict: str, reasons: list[str], play: str | None) -> None:
         self.conn.execute(
             sa.insert(tb.decision_log).values(
@@ -90,14 +146,15 @@ class Builder:
             )
         )
 
-    def opt_out(self, cid: str, at: datetime) -> None:
+    def opt_out(self, cid: str, at: datetime, source: str = "keyword") -> None:
+        self.sids += 1
         self.conn.execute(
             sa.insert(tb.consent_ledger).values(
                 phone=phone(cid),
                 status="opted_out",
                 scope="all",
-                source="keyword",
-                evidence_sid=f"SMstop{cid}",
+                source=source,
+                evidence_sid=f"SMstop{cid}{self.sids}",
                 at=at,
                 recorded_at=at,
             )
@@ -118,6 +175,16 @@ class Builder:
         )
 
 
+PIPELINE = PipelineDefs(
+    meeting_held=("Discovery",), opportunity=("Proposal",), won=("Closed Won",),
+    lost=("Closed Lost",), window_days=30,
+)  # fmt: skip
+# SLA hours for the business-time figures: Mon-Fri 09:00-15:10 UTC (2024-03-01 is a Friday)
+HOURS = BusinessCalendar.from_names(
+    "UTC", ("mon", "tue", "wed", "thu", "fri"), time(9), time(15, 10)
+)
+
+
 def build(conn: sa.Connection) -> None:
     """sdr: c0..c9 on play `speed`, h0..h4 held out; ae: a0..a3 on play `confirm`."""
     b = Builder(conn)
@@ -130,7 +197,8 @@ def build(conn: sa.Connection) -> None:
             extra["lifecycle_stage"] = "working"
             extra["crm_modstamp"] = first[cid] + timedelta(seconds=(100, 3600, 7200)[i])
         extra["disposition"] = {0: "confirmed", 1: "meeting_booked", 2: "not_interested"}.get(i)
-        b.contact(cid, "sdr", industry="retail" if i < 5 else "health", **extra)
+        industry = "retail" if i < 5 else "health"
+        b.contact(cid, "sdr", industry=industry, names={"owner_name": "Sam Diaz"}, **extra)
         b.message(cid, "outbound", first[cid], "delivered", "speed")
         b.message(cid, "outbound", first[cid] + 24 * h, "delivered" if i < 6 else "failed", "speed")
         b.decision(cid, "send", ["holdout_treated"], "speed")
@@ -139,8 +207,12 @@ def build(conn: sa.Connection) -> None:
         b.message(f"c{i}", "inbound", first[f"c{i}"] + h, "received")
     b.message("c9", "inbound", first["c9"] - h, "received")  # before any text: no reply
     b.opt_out("c4", first["c4"] + 2 * h)
+    b.opt_out("c5", T0 - 72 * h, source="crm")  # read from the CRM at the first sync
+    b.opt_out("stranger", T0 + 5 * h)  # a STOP from a number that is no contact
+    b.opt_out("h1", T0 + 3 * h)  # a held-out contact, never texted
     for i in range(5):
-        b.contact(f"h{i}", "sdr", lifecycle_stage="working" if i == 0 else "new")
+        state = {"lifecycle_stage": "working", "crm_modstamp": T0 + h} if i == 0 else {}
+        b.contact(f"h{i}", "sdr", **{"lifecycle_stage": "new", **state})
         b.decision(f"h{i}", "block", ["holdout"], "speed")
     b.decision("c5", "block", ["quiet_hours"], "speed")
     b.decision("c6", "block", ["quiet_hours", "caps"], "speed")
@@ -150,11 +222,25 @@ def build(conn: sa.Connection) -> None:
     late = T0 + 6 * h
     b.timer("c3", late, met=late + timedelta(seconds=1200))  # met, but after due
     b.timer("c4", T0 + 7 * h, breached=T0 + 7 * h + timedelta(seconds=900))
+    b.manual_send("c4", T0 + 7 * h + timedelta(seconds=1800))  # answered, after the breach
     b.timer("c5", T0 + 8 * h)  # still open
+    b.manual_send("c5", T0 + 7 * h)  # before c5's reply: no answer to it
     b.timer("c6", T0 - 30 * h, met=T0 - 29 * h)  # before the period
     for i in range(4):
         cid = f"a{i}"
-        b.contact(cid, "ae", disposition="confirmed" if i == 0 else None)
-        b.message(cid, "outbound", T0 + 2 * h, "delivered", "confirm")
+        # a1's meeting was booked before its text: not a meeting after the text
+        b.contact(cid, "ae", disposition="confirmed" if i < 2 else None, crm_modstamp=T0)
+        b.message(cid, "outbound", T0 + 2 * h, "failed" if i == 3 else "delivered", "confirm")
     b.message("a0", "inbound", T0 + 3 * h, "received")
+    day = timedelta(days=1)
+    d0 = [("Discovery", 0.0)]
+    b.opportunity(
+        "O1", ["c0"], first["c0"] + 2 * day, [*d0, ("Proposal", 3), ("Closed Won", 10)], 1000
+    )
+    b.opportunity("O2", ["c1", "c2"], first["c1"] + day, [*d0, ("Proposal", 5)], 500)
+    b.opportunity("O3", ["c3"], first["c3"] + day, d0, 200)  # a meeting held, no opportunity
+    b.opportunity("O4", ["c4"], first["c4"] - day, [("Proposal", 0)], 9999)  # before the text
+    b.opportunity("O5", ["c5"], first["c5"] + 40 * day, [("Proposal", 0)], 9999)  # too late
+    b.opportunity("O6", ["h0"], T0 + day, [*d0, ("Proposal", 2), ("Closed Lost", 4)], 300)
+    b.opportunity("O7", ["a0"], T0 + 2 * h + day, [*d0, ("Closed Lost", 1)], 700)
     b.disposition_write("a0", "confirmed", T0 + 2 * h + timedelta(seconds=1800))

@@ -1,9 +1,13 @@
-"""Acceptance 1: on a dataset with chosen rates, every figure comes out exact."""
+"""On a dataset with chosen rates, every figure comes out exact (SQLite and Postgres), and
+every rate is a share of the same population: the contacts texted in the period."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from connector.report.model import POPULATION_TEXTED, POPULATION_TREATED
 from connector.report.queries import GroupBy, Scope, build_report
 from connector.store import SqlStore
 from tests.integration import report_kit as kit
@@ -18,19 +22,30 @@ def loaded(store: SqlStore) -> SqlStore:
 
 def test_totals_are_exact(loaded: SqlStore) -> None:
     with loaded.begin() as conn:
-        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL), kit.OUTCOMES)
+        scope = Scope(kit.SINCE, kit.UNTIL, pipeline=kit.PIPELINE, calendar=lambda _team: kit.HOURS)
+        report = build_report(conn, scope, kit.OUTCOMES)
     t = report.total
-    assert (t.attempted, t.delivered, t.contact_rate) == (24, 20, 20 / 24)
-    assert (t.contacts, t.replied, t.meetings, t.opted_out) == (14, 5, 3, 1)
-    assert t.reply_rate == 5 / 14
+    assert (t.attempted, t.delivered, t.delivery_rate) == (24, 19, 19 / 24)
+    assert (t.contacts, t.reached, t.contact_rate) == (14, 13, 13 / 14)
+    # a1's meeting predates its text, so 3 meetings (c0, c1, a0), not 4
+    assert (t.replied, t.meetings, t.opted_out) == (5, 3, 1)
+    assert (t.reply_rate, t.meeting_rate) == (5 / 14, 3 / 14)
+    # c4's STOP after its text counts; c5's CRM opt-out before any text, a stranger's STOP
+    # and held-out h1's STOP do not, and the last two are reported apart
     assert t.opt_out_rate == 1 / 14
+    assert report.inbound_only_opt_outs == 2
     assert (t.sla_closed, t.sla_met, t.sla_met_rate) == (5, 3, 0.6)
-    assert (t.response_p50_s, t.response_p90_s) == (120, 1200)
+    # first human answers: 60, 120, 600 s (met), c3's 1200 s (met late) and c4's manual
+    # send 1800 s after its reply (breached at 900 s, answered after); c5 is unanswered
+    assert (t.response_p50_s, t.response_p90_s) == (600, 1800)
+    # in business hours: c3's 20 minutes straddle the 15:10 close (10 minutes count) and
+    # c4's reply came after it (0)
+    assert (t.response_business_p50_s, t.response_business_p90_s) == (120, 600)
     assert t.dispositions == {
-        "confirmed": 2,
+        "confirmed": 3,
         "meeting_booked": 1,
         "not_interested": 1,
-        "(none)": 10,
+        "(none)": 9,
     }
     assert t.blocked == {"holdout": 5, "quiet_hours": 2, "caps": 1}
     assert report.groups == []
@@ -39,13 +54,55 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
         "< 1 min": 0,
         "1-5 min": 2,
         "5-15 min": 1,
-        "15-60 min": 1,
+        "15-60 min": 2,
         "1-4 h": 0,
         "4-24 h": 0,
         "> 24 h": 0,
     }
-    trend = [(p.day, p.sent, p.opt_outs) for p in report.opt_out_trend]
-    assert trend == [("2024-03-01", 14, 1), ("2024-03-02", 10, 0)]
+    trend = [(p.day, p.texted, p.opt_outs) for p in report.opt_out_trend]
+    assert trend == [("2024-03-01", 14, 1)]  # contacts by the day of their first text
+    assert report.funnel == [
+        ("texted", 14),
+        ("replied", 5),
+        ("meeting", 3),
+        ("opportunity", 3),
+        ("won", 1),
+    ]
+
+
+def test_pipeline_figures(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        scope = Scope(kit.SINCE, kit.UNTIL, GroupBy.TEAM, pipeline=kit.PIPELINE)
+        report = build_report(conn, scope, kit.OUTCOMES)
+    t = report.total
+    # c0 (O1, won), c1 and c2 (O2, in Proposal); O3 never left Discovery, O4 came before
+    # c4's text and O5 40 days after c5's
+    assert (t.opportunities, t.opportunity_rate, t.won, t.won_rate) == (3, 3 / 14, 1, 1 / 14)
+    assert t.meetings_held == 5  # c0..c3 and a0 reached Discovery
+    # O1 and O2 (O2 once, for two contacts): 1000 + 500; won 1 of 1 closed
+    assert (t.opps_influenced, t.opps_won, t.opps_closed, t.win_rate) == (2, 1, 1, 1.0)
+    assert t.amount_influenced == pytest.approx(1500.0)
+    velocity = [
+        (v.from_stage, v.to_stage, v.median_days, v.opportunities) for v in report.stage_velocity
+    ]
+    assert velocity == [
+        ("created", "meeting held", 0.0, 4),
+        ("meeting held", "opportunity", 4.0, 2),
+        ("opportunity", "won", 7.0, 1),
+    ]
+    teams = {g.key: (g.opportunities, g.meetings_held, g.amount_influenced) for g in report.groups}
+    assert teams == {"sdr": (3, 4, 1500.0), "ae": (0, 1, 0.0)}
+    speed = {p.play: p for p in report.plays}["speed"]
+    assert speed.opportunity_lift is not None
+    # treated: c0, c1, c2 of 10; holdout: h0 (O6 reached Proposal before it was lost) of 5
+    lift = speed.opportunity_lift
+    assert (lift.exposed_converted, lift.exposed, lift.holdout_converted, lift.holdout) == (
+        3,
+        10,
+        1,
+        5,
+    )
+    assert lift.lift == pytest.approx(0.1)
 
 
 def test_by_team_is_exact(loaded: SqlStore) -> None:
@@ -63,9 +120,29 @@ def test_by_team_is_exact(loaded: SqlStore) -> None:
         "not_interested": 1,
         "(none)": 7,
     }
-    assert (ae.attempted, ae.delivered, ae.contacts, ae.replied, ae.meetings) == (4, 4, 4, 1, 1)
+    assert (ae.attempted, ae.contacts, ae.replied, ae.meetings) == (4, 4, 1, 1)
     assert (ae.sla_closed, ae.response_p50_s, ae.blocked) == (0, None, {})
-    assert ae.dispositions == {"confirmed": 1, "(none)": 3}
+    assert ae.dispositions == {"confirmed": 2, "(none)": 2}
+    assert (ae.delivered, ae.reached, ae.contact_rate) == (3, 3, 0.75)
+
+
+def test_by_owner_shows_names(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL, GroupBy.OWNER), kit.OUTCOMES)
+    names = {g.key: (g.name, g.label, g.contacts) for g in report.groups}
+    # the owner directory named sdr's owner; ae's is unknown, so its id stands in
+    assert names == {"owner-sdr": ("Sam Diaz", "Sam Diaz", 10), "owner-ae": (None, "owner-ae", 4)}
+
+
+def test_opt_out_window_is_seven_days(loaded: SqlStore) -> None:
+    with loaded.begin() as conn:
+        kit.Builder(conn).opt_out("a2", kit.T0 + timedelta(hours=2, days=7, seconds=60))
+        kit.Builder(conn).opt_out("a1", kit.T0 + timedelta(hours=2, days=7))
+        report = build_report(conn, Scope(kit.SINCE), kit.OUTCOMES)
+    # a1 opted out 7 days to the second after its text (in), a2 a minute later (out, and
+    # so an inbound-only STOP); c4 as before
+    assert report.total.opted_out == 2
+    assert report.inbound_only_opt_outs == 3
 
 
 def test_by_play_and_segment(loaded: SqlStore) -> None:
@@ -76,7 +153,7 @@ def test_by_play_and_segment(loaded: SqlStore) -> None:
         )
     plays = {g.key: g for g in by_play.groups}
     assert (plays["speed"].attempted, plays["speed"].delivered) == (20, 16)
-    assert (plays["speed"].sla_closed, plays["speed"].response_p90_s) == (5, 1200)
+    assert (plays["speed"].sla_closed, plays["speed"].response_p90_s) == (5, 1800)
     assert (plays["confirm"].contacts, plays["confirm"].replied) == (4, 1)
     segments = {g.key: (g.attempted, g.contacts, g.replied) for g in by_segment.groups}
     assert segments == {"retail": (14, 9, 5), "health": (10, 5, 0)}
@@ -87,7 +164,14 @@ def test_play_outcomes_and_lift(loaded: SqlStore) -> None:
         report = build_report(conn, Scope(kit.SINCE, kit.UNTIL), kit.OUTCOMES)
     plays = {p.play: p for p in report.plays}
     speed, confirm = plays["speed"], plays["confirm"]
-    assert (speed.contacts, speed.converted, speed.conversion_rate) == (10, 3, 0.3)
+    assert (speed.contacts, speed.texted, speed.converted, speed.conversion_rate) == (
+        10,
+        10,
+        3,
+        0.3,
+    )
+    assert speed.population == POPULATION_TREATED
+    assert (confirm.population, confirm.contacts, confirm.texted) == (POPULATION_TEXTED, 4, 4)
     assert (speed.time_to_outcome_p50_s, speed.time_to_outcome_p90_s) == (3600, 7200)
     assert speed.outcome == "lifecycle_stage equals working"
     assert (confirm.contacts, confirm.converted) == (4, 1)
@@ -103,6 +187,13 @@ def test_play_outcomes_and_lift(loaded: SqlStore) -> None:
     assert lift.too_small
     assert not lift.significant
     assert confirm.lift.lift is None
+    assert confirm.reply_lift is None
+    # the arms' replies and meetings after their first decision (T0)
+    assert speed.reply_lift is not None
+    assert speed.meeting_lift is not None
+    assert (speed.reply_lift.exposed_converted, speed.reply_lift.holdout_converted) == (4, 0)
+    assert (speed.meeting_lift.exposed_converted, speed.meeting_lift.holdout_converted) == (2, 0)
+    assert speed.reply_lift.lift == pytest.approx(0.4)
 
 
 def test_period_bounds_exclude_outside_rows(loaded: SqlStore) -> None:

@@ -51,7 +51,18 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
     assert current(db_url) is None
     applied = upgrade(db_url)
     # one step at a time, oldest first
-    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+    assert applied == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+        "0007",
+        "0008",
+        "0009",
+        "0010",
+    ]
     assert applied[-1] == head()
     assert current(db_url) == head()
     before = inventory(db_url)

@@ -22,6 +22,7 @@ from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.limiter import TIERS, RateLimiter, Tier
 from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
+from connector.crm.hubspot.pipeline import DealPuller
 from connector.crm.hubspot.pull import ContactPuller
 from connector.crm.hubspot.writer import Writer
 from connector.crm.links import record_link
@@ -29,7 +30,16 @@ from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import ConfigError
 from connector.logs import get_logger
-from connector.ports import CrmPort, Cursor, IdMap, Owner, PullBatch, TokenPair, TokenVault
+from connector.ports import (
+    CrmPort,
+    Cursor,
+    IdMap,
+    Owner,
+    PipelineBatch,
+    PullBatch,
+    TokenPair,
+    TokenVault,
+)
 from connector.retry import RetryPolicy
 
 DEFAULT_LOOKBACK_S = 30.0
@@ -104,6 +114,8 @@ class HubSpotCrm:
             api, self.mapper, mapping.idempotency_mode or "unique_property", id_map
         )
         self.owner_directory = OwnerDirectory(api, clock=clock)
+        found = mapping.pipeline
+        self.deals = DealPuller(api, found.pipeline_id) if found is not None else None
 
     @classmethod
     def from_settings(
@@ -146,6 +158,11 @@ class HubSpotCrm:
 
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
         return self.puller.pull(since)
+
+    def pull_pipeline(self, since: Cursor | None) -> Iterator[PipelineBatch]:
+        """Deals changed after `since` with their contacts and dealstage history; nothing
+        when the mapping has no pipeline section."""
+        return iter(()) if self.deals is None else self.deals.pull(since)
 
     def find_by_phone(self, phone_e164: str) -> list[CrmRef]:
         """Every contact whose mapped phone properties hold this number, however typed.

@@ -73,6 +73,9 @@ class HubSpotApi:
         self.communications_search = crm.objects.communications.search_api
         self.properties = crm.properties.core_api
         self.owners = crm.owners.owners_api
+        self.deals_search = crm.deals.search_api  # the pipeline (connector/crm/hubspot/pipeline.py)
+        self.deals_batch = crm.deals.batch_api
+        self.associations_v4 = crm.associations.v4.batch_api
         self.calls = 0
 
     def call(

@@ -21,6 +21,7 @@ from connector.crm.salesforce.auth import SessionManager, token_form
 from connector.crm.salesforce.http import SalesforceApi
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.mapping import SalesforceMapping, parse_datetime
+from connector.crm.salesforce.pipeline import PipelinePuller
 from connector.crm.salesforce.pull import Puller
 from connector.crm.salesforce.queries import (
     COMPLETED_AT,
@@ -33,7 +34,7 @@ from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import SmsyncError
 from connector.logs import mask_phone
-from connector.ports import Cursor, Owner, PullBatch
+from connector.ports import Cursor, Owner, PipelineBatch, PullBatch
 from connector.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -84,6 +85,10 @@ class SalesforceCrm:
         self.mapping = mapping
         self.puller = Puller(api, mapping, batch_size=batch_size, lookback=lookback)
         self.writer = Writer(api, mapping, api.usage)
+        found = mapping.config.pipeline
+        self.pipeline = (
+            PipelinePuller(api, found.stage_history, batch_size=batch_size) if found else None
+        )
         # idle keep-alive connections close with the adapter, even when nobody calls close()
         self._finalizer = weakref.finalize(self, api.http.close)
 
@@ -128,6 +133,16 @@ class SalesforceCrm:
     def pull(self, since: Cursor | None) -> Iterator[PullBatch]:
         try:
             yield from self.puller.pull(since)
+        finally:
+            self._idle()
+
+    def pull_pipeline(self, since: Cursor | None) -> Iterator[PipelineBatch]:
+        """Opportunities changed after `since` with their contact roles and stage history;
+        nothing when the mapping has no pipeline section."""
+        if self.pipeline is None:
+            return
+        try:
+            yield from self.pipeline.pull(since)
         finally:
             self._idle()
 

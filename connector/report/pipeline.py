@@ -1,0 +1,175 @@
+"""Pipeline figures: the CRM's opportunities tied to texted contacts (definitions in
+`connector/report/queries.py`). An opportunity counts for a contact when the contact is
+linked to it (contact role, deal association) and it was created within the window after
+the contact's anchor (first text, or first holdout decision)."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.selectable import FromClause
+
+from connector.report.model import PipelineDefs, Scope, StageVelocity
+from connector.report.sql import count_where, seconds_between
+from connector.store import tables as tb
+
+
+def _reached(o: Any, stages: Sequence[str]) -> Any:
+    """The opportunity is, or once was, in one of `stages` (its stage history)."""
+    if not stages:
+        return sa.false()
+    h = tb.opportunity_stages
+    was = sa.exists().where(h.c.opportunity_id == o.c.crm_id, h.c.stage.in_(list(stages)))
+    return sa.or_(o.c.stage.in_(list(stages)), was)
+
+
+def is_opportunity(p: PipelineDefs, o: Any) -> Any:
+    return _reached(o, [*p.opportunity, *p.won]) if p.opportunity else sa.true()
+
+
+def is_won(p: PipelineDefs, o: Any) -> Any:
+    return sa.or_(o.c.is_won == sa.true(), o.c.stage.in_(list(p.won)))
+
+
+def is_closed(p: PipelineDefs, o: Any) -> Any:
+    return sa.or_(o.c.is_closed == sa.true(), o.c.stage.in_([*p.won, *p.lost]))
+
+
+def _flag(cond: Any) -> Any:
+    return sa.case((cond, 1), else_=0)
+
+
+def linked(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """(key, contact, opportunity) rows: each anchored contact's opportunities created in
+    the window after its anchor, with what each counts as."""
+    p = scope.pipeline
+    oc, o = tb.opportunity_contacts, tb.opportunities
+    return (
+        sa.select(
+            fo.c.key,
+            fo.c.contact_type,
+            fo.c.contact_id,
+            o.c.crm_id.label("opp"),
+            o.c.amount,
+            _flag(is_opportunity(p, o)).label("is_opp"),
+            _flag(is_won(p, o)).label("won"),
+            _flag(is_closed(p, o)).label("closed"),
+            _flag(_reached(o, p.meeting_held)).label("held"),
+        )
+        .select_from(
+            fo.join(
+                oc,
+                sa.and_(oc.c.contact_type == fo.c.contact_type, oc.c.contact_id == fo.c.contact_id),
+            ).join(o, o.c.crm_id == oc.c.opportunity_id)
+        )
+        .where(
+            o.c.deleted == sa.false(),
+            o.c.created_at >= fo.c.first_at,
+            seconds_between(dialect, fo.c.first_at, o.c.created_at) <= p.window_days * 86400,
+            *scope.before_end(o.c.created_at),
+        )
+        .subquery("linked")
+    )
+
+
+def has_opportunity(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """The row's contact has an opportunity created in the window after `fo.first_at`
+    (a correlated probe: one index lookup per row)."""
+    p = scope.pipeline
+    oc, o = tb.opportunity_contacts.alias("oc_any"), tb.opportunities.alias("o_any")
+    return (
+        sa.exists()
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            oc.c.contact_type == fo.c.contact_type,
+            oc.c.contact_id == fo.c.contact_id,
+            o.c.deleted == sa.false(),
+            o.c.created_at >= fo.c.first_at,
+            seconds_between(dialect, fo.c.first_at, o.c.created_at) <= p.window_days * 86400,
+            is_opportunity(p, o),
+            *scope.before_end(o.c.created_at),
+        )
+        .correlate(fo)
+    )
+
+
+def contact_pipeline(
+    conn: sa.Connection, scope: Scope, fo: FromClause
+) -> dict[str, tuple[int, int, int]]:
+    """Per group: anchored contacts with (an opportunity, a won one, a meeting held)."""
+    lk = linked(scope, fo, conn.dialect.name)
+    per = (
+        sa.select(
+            lk.c.key,
+            sa.func.max(lk.c.is_opp).label("opp"),
+            sa.func.max(lk.c.won * lk.c.is_opp).label("won"),
+            sa.func.max(lk.c.held).label("held"),
+        )
+        .group_by(lk.c.key, lk.c.contact_type, lk.c.contact_id)
+        .subquery("per_contact")
+    )
+    stmt = sa.select(
+        per.c.key, sa.func.sum(per.c.opp), sa.func.sum(per.c.won), sa.func.sum(per.c.held)
+    ).group_by(per.c.key)
+    return {k: (int(a or 0), int(b or 0), int(c or 0)) for k, a, b, c in conn.execute(stmt)}
+
+
+def opportunity_figures(
+    conn: sa.Connection, scope: Scope, fo: FromClause
+) -> dict[str, tuple[int, int, int, float]]:
+    """Per group: distinct opportunities influenced, won, closed, and their amount."""
+    lk = linked(scope, fo, conn.dialect.name)
+    opps = (
+        sa.select(lk.c.key, lk.c.opp, lk.c.amount, lk.c.won, lk.c.closed)
+        .where(lk.c.is_opp == 1)
+        .distinct()
+        .subquery("opps")
+    )
+    stmt = sa.select(
+        opps.c.key,
+        sa.func.count(),
+        count_where(opps.c.won == 1),
+        count_where(opps.c.closed == 1),
+        sa.func.coalesce(sa.func.sum(opps.c.amount), 0.0),
+    ).group_by(opps.c.key)
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in conn.execute(stmt)}
+
+
+def stage_velocity(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[StageVelocity]:
+    """Median days from one mapped milestone to the next (created, meeting held,
+    opportunity, won), over the influenced opportunities that reached both."""
+    p = scope.pipeline
+    lk = linked(scope, fo, conn.dialect.name)
+    o, h = tb.opportunities, tb.opportunity_stages
+    ids = sa.select(lk.c.opp).distinct().scalar_subquery()
+    entered: dict[str, dict[str, datetime]] = {}
+    for opp, created in conn.execute(
+        sa.select(o.c.crm_id, o.c.created_at).where(o.c.crm_id.in_(ids))
+    ):
+        entered.setdefault(opp, {})["created"] = created
+    milestone = dict.fromkeys(p.meeting_held, "meeting held")
+    milestone |= dict.fromkeys(p.opportunity, "opportunity")
+    milestone |= dict.fromkeys(p.won, "won")
+    rows = conn.execute(
+        sa.select(h.c.opportunity_id, h.c.stage, h.c.at).where(h.c.opportunity_id.in_(ids))
+    )
+    for opp, stage, at in rows:
+        name = milestone.get(stage)
+        if name is not None:
+            seen = entered.setdefault(opp, {})
+            seen[name] = min(at, seen.get(name, at))
+    steps = ["created", "meeting held", "opportunity", "won"]
+    out = []
+    for a, b in itertools.pairwise(steps):
+        days = [
+            (e[b] - e[a]).total_seconds() / 86400
+            for e in entered.values()
+            if a in e and b in e and e[b] >= e[a]
+        ]
+        out.append(StageVelocity(a, b, statistics.median(days) if days else None, len(days)))
+    return out
