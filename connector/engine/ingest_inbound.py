@@ -27,6 +27,7 @@ from connector.engine import compliance, crm_records, tasks
 from connector.engine.context import EngineContext
 from connector.engine.ingest_report import IngestReport, queue
 from connector.engine.reply_facts import (
+    ENDS_MOTION,
     play_answered,
     record_changed,
     record_links,
@@ -40,9 +41,6 @@ from connector.store import contacts, messages, sla
 from connector.store.records import InboxItem
 
 log = structlog.get_logger(__name__)
-
-# Dispositions that end the active motion (the play has its outcome).
-ENDS_MOTION = frozenset({OPTED_OUT, "wrong_number"})
 
 
 def _parse_at(raw: Any, default: datetime) -> datetime:

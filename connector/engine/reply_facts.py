@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from connector.domain.model import ContactState, CrmRef, Message
+from connector.domain.model import OPTED_OUT, ContactState, CrmRef, Message
 from connector.engine import crm_records
 from connector.engine.context import EngineContext
 from connector.engine.reply_policy import DEFAULT_HOURS
@@ -100,15 +100,29 @@ def record_changed(
     )
 
 
+# Dispositions that end the active motion (the play has its outcome).
+ENDS_MOTION = frozenset({OPTED_OUT, "wrong_number"})
+
+
+def _ended_since(conn: Connection, state: ContactState, message: Message) -> bool:
+    """The person already answered this text with a reply that ended the motion: a status
+    callback that arrives after the opt-out must not start the motion again."""
+    if state.disposition not in ENDS_MOTION or not state.phone:
+        return False
+    replied = messages.last_inbound_at(conn, state.phone)
+    return replied is not None and replied >= message.at
+
+
 def in_motion(ctx: EngineContext, conn: Connection, message: Message, target: CrmRef) -> bool:
     """An outbound text settled: the record's SMS thread shows it, and a play's text puts
     the record in that play's motion (`active_motion`, until the next play's text, an
-    opt-out or a wrong number ends it: `ingest_inbound.ENDS_MOTION`)."""
+    opt-out or a wrong number ends it: `ENDS_MOTION`)."""
     state = contacts.get(conn, target)
     if state is None:
         return False
     keys = {"sms_thread"}
-    if message.play and state.active_motion != message.play:
+    starts = message.play and state.active_motion != message.play
+    if starts and not _ended_since(conn, state, message):
         contacts.set_motion(conn, target, active_motion=message.play, now=ctx.clock.now())
         keys.add("active_motion")
     return record_changed(ctx, conn, state, keys)

@@ -89,7 +89,7 @@ def show(conn: sa.Connection, phone: str) -> dict[str, Any]:
             "recorded_at": _iso(row.recorded_at),
             "texts_after": _texts(conn, phone, row.at, nxt),
         }
-        if "purpose" in fields:
+        if fields.get("purpose") is not None:  # no purpose: the change holds for every one
             change["purpose"] = fields["purpose"]
         changes.append(change)
     first = rows[0].at if rows else None

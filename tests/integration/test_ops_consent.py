@@ -295,7 +295,7 @@ def test_migration_0009_chains_the_rows_already_there(tmp_path: Path) -> None:
                 (f"+1415555{i:04d}", f"SM{i}"),
             )
     engine.dispose()
-    assert upgrade(url) == ["0009"]
+    assert upgrade(url, "0009") == ["0009"]
     store = SqlStore.from_url(url)
     try:
         with store.begin() as conn:
