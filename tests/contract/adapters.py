@@ -101,7 +101,8 @@ class CrmCase:
     def made_up_owner_ids(self, n: int) -> list[str]:
         """Well-formed owner ids that no user in the CRM holds."""
         if self.vendor == "salesforce":
-            return [f"005{i:012d}AAA" for i in range(n)]  # the emulator's users are 0058c...
+            # the emulator's users are 0058c... and the shipped roster's 0050000000000nnAAA
+            return [f"005{i:012d}ZZZ" for i in range(n)]
         return [str(90_000_000 + i) for i in range(n)]  # its owners are 70000001...
 
     def owner_lookup_calls(self) -> int:
