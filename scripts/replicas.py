@@ -51,6 +51,7 @@ INTERVALS = {  # short ticks and leases: a survivor takes a dead leader's lock a
     "SMSYNC_SWEEP_INTERVAL_S": "2",
     "SMSYNC_RECONCILE_INTERVAL_S": "5",
     "SMSYNC_GAUGES_INTERVAL_S": "1",
+    "SMSYNC_ALERTS_INTERVAL_S": "2",
     # short leases (kept by heartbeats while rows are worked on), so a dead leader's
     # claimed rows come back within seconds
     "SMSYNC_CLAIM_LEASE_S": "8",
