@@ -477,6 +477,7 @@ class TwilioEmulator:
         denied = self._authorize(request)
         if denied is not None:
             return denied
+        self.process_due()  # a read shows what is due by the sandbox clock, as Twilio's would
         with self.lock:
             message = self.store.by_sid.get(request.path_params["sid"])
             resource = message.resource() if message is not None else None
@@ -488,6 +489,7 @@ class TwilioEmulator:
         denied = self._authorize(request)
         if denied is not None:
             return denied
+        self.process_due()  # never a status the sandbox clock has already passed
         q = request.query_params
         to, sender = _phone_param(q.get("To")), _phone_param(q.get("From"))
         try:
