@@ -146,6 +146,12 @@ class _Checker:
                 )
             else:
                 yield from self.value(here, "lifecycle_stage", stage)
+        elif isinstance(stage, dict):
+            here = (*path, "stage_entered")
+            name = stage.get("field")
+            yield from self.field((*here, "field"), name, "stage field")
+            if name in self.fields:
+                yield from self.value((*here, "stage"), name, stage.get("stage"))
         yield from self.needs(path, trigger)
 
     def needs(self, path: YamlPath, trigger: dict[str, Any]) -> Iterator[Problem]:

@@ -41,6 +41,14 @@ class FieldChangeSpec(Strict):
     to: str | None = Field(None, description="New value; omit for any.")
 
 
+class StageSpec(Strict):
+    """A stage entered on a field other than the lifecycle stage (a segment such as
+    `deal_stage`, or `journey_state`): fires once when the field takes `stage`."""
+
+    field: SnakeName = Field(description="Mapped field or segment holding a stage.")
+    stage: str = Field(min_length=1, description="The stage value entered.")
+
+
 class DateOffsetSpec(Strict):
     field: SnakeName = Field(description="Date field, e.g. meeting_time or renewal_date.")
     before: Duration = Field(description="How long before that date the play fires, e.g. 1h.")
@@ -64,7 +72,9 @@ class TriggerSpec(Strict):
     """Exactly one of these CRM signals starts the play."""
 
     field_changed: FieldChangeSpec | None = Field(None, description="A field went from X to Y.")
-    stage_entered: SnakeName | None = Field(None, description="Lifecycle stage entered.")
+    stage_entered: SnakeName | StageSpec | None = Field(
+        None, description="A stage entered: the lifecycle stage's, or {field, stage} on any field."
+    )
     meeting_booked: Literal[True] | None = Field(None, description="true: a meeting was booked.")
     date_approaching: DateOffsetSpec | None = Field(None, description="A date minus an offset.")
     inactive_days: int | None = Field(None, ge=1, description="No activity for this many days.")

@@ -7,13 +7,20 @@ from datetime import time
 
 from connector.config.keywords_schema import KeywordsSpec
 from connector.config.plays_policy import CapsSpec, PredicateSpec, StateRulesSpec, WindowSpec
-from connector.config.plays_schema import OutcomeSpec, PlaysConfig, PlaySpec, TriggerSpec
+from connector.config.plays_schema import (
+    OutcomeSpec,
+    PlaysConfig,
+    PlaySpec,
+    StageSpec,
+    TriggerSpec,
+)
 from connector.config.values import ALL_WEEKDAYS
 from connector.domain.caps import FrequencyCaps
 from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
 from connector.domain.keywords import KeywordRules, Vocabulary
 from connector.domain.plays import (
+    LIFECYCLE_STAGE,
     FieldPredicate,
     Outcome,
     OutsideWindow,
@@ -57,6 +64,12 @@ def _outcome(spec: OutcomeSpec) -> Outcome:
     return Outcome(disposition=spec.disposition)
 
 
+def _stage_trigger(stage: str | StageSpec) -> Trigger:
+    if isinstance(stage, str):
+        return Trigger(TriggerKind.STAGE_ENTERED, field=LIFECYCLE_STAGE, to_value=stage)
+    return Trigger(TriggerKind.STAGE_ENTERED, field=stage.field, to_value=stage.stage)
+
+
 def _trigger(spec: TriggerSpec) -> Trigger:
     if spec.field_changed is not None:
         change = spec.field_changed
@@ -67,7 +80,7 @@ def _trigger(spec: TriggerSpec) -> Trigger:
             to_value=change.to,
         )
     if spec.stage_entered is not None:
-        return Trigger(TriggerKind.STAGE_ENTERED, to_value=spec.stage_entered)
+        return _stage_trigger(spec.stage_entered)
     if spec.meeting_booked is not None:
         return Trigger(TriggerKind.MEETING_BOOKED)
     if spec.date_approaching is not None:

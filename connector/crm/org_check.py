@@ -199,6 +199,10 @@ def waits(plays_doc: YamlDocument) -> list[Wait]:
         stage = trigger.get("stage_entered")
         if isinstance(stage, str):
             found.append(Wait(name, "lifecycle_stage", stage, (*here, "stage_entered")))
+        elif isinstance(stage, dict):
+            field, value = stage.get("field"), stage.get("stage")
+            if isinstance(field, str) and isinstance(value, str):
+                found.append(Wait(name, field, value, (*here, "stage_entered", "stage")))
         change = trigger.get("field_changed")
         if isinstance(change, dict) and isinstance(change.get("field"), str):
             for end in ("from", "to"):

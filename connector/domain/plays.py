@@ -19,7 +19,7 @@ from connector.domain.templates import Template
 @unique
 class TriggerKind(StrEnum):
     FIELD_CHANGED = "field_changed"  # a canonical field went from X (any) to Y (any)
-    STAGE_ENTERED = "stage_entered"  # lifecycle stage became the given stage
+    STAGE_ENTERED = "stage_entered"  # a stage field (lifecycle stage by default) became X
     MEETING_BOOKED = "meeting_booked"  # a meeting was booked: fires at once
     DATE_APPROACHING = "date_approaching"  # a date field minus an offset (meeting, renewal)
     INACTIVE = "inactive"  # no activity for N days
@@ -37,6 +37,8 @@ class SignalKind(StrEnum):
     INACTIVE = "inactive"  # details: days (int)
     FORM_SUBMITTED = "form_submitted"  # details: form
 
+
+LIFECYCLE_STAGE = "lifecycle_stage"  # the field a bare `stage_entered: X` watches
 
 SignalValue = str | int | datetime | None
 
@@ -156,6 +158,13 @@ def _field_changed(trigger: Trigger, signal: Signal) -> datetime | None:
 
 
 def _stage_entered(trigger: Trigger, signal: Signal) -> datetime | None:
+    """The lifecycle stage moves as a STAGE_CHANGED signal; any other stage field (a
+    segment, the journey) as that field's FIELD_CHANGED."""
+    lifecycle = trigger.field in (None, LIFECYCLE_STAGE)
+    if lifecycle != (signal.kind is SignalKind.STAGE_CHANGED):
+        return None
+    if not lifecycle and signal.details.get("field") != trigger.field:
+        return None
     old, new = _text(signal.details.get("old")), _text(signal.details.get("new"))
     return signal.at if new == trigger.to_value and old != new else None
 
@@ -188,7 +197,10 @@ _MATCHERS: dict[
     TriggerKind, tuple[frozenset[SignalKind], Callable[[Trigger, Signal], datetime | None]]
 ] = {
     TriggerKind.FIELD_CHANGED: (frozenset({SignalKind.FIELD_CHANGED}), _field_changed),
-    TriggerKind.STAGE_ENTERED: (frozenset({SignalKind.STAGE_CHANGED}), _stage_entered),
+    TriggerKind.STAGE_ENTERED: (
+        frozenset({SignalKind.STAGE_CHANGED, SignalKind.FIELD_CHANGED}),
+        _stage_entered,
+    ),
     TriggerKind.MEETING_BOOKED: (frozenset({SignalKind.MEETING_BOOKED}), _meeting_booked),
     TriggerKind.DATE_APPROACHING: (
         frozenset({SignalKind.DATE_SET, SignalKind.MEETING_BOOKED}),

@@ -236,6 +236,7 @@ def test_values_compared_with_a_picklist_segment_must_be_picklist_values(
             "    outcome: {field: lead_source, op: in, values: [Web, Partner]}\n"
             "    trigger:\n      field_changed"
         ),
+        "      stage_entered: mql ": "      stage_entered: {field: lead_source, stage: Webinarr} ",
     }
     for old_text, new_text in plants.items():
         assert plays.count(old_text) == 1, old_text
@@ -245,11 +246,16 @@ def test_values_compared_with_a_picklist_segment_must_be_picklist_values(
     result = check(seeded, "salesforce", mapping_file, plays_file)
     assert result.returncode == 2, result.stdout + result.stderr
     got = rows(result)
-    assert [(f, ln) for f, ln, _ in got] == [
-        (str(plays_file), line_of(plays_file, "Webb")),
-        (str(plays_file), line_of(plays_file, "Purchased list")),
-        (str(plays_file), line_of(plays_file, "Partner]")),
-    ], result.stdout
-    assert "`Purchased list`" in got[1][2]
-    assert "Lead.LeadSource has: " in got[1][2]
-    assert "Purchased List" in got[1][2]  # what the org has instead
+    assert sorted((f, ln) for f, ln, _ in got) == sorted(
+        [
+            (str(plays_file), line_of(plays_file, "Webinarr")),
+            (str(plays_file), line_of(plays_file, "Webb")),
+            (str(plays_file), line_of(plays_file, "Purchased list")),
+            (str(plays_file), line_of(plays_file, "Partner]")),
+        ]
+    ), result.stdout
+    stage = next(msg for _, _, msg in got if "`Webinarr`" in msg)
+    assert "play `speed_to_lead` waits for lead_source `Webinarr`" in stage
+    listed = next(msg for _, _, msg in got if "`Purchased list`" in msg)
+    assert "Lead.LeadSource has: " in listed
+    assert "Purchased List" in listed  # what the org has instead

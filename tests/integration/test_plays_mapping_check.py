@@ -84,6 +84,22 @@ plays:
       field_changed: {field: journey_state, to: meeting_bookd}      # P
     template:
       text: "Hi"
+  - name: stage_on_a_field
+    owner_team: sdr
+    priority: 30
+    outcome: {disposition: confirmed}
+    trigger:
+      stage_entered: {field: journey_stat, stage: meeting_booked}   # P
+    template:
+      text: "Hi"
+  - name: stage_value_on_a_field
+    owner_team: sdr
+    priority: 30
+    outcome: {disposition: confirmed}
+    trigger:
+      stage_entered: {field: journey_state, stage: meeting_bokd}    # P
+    template:
+      text: "Hi"
 """
 
 
@@ -142,6 +158,8 @@ def test_every_planted_problem_is_reported_once_located_exit_2(
         ("$compnay", "`$company`"),
         ("meeting_bookd", "`meeting_booked`"),
         ("renewal_dat", "`renewal_date`"),
+        ("journey_stat", "`journey_state`"),
+        ("meeting_bokd", "`meeting_booked`"),
     ],
 )
 def test_each_problem_names_the_bad_value_and_suggests_the_closest(

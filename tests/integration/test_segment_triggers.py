@@ -1,6 +1,7 @@
-"""A `field_changed` play on a custom segment fires end to end, on both CRMs: an admin
-edits the segment's CRM field through the vendor's API, the pull sees the change, the
-planner queues the play's text, and the send step texts it through the sandbox's Twilio."""
+"""A `field_changed` (or `stage_entered`) play on a custom segment fires end to end, on both
+CRMs: an admin edits the segment's CRM field through the vendor's API, the pull sees the
+change, the planner queues the play's text, and the send step texts it through the
+sandbox's Twilio."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from connector.sandbox.server import Sandbox
 from tests.integration.plays_kit import World, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYS = ROOT / "tests" / "data" / "plays" / "segment_trigger.yaml"
+PLAYS = {
+    "field_changed": ROOT / "tests" / "data" / "plays" / "segment_trigger.yaml",
+    "stage_entered": ROOT / "tests" / "data" / "plays" / "segment_stage.yaml",
+}
 MORNING = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
 
@@ -25,10 +29,14 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-@pytest.fixture(params=["salesforce", "hubspot"])
+@pytest.fixture(
+    params=[(crm, kind) for crm in ("salesforce", "hubspot") for kind in PLAYS],
+    ids="-".join,
+)
 def world(request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
     start = MORNING - timedelta(hours=1)
-    with make_world(request.param, sandbox, tmp_path, PLAYS, seeded_at=start, start=MORNING) as w:
+    crm, kind = request.param
+    with make_world(crm, sandbox, tmp_path, PLAYS[kind], seeded_at=start, start=MORNING) as w:
         yield w
 
 

@@ -108,3 +108,26 @@ def test_outcome_and_predicates() -> None:
     assert not reply.met({}, None)
     assert FieldPredicate("x", PredicateOp.IS_EMPTY).matches("")
     assert FieldPredicate("x", PredicateOp.NOT_IN, ("a",)).matches(None)
+
+
+def test_stage_entered_on_another_field_reads_that_fields_change() -> None:
+    trigger = Trigger(TriggerKind.STAGE_ENTERED, "deal_stage", to_value="demo")
+    hit = Signal(SignalKind.FIELD_CHANGED, AT, {"field": "deal_stage", "old": "new", "new": "demo"})
+    assert fires_at(trigger, hit) == AT
+    other = Signal(SignalKind.FIELD_CHANGED, AT, {"field": "region", "old": "new", "new": "demo"})
+    assert fires_at(trigger, other) is None
+    repeat = Signal(
+        SignalKind.FIELD_CHANGED, AT, {"field": "deal_stage", "old": "demo", "new": "demo"}
+    )
+    assert fires_at(trigger, repeat) is None
+    # the lifecycle stage's own signal is not a deal_stage change
+    assert fires_at(trigger, Signal(SignalKind.STAGE_CHANGED, AT, {"new": "demo"})) is None
+
+
+def test_a_bare_stage_entered_watches_the_lifecycle_stage_only() -> None:
+    trigger = Trigger(TriggerKind.STAGE_ENTERED, "lifecycle_stage", to_value="mql")
+    field_signal = Signal(
+        SignalKind.FIELD_CHANGED, AT, {"field": "lifecycle_stage", "old": "lead", "new": "mql"}
+    )
+    assert fires_at(trigger, field_signal) is None  # counted once, as its STAGE_CHANGED
+    assert fires_at(trigger, Signal(SignalKind.STAGE_CHANGED, AT, {"new": "mql"})) == AT
