@@ -27,6 +27,13 @@ app.add_typer(sandbox_app, name="sandbox")
 EXIT_USAGE = 2
 
 
+def record_id(value: str) -> str:
+    """A CRM record id as given: the bare id, or the `Lead/00Q...` form smsync's own logs
+    print (the object before the slash is dropped: ids are unique across objects)."""
+    kind, slash, rest = value.strip().partition("/")
+    return rest if slash and kind.isalpha() and rest else value.strip()
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.app import app, fail
+from connector.cli.app import app, fail, record_id
 
 
 @app.command()
@@ -25,6 +25,7 @@ def explain(
     from connector.runtime.wiring import open_store
     from connector.store.migrate import database_errors
 
+    contact = record_id(contact)
     settings = load_settings()
     url = settings.database_url
     store = open_store(settings)

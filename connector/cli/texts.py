@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from connector.cli.app import app, fail
+from connector.cli.app import app, fail, record_id
 
 
 @app.command()
@@ -40,7 +40,7 @@ def send(
                 sms,
                 UtcClock(),
                 policy,
-                contact_id=contact,
+                contact_id=record_id(contact),
                 play=play,
                 body=body,
                 dry_run=dry_run,
@@ -82,7 +82,7 @@ def classify(
         fail(f"classify: {exc}")
     settings = load_settings()
     if contact is not None:
-        opted_out = opted_out or _opted_out(settings.database_url, contact)
+        opted_out = opted_out or _opted_out(settings.database_url, record_id(contact))
     mapping, planner = load_config(settings)  # Mapping/PlaysError: every problem, exit 2
     policy = planner.policy if planner is not None else Policy()
     for shown in preview(texts, mapping=mapping, policy=policy, opted_out=opted_out):

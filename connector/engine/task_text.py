@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from connector.domain.model import ContactState, CrmRef, Direction, Message
@@ -63,9 +64,17 @@ class Thread:
         return "\n".join(out) if out else "(no texts stored)"
 
 
+def _conversation_order(m: Message) -> tuple[datetime, int, str]:
+    """Twilio stamps a text we send to the second (RFC 2822) and a received one to the
+    microsecond at intake, so the answer to a reply (an opt-out confirmation, a HELP text)
+    can sort before the reply within its second: compare whole seconds, the reply first."""
+    outbound = int(m.direction is Direction.OUTBOUND)
+    return (m.at.replace(microsecond=0), outbound, m.sid)
+
+
 def thread_of(messages: Sequence[Message], name: str, limit: int) -> Thread:
     """The last `limit` of `messages` (any order in), oldest first."""
-    ordered = sorted(messages, key=lambda m: (m.at, m.sid))
+    ordered = sorted(messages, key=_conversation_order)
     return Thread(tuple(ordered[-limit:]), name)
 
 

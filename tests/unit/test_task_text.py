@@ -58,6 +58,15 @@ def test_thread_is_the_latest_texts_oldest_first_in_the_zone() -> None:
     )
 
 
+def test_an_answer_stamped_to_the_second_follows_the_reply_it_answers() -> None:
+    # Twilio's date_created has no fraction; the reply's intake time does
+    reply = _msg("SMb", Direction.INBOUND, THURSDAY + timedelta(microseconds=193_000), "stop pls")
+    confirm = _msg("SMa", Direction.OUTBOUND, THURSDAY, "You're unsubscribed.")
+    later = _msg("SMc", Direction.INBOUND, THURSDAY + timedelta(seconds=1), "ok")
+    thread = thread_of([later, confirm, reply], "Ben Ortiz", 3)
+    assert [m.sid for m in thread.messages] == ["SMb", "SMa", "SMc"]
+
+
 def test_names_and_record_lines() -> None:
     ref = CrmRef("Contact", "003A")
     state = ContactState(ref, "+15125550199", segments={"first_name": "Ben", "last_name": "Ortiz"})
