@@ -111,7 +111,7 @@ def test_rule_names_come_from_the_configured_vocabulary(tmp_path: Path) -> None:
     path = edited(tmp_path, SALESFORCE, ("    - name: not_now", "    - name: maybe_later"))
     (problem,) = problems_of(path)
     assert (problem.line, problem.col) == (line_of(path, "name: maybe_later"), 13)
-    assert problem.message.startswith("dispositions.rules[5].name: 'maybe_later' is not one of")
+    assert problem.message.startswith("dispositions.rules[4].name: 'maybe_later' is not one of")
 
 
 def test_vocabulary_must_keep_the_built_in_dispositions(tmp_path: Path) -> None:
@@ -133,12 +133,17 @@ def test_rule_sla_must_name_a_policy(tmp_path: Path) -> None:
 
 
 def test_rule_needs_something_to_match(tmp_path: Path) -> None:
-    path = edited(
-        tmp_path, SALESFORCE, ("      keywords: [not now, later, next quarter, busy]\n", "")
+    keywords = (
+        "      keywords: [not now, later, next quarter, busy, ahora no, mas tarde, ocupado,"
+        " ocupada]\n"
     )
+    path = edited(tmp_path, SALESFORCE, (keywords, ""))
     (problem,) = problems_of(path)
-    assert problem.line == line_of(path, "- name: not_now")
-    assert problem.message == "dispositions.rules[5]: a rule needs keywords or regexes (or both)"
+    last_rule = max(
+        i for i, line in enumerate(path.read_text().splitlines(), 1) if "- name: not_now" in line
+    )
+    assert problem.line == last_rule
+    assert problem.message == "dispositions.rules[6]: a rule needs keywords or regexes (or both)"
 
 
 def test_business_hours_are_checked(tmp_path: Path) -> None:
