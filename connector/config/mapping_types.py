@@ -55,6 +55,8 @@ TEMPLATE_PLACEHOLDERS: Final = (
     "talk_track",
     "due_local",
     "sla_words",
+    # ', answering play "speed_to_lead"', or nothing when no play texted the number
+    "answering",
 )
 
 # What each CRM accepts, so a typo is caught offline rather than by a failed write.

@@ -74,6 +74,7 @@ def _values(
         "sla_words": duration_words(facts.within) if facts.within else "no SLA",
         "owner_name": owner or "unassigned",
         "play": play or "none",
+        "answering": f', answering play "{play}"' if play else "",
         "sla_kind": sla_kind or "no SLA",
     }
 

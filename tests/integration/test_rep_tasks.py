@@ -139,6 +139,21 @@ def test_a_reply_to_a_play_becomes_a_task_a_rep_can_act_on(world: World) -> None
     assert task["OwnerId" if sf else "hubspot_owner_id"] == person.owner_id
 
 
+def test_an_unprompted_reply_names_no_play_and_a_reschedule_is_read_as_one(
+    world: World,
+) -> None:
+    person = world.person_only_in_new_york()
+    assert person.phone is not None
+    world.at(MORNING + timedelta(minutes=3))
+    sid = reply(world, person.phone, "can we do thursday instead? thx")
+    run_cycle(world.ctx)
+    task = crm_task(world, f"task:{sid}:follow_up")
+    body = task["Description" if world.vendor == "salesforce" else "hs_task_body"]
+    first, last = person.segments["first_name"], person.segments["last_name"]
+    assert body.startswith(f"{first} {last} ({person.phone}) asked to reschedule.\n"), body
+    assert "play" not in body.split("\n")[0]  # no 'answering play "none"'
+
+
 def crm_rows(world: World, obj: str, field: str, value: str) -> list[dict[str, Any]]:
     found = world.sandbox.emulators[world.vendor].find(obj, field, value)
     return [dict(r.get("properties", r)) if world.vendor == "hubspot" else dict(r) for r in found]

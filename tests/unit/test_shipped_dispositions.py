@@ -31,6 +31,8 @@ CASES = [
     ("nos vemos el jueves", "confirmed"),
     ("podemos reprogramar?", "reschedule_requested"),
     ("how much is it", "pricing_question"),
+    ("can we do thursday instead? thx", "reschedule_requested"),
+    ("friday instead?", "reschedule_requested"),
 ]
 
 
