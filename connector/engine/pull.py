@@ -11,21 +11,25 @@ first pull brings. Each batch's owner names come from the CRM's user directory f
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
 from connector.domain import consent as consent_rules
-from connector.domain.model import ConsentStatus, ContactState
+from connector.domain.model import ConsentRecord, ConsentStatus, ContactState, CrmRef
 from connector.domain.signals import changes
 from connector.engine import consent_sync, journey
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
-from connector.ports import Connection
+from connector.engine.prefetch import Prefetch
+from connector.ports import Connection, Cursor, Owner, PullBatch
 from connector.store import consent, contacts, cursors
 
 log = structlog.get_logger(__name__)
+
+PREFETCH = 2  # CRM pages read ahead of the one being applied
 
 
 @dataclass
@@ -50,12 +54,12 @@ def run(ctx: EngineContext) -> PullReport:
     # records new to the store after the first pull are news (a lead just created), so
     # they signal; on the first pull they are the backlog, and stay quiet
     news = since is not None
-    for batch in ctx.crm.pull(since):
-        owners = ctx.owner_names.lookup(ctx.crm, (c.owner_id or "" for c in batch.contacts))
+    for batch, owners in Prefetch(_pages(ctx, since), PREFETCH, "pull-prefetch"):
         with ctx.store.begin() as conn:
             now = ctx.clock.now()
-            for contact in with_owner_names(batch.contacts, owners):
-                _apply(ctx, conn, contact, now, report, news=news)
+            states = with_owner_names(batch.contacts, owners)
+            for segment in segments(states):
+                _apply(ctx, conn, segment, now, report, news=news)
             if batch.cursor is not None:
                 cursors.set_(conn, name, batch.cursor, now)
         report.batches += 1
@@ -73,37 +77,83 @@ def run(ctx: EngineContext) -> PullReport:
     return report
 
 
+def _pages(
+    ctx: EngineContext, since: Cursor | None
+) -> Iterator[tuple[PullBatch, dict[str, Owner]]]:
+    """The CRM's batches with their owners: every CRM call of the pull, on the prefetch
+    thread."""
+    for batch in ctx.crm.pull(since):
+        owners = ctx.owner_names.lookup(ctx.crm, (c.owner_id or "" for c in batch.contacts))
+        yield batch, owners
+
+
+def segments(states: Sequence[ContactState]) -> Iterator[list[ContactState]]:
+    """The batch cut where a record or a number comes again, in order: within a segment
+    each record and each number is there once, so persisting the whole segment first
+    shows every per-record step (the consent ledger's look-ups by number) exactly what it
+    saw when records were applied one by one."""
+    segment: list[ContactState] = []
+    refs: set[CrmRef] = set()
+    phones: set[str] = set()
+    for state in states:
+        if state.ref in refs or (state.phone is not None and state.phone in phones):
+            yield segment
+            segment, refs, phones = [], set(), set()
+        segment.append(state)
+        refs.add(state.ref)
+        if state.phone is not None:
+            phones.add(state.phone)
+    if segment:
+        yield segment
+
+
+def persist(
+    conn: Connection, states: Sequence[ContactState], now: datetime
+) -> dict[CrmRef, ContactState]:
+    """Where a batch of changed contact states is persisted: the previous states read in
+    one query, the new ones upserted in one statement. Returns the previous states (a
+    record new to the store is absent). Whatever is kept per contact state (an index of
+    its next timed instants) is updated here, in the same transaction."""
+    previous = contacts.get_many(conn, [state.ref for state in states])
+    contacts.upsert_many(conn, states, now)
+    return previous
+
+
 def _apply(
     ctx: EngineContext,
     conn: Connection,
-    contact: ContactState,
+    segment: Sequence[ContactState],
     now: datetime,
     report: PullReport,
     *,
     news: bool,
 ) -> None:
-    previous = contacts.get(conn, contact.ref)
-    contacts.upsert(conn, contact, now)
-    report.contacts += 1
-    signals = changes(previous, contact, new_record_signals=news)
-    report.signals += len(signals)
-    report.crm_writes += journey.after_pull(ctx.mapping, conn, previous, contact, now)
-    phone = contact.phone
-    if phone and not contact.deleted:
-        if contact.consent is not ConsentStatus.UNKNOWN:
-            history = consent.history(conn, phone)
-            decision = consent_rules.decide_crm_consent(
-                history,
-                contact.consent,
-                None,
-                None,
-                phone=phone,
-                observed_at=now,
-                evidence_text=f"CRM field on {contact.ref}",
-            )
-            if decision.record is not None:
-                report.consent_changes += 1
-                report.crm_writes += consent_sync.record_event(conn, decision.record, now)
-        report.crm_writes += consent_sync.correct(conn, phone, now)
-    if ctx.planner is not None and not contact.deleted:
-        report.sends_planned += ctx.planner.plan(conn, contact, signals, now)
+    previous = persist(conn, segment, now)
+    histories = consent.histories(conn, (c.phone for c in segment if c.phone and not c.deleted))
+    for contact in segment:
+        before = previous.get(contact.ref)
+        report.contacts += 1
+        signals = changes(before, contact, new_record_signals=news)
+        report.signals += len(signals)
+        report.crm_writes += journey.after_pull(ctx.mapping, conn, before, contact, now)
+        phone = contact.phone
+        if phone and not contact.deleted:
+            history: list[ConsentRecord] | None = histories.get(phone, [])
+            if contact.consent is not ConsentStatus.UNKNOWN:
+                decision = consent_rules.decide_crm_consent(
+                    history or [],
+                    contact.consent,
+                    None,
+                    None,
+                    phone=phone,
+                    observed_at=now,
+                    evidence_text=f"CRM field on {contact.ref}",
+                )
+                if decision.record is not None:
+                    report.consent_changes += 1
+                    report.crm_writes += consent_sync.record_event(conn, decision.record, now)
+                    history = None  # the ledger moved: `correct` reads it again
+            if history is None or history:  # an empty ledger corrects nothing
+                report.crm_writes += consent_sync.correct(conn, phone, now)
+        if ctx.planner is not None and not contact.deleted:
+            report.sends_planned += ctx.planner.plan(conn, contact, signals, now)

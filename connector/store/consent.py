@@ -6,6 +6,7 @@ is NULL when it holds for every purpose."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,26 @@ def status(conn: sa.Connection, phone: str, scope: ConsentScope | None = None) -
 def history(conn: sa.Connection, phone: str) -> list[ConsentRecord]:
     rows = conn.execute(sa.select(t).where(t.c.phone == phone).order_by(t.c.at, t.c.id)).all()
     return [_record(row) for row in rows]
+
+
+def histories(conn: sa.Connection, phones: Iterable[str]) -> dict[str, list[ConsentRecord]]:
+    """`history` of many numbers in one query (a pull's batch); a number with no entry
+    is absent."""
+    wanted = sorted(set(phones))
+    found: dict[str, list[ConsentRecord]] = {}
+    if not wanted:
+        return found
+    rows = conn.execute(_HISTORIES, {"phones": wanted}).all()
+    for row in rows:
+        found.setdefault(row.phone, []).append(_record(row))
+    return found
+
+
+_HISTORIES = (
+    sa.select(t)
+    .where(t.c.phone.in_(sa.bindparam("phones", expanding=True)))
+    .order_by(t.c.phone, t.c.at, t.c.id)
+)
 
 
 def _record(row: sa.Row[Any]) -> ConsentRecord:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from connector.domain.model import ConsentStatus, ContactState, CrmRef, TimeZones, TzSource
+from connector.domain.model import (
+    ConsentStatus,
+    ContactState,
+    CrmRef,
+    SlaTimer,
+    TimeZones,
+    TzSource,
+)
 from connector.store import sla
 from connector.store.dialect import insert
 from connector.store.tables import contact_state as t
@@ -15,10 +23,57 @@ from connector.store.tables import contact_state as t
 
 def upsert(conn: sa.Connection, contact: ContactState, now: datetime) -> None:
     """Insert or replace the state of one record. Its SLA timer lives in `sla`."""
-    values: dict[str, Any] = {
+    upsert_many(conn, [contact], now)
+
+
+def upsert_many(conn: sa.Connection, states: Sequence[ContactState], now: datetime) -> None:
+    """Insert or replace the states of many records in one executemany of one cached
+    INSERT ... ON CONFLICT DO UPDATE (a pull's batch: no statement built per row)."""
+    if not states:
+        return
+    conn.execute(_upsert_statement(conn), [_row(contact, now) for contact in states])
+
+
+_KEPT = (
+    "phone",
+    "tz_zones",
+    "tz_source",
+    "owner_id",
+    "owner_team",
+    "lifecycle_stage",
+    "journey_state",
+    "active_motion",
+    "disposition",
+    "consent",
+    "segments",
+    "crm_modstamp",
+    "deleted",
+    "updated_at",
+)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(conn: sa.Connection) -> Any:
+    dialect = conn.dialect.name
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        base = insert(conn, t)
+        stmt = base.on_conflict_do_update(
+            index_elements=["crm_object_type", "crm_id"],
+            set_={name: base.excluded[name] for name in _KEPT},
+        )
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+def _row(contact: ContactState, now: datetime) -> dict[str, Any]:
+    zones = contact.time_zones
+    return {
+        "crm_object_type": contact.ref.object_type,
+        "crm_id": contact.ref.id,
         "phone": contact.phone,
-        "tz_zones": _zones_json(contact.time_zones),
-        "tz_source": contact.time_zones.source.value if contact.time_zones else None,
+        "tz_zones": _zones_json(zones),
+        "tz_source": zones.source.value if zones else None,
         "owner_id": contact.owner_id,
         "owner_team": contact.owner_team,
         "lifecycle_stage": contact.lifecycle_stage,
@@ -31,12 +86,34 @@ def upsert(conn: sa.Connection, contact: ContactState, now: datetime) -> None:
         "deleted": contact.deleted,
         "updated_at": now,
     }
-    stmt = insert(conn, t).values(
-        crm_object_type=contact.ref.object_type, crm_id=contact.ref.id, **values
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=["crm_object_type", "crm_id"], set_=values)
-    )
+
+
+def get_many(conn: sa.Connection, refs: Sequence[CrmRef]) -> dict[CrmRef, ContactState]:
+    """`get` of many records: one query per object type for the states and one for their
+    open SLA timers; a record never stored is absent."""
+    by_type: dict[str, list[str]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.object_type, []).append(ref.id)
+    rows = [
+        row
+        for object_type, ids in by_type.items()
+        for row in conn.execute(_STATES_OF, {"object_type": object_type, "ids": ids})
+    ]
+    if not rows:
+        return {}
+    timers = sla.open_timers_of(conn, [CrmRef(r.crm_object_type, r.crm_id) for r in rows])
+    found: dict[CrmRef, ContactState] = {}
+    for row in rows:
+        ref = CrmRef(row.crm_object_type, row.crm_id)
+        timer = timers.get(ref)
+        found[ref] = _state(row, ref, timer.timer if timer else None)
+    return found
+
+
+_STATES_OF = sa.select(t).where(
+    t.c.crm_object_type == sa.bindparam("object_type"),
+    t.c.crm_id.in_(sa.bindparam("ids", expanding=True)),
+)
 
 
 def get(conn: sa.Connection, ref: CrmRef) -> ContactState | None:
@@ -122,12 +199,15 @@ def _zones(raw: Any, source: str | None) -> TimeZones | None:
 
 def _contact(conn: sa.Connection, row: sa.Row[Any]) -> ContactState:
     ref = CrmRef(row.crm_object_type, row.crm_id)
-    zones = _zones(row.tz_zones, row.tz_source)
     timer = sla.open_timer(conn, ref)
+    return _state(row, ref, timer.timer if timer else None)
+
+
+def _state(row: sa.Row[Any], ref: CrmRef, timer: SlaTimer | None) -> ContactState:
     return ContactState(
         ref=ref,
         phone=row.phone,
-        time_zones=zones,
+        time_zones=_zones(row.tz_zones, row.tz_source),
         owner_id=row.owner_id,
         owner_team=row.owner_team,
         lifecycle_stage=row.lifecycle_stage,
@@ -135,7 +215,7 @@ def _contact(conn: sa.Connection, row: sa.Row[Any]) -> ContactState:
         active_motion=row.active_motion,
         disposition=row.disposition,
         consent=ConsentStatus(row.consent),
-        sla=timer.timer if timer else None,
+        sla=timer,
         segments=dict(row.segments or {}),
         modstamp=row.crm_modstamp,
         deleted=bool(row.deleted),

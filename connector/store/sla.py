@@ -3,6 +3,7 @@ kind (a partial unique index), so a second reply does not restart the clock."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +116,37 @@ def open_timer(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
         .limit(1)
     ).one_or_none()
     return None if row is None else _entry(row)
+
+
+def open_timers_of(conn: sa.Connection, refs: Sequence[CrmRef]) -> dict[CrmRef, SlaEntry]:
+    """`open_timer` of many records in one query per object type (a pull's batch)."""
+    found: dict[CrmRef, SlaEntry] = {}
+    for object_type, ids in _ids_by_type(refs).items():
+        rows = conn.execute(
+            _OPEN_OF, {"object_type": object_type, "ids": ids}
+        ).all()  # soonest first: the first row of each record wins
+        for row in rows:
+            entry = _entry(row)
+            found.setdefault(entry.contact, entry)
+    return found
+
+
+def _ids_by_type(refs: Sequence[CrmRef]) -> dict[str, list[str]]:
+    by_type: dict[str, list[str]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.object_type, []).append(ref.id)
+    return by_type
+
+
+_OPEN_OF = (
+    sa.select(t)
+    .where(
+        t.c.contact_type == sa.bindparam("object_type"),
+        t.c.contact_id.in_(sa.bindparam("ids", expanding=True)),
+        _OPEN,
+    )
+    .order_by(t.c.due, t.c.id)
+)
 
 
 def get(conn: sa.Connection, timer_id: int) -> SlaEntry | None:
