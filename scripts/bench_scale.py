@@ -11,8 +11,9 @@ through the naive per-row path the pull used before batching (one read, one upse
 the consent look-ups per record, no prefetch), into a fresh store of its own, and
 `speedup_vs_per_row` is the ratio of contacts per CPU-second of the two.
 
-`api_floor_calls` is what the page sizes allow: Salesforce ceil(N / 2000) query pages,
-HubSpot ceil(N / 100) list pages plus the one search that reads the newest change.
+`api_floor_calls` is what the page sizes allow: per object pulled, ceil(records / page)
+(Salesforce 2000 a query page, HubSpot 100 a list page), plus one read of the owner
+directory, plus on HubSpot the one search that reads the newest change.
 `timed_scan_s` is one scan of the timed triggers over the pulled store.
 
 The last line is one JSON object."""
@@ -20,8 +21,8 @@ The last line is one JSON object."""
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,10 +48,24 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def api_floor(crm: str, contacts: int) -> int:
-    if crm == "salesforce":
-        return max(1, math.ceil(contacts / SALESFORCE_PAGE))
-    return max(1, math.ceil(contacts / HUBSPOT_LIST_PAGE)) + 1
+def api_floor(crm: str, by_object: dict[str, int]) -> int:
+    """The calls the page sizes allow: each object's pages, plus one read of the owner
+    directory (and, on HubSpot, the one search for the newest change)."""
+    page = SALESFORCE_PAGE if crm == "salesforce" else HUBSPOT_LIST_PAGE
+    pages = sum(max(1, math.ceil(n / page)) for n in by_object.values())
+    return pages + 1 + (crm == "hubspot")
+
+
+def stored_by_object(ctx: Any) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    from connector.store.tables import contact_state as t
+
+    with ctx.store.begin() as conn:
+        rows = conn.execute(
+            sa.select(t.c.crm_object_type, sa.func.count()).group_by(t.c.crm_object_type)
+        )
+        return {str(kind): int(n) for kind, n in rows}
 
 
 @contextlib.contextmanager
@@ -82,11 +98,12 @@ def fresh_store(db: str, tmp: Path, name: str) -> Iterator[str]:
         yield url
 
 
-def calls(info: dict[str, Any], crm: str) -> int:
+def calls(info: dict[str, Any], crm: str) -> Counter[str]:
+    """The sandbox's count of this CRM's API calls, by endpoint."""
     session = requests.Session()
     session.trust_env = False
     stats = session.get(f"{info['admin']}/__sandbox/stats", timeout=30).json()
-    return int(stats[crm]["calls"])
+    return Counter(stats[crm]["calls_by_endpoint"])
 
 
 def engine(crm: str, url: str) -> Any:
@@ -183,19 +200,21 @@ def run(
                 profiler.dump_stats(profile)
             wall = time.perf_counter() - started
             spent = cpu_s() - cpu_before
-            api_calls = calls(info, crm) - calls_before
+            by_endpoint = calls(info, crm) - calls_before
             peak = peak_rss_mb()
             scan_started = time.perf_counter()
             timed.run(ctx)
             timed_scan = time.perf_counter() - scan_started
+            floor = api_floor(crm, stored_by_object(ctx))
             ctx.store.close()
     rate = report.contacts / max(spent, 1e-9)
     return {
         "crm": crm,
         "db": db,
         "contacts": report.contacts,
-        "api_calls": api_calls,
-        "api_floor_calls": api_floor(crm, contacts),
+        "api_calls": by_endpoint.total(),
+        "api_calls_by_endpoint": dict(sorted(by_endpoint.items())),
+        "api_floor_calls": floor,
         "wall_s": round(wall, 2),
         "contacts_per_s": round(report.contacts / max(wall, 1e-9), 1),
         "cpu_s": round(spent, 2),
