@@ -26,6 +26,7 @@ import cProfile
 import json
 import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -103,7 +104,13 @@ def calls(info: dict[str, Any], crm: str) -> Counter[str]:
     session = requests.Session()
     session.trust_env = False
     stats = session.get(f"{info['admin']}/__sandbox/stats", timeout=30).json()
-    return Counter(stats[crm]["calls_by_endpoint"])
+    out: Counter[str] = Counter()
+    for endpoint, n in stats[crm]["calls_by_endpoint"].items():
+        out[_LOCATOR.sub("/{next page}", endpoint)] += n  # Salesforce's nextRecordsUrl
+    return out
+
+
+_LOCATOR = re.compile(r"/01g[0-9A-Za-z]+-\d+$")
 
 
 def engine(crm: str, url: str) -> Any:

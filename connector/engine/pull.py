@@ -7,7 +7,15 @@ disagree with the ledger, the planner's sends, and the cursor. A crash loses not
 (the cursor did not move) and doubles nothing (states are upserts, sends and writes are
 keyed). Batches are consumed as they come, so memory stays flat however many records a
 first pull brings. Each batch's owner names come from the CRM's user directory first
-(`engine.owners`), for the plays' templates."""
+(`engine.owners`), for the plays' templates.
+
+A batch is applied set-based, so a first pull of a large org keeps up with the CRM's API
+(docs/architecture.md, "The pull at scale"): it is cut into segments where a record or a
+number comes again (`segments`), each segment's previous states are read and its new ones
+upserted in one statement each (`persist`), the consent ledgers of its numbers read in one
+query, and only what a record changes (a consent event, a correction, a send) costs a
+statement of its own. The next page is fetched on a bounded prefetch thread
+(`engine.prefetch`) while this one is applied; every CRM call of the pull is on it."""
 
 from __future__ import annotations
 

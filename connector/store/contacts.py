@@ -125,12 +125,22 @@ def get(conn: sa.Connection, ref: CrmRef) -> ContactState | None:
 
 def find_by_phone(conn: sa.Connection, phone: str) -> list[ContactState]:
     """Every record holding this number (deleted ones excluded); several stay several."""
-    rows = conn.execute(
-        sa.select(t)
-        .where(t.c.phone == phone, t.c.deleted.is_(False))
-        .order_by(t.c.crm_object_type, t.c.crm_id)
-    ).all()
-    return [_contact(conn, row) for row in rows]
+    rows = conn.execute(_BY_PHONE, {"phone": phone}).all()
+    if not rows:
+        return []
+    refs = [CrmRef(row.crm_object_type, row.crm_id) for row in rows]
+    timers = sla.open_timers_of(conn, refs)
+    return [
+        _state(row, ref, timer.timer if (timer := timers.get(ref)) else None)
+        for row, ref in zip(rows, refs, strict=True)
+    ]
+
+
+_BY_PHONE = (
+    sa.select(t)
+    .where(t.c.phone == sa.bindparam("phone"), t.c.deleted.is_(False))
+    .order_by(t.c.crm_object_type, t.c.crm_id)
+)
 
 
 def segment_page(
@@ -174,9 +184,16 @@ def set_consent_for_phone(
 ) -> int:
     """Mirror a ledger change on every record sharing the number; returns how many."""
     result = conn.execute(
-        sa.update(t).where(t.c.phone == phone).values(consent=consent.value, updated_at=now)
+        _SET_CONSENT, {"p_phone": phone, "p_consent": consent.value, "p_now": now}
     )
     return int(result.rowcount)
+
+
+_SET_CONSENT = (
+    sa.update(t)
+    .where(t.c.phone == sa.bindparam("p_phone"))
+    .values(consent=sa.bindparam("p_consent"), updated_at=sa.bindparam("p_now"))
+)
 
 
 def _zones_json(zones: TimeZones | None) -> list[Any] | None:

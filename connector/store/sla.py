@@ -110,12 +110,21 @@ def latest(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
 def open_timer(conn: sa.Connection, contact: CrmRef) -> SlaEntry | None:
     """The open timer due soonest, of any kind."""
     row = conn.execute(
-        sa.select(t)
-        .where(t.c.contact_type == contact.object_type, t.c.contact_id == contact.id, _OPEN)
-        .order_by(t.c.due, t.c.id)
-        .limit(1)
+        _OPEN_TIMER, {"object_type": contact.object_type, "id": contact.id}
     ).one_or_none()
     return None if row is None else _entry(row)
+
+
+_OPEN_TIMER = (
+    sa.select(t)
+    .where(
+        t.c.contact_type == sa.bindparam("object_type"),
+        t.c.contact_id == sa.bindparam("id"),
+        _OPEN,
+    )
+    .order_by(t.c.due, t.c.id)
+    .limit(1)
+)
 
 
 def open_timers_of(conn: sa.Connection, refs: Sequence[CrmRef]) -> dict[CrmRef, SlaEntry]:
