@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=300.0, gt=0, le=86_400)
     sweep_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     gauges_interval_s: float = Field(default=15.0, gt=0, le=86_400)
+    # reps' texts from the CRM (mapping `rep_send:`): one targeted query per pass
+    rep_send_interval_s: float = Field(default=15.0, gt=0, le=86_400)
     shutdown_timeout_s: float = Field(default=25.0, gt=0, le=3_600)
     ready_cache_s: float = Field(default=5.0, ge=0, le=600)
     # How long a claimed inbox or SMS-outbox row (claim_lease_s) or CRM-outbox batch

@@ -34,6 +34,44 @@ class CrmAdmin:
             self.calls += stats.calls(self.vendor) - calls
             self.written += stats.records_written(self.vendor) - written
 
+    def create(
+        self, object_name: str, values: dict[str, Any], *, contact: str | None = None
+    ) -> str:
+        """Create one record as a rep would (HubSpot: associated with `contact`); its id."""
+        stats = self.sandbox.state.stats
+        calls, written = stats.calls(self.vendor), stats.records_written(self.vendor)
+        try:
+            return self._create(object_name, values, contact)
+        finally:
+            self.calls += stats.calls(self.vendor) - calls
+            self.written += stats.records_written(self.vendor) - written
+
+    def _create(self, object_name: str, values: dict[str, Any], contact: str | None) -> str:
+        if self.vendor == "salesforce":
+            url = f"{self.sandbox.urls['salesforce']}/services/data/{SF_API}/sobjects/{object_name}"
+            r = self._salesforce().post(url, json=values, timeout=30)
+            if r.status_code == 401:
+                self._sf = None
+                r = self._salesforce().post(url, json=values, timeout=30)
+        else:
+            url = f"{self.sandbox.urls['hubspot']}/crm/v3/objects/{object_name}"
+            body: dict[str, Any] = {"properties": values}
+            if contact is not None:  # 204: task -> contact, HUBSPOT_DEFINED
+                kind = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}
+                body["associations"] = [{"to": {"id": contact}, "types": [kind]}]
+            r = self._hubspot().post(url, json=body, timeout=30)
+            for _ in range(RATE_LIMIT_TRIES):
+                if r.status_code != 429:
+                    break
+                self.sandbox.state.clock.advance(float(r.headers.get("Retry-After") or 2))
+                r = self._hubspot().post(url, json=body, timeout=30)
+        if r.status_code not in (200, 201):
+            raise RuntimeError(
+                f"demo: the {self.vendor} sandbox refused a new {object_name}:"
+                f" {r.status_code} {r.text[:300]}"
+            )
+        return str(r.json()["id"])
+
     def _edit(self, object_name: str, record_id: str, values: dict[str, Any]) -> None:
         if self.vendor == "salesforce":
             base = f"{self.sandbox.urls['salesforce']}/services/data/{SF_API}"

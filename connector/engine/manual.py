@@ -37,7 +37,7 @@ class UnknownContactError(RecordError):
 @dataclass(frozen=True, slots=True)
 class ManualResult:
     contact: CrmRef
-    play: str
+    play: str | None  # None: a rep's own text from the CRM (no play)
     verdict: Verdict
     reasons: tuple[Reason, ...]
     send_at: datetime | None
@@ -90,19 +90,21 @@ def decide(
     now: datetime,
     *,
     contact_id: str,
-    play: str,
+    play: str | None,
     body: str | None = None,
     dry_run: bool = False,
     request_id: str | None = None,
     claim_as: str | None = None,
+    key: str | None = None,
 ) -> Decided:
     """Evaluate, log and queue one manual text in the caller's transaction.
 
     With `claim_as`, a text allowed now is leased to that worker in the same transaction,
-    so the send job cannot take it between the decision and `send_now`. Raises
+    so the send job cannot take it between the decision and `send_now`. `play` None is a
+    rep's own text (its `body`), queued under `key` (`outbox_keys.rep_key`). Raises
     UnknownContactError for a record the connector does not hold, ConfigError for an
     unknown play; the caller's transaction then rolls back, so nothing is recorded."""
-    chosen = play_of(policy, play)
+    chosen = play_of(policy, play) if play is not None else None
     state = contact_context.find_contact(conn, contact_id)
     if state is None or state.deleted:
         raise UnknownContactError(
@@ -129,7 +131,9 @@ def decide(
     assert evaluation.send_at is not None
     assert evaluation.body is not None
     assert state.phone is not None  # governance blocks a missing number
-    key = manual_key(play, state.ref, request_id or now.isoformat())
+    if key is None:
+        assert play is not None, "a send without a play names its own key"
+        key = manual_key(play, state.ref, request_id or now.isoformat())
     queued = sms_outbox.enqueue(
         conn,
         key,

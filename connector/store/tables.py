@@ -413,3 +413,24 @@ opportunity_stages = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("opportunity_id", "stage", "at"),
 )
+
+
+# A rep's text from the CRM (the mapping's `rep_send:` record), claimed once by its CRM id
+# so a restart or a second replica never sends it twice; the outcome written back is kept
+# so it is written once (`written` is the result last written on the record).
+rep_sends = sa.Table(
+    "rep_sends",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crm_id", sa.String(64), nullable=False, unique=True),
+    *_ref(nullable=True),
+    sa.Column("owner_id", sa.String(64), nullable=True),
+    sa.Column("outbox_key", sa.String(255), nullable=True, unique=True),
+    sa.Column("close_follow_up", sa.Boolean, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),  # set at the claim when nothing is queued
+    sa.Column("written", sa.Text, nullable=True),
+    sa.Column("done", sa.Boolean, nullable=False),
+    sa.Column("claimed_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=False),
+    sa.Column("settled_at", UtcDateTime, nullable=True, index=True),
+)
