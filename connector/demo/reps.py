@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.config.mapping_rep_send import RepSend
+from connector.config import RepSend
 from connector.demo.crm_admin import CrmAdmin
 from connector.domain.model import CrmRef
 

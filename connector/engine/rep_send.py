@@ -25,7 +25,7 @@ from datetime import datetime
 
 import structlog
 
-from connector.config.mapping_rep_send import RepSend
+from connector.config import RepSend
 from connector.domain.governance import Reason
 from connector.domain.model import Verdict
 from connector.engine import contact_context, manual

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.config import Settings
-from connector.config.mapping_rep_send import RepSend
+from connector.config import RepSend, Settings
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.reps import text_back
 from connector.domain.model import ContactState
@@ -98,7 +97,7 @@ def record(world: World, obj: str, crm_id: str) -> dict[str, Any]:
 
 def other_rep(world: World, person: ContactState) -> str:
     """A seeded rep who is not the record's owner: the activity must be the sender's."""
-    owners = sorted(o for o in world.case.seeded_owners() if o != person.owner_id)
+    owners = sorted(str(o) for o in world.case.seeded_owners() if o != person.owner_id)
     return owners[0]
 
 
@@ -128,6 +127,7 @@ def test_a_rep_texts_back_from_the_crm_through_the_real_job(world: World, rep: C
     assert follow_up[0]["Status" if sf else "hs_task_status"] == m.tasks.status.open
     person_row = record(world, person.ref.object_type, person.ref.id)
     sla_field = m.field_map(person.ref.object_type).sla_due
+    assert sla_field is not None
     assert person_row[sla_field], "the reply set sla_due"
 
     sender = other_rep(world, person)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from connector.config.mapping_rep_send import RepSend
+from connector.config import RepSend
 from connector.crm.hubspot.http import HubSpotApi
 from connector.crm.hubspot.mapping import CONTACTS
 from connector.domain.model import CrmRef

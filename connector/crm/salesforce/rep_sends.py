@@ -9,7 +9,7 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from connector.config.mapping_rep_send import RepSend
+from connector.config import RepSend
 from connector.crm.salesforce.http import SalesforceApi
 from connector.domain.model import CrmRef
 from connector.ports import RepSendOutcome, RepSendRecord
