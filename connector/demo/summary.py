@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from connector.demo import reps
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
@@ -41,6 +42,9 @@ class Summary:
     opt_out_confirmations: int = 0
     natural_language_opt_outs: int = 0
     meeting_confirmations_converted: int = 0
+    rep_replies: int = 0  # send records in the CRM that read "sent" (connector/demo/reps.py)
+    sla_met: int = 0
+    sla_missed: int = 0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -64,6 +68,9 @@ class Summary:
             "opt_out_confirmations": self.opt_out_confirmations,
             "natural_language_opt_outs": self.natural_language_opt_outs,
             "meeting_confirmations_converted": self.meeting_confirmations_converted,
+            "rep_replies": self.rep_replies,
+            "sla_met": self.sla_met,
+            "sla_missed": self.sla_missed,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -202,6 +209,14 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         natural_language_opt_outs=natural,
         meeting_confirmations_converted=converted,
     )
+    figures = reps.figures(world)
+    summary.rep_replies = figures.rep_replies
+    summary.sla_met, summary.sla_missed = figures.sla_met, figures.sla_missed
+    if figures.rep_replies != figures.rep_texts_sent:
+        summary.notes.append(
+            f"{figures.rep_texts_sent} rep text(s) sent, but {figures.rep_replies} CRM send"
+            " record(s) read 'sent'"
+        )
     if unsettled:
         summary.notes.append(f"{unsettled} CRM write(s) still queued at the end of the day")
     if failed:
@@ -240,6 +255,8 @@ def render(summary: Summary, console: Console) -> None:
             f"{summary.meeting_confirmations_converted}",
             "contact state",
         ),
+        ("reps' texts from the CRM", f"{summary.rep_replies}", "CRM send records: sent"),
+        ("SLAs met / missed", f"{summary.sla_met} / {summary.sla_missed}", "SLA timers"),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),

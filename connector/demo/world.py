@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
 DEMO_PLAYS = MAPPINGS / "plays.yaml"  # the shipped example plays, as an admin starts
 # The order of one pass of the data flow (planning runs inside the pull).
-CYCLE = ("pull", "send", "reconcile", "ingest", "writeback", "sweep", "writeback")
+CYCLE = ("pull", "rep_send", "send", "reconcile", "ingest", "writeback", "sweep", "writeback")
 
 
 class Served:

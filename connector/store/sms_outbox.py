@@ -304,3 +304,14 @@ def first_sent(
         )
     ).scalar_one_or_none()
     return at if isinstance(at, datetime) else None
+
+
+def sent_with_prefix(conn: sa.Connection, prefix: str) -> int:
+    """How many texts whose key starts with `prefix` reached the provider."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                t.c.idempotency_key.like(f"{prefix}%"), t.c.state == "sent"
+            )
+        ).scalar_one()
+    )

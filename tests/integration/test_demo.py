@@ -33,6 +33,9 @@ KEYS = {
     "opt_out_confirmations",
     "natural_language_opt_outs",
     "meeting_confirmations_converted",
+    "rep_replies",
+    "sla_met",
+    "sla_missed",
     "wall_s",
 }
 
@@ -95,9 +98,15 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
     assert blocked.get("opted_out", 0) > 0
     assert blocked.get("quiet_hours", 0) > 0
     assert "missing_data" not in blocked  # the shipped plays fit the shipped mappings
-    # nobody plays a rep in the demo: the CRM's last-activity field moves only with
-    # smsync's own logging, which must not read as the rep engaging
+    # smsync's own logging (the reps' texts from the CRM included) must not read as a rep
+    # engaging, which would hold back the plays
     assert "rep_engaged" not in blocked
+    # reps answer from the CRM, some inside the SLA and some after it breached: counted
+    # from the sandbox's send records that read "sent" and the store's SLA timers
+    assert summary["rep_replies"] > 0
+    assert summary["sla_met"] > 0
+    assert summary["sla_missed"] > 0
+    assert summary["sla_missed"] >= summary["sla_breaches"]
     # opt-outs in people's own words, each confirmed once; HELP answered; meeting
     # confirmations answered YES convert (YES from a number that never opted out is no
     # opt-in); a STOP Twilio already answered is not answered twice
