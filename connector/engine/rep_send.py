@@ -28,9 +28,11 @@ import structlog
 from connector.config import RepSend
 from connector.domain.governance import Reason
 from connector.domain.model import Verdict
+from connector.domain.sla import clock_words
 from connector.engine import contact_context, manual
 from connector.engine.context import EngineContext
 from connector.engine.outbox_keys import rep_key
+from connector.engine.reply_facts import owner_zone
 from connector.engine.send import policy_of
 from connector.errors import SmsyncError
 from connector.ports import Connection, RepSendOutcome, RepSendPort, RepSendRecord
@@ -162,18 +164,24 @@ def _words(conn: Connection, code: str, detail: str, phone: str | None) -> str:
     return f"{detail or code.replace('_', ' ')}; nothing was sent"
 
 
-def _outcome(conn: Connection, row: rep_sends.RepSendRow, now: datetime) -> RepSendOutcome | None:
+def _outcome(
+    ctx: EngineContext, conn: Connection, row: rep_sends.RepSendRow, now: datetime
+) -> RepSendOutcome | None:
     """What the record should say now; None while the text is in flight."""
     if row.result is not None:
         return RepSendOutcome(row.crm_id, row.result, done=True)
     if row.outbox_key is None:
         return None
     text = sms_outbox.by_key(conn, row.outbox_key)
-    return None if text is None else _of_text(conn, row, text, now)
+    return None if text is None else _of_text(ctx, conn, row, text, now)
 
 
 def _of_text(
-    conn: Connection, row: rep_sends.RepSendRow, text: SmsOutboxRow, now: datetime
+    ctx: EngineContext,
+    conn: Connection,
+    row: rep_sends.RepSendRow,
+    text: SmsOutboxRow,
+    now: datetime,
 ) -> RepSendOutcome | None:
     if text.state == "sent":
         return RepSendOutcome(row.crm_id, "sent", done=True)
@@ -188,8 +196,8 @@ def _of_text(
     if text.state == "pending" and text.send_at > now:
         return RepSendOutcome(
             row.crm_id,
-            "queued: quiet hours at the person's location; goes out at "
-            f"{text.send_at:%Y-%m-%d %H:%M} UTC",
+            "queued: quiet hours at the person's location; goes out "
+            + clock_words(text.send_at, owner_zone(ctx, row.owner_id)),
             done=False,
         )
     return None
@@ -201,7 +209,7 @@ def _settle(ctx: EngineContext, crm: RepSendPort, report: RepSendReport) -> None
         due = [
             found
             for row in rep_sends.unsettled(conn)
-            if (found := _outcome(conn, row, now)) is not None
+            if (found := _outcome(ctx, conn, row, now)) is not None
             and (found.result != row.written or found.done != row.done)
         ]
     if not due:

@@ -8,6 +8,7 @@ refused on the record; two passes and two replicas send once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -290,3 +291,49 @@ def test_two_passes_and_two_replicas_send_once(world: World, rep: CrmAdmin) -> N
     sent = [t for t in world.texts_to(person.phone) if t["body"] == "Once only, please"]
     assert len(sent) == 1
     assert record(world, cfg.object, task_id)[cfg.result_field] == "sent"
+
+
+def test_an_idle_pass_costs_one_call_and_a_found_one_three_at_most(
+    world: World, rep: CrmAdmin
+) -> None:
+    """README's budget: one API call per pass while nothing waits (240/h at 15 s)."""
+    stats = world.sandbox.state.stats
+    rep_send.run(world.ctx)  # a first pass logs in (Salesforce), like any first call
+    before = stats.calls(world.vendor)
+    for _ in range(5):
+        assert rep_send.run(world.ctx).found == 0
+    idle = (stats.calls(world.vendor) - before) / 5
+    print(f"{world.vendor}: {idle:.0f} API call(s) per idle rep_send pass")
+    assert idle == 1
+    person = world.person_only_in_new_york()
+    text_back(rep, cfg_of(world), person.ref, other_rep(world, person), "Quick question?")
+    before = stats.calls(world.vendor)
+    report = rep_send.run(world.ctx)
+    assert (report.found, report.written) == (1, 1)
+    # the query (+ HubSpot's association read) and the outcome's write
+    assert stats.calls(world.vendor) - before == (2 if world.vendor == "salesforce" else 3)
+
+
+def test_a_text_in_quiet_hours_waits_and_the_record_says_so(world: World, rep: CrmAdmin) -> None:
+    person = world.person_only_in_new_york()
+    assert person.phone is not None
+    cfg = cfg_of(world)
+    world.at(datetime(2026, 3, 4, 3, 0, tzinfo=UTC))  # 22:00 in New York
+    task_id = text_back(rep, cfg, person.ref, other_rep(world, person), "Tomorrow at 10?")
+    report = rep_send.run(world.ctx)
+    assert (report.claimed, report.queued, report.written) == (1, 1, 1)
+    row = record(world, cfg.object, task_id)
+    result = row[cfg.result_field]
+    # 8:00 AM in New York, in the rep's own zone (the seeded rep's Central or Eastern)
+    assert re.fullmatch(
+        r"queued: quiet hours at the person's location; goes out [78]:00 AM Wednesday [CE]T",
+        result,
+    ), result
+    assert row[cfg.status_field] == cfg.send_status  # not finished yet
+    assert rep_send.run(world.ctx).written == 0  # the same words are not written twice
+    assert not [t for t in world.texts_to(person.phone) if t["body"] == "Tomorrow at 10?"]
+    world.at(datetime(2026, 3, 4, 14, 5, tzinfo=UTC))  # 09:05: the send job takes it
+    assert send.run(world.ctx).sent == 1
+    assert rep_send.run(world.ctx).written == 1
+    row = record(world, cfg.object, task_id)
+    assert (row[cfg.result_field], row[cfg.status_field]) == ("sent", cfg.done_status)
