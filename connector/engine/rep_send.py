@@ -14,9 +14,10 @@ Each pass asks the CRM ONE targeted question (`RepSendPort.rep_sends`: the mappi
    held for quiet hours says so and is finished when it goes.
 
 Bad input (no body, a body over 1,600 characters, a record on no person or on a person
-with no number) is written back as "failed: ..." and nothing is sent. The sent text is the
-rep's activity (owned by the record's owner, the rep) and, like a manual send, meets the
-open SLA (`send_outcomes.RowSettler.sent`)."""
+with no number) is written back as "failed: ..." and nothing is sent; a refused record
+(bad input, blocked) whose status the rep sets back to the send value is a new request.
+The sent text is the rep's activity (owned by the send record's owner, the rep) and, like
+a manual send, meets the open SLA (`send_outcomes.RowSettler.sent`)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ def run(ctx: EngineContext, *, limit: int = BATCH) -> RepSendReport:
     records = crm.rep_sends(limit)
     report.found = len(records)
     with ctx.store.begin() as conn:
+        # a refused record asked again (its status back at the send value) is a new request
+        rep_sends.release_refused(conn, [r.id for r in records])
         taken = rep_sends.claimed(conn, [r.id for r in records])
     for record in records:
         if record.id not in taken:
@@ -91,7 +94,12 @@ def _bad_input(cfg: RepSend, record: RepSendRecord, phone: str | None) -> str | 
     if record.contact is None:
         return "failed: this task is on no person; create it on the Lead or Contact to text"
     if not phone:
-        return f"failed: the person has no phone number on the record; add one, {again}"
+        return (
+            "failed: the person has no phone number on the record; add one, then, once"
+            " smsync has synced it (about a minute), set the status to "
+            + repr(cfg.send_status)
+            + " again"
+        )
     return None
 
 

@@ -62,6 +62,20 @@ def claimed(conn: sa.Connection, crm_ids: Iterable[str]) -> set[str]:
     return set(conn.execute(sa.select(t.c.crm_id).where(t.c.crm_id.in_(ids))).scalars())
 
 
+def release_refused(conn: sa.Connection, crm_ids: Iterable[str]) -> int:
+    """Forget records whose claim queued nothing (bad input, blocked) and whose outcome is
+    written: the rep fixed the record and asked again, a new request. A record that
+    queued a text keeps its claim, so it is never sent twice."""
+    ids = list(crm_ids)
+    if not ids:
+        return 0
+    return conn.execute(
+        sa.delete(t).where(
+            t.c.crm_id.in_(ids), t.c.outbox_key.is_(None), t.c.settled_at.is_not(None)
+        )
+    ).rowcount
+
+
 def queued(conn: sa.Connection, crm_id: str, outbox_key: str) -> None:
     conn.execute(sa.update(t).where(t.c.crm_id == crm_id).values(outbox_key=outbox_key))
 

@@ -254,6 +254,16 @@ def test_bad_input_is_written_back_and_nothing_is_sent(
     with world.ctx.store.begin() as conn:
         assert rep_sends.count(conn) == 1
         assert not [k for k in _keys(conn) if k.startswith("rep:")]
+    if case != "empty":
+        return
+    # the rep fixes the text and asks again on the same record: a new request, sent once
+    world.case.change_field(cfg.object, task_id, cfg.body_field, "Hello again")
+    world.case.change_field(cfg.object, task_id, cfg.status_field, cfg.send_status)
+    report = rep_send.run(world.ctx)
+    assert (report.claimed, report.written) == (1, 1)
+    assert record(world, cfg.object, task_id)[cfg.result_field] == "sent"
+    assert rep_send.run(world.ctx).claimed == 0
+    assert [t["body"] for t in world.texts_to(phone)][before:] == ["Hello again"]
 
 
 def test_two_passes_and_two_replicas_send_once(world: World, rep: CrmAdmin) -> None:
