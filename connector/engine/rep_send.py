@@ -162,7 +162,9 @@ def _words(conn: Connection, code: str, detail: str, phone: str | None) -> str:
     if code == "opted_out":
         latest = consent.latest(conn, phone) if phone else None
         when = f" on {latest.at:%b %-d, %Y}" if latest is not None else ""
-        return f"the number opted out{when} (texts to it are not allowed); nothing was sent"
+        said = latest.evidence_text if latest is not None else None
+        how = f' by texting "{" ".join(said.split())[:60]}"' if said else ""
+        return f"the number opted out{when}{how}; nothing was sent"
     if code == "consent_required":
         return f"no SMS consent for this number ({detail}); nothing was sent"
     if code in ("invalid_number", "landline"):
