@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.domain.model import CrmRef
-from connector.store.dialect import insert
+from connector.store.dialect import insert_if_absent
 from connector.store.tables import rep_sends as t
 
 
@@ -41,17 +41,17 @@ def claim(
     worker_id: str,
 ) -> bool:
     """Claim the CRM record for this worker; False when it was claimed before."""
-    stmt = insert(conn, t).values(
-        crm_id=crm_id,
-        contact_type=contact.object_type if contact else None,
-        contact_id=contact.id if contact else None,
-        owner_id=owner_id,
-        close_follow_up=close_follow_up,
-        done=False,
-        claimed_at=now,
-        claimed_by=worker_id,
-    )
-    return conn.execute(stmt.on_conflict_do_nothing()).rowcount == 1
+    values = {
+        "crm_id": crm_id,
+        "contact_type": contact.object_type if contact else None,
+        "contact_id": contact.id if contact else None,
+        "owner_id": owner_id,
+        "close_follow_up": close_follow_up,
+        "done": False,
+        "claimed_at": now,
+        "claimed_by": worker_id,
+    }
+    return insert_if_absent(conn, t, values, ["crm_id"])
 
 
 def claimed(conn: sa.Connection, crm_ids: Iterable[str]) -> set[str]:
