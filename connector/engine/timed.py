@@ -176,18 +176,16 @@ def due(
 
 def due_now(
     conn: Connection, watch: _Watch, since: datetime, now: datetime, after: int
-) -> tuple[list[tuple[ContactState, list[Signal]]], int, int]:
+) -> tuple[list[tuple[CrmRef, list[Signal]]], int, int]:
     """One page of the contacts due in (since, now] after row id `after`: (each live
-    contact with its signals, contacts read, the page's last row id)."""
+    contact with its signals, contacts read, the page's last row id). Two queries a page:
+    the index range, then those contacts' segments."""
     ids = timed_index.due_ids(conn, since, now, after, PAGE)
-    found: list[tuple[ContactState, list[Signal]]] = []
-    for _, ref in timed_index.live_refs(conn, ids):
-        state = contacts.get(conn, ref)
-        if state is None or state.deleted:
-            continue
-        signals = due(ref, dict(state.segments), watch, since, now)
+    found: list[tuple[CrmRef, list[Signal]]] = []
+    for _, ref, segments in timed_index.live_segments(conn, ids):
+        signals = due(ref, segments, watch, since, now)
         if signals:
-            found.append((state, signals))
+            found.append((ref, signals))
     return found, len(ids), ids[-1] if ids else after
 
 
@@ -209,7 +207,10 @@ def run(ctx: EngineContext) -> TimedReport:
     while True:
         with ctx.store.begin() as conn:
             found, read, after = due_now(conn, watch, since, now, after)
-            for state, signals in found:
+            for ref, signals in found:
+                state = contacts.get(conn, ref)
+                if state is None or state.deleted:
+                    continue
                 report.signals += len(signals)
                 report.sends_planned += planner.plan(conn, state, signals, now)
         report.due += read

@@ -87,10 +87,13 @@ def due_ids(
     return [int(r.contact_id) for r in rows]
 
 
-def live_refs(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, CrmRef]]:
-    """Which of these rows are live records with a number, by row id."""
+def live_segments(
+    conn: sa.Connection, ids: Sequence[int]
+) -> list[tuple[int, CrmRef, dict[str, str]]]:
+    """Which of these rows are live records with a number, with their segments, by row
+    id: one query for a page of due contacts."""
     rows = conn.execute(
-        sa.select(contacts.c.id, contacts.c.crm_object_type, contacts.c.crm_id)
+        sa.select(contacts.c.id, contacts.c.crm_object_type, contacts.c.crm_id, contacts.c.segments)
         .where(
             contacts.c.id.in_(list(ids)),
             contacts.c.deleted.is_(False),
@@ -98,7 +101,7 @@ def live_refs(conn: sa.Connection, ids: Sequence[int]) -> list[tuple[int, CrmRef
         )
         .order_by(contacts.c.id)
     ).all()
-    return [(int(r.id), CrmRef(r.crm_object_type, r.crm_id)) for r in rows]
+    return [(int(r.id), CrmRef(r.crm_object_type, r.crm_id), dict(r.segments or {})) for r in rows]
 
 
 def live_count(conn: sa.Connection) -> int:
