@@ -69,10 +69,23 @@ def test_bulk_reads_the_same_records_batches_and_cursor_as_rest(
     sandbox: Sandbox, emulator: SalesforceEmulator
 ) -> None:
     emulator.seed(generate(600, seed=11))  # leads and contacts, dates, consent, owners
+    quirky = emulator.writer.create(  # CSV's quoting: quotes, commas, a newline, accents
+        emulator.schema["Lead"],
+        {
+            "FirstName": 'Zoë "Z", Jr.',
+            "LastName": "O'Brien\nSecond line",
+            "Company": "Acme, Inc.",
+            "MobilePhone": "(415) 555-0199",
+            "SMS_Consent_Status__c": "Opted_In",
+        },
+        stamp=truncate_ms(sandbox.state.clock.now() - timedelta(days=2)),  # before the seed
+    )
     rest = pull(sandbox, adapter(sandbox, 0))
     bulk = pull(sandbox, adapter(sandbox, 100, max_records=250))
     assert sum(len(b.contacts) for b in rest) >= 600
     assert bulk == rest  # every ContactState (segments, zones, consent...) and cursor
+    [odd] = [c for b in bulk for c in b.contacts if c.ref.id == quirky["Id"]]
+    assert odd.segments["first_name"] == 'Zoë "Z", Jr.'
 
     # a later change: both paths resume from the same cursor and read the same one row
     cursor = rest[-1].cursor

@@ -58,11 +58,6 @@ def _datetime(cell: str) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
-def _number(cell: str) -> int | float:
-    value = float(cell)
-    return int(value) if value.is_integer() and "." not in cell and "e" not in cell else value
-
-
 _BY_TYPE: dict[str, Convert] = {
     "boolean": _bool,
     "datetime": _datetime,
