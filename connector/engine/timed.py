@@ -140,7 +140,7 @@ def ensure_index(ctx: EngineContext, watch: _Watch, now: datetime) -> int:
     while True:
         with ctx.store.begin() as conn:
             page = timed_index.live_page(conn, after, REBUILD_PAGE)
-            timed_index.replace(conn, [(cid, instants(seg, watch)) for cid, seg in page])
+            timed_index.add(conn, [(cid, instants(seg, watch)) for cid, seg in page])
         rebuilt += len(page)
         if len(page) < REBUILD_PAGE:
             break

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.domain.model import CrmRef
+from connector.store.dialect import insert
 from connector.store.tables import contact_state as contacts
 from connector.store.tables import timed_instants as t
 
@@ -51,6 +52,19 @@ def replace(conn: sa.Connection, marks: Sequence[tuple[int, Instants]]) -> None:
     ]
     if rows:
         conn.execute(sa.insert(t), rows)
+
+
+def add(conn: sa.Connection, marks: Sequence[tuple[int, Instants]]) -> None:
+    """A rebuild's rows into a cleared index: a row a concurrent pull wrote meanwhile is
+    kept (it is as new as this one, or newer), so nothing waits on a delete."""
+    rows: list[dict[str, Any]] = [
+        {"contact_id": contact_id, "trigger": key, "due_at": at}
+        for contact_id, found in marks
+        for key, at in found.items()
+    ]
+    if rows:
+        stmt = insert(conn, t).on_conflict_do_nothing(index_elements=["contact_id", "trigger"])
+        conn.execute(stmt, rows)
 
 
 def clear(conn: sa.Connection) -> None:
