@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     sf_query_batch_size: int = Field(
         default=2000, ge=200, le=2000, validation_alias=AliasChoices("SF_QUERY_BATCH_SIZE")
     )
+    # above this many changed rows of one object a pull reads them with a Bulk API 2.0
+    # query job instead of REST pages (0: never); SMSYNC_SF_BULK_THRESHOLD
+    sf_bulk_threshold: int = Field(default=10_000, ge=0, le=100_000_000)
 
     hubspot_access_token: SecretStr | None = _vendor("HUBSPOT_ACCESS_TOKEN")
     # OAuth instead of a private-app token: the refresh token (rotated copies persist in the

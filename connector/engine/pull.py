@@ -19,7 +19,7 @@ import structlog
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentStatus, ContactState
 from connector.domain.signals import changes
-from connector.engine import consent_sync, journey
+from connector.engine import consent_sync, journey, timed
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
 from connector.ports import Connection
@@ -54,8 +54,10 @@ def run(ctx: EngineContext) -> PullReport:
         owners = ctx.owner_names.lookup(ctx.crm, (c.owner_id or "" for c in batch.contacts))
         with ctx.store.begin() as conn:
             now = ctx.clock.now()
-            for contact in with_owner_names(batch.contacts, owners):
+            states = with_owner_names(batch.contacts, owners)
+            for contact in states:
                 _apply(ctx, conn, contact, now, report, news=news)
+            timed.index_contacts(ctx, conn, states)  # the clock's instants of these states
             if batch.cursor is not None:
                 cursors.set_(conn, name, batch.cursor, now)
         report.batches += 1

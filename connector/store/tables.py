@@ -67,6 +67,18 @@ contact_state = sa.Table(
     sa.Index(None, "phone"),
 )
 
+# each contact's next instant per timed trigger ("inactive:14", "date:meeting_time:7200"),
+# kept by `store.timed_index`; the scan reads the rows whose instant fell due
+timed_instants = sa.Table(
+    "timed_instants",
+    metadata,
+    sa.Column("contact_id", sa.Integer, nullable=False),  # contact_state.id
+    sa.Column("trigger", sa.String(160), nullable=False),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("contact_id", "trigger"),
+    sa.Index(None, "due_at"),
+)
+
 consent_ledger = sa.Table(
     "consent_ledger",
     metadata,

@@ -88,10 +88,13 @@ class SalesforceCrm:
         *,
         batch_size: int = 2000,
         lookback: timedelta = timedelta(minutes=5),
+        bulk_threshold: int = 0,
     ) -> None:
         self.api = api
         self.mapping = mapping
-        self.puller = Puller(api, mapping, batch_size=batch_size, lookback=lookback)
+        self.puller = Puller(
+            api, mapping, batch_size=batch_size, lookback=lookback, bulk_threshold=bulk_threshold
+        )
         self.writer = Writer(api, mapping, api.usage)
         found = mapping.config.pipeline
         self.pipeline = (
@@ -137,6 +140,7 @@ class SalesforceCrm:
             SalesforceMapping(mapping),
             batch_size=settings.sf_query_batch_size,
             lookback=timedelta(seconds=settings.pull_lookback_s),
+            bulk_threshold=settings.sf_bulk_threshold,
         )
 
     # CrmPort -----------------------------------------------------------------------------
