@@ -259,3 +259,23 @@ def test_cli_exits_2_on_a_negative_weight(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{path}:12:27:" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_keyword_answer_speaks_the_contacts_language_else_the_keywords() -> None:
+    from connector.domain.keywords import classify
+    from connector.domain.model import ContactState, CrmRef
+    from connector.engine.auto_replies import language
+
+    alto = classify("ALTO")
+    stop = classify("STOP")
+    assert alto is not None
+    assert stop is not None
+    spanish = ContactState(ref=CrmRef("Lead", "1"), phone=None, segments={"language": "es"})
+    silent = ContactState(ref=CrmRef("Lead", "2"), phone=None)
+    assert language(spanish, stop) == "es"  # the contact's language wins
+    assert language(silent, alto) == "es"  # ALTO is Spanish
+    assert language(None, alto) == "es"  # a number on no record
+    policy = to_policy(load_plays(ROOT / "mappings" / "plays.yaml"))
+    answer = policy.keywords.text_for(KeywordKind.OPT_OUT, language(silent, alto))
+    assert answer is not None
+    assert answer.startswith("Acme Sales: te diste de baja")
