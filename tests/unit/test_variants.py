@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from connector.config import load_plays, to_policy, validate_plays_paths
+from connector.domain.caps import SendKind
 from connector.domain.governance import evaluate
 from connector.domain.keywords import KeywordKind
 from connector.domain.model import Verdict
@@ -279,3 +280,31 @@ def test_a_keyword_answer_speaks_the_contacts_language_else_the_keywords() -> No
     answer = policy.keywords.text_for(KeywordKind.OPT_OUT, language(silent, alto))
     assert answer is not None
     assert answer.startswith("Acme Sales: te diste de baja")
+
+
+@pytest.mark.parametrize("case", ["opted_out", "caps", "quiet_drop"])
+def test_consent_caps_and_quiet_hours_decide_alike_in_every_language(case: str) -> None:
+    from connector.domain.caps import SentRecord
+    from connector.domain.model import ConsentStatus
+
+    play = replace(_play(), timing=replace(_play().timing, outside_window=OutsideWindow.DROP))
+    policy = policy_with(play)
+    now = NOON_NY + timedelta(hours=12) if case == "quiet_drop" else NOON_NY
+    verdicts = []
+    for language in ("es", "en", None):
+        consent = ConsentStatus.OPTED_OUT if case == "opted_out" else ConsentStatus.OPTED_IN
+        base = make_ctx(consent=consent, contact_id="00Q000000000009")
+        state = replace(base.state, segments={"language": language} if language else {})
+        sends = (
+            tuple(SentRecord(NOON_NY - timedelta(minutes=m), SendKind.PLAY, "x") for m in (1, 2))
+            if case == "caps"
+            else ()
+        )
+        ctx = replace(base, state=state, sends=sends)
+        result = evaluate(play_send(play, now), ctx, policy, now)
+        verdicts.append((result.verdict, result.decision.reasons))
+    assert verdicts[0] == verdicts[1] == verdicts[2]
+    assert verdicts[0][0] is Verdict.BLOCK
+    assert verdicts[0][1] == (
+        {"opted_out": ("opted_out",), "caps": ("daily_cap",)}.get(case, ("quiet_hours",))
+    )
