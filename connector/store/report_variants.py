@@ -1,6 +1,7 @@
 """The report's per-variant SQL: who was assigned to each arm of a play's experiment
-(decision_log.variant, migration 0013; the holdout arm by its `holdout` reason), and what
-each of them did after their first decision in the arm.
+(decision_log.variant, migration 0013, on a decision that allowed or deferred the text;
+the holdout arm by its `holdout` reason, which only a contact that passed every other
+check gets), and what each of them did after their first decision in the arm.
 
 One row per (play, arm, contact), so the caller aggregates and applies the opportunity
 window; the definitions, all counted from the contact's first decision in the arm:
@@ -52,8 +53,10 @@ def arm_members(
     """Every contact assigned to an arm of a play that has variants, in the period."""
     d = tb.decision_log
     with_variants = sa.select(d.c.play).where(d.c.variant.is_not(None)).distinct()
+    # like the holdout (checked last), an arm holds the contacts that passed every other
+    # check: a decision blocked by consent, quiet hours or a cap assigns no one
     arm = sa.case(
-        (d.c.variant.is_not(None), d.c.variant),
+        (sa.and_(d.c.variant.is_not(None), d.c.verdict != "block"), d.c.variant),
         (sa.cast(d.c.reasons, sa.Text).like(f'%"{HOLDOUT_ARM}"%'), HOLDOUT_ARM),
     )
     period = [d.c.at >= since] if since is not None else []

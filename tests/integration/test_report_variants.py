@@ -115,8 +115,20 @@ def _build(conn: sa.Connection) -> None:
                         opportunity_id=oid, contact_type="Lead", contact_id=cid
                     )
                 )
-    # a play without variants (its holdout is not an experiment arm) and a decision
-    # before the period: neither is in the section
+    # a play without variants (its holdout is not an experiment arm), a decision before
+    # the period and a blocked one (consent: no arm, like the holdout checked last): none
+    # is in the section
+    conn.execute(
+        sa.insert(tb.decision_log).values(
+            contact_type="Lead",
+            contact_id="blocked-1",
+            verdict="block",
+            reasons=["consent_required"],
+            play="trial",
+            variant="question",
+            at=T0,
+        )
+    )
     conn.execute(
         sa.insert(tb.decision_log).values(
             contact_type="Lead",
