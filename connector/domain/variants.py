@@ -103,8 +103,9 @@ def apply(play: Play, variant: Variant | None) -> Play:
 
 
 def language_code(value: str | None) -> str | None:
-    """The contact's `language` segment as a code: "es-MX" -> "es-mx", "Spanish" -> "sp"
-    is no code, so a few common names are read too."""
+    """The contact's `language` segment as a lower-case code ("es-MX" -> "es-mx"); a CRM
+    that stores the language's name ("Spanish", "Español") gets its code for a few
+    common ones."""
     code = (value or "").strip().lower().replace("_", "-")
     return _NAMES.get(code, code) or None
 
