@@ -18,6 +18,7 @@ from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
 from connector.store import decisions
 from connector.store import tables as tb
+from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
 
 MEETING_PLAY = "meeting_confirmation"
 
@@ -47,6 +48,8 @@ class Summary:
     sla_missed: int = 0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # contacts texted per play variant ("speed_to_lead/direct"), as the report counts them
+    variants_sent: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class Summary:
             "duplicate_crm_records": self.duplicate_crm_records,
             "missing_crm_records": self.missing_crm_records,
             "help_answers": self.help_answers,
+            "variants_sent": dict(sorted(self.variants_sent.items())),
             "opt_out_confirmations": self.opt_out_confirmations,
             "natural_language_opt_outs": self.natural_language_opt_outs,
             "meeting_confirmations_converted": self.meeting_confirmations_converted,
@@ -186,6 +190,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         confirmations = _sent_with_prefix(conn, "opt_out_confirmation:")
         natural = _natural_opt_outs(conn)
         converted = _meetings_converted(conn)
+        arms = arm_members(conn, since=None, until=None, meeting=())
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -208,6 +213,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         opt_out_confirmations=confirmations,
         natural_language_opt_outs=natural,
         meeting_confirmations_converted=converted,
+        variants_sent=_variants_sent(arms),
     )
     figures = reps.figures(world)
     summary.rep_replies = figures.rep_replies
@@ -224,6 +230,15 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
             f"{failed} CRM write(s) failed or dead-lettered (see the retry ledger)"
         )
     return summary
+
+
+def _variants_sent(arms: list[ArmMember]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in arms:
+        if m.arm != HOLDOUT_ARM:
+            key = f"{m.play}/{m.arm}"
+            out[key] = out.get(key, 0) + int(m.sent)
+    return out
 
 
 def render(summary: Summary, console: Console) -> None:
@@ -250,6 +265,10 @@ def render(summary: Summary, console: Console) -> None:
         ("  opt-outs in other words", f"{summary.natural_language_opt_outs}", "consent ledger"),
         ("opt-out confirmations sent", f"{summary.opt_out_confirmations}", "SMS outbox: sent"),
         ("HELP answers sent", f"{summary.help_answers}", "SMS outbox: sent"),
+        *(
+            (f"texted in variant {arm}", f"{n}", "decision log + messages")
+            for arm, n in sorted(summary.variants_sent.items())
+        ),
         (
             "meeting confirmations confirmed",
             f"{summary.meeting_confirmations_converted}",

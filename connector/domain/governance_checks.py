@@ -25,6 +25,7 @@ from connector.domain.plays import OutsideWindow, Play
 from connector.domain.policy import ConsentMode, Policy
 from connector.domain.quiet_hours import Span, Window, ZoneResolution, next_opening, zone_info
 from connector.domain.state_rules import StateRule
+from connector.domain.variants import choose_template
 from connector.domain.zones import number_facts
 
 
@@ -89,11 +90,12 @@ def check_body(
         return _within_limit(candidate.body)
     if candidate.play is None:
         return None  # auto-replies may leave the text to the caller
-    text, missing = candidate.play.template.render(ctx.values)
+    language = ctx.field_value(LANGUAGE_SEGMENT)
+    template, _ = choose_template(candidate.play, language)
+    text, missing = template.render(ctx.values)
     if text is None:
         raise block("missing_data", f"no value for required {', '.join(missing)}")
     if first_text(ctx.sends, now):  # a play's template, automated or sent by a rep
-        language = ctx.field_value(LANGUAGE_SEGMENT)
         text, _ = with_instruction(text, policy.opt_out_instruction, language)
     return _within_limit(text)
 

@@ -11,9 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum, unique
+from typing import TYPE_CHECKING
 
 from connector.domain.caps import FrequencyCaps
 from connector.domain.templates import Template
+
+if TYPE_CHECKING:
+    from connector.domain.variants import Variant
 
 
 @unique
@@ -139,6 +143,10 @@ class Play:
     exclusions: tuple[FieldPredicate, ...] = ()  # matching contacts are never sent this play
     purpose: str = "marketing"  # consent is checked for it (domain.purposes)
     on_drop: str | None = None  # "task": a dropped text becomes the owner's call-instead task
+    # experiment arms (domain.variants); the holdout stays outside them
+    variants: tuple[Variant, ...] = ()
+    language: str = "en"  # the language of `template`, the fallback
+    translations: Mapping[str, Template] = field(default_factory=dict)  # "es" -> template
 
 
 def _text(value: SignalValue) -> str | None:

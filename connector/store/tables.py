@@ -241,7 +241,10 @@ decision_log = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     # {"reasons": [{"code", "detail"}], "inputs": {...}}, never the phone; NULL before 0004
     sa.Column("details", sa.JSON, nullable=True),
+    # the treated contact's arm of a play with variants (connector/domain/variants.py)
+    sa.Column("variant", sa.String(64), nullable=True),
     sa.Index(None, "contact_type", "contact_id", "at"),
+    sa.Index("ix_decision_log_play_variant", "play", "variant"),
 )
 
 sla_timers = sa.Table(

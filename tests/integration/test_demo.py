@@ -36,6 +36,7 @@ KEYS = {
     "rep_replies",
     "sla_met",
     "sla_missed",
+    "variants_sent",
     "wall_s",
 }
 
@@ -119,6 +120,10 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
         assert summary[key] > 0, key
     assert summary["opt_out_confirmations"] <= summary["consent_changes"]
     assert blocked.get("provider_answered", 0) > 0
+    # the shipped speed_to_lead runs two variants: people were assigned to both (at this
+    # size a handful of texts go out, so one arm may have sent none yet)
+    assert set(summary["variants_sent"]) == {"speed_to_lead/direct", "speed_to_lead/question"}
+    assert sum(summary["variants_sent"].values()) > 0
     # the connector's own traffic, apart from the simulated admins' edits
     assert summary["crm_api_calls"] > 0
     assert summary["crm_records_written"] >= summary["activities_logged"]

@@ -85,8 +85,10 @@ def test_upgrade_on_a_brand_new_relative_path(
         "0009",
         "0010",
         "0011",
+        "0012",
+        "0013",
     ]
-    assert current("sqlite:///var/smsync.db") == "0011"
+    assert current("sqlite:///var/smsync.db") == "0013"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:

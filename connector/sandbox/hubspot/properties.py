@@ -259,6 +259,13 @@ def _contact_defaults() -> list[PropertyDef]:
             "next_meeting_time", "Next meeting", "datetime", "date", "sales", hubspot_defined=False
         ),
         PropertyDef("renewal_date", "Renewal date", "date", "date", "sales", hubspot_defined=False),
+        # HubSpot's own "Preferred language" (a few of its ISO-code options)
+        enum_property(
+            "hs_language",
+            "Preferred language",
+            ("en", "es", "fr", "de", "pt"),
+            group="contactinformation",
+        ),
         PropertyDef(
             "smsync_sms_thread",
             "smsync SMS thread",

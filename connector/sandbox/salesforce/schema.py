@@ -286,6 +286,7 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("Renewal_Date__c", "date", label="Renewal Date"),
         FieldDef("Last_Form_Submitted__c", "datetime", label="Last Form Submitted"),
         FieldDef("Last_Form_Name__c", "string", label="Last Form Name", length=80),
+        FieldDef("Preferred_Language__c", "string", label="Preferred Language", length=16),
         # standard and system-maintained: the latest closed activity's date
         FieldDef(
             "LastActivityDate",
