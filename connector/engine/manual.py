@@ -21,6 +21,7 @@ from connector.domain.plays import Play
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
+from connector.engine.links import LinkMaker
 from connector.engine.outbox_keys import manual_key
 from connector.engine.send import Sender
 from connector.engine.send_check import claim_one
@@ -157,12 +158,13 @@ def send_now(
     decided: Decided,
     *,
     worker_id: str,
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Send the row `decide` leased to `worker_id`, through the send step (which checks it
     once more right before the provider); the result with the send's outcome and sid."""
     if decided.row is None:
         return decided.result
-    sender = Sender(store, sms, clock, worker_id, policy)
+    sender = Sender(store, sms, clock, worker_id, policy, links=links)
     with sender.heartbeat([decided.row]):  # a slow provider must not lose the lease
         outcome = sender.process(decided.row)
     with store.begin() as conn:
