@@ -80,7 +80,7 @@ def texted(world: World) -> tuple[ContactState, str]:
     """A person speed_to_lead texts, and the token of the pricing link in their text."""
     plays = world.ctx.planner.policy.plays  # type: ignore[union-attr]
     while True:
-        person = world.person()
+        person = world.person_only_in_new_york()
         held = assign(str(person.ref), "speed_to_lead", plays["speed_to_lead"].holdout_percent)
         if person.consent is ConsentStatus.OPTED_IN and not held.held_out:
             break
@@ -205,3 +205,21 @@ def test_previewers_and_a_click_within_a_second_are_recorded_not_counted(
     assert click(served, fast).status_code == 302
     assert to_crm(world) == 1
     assert other.phone is not None
+
+
+def test_a_click_triggers_the_play_that_answers_it_and_a_low_link_makes_no_task(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    plays = ROOT / "tests" / "data" / "plays" / "clicks.yaml"
+    seeded = MORNING - timedelta(hours=1)
+    with make_world("salesforce", sandbox, tmp_path, plays, seeded_at=seeded, start=MORNING) as w:
+        app = build_link_app(w.ctx.store, clock=w.sandbox.state.clock)
+        with Served(app) as running:
+            person, token = texted(w)
+            assert click(running.url, token).headers["location"] == "https://acme.example/pricing"
+            assert to_crm(w) == 1
+        [answer] = [r for r in w.rows(person.ref.id) if r.play == "pricing_answer"]
+        clicked = MORNING + timedelta(hours=2, minutes=5)
+        assert abs(answer.send_at - (clicked + timedelta(minutes=10))) < timedelta(seconds=1)
+        tasks = w.ctx.mapping.tasks
+        assert crm_rows(w, tasks.object, "WhoId", person.ref.id) == []  # not high intent

@@ -3,13 +3,18 @@ destination gets the play's UTM parameters, and user agents are judged."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from connector.config.plays_links import with_params
+from connector.domain.governance import evaluate
 from connector.domain.links import ClickFlag, LinkSpec, judge, substitute, used_links
+from connector.domain.model import Verdict
+from connector.domain.plays import Signal, SignalKind, Trigger, TriggerKind, fires_at
 from connector.domain.templates import Template, scan
+from tests.unit.governance_kit import NOON_NY, make_ctx, make_play, play_send, policy_with
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 LINKS = {
@@ -69,3 +74,23 @@ def test_a_person_counts_unless_within_a_second_of_delivery() -> None:
     assert judge(phone, NOW - timedelta(milliseconds=300), NOW) is ClickFlag.TOO_FAST
     assert judge(phone, NOW - timedelta(seconds=1), NOW) is ClickFlag.COUNTED
     assert judge(phone, None, NOW) is ClickFlag.COUNTED
+
+
+def test_a_recent_click_suppresses_plays_except_those_answering_a_click() -> None:
+    clicked = replace(make_ctx(), last_click_at=NOON_NY - timedelta(hours=2))
+    nudge = make_play("nudge")
+    answer = replace(make_play("pricing_answer"), trigger=Trigger(TriggerKind.LINK_CLICKED))
+    policy = policy_with(nudge, answer)
+    result = evaluate(play_send(nudge), clicked, policy, NOON_NY)
+    assert [r.code for r in result.reasons] == ["active_conversation"]
+    assert "tracked link clicked" in result.reasons[0].detail
+    assert evaluate(play_send(answer), clicked, policy, NOON_NY).verdict is Verdict.ALLOW
+    stale = replace(clicked, last_click_at=NOON_NY - timedelta(days=2))
+    assert evaluate(play_send(nudge), stale, policy, NOON_NY).verdict is Verdict.ALLOW
+
+
+def test_link_clicked_fires_for_its_link_or_any() -> None:
+    signal = Signal(SignalKind.LINK_CLICKED, NOW, {"link": "pricing", "play": "speed_to_lead"})
+    assert fires_at(Trigger(TriggerKind.LINK_CLICKED, form="pricing"), signal) == NOW
+    assert fires_at(Trigger(TriggerKind.LINK_CLICKED), signal) == NOW
+    assert fires_at(Trigger(TriggerKind.LINK_CLICKED, form="demo"), signal) is None
