@@ -62,10 +62,11 @@ def record(conn: Connection, token: str, user_agent: str | None, now: datetime) 
     expired (nothing is written then)."""
     if TOKEN_SHAPE.fullmatch(token) is None:
         return None
-    link = links.by_token(conn, token)
-    if link is None or link.expires_at <= now:
+    found = links.for_click(conn, token)
+    if found is None or found[0].expires_at <= now:
         return None
-    flag = judge(user_agent, links.delivered_at(conn, link.outbox_id), now)
+    link, delivered = found
+    flag = judge(user_agent, delivered, now)
     first = links.record_click(conn, link, flag.value, user_agent, now)
     return Click(link.destination, flag, first)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.domain.model import CrmRef
 from connector.store.dialect import insert_if_absent
@@ -104,8 +105,35 @@ def create(
 
 
 def by_token(conn: sa.Connection, token: str) -> TrackedLink | None:
-    row = conn.execute(sa.select(t).where(t.c.token == token)).first()
+    row = conn.execute(_BY_TOKEN, {"token": token}).first()
     return _link(row) if row is not None else None
+
+
+# The click's two statements, built once: on the redirect's path, building a statement
+# costs more than running it (scripts/bench_clicks.py).
+_BY_TOKEN = (
+    sa.select(t, o.c.done_at, m.c.status.label("message_status"), m.c.updated_at)
+    .select_from(t.outerjoin(o, o.c.id == t.c.outbox_id).outerjoin(m, m.c.sid == o.c.provider_sid))
+    .where(t.c.token == sa.bindparam("token"))
+)
+_INSERT_CLICK = {
+    "postgresql": postgresql.insert(c)
+    .on_conflict_do_nothing(index_elements=["link_id", "flag"])
+    .returning(c.c.id),
+    "sqlite": sqlite.insert(c)
+    .on_conflict_do_nothing(index_elements=["link_id", "flag"])
+    .returning(c.c.id),
+}
+
+
+def for_click(conn: sa.Connection, token: str) -> tuple[TrackedLink, datetime | None] | None:
+    """The link of `token` and when its text reached the phone (the message's delivered
+    time, else when it was handed to the provider), in one read."""
+    row = conn.execute(_BY_TOKEN, {"token": token}).first()
+    if row is None:
+        return None
+    delivered = row.updated_at if row.message_status == "delivered" else row.done_at
+    return _link(row), delivered
 
 
 def delivered_at(conn: sa.Connection, outbox_id: int) -> datetime | None:
@@ -136,7 +164,8 @@ def record_click(
         "contact_type": link.contact.object_type if link.contact else None,
         "contact_id": link.contact.id if link.contact else None,
     }
-    return insert_if_absent(conn, c, values, ["link_id", "flag"])
+    statement = _INSERT_CLICK["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return conn.execute(statement, values).first() is not None
 
 
 def pending(conn: sa.Connection, limit: int) -> list[PendingClick]:
