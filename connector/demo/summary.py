@@ -15,7 +15,7 @@ from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
-from connector.store import decisions
+from connector.store import decisions, links
 from connector.store import tables as tb
 
 MEETING_PLAY = "meeting_confirmation"
@@ -41,6 +41,7 @@ class Summary:
     opt_out_confirmations: int = 0
     natural_language_opt_outs: int = 0
     meeting_confirmations_converted: int = 0
+    link_clicks: int = 0  # counted: people, not previewers (connector/demo/clicks.py)
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -64,6 +65,7 @@ class Summary:
             "opt_out_confirmations": self.opt_out_confirmations,
             "natural_language_opt_outs": self.natural_language_opt_outs,
             "meeting_confirmations_converted": self.meeting_confirmations_converted,
+            "link_clicks": self.link_clicks,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -179,6 +181,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         confirmations = _sent_with_prefix(conn, "opt_out_confirmation:")
         natural = _natural_opt_outs(conn)
         converted = _meetings_converted(conn)
+        clicked = links.counts(conn).get(links.COUNTED, 0)
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -201,6 +204,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         opt_out_confirmations=confirmations,
         natural_language_opt_outs=natural,
         meeting_confirmations_converted=converted,
+        link_clicks=clicked,
     )
     if unsettled:
         summary.notes.append(f"{unsettled} CRM write(s) still queued at the end of the day")
@@ -240,6 +244,7 @@ def render(summary: Summary, console: Console) -> None:
             f"{summary.meeting_confirmations_converted}",
             "contact state",
         ),
+        ("tracked-link clicks (people)", f"{summary.link_clicks}", "link clicks: counted"),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),
