@@ -18,6 +18,7 @@ from connector.engine.links import LinkError, LinkMaker
 from connector.engine.outbox_keys import play_key
 from connector.store import SqlStore, links, sms_outbox
 from connector.store import tables as tb
+from connector.store.report_clicks import PlayClicks, clicks_by_play
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 REF = CrmRef("Contact", "003000000000001AAA")
@@ -120,3 +121,34 @@ def test_a_click_is_recorded_once_per_kind_and_taken_by_one_worker(store: SqlSto
         assert links.pending(conn, 10) == []
         total = conn.execute(sa.select(sa.func.count()).select_from(tb.link_clicks)).scalar()
     assert total == 2
+
+
+def test_clicks_by_play_for_the_report(store: SqlStore) -> None:
+    first = _queued(store, "Pricing: ${link:pricing} or https://acme.example/demo")
+    with store.begin() as conn:
+        row = sms_outbox.get(conn, first)
+        assert row is not None
+        MAKER.body(conn, row, PLAY, NOW)
+        made = links.for_outbox(conn, first)
+        second_key = play_key("speed_to_lead", CrmRef("Contact", "003000000000002AAA"), NOW)
+        sms_outbox.enqueue(
+            conn,
+            second_key,
+            to="+12125550124",
+            body="Pricing: ${link:pricing}",
+            send_at=NOW,
+            now=NOW,
+            contact=CrmRef("Contact", "003000000000002AAA"),
+            play=PLAY.name,
+        )
+        other = sms_outbox.by_key(conn, second_key)
+        assert other is not None
+        MAKER.body(conn, other, PLAY, NOW)
+        later = NOW + timedelta(minutes=3)
+        record(conn, made["pricing"], BROWSER, later)
+        record(conn, made["demo"], BROWSER, later)  # the same text: clicked once
+        record(conn, made["demo"], "WhatsApp/2.23", later)
+        [found] = clicks_by_play(conn, NOW - timedelta(days=1), NOW + timedelta(days=1))
+        assert clicks_by_play(conn, NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
+    assert found == PlayClicks("speed_to_lead", 2, 1, 1, 1)
+    assert found.click_rate == 0.5
