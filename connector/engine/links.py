@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from connector.config import Settings
-from connector.domain.links import CLICK_PATH, TOKEN_BYTES, LinkSpec, link_names, substitute
+from connector.domain.links import (
+    CLICK_PATH,
+    TOKEN_BYTES,
+    LinkSpec,
+    link_names,
+    substitute,
+    used_links,
+)
 from connector.domain.plays import Play
 from connector.ports import Connection
 from connector.store import links as store
@@ -67,9 +74,7 @@ class LinkMaker:
         problem = self.problem(row.body, play)
         if problem is not None:
             raise LinkError(problem)
-        if not links or (
-            not link_names(row.body) and not any(s.url in row.body for s in links.values())
-        ):
+        if not used_links(row.body, links):
             return row.body
         made = store.for_outbox(conn, row.id)
 

@@ -185,6 +185,7 @@ def manual_send(
     dry_run: bool = False,
     request_id: str | None = None,
     worker_id: str = "manual",
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Evaluate, log, queue and (when allowed now) send one manual text (`smsync send`).
 
@@ -206,4 +207,4 @@ def manual_send(
         )
     if sms is None:
         return decided.result
-    return send_now(store, sms, clock, policy, decided, worker_id=worker_id)
+    return send_now(store, sms, clock, policy, decided, worker_id=worker_id, links=links)
