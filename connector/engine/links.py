@@ -24,6 +24,7 @@ from connector.domain.links import (
     substitute,
     used_links,
 )
+from connector.domain.model import MAX_SMS_CHARS
 from connector.domain.plays import Play
 from connector.ports import Connection
 from connector.store import links as store
@@ -97,4 +98,10 @@ class LinkMaker:
                 made[name] = token
             return self.url(token)
 
-        return substitute(row.body, links, url_of)
+        out = substitute(row.body, links, url_of)
+        if len(out) > MAX_SMS_CHARS:  # the provider would refuse it (Twilio 21617)
+            raise LinkError(
+                f"with its short URLs the text is {len(out):,} characters; the limit is"
+                f" {MAX_SMS_CHARS:,}"
+            )
+        return out

@@ -152,3 +152,12 @@ def test_clicks_by_play_for_the_report(store: SqlStore) -> None:
         assert clicks_by_play(conn, NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
     assert found == PlayClicks("speed_to_lead", 2, 1, 1, 1)
     assert found.click_rate == 0.5
+
+
+def test_a_text_too_long_once_its_links_are_made_is_refused(store: SqlStore) -> None:
+    row_id = _queued(store, "x" * 1570 + " ${link:pricing}")  # 1,586: fits, until made
+    with store.begin() as conn:
+        row = sms_outbox.get(conn, row_id)
+        assert row is not None
+        with pytest.raises(LinkError, match="the limit is 1,600"):
+            MAKER.body(conn, row, PLAY, NOW)
