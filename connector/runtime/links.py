@@ -3,7 +3,8 @@
     GET /l/{token}   302 to the link's destination (from the plays file, via the store
                      row: never from the request, so no open redirect); 404 "Not Found"
                      for a token that is malformed, unknown or expired, with no side effect
-                     and nothing that tells one case from another
+                     and nothing that tells one case from another. A HEAD answers the
+                     same and is judged a machine's (a link checker), whatever its agent
 
 The click is recorded in the request's transaction before the redirect goes back (at most
 one row per link and kind: `engine/clicks.py`); a counted first click wakes the `ingest`
@@ -55,7 +56,8 @@ class LinkRoute:
 
     async def click(self, request: Request) -> Response:
         token = str(request.path_params.get("token", ""))
-        agent = request.headers.get("user-agent")
+        # a HEAD is a link checker's, whatever it calls itself: judged as an agentless fetch
+        agent = request.headers.get("user-agent") if request.method == "GET" else None
         found = await self.commits.run(partial(self._record, token=token, user_agent=agent))
         if found is None:
             LINK_CLICKS.labels("not_found").inc()

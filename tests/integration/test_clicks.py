@@ -188,6 +188,10 @@ def test_previewers_and_a_click_within_a_second_are_recorded_not_counted(
     for name, agent in PREVIEWERS.items():
         answer = click(served, token, agent)
         assert answer.status_code == 302, name  # a preview still shows the page
+    with requests.Session() as http:  # a link checker's HEAD, in a browser's clothes
+        http.trust_env = False
+        head = http.head(f"{served}/l/{token}", headers={"User-Agent": BROWSER}, timeout=10)
+    assert head.status_code == 302
     assert to_crm(world) == 0
     assert clicks_table(world) == [("previewer", False)]  # recorded once, not counted
 
