@@ -98,9 +98,10 @@ def process(ctx: EngineContext, report: IngestReport, limit: int = BATCH) -> int
     return done
 
 
-def _carrier(conn: Connection, link: TrackedLink) -> tuple[str, str]:
-    sid, body = links.outbox_body(conn, link.outbox_id)
-    return sid or f"outbox{link.outbox_id}", body or ""
+def _carrier_sid(conn: Connection, link: TrackedLink) -> str:
+    """The provider sid of the text that carried the link (its outbox id, if unknown)."""
+    sid, _body = links.outbox_body(conn, link.outbox_id)
+    return sid or f"outbox{link.outbox_id}"
 
 
 def _one(
@@ -114,7 +115,7 @@ def _one(
     report: IngestReport,
 ) -> None:
     link = click.link
-    sid, _body = _carrier(conn, link)
+    sid = _carrier_sid(conn, link)
     words = click_words(link.link, link.play)
     key = f"click:{sid}:{link.link}"
     activity = CrmWrite(
