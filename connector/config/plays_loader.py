@@ -15,6 +15,7 @@ from pathlib import Path
 
 from connector.config.mapping_schema import MappingConfig
 from connector.config.plays_fields import closest, field_problems, mapped_fields
+from connector.config.plays_links import link_problems
 from connector.config.plays_schema import PlaysConfig
 from connector.config.plays_variants import language_problems, template_paths
 from connector.config.validation import validate_document
@@ -160,6 +161,7 @@ def check_plays(
             | set(_token_problems(doc, doc.text, mapping))
             | set(_purpose_problems(doc))
             | set(language_problems(doc))
+            | set(link_problems(doc, doc.text))
             | set(field_problems(doc, mapping) if mapping is not None else ()),
             key=lambda p: (p.line, p.col, p.message),
         )

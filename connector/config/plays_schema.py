@@ -59,6 +59,10 @@ class FormSpec(Strict):
     form: str | None = Field(None, min_length=1, description="Form name; omit for any form.")
 
 
+class LinkClickedSpec(Strict):
+    link: SnakeName | None = Field(None, description="A declared link's name; omit for any.")
+
+
 _TRIGGERS = (
     "field_changed",
     "stage_entered",
@@ -66,6 +70,7 @@ _TRIGGERS = (
     "date_approaching",
     "inactive_days",
     "form_submitted",
+    "link_clicked",
 )
 
 
@@ -80,6 +85,9 @@ class TriggerSpec(Strict):
     date_approaching: DateOffsetSpec | None = Field(None, description="A date minus an offset.")
     inactive_days: int | None = Field(None, ge=1, description="No activity for this many days.")
     form_submitted: FormSpec | None = Field(None, description="A web form was submitted.")
+    link_clicked: LinkClickedSpec | None = Field(
+        None, description="A person clicked a tracked link (bots and previewers never count)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -171,6 +179,25 @@ def _variant_weights(variants: tuple[VariantSpec, ...]) -> tuple[VariantSpec, ..
     return variants
 
 
+class LinkSpecModel(Strict):
+    """A tracked link: `${link:NAME}` in the template (or the URL written out plainly)
+    becomes a short per-message URL on the sidecar that redirects here."""
+
+    url: str = Field(
+        min_length=1, pattern=r"^https?://[^\s/$.?#][^\s]*$", description="Destination URL."
+    )
+    utm: Mapping[str, str] = Field(
+        default_factory=dict,
+        description="Query parameters added to the destination, e.g. utm_source: sms.",
+    )
+    high_intent: bool = Field(
+        default=False, description="true: a click also gives the owner a follow-up task."
+    )
+    talk_track: str | None = Field(
+        None, min_length=1, description="What the click's task suggests the owner say."
+    )
+
+
 class PlaySpec(Strict):
     name: SnakeName = Field(description="Play name, lower_snake_case; also the motion name.")
     owner_team: str = Field(min_length=1, description="Team accountable for the play.")
@@ -208,6 +235,9 @@ class PlaySpec(Strict):
         None,
         description="task: when quiet hours, expiry or missing consent drop the text, the"
         " owner gets one task to call instead, with the reason (for high-priority plays).",
+    )
+    links: Mapping[SnakeName, LinkSpecModel] = Field(
+        default_factory=dict, description="Tracked links the templates may name, by name."
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import time
 
 from connector.config.keywords_schema import KeywordsSpec
+from connector.config.plays_links import with_params
 from connector.config.plays_policy import CapsSpec, PredicateSpec, StateRulesSpec, WindowSpec
 from connector.config.plays_schema import (
     OutcomeSpec,
@@ -21,6 +22,7 @@ from connector.domain.caps import FrequencyCaps
 from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
 from connector.domain.keywords import KeywordRules, Vocabulary
+from connector.domain.links import LinkSpec
 from connector.domain.plays import (
     LIFECYCLE_STAGE,
     FieldPredicate,
@@ -91,6 +93,12 @@ def _trigger(spec: TriggerSpec) -> Trigger:
         return Trigger(TriggerKind.DATE_APPROACHING, field=offset.field, before=offset.before)
     if spec.inactive_days is not None:
         return Trigger(TriggerKind.INACTIVE, days=spec.inactive_days)
+    return _form_or_click(spec)
+
+
+def _form_or_click(spec: TriggerSpec) -> Trigger:
+    if spec.link_clicked is not None:
+        return Trigger(TriggerKind.LINK_CLICKED, form=spec.link_clicked.link)
     form = spec.form_submitted.form if spec.form_submitted is not None else None
     return Trigger(TriggerKind.FORM_SUBMITTED, form=form)
 
@@ -147,6 +155,16 @@ def to_play(spec: PlaySpec) -> Play:
         variants=tuple(_variant(v) for v in spec.variants),
         language=spec.language,
         translations={k: _template(t) for k, t in spec.translations.items()},
+        links={
+            name: LinkSpec(
+                name,
+                link.url,
+                with_params(link.url, link.utm),
+                link.high_intent,
+                link.talk_track,
+            )
+            for name, link in spec.links.items()
+        },
     )
 
 

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str | None = None
+    # a tracked link's short URL (SMSYNC_PUBLIC_BASE_URL/l/<token>) answers 404 after this
+    link_ttl_days: float = Field(default=30.0, gt=0, le=3_650)
     ca_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

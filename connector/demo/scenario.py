@@ -18,6 +18,7 @@ import requests
 import sqlalchemy as sa
 
 from connector.demo import reps
+from connector.demo.clicks import click_through
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.governance import number_facts
@@ -102,6 +103,7 @@ class Day:
             Step(local(7, 45), "07:45 early stage changes (quiet hours)", self.early_stages),
             Step(local(10, 0), "10:00 stage changes and meetings booked", self.morning),
             Step(local(10, 3), "10:03 plays send, carriers report back", self.send_and_tick),
+            Step(local(10, 20), "10:20 prospects open the pricing link", self.clicks),
             Step(local(10, 30), "10:30 replies arrive", self.replies),
             Step(local(11, 0), "11:00 later plays for people who said STOP", self.after_stop),
             Step(local(11, 15), "11:15 reps text back from the CRM", self.reps_on_time),
@@ -141,6 +143,9 @@ class Day:
         self.world.run()
         progress(ticked)
         return ticked
+
+    def clicks(self, progress: Callable[[int], None]) -> int:
+        return click_through(self.world, progress)
 
     def replies(self, progress: Callable[[int], None]) -> int:
         texted = self._texted()

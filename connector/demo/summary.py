@@ -16,7 +16,7 @@ from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
-from connector.store import decisions
+from connector.store import decisions, links
 from connector.store import tables as tb
 from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
 
@@ -46,6 +46,7 @@ class Summary:
     rep_replies: int = 0  # send records in the CRM that read "sent" (connector/demo/reps.py)
     sla_met: int = 0
     sla_missed: int = 0
+    link_clicks: int = 0  # counted: people, not previewers (connector/demo/clicks.py)
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     # contacts texted per play variant ("speed_to_lead/direct"), as the report counts them
@@ -75,6 +76,7 @@ class Summary:
             "rep_replies": self.rep_replies,
             "sla_met": self.sla_met,
             "sla_missed": self.sla_missed,
+            "link_clicks": self.link_clicks,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -191,6 +193,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         natural = _natural_opt_outs(conn)
         converted = _meetings_converted(conn)
         arms = arm_members(conn, since=None, until=None, meeting=())
+        clicked = links.counts(conn).get(links.COUNTED, 0)
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -214,6 +217,7 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         natural_language_opt_outs=natural,
         meeting_confirmations_converted=converted,
         variants_sent=_variants_sent(arms),
+        link_clicks=clicked,
     )
     figures = reps.figures(world)
     summary.rep_replies = figures.rep_replies
@@ -276,6 +280,7 @@ def render(summary: Summary, console: Console) -> None:
         ),
         ("reps' texts from the CRM", f"{summary.rep_replies}", "CRM send records: sent"),
         ("SLAs met / missed", f"{summary.sla_met} / {summary.sla_missed}", "SLA timers"),
+        ("tracked-link clicks (people)", f"{summary.link_clicks}", "link clicks: counted"),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),

@@ -27,6 +27,7 @@ import yaml
 from connector.config import MappingConfig, Settings, load_settings
 from connector.runtime.app import build_app
 from connector.runtime.jobs import JobFn
+from connector.runtime.links import link_routes
 from connector.runtime.readiness import Readiness, standard_checks
 from connector.runtime.registry import FACTORIES
 from connector.runtime.webhooks import webhook_routes
@@ -193,7 +194,7 @@ class DemoWorld:
         # the scenario runs each job itself, in order: nothing to wake
         parts = build(settings, store=store, clock=clock, require_sms=True)
         self._parts = parts
-        hooks = webhook_routes(settings, store, clock=clock)
+        hooks = [*webhook_routes(settings, store, clock=clock), *link_routes(store, clock=clock)]
         checks = standard_checks(settings, store, hubspot_tokens=parts.hubspot_tokens)
         self._served = Served(build_app(Readiness(checks, cache_s=5.0), webhooks=hooks), sock)
         self._served.start()

@@ -21,7 +21,7 @@ from connector.domain.governance_model import (
     fmt,
 )
 from connector.domain.model import MAX_SMS_CHARS, ConsentStatus
-from connector.domain.plays import OutsideWindow, Play
+from connector.domain.plays import OutsideWindow, Play, TriggerKind
 from connector.domain.policy import ConsentMode, Policy
 from connector.domain.quiet_hours import Span, Window, ZoneResolution, next_opening, zone_info
 from connector.domain.state_rules import StateRule
@@ -231,6 +231,10 @@ def check_suppression(play: Play, ctx: ContactContext, policy: Policy, now: date
     rules = policy.suppression
     if ctx.last_inbound_at is not None and now - ctx.last_inbound_at < rules.active_conversation:
         raise block("active_conversation", f"inbound text {fmt(ctx.last_inbound_at)}")
+    clicked = ctx.last_click_at
+    answers_click = play.trigger.kind is TriggerKind.LINK_CLICKED  # a play made for the click
+    if clicked is not None and not answers_click and now - clicked < rules.active_conversation:
+        raise block("active_conversation", f"tracked link clicked {fmt(clicked)}")
     if ctx.open_task:
         raise block("open_task", "an open follow-up task for the contact")
     last = ctx.last_rep_activity_at

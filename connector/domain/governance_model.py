@@ -52,6 +52,7 @@ class ContactContext:
     values: Mapping[str, str | None] = field(default_factory=dict)  # fields and tokens
     sends: tuple[SentRecord, ...] = ()  # sent and scheduled outbound texts
     last_inbound_at: datetime | None = None
+    last_click_at: datetime | None = None  # a counted click on a tracked link
     last_rep_activity_at: datetime | None = None  # the mapped last-activity field
     open_task: bool = False
     not_now_at: datetime | None = None

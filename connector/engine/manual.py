@@ -21,6 +21,7 @@ from connector.domain.plays import Play
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
+from connector.engine.links import LinkMaker
 from connector.engine.outbox_keys import manual_key
 from connector.engine.send import Sender
 from connector.engine.send_check import claim_one
@@ -161,12 +162,13 @@ def send_now(
     decided: Decided,
     *,
     worker_id: str,
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Send the row `decide` leased to `worker_id`, through the send step (which checks it
     once more right before the provider); the result with the send's outcome and sid."""
     if decided.row is None:
         return decided.result
-    sender = Sender(store, sms, clock, worker_id, policy)
+    sender = Sender(store, sms, clock, worker_id, policy, links=links)
     with sender.heartbeat([decided.row]):  # a slow provider must not lose the lease
         outcome = sender.process(decided.row)
     with store.begin() as conn:
@@ -187,6 +189,7 @@ def manual_send(
     dry_run: bool = False,
     request_id: str | None = None,
     worker_id: str = "manual",
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Evaluate, log, queue and (when allowed now) send one manual text (`smsync send`).
 
@@ -208,4 +211,4 @@ def manual_send(
         )
     if sms is None:
         return decided.result
-    return send_now(store, sms, clock, policy, decided, worker_id=worker_id)
+    return send_now(store, sms, clock, policy, decided, worker_id=worker_id, links=links)

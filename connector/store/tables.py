@@ -449,3 +449,41 @@ rep_sends = sa.Table(
     sa.Column("claimed_by", sa.String(128), nullable=False),
     sa.Column("settled_at", UtcDateTime, nullable=True, index=True),
 )
+
+
+# One row per tracked link in one queued text (connector/engine/links.py): the random
+# token of its short URL, where it goes (always from the plays file), and when it expires.
+# The token carries nothing: the contact is found through this row, never in the URL.
+tracked_links = sa.Table(
+    "tracked_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("outbox_id", sa.Integer, nullable=False),  # sms_outbox.id of the text
+    sa.Column("link", sa.String(64), nullable=False),
+    sa.Column("play", sa.String(128), nullable=True),
+    *_ref(),
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("high_intent", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("token"),
+    sa.UniqueConstraint("outbox_id", "link"),
+)
+
+# Clicks, at most one row per link and flag: `counted` (a person: the CRM hears of it once,
+# `processed_at` set when its writes are queued), `previewer`, `too_fast`.
+link_clicks = sa.Table(
+    "link_clicks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("link_id", sa.Integer, nullable=False),  # tracked_links.id
+    sa.Column("flag", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("user_agent", sa.String(200), nullable=True),
+    *_ref(),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("link_id", "flag"),
+    sa.Index(None, "processed_at", "flag"),
+    sa.Index(None, "contact_type", "contact_id", "at"),
+)

@@ -37,6 +37,7 @@ KEYS = {
     "sla_met",
     "sla_missed",
     "variants_sent",
+    "link_clicks",
     "wall_s",
 }
 
@@ -116,6 +117,7 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
         "opt_out_confirmations",
         "help_answers",
         "meeting_confirmations_converted",
+        "link_clicks",  # prospects open the pricing link through the sidecar's /l/{token}
     ):
         assert summary[key] > 0, key
     assert summary["opt_out_confirmations"] <= summary["consent_changes"]

@@ -65,6 +65,7 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
         "0011",
         "0012",
         "0013",
+        "0014",
     ]
     assert applied[-1] == head()
     assert current(db_url) == head()
