@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.demo.crm_admin import CrmAdmin
+from connector.demo.funnel import PipelineCounts
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
@@ -41,6 +42,7 @@ class Summary:
     opt_out_confirmations: int = 0
     natural_language_opt_outs: int = 0
     meeting_confirmations_converted: int = 0
+    pipeline: PipelineCounts = field(default_factory=lambda: PipelineCounts(0, 0, 0))
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -64,6 +66,9 @@ class Summary:
             "opt_out_confirmations": self.opt_out_confirmations,
             "natural_language_opt_outs": self.natural_language_opt_outs,
             "meeting_confirmations_converted": self.meeting_confirmations_converted,
+            "meetings": self.pipeline.meetings,
+            "opportunities": self.pipeline.opportunities,
+            "won": self.pipeline.won,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -241,6 +246,9 @@ def render(summary: Summary, console: Console) -> None:
             "contact state",
         ),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
+        ("meetings held", f"{summary.pipeline.meetings}", "pipeline pulled from the CRM"),
+        ("opportunities", f"{summary.pipeline.opportunities}", "pipeline pulled from the CRM"),
+        ("won", f"{summary.pipeline.won}", "pipeline pulled from the CRM"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),
         (
