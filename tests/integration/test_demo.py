@@ -33,6 +33,9 @@ KEYS = {
     "opt_out_confirmations",
     "natural_language_opt_outs",
     "meeting_confirmations_converted",
+    "meetings",
+    "opportunities",
+    "won",
     "wall_s",
 }
 
