@@ -93,3 +93,22 @@ def test_seeded_runs_find_the_world_effect_and_no_other() -> None:
     assert with_effect["lift"] > 0, with_effect
     assert with_effect["lift"] > none["lift"], (with_effect, none)
     assert none["ci_low"] <= 0 <= none["ci_high"], none
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--effect", "0.9"], "--effect must be between -0.15 and 0.85"),
+        (["--effect", "-1"], "--effect must be between -0.15 and 0.85"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_a_bad_effect_or_seed_exits_2_before_anything(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "d.db"
+    done = _run(["demo", "--keep-db", str(db), *args], _env(tmp_path), tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not db.exists()
