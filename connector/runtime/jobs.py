@@ -25,6 +25,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from connector.errors import SmsyncError
 from connector.logs import scrub_text
 from connector.metrics import ERRORS, JOB_RUNS, JOB_SECONDS
 from connector.runtime.leases import Leadership, SoloLeader
@@ -131,10 +132,14 @@ class Jobs:
         started = time.perf_counter()
         try:
             job.fn(self.stopping)
-        except Exception as exc:  # a job's failure must not kill the scheduler
+        except Exception as exc:  # noqa: BLE001 - a job's failure must not kill the scheduler
             ERRORS.labels(f"job:{job.name}", type(exc).__name__).inc()
             JOB_RUNS.labels(job.name, "error").inc()
-            log.exception(
+            # a classified failure (a vendor refusing auth, a quota, a config mistake)
+            # already says what to do; its stack is noise an operator reads every
+            # minute. Anything else is a bug, and its stack is what fixes it.
+            report = log.error if isinstance(exc, SmsyncError) else log.exception
+            report(
                 "job.failed",
                 job=job.name,
                 error=type(exc).__name__,

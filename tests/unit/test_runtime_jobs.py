@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from connector.errors import AuthError
 from connector.runtime.jobs import Job, Jobs
 
 HOUR = 3600.0
@@ -67,6 +68,28 @@ def test_a_failing_job_is_logged_scrubbed_and_counted_and_runs_again(
     assert failed
     assert failed[0]["error"] == "RuntimeError"
     assert "+14155550123" not in str(failed[0]["detail"])
+    assert failed[0].get("exc_info") is True  # a bug keeps its stack
+
+
+def test_a_classified_failure_is_logged_without_a_stack(started: list[Jobs]) -> None:
+    """A revoked CRM login fails every pass until someone fixes it: the message says what
+    to do, and a stack trace in every minute's log would only bury it."""
+    calls: list[int] = []
+
+    def refused(_: threading.Event) -> None:
+        calls.append(1)
+        raise AuthError("Salesforce refused the jwt login: check SF_CLIENT_ID")
+
+    jobs = Jobs([Job("refused", HOUR, refused)])
+    started.append(jobs)
+    with capture_logs() as logs:
+        jobs.start()
+        wait_for(lambda: len(calls) == 1)
+        wait_for(lambda: any(e["event"] == "job.failed" for e in logs))
+    failed = [e for e in logs if e["event"] == "job.failed"]
+    assert failed[0]["error"] == "AuthError"
+    assert "check SF_CLIENT_ID" in failed[0]["detail"]
+    assert "exc_info" not in failed[0]
 
 
 def test_wake_runs_a_job_now_instead_of_at_its_interval(started: list[Jobs]) -> None:
