@@ -26,7 +26,6 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from connector.config.mapping_pipeline import Pipeline
 from connector.demo.crm_admin import SF_API, CrmAdmin
 from connector.demo.scenario import CONFIRM, MEETING_PLAY, Step, local
 from connector.demo.world import World
@@ -79,7 +78,7 @@ class Funnel:
         pipeline = world.mapping.pipeline
         if pipeline is None:
             raise ValueError("the demo's mapping has no pipeline: section; the funnel needs one")
-        self.pipeline: Pipeline = pipeline
+        self.pipeline = pipeline
 
     def steps(self) -> list[Step]:
         return [
