@@ -85,9 +85,9 @@ def test_demo_then_report_every_pipeline_section(crm: str, tmp_path: Path) -> No
 
 
 def test_seeded_runs_find_the_world_effect_and_no_other() -> None:
-    seeds = [1, 2, 3, 4]
-    with_effect = lift_over_seeds("salesforce", seeds, 100, 0.8)["opportunity_lift"]
-    none = lift_over_seeds("salesforce", seeds, 100, 0.0)["opportunity_lift"]
+    seeds = [1, 2, 3]
+    with_effect = lift_over_seeds("salesforce", seeds, 300, 0.8)["opportunity_lift"]
+    none = lift_over_seeds("salesforce", seeds, 300, 0.0)["opportunity_lift"]
     assert with_effect["exposed"] >= 30, with_effect
     assert with_effect["holdout"] >= 30, with_effect
     assert with_effect["lift"] > 0, with_effect
