@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # a tracked link's short URL (SMSYNC_PUBLIC_BASE_URL/l/<token>) answers 404 after this
     link_ttl_days: float = Field(default=30.0, gt=0, le=3_650)
     ca_file: Path | None = None
+    # a hand-run sidecar lives on the sandbox's clock (its `/__sandbox/clock` URL), so SLA
+    # breaches and quiet hours can be tried by moving it; never set against a real org
+    sandbox_clock_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     api_usage_stop_share: float = Field(default=0.8, gt=0, le=1)
@@ -140,7 +143,13 @@ class Settings(BaseSettings):
         default="https://api.twilio.com", validation_alias=AliasChoices("TWILIO_BASE_URL")
     )
 
-    @field_validator("sf_login_url", "hubspot_base_url", "twilio_base_url", "public_base_url")
+    @field_validator(
+        "sf_login_url",
+        "hubspot_base_url",
+        "twilio_base_url",
+        "public_base_url",
+        "sandbox_clock_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

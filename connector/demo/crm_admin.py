@@ -95,6 +95,40 @@ class CrmAdmin:
                 f" {r.status_code} {r.text[:300]}"
             )
 
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One REST call on the CRM by a simulated person (counted like `edit`); `path`
+        below the vendor's base URL. Returns the JSON answer ({} when empty); raises on a
+        refusal."""
+        stats = self.sandbox.state.stats
+        calls, written = stats.calls(self.vendor), stats.records_written(self.vendor)
+        try:
+            r = self._call(method, path, body)
+        finally:
+            self.calls += stats.calls(self.vendor) - calls
+            self.written += stats.records_written(self.vendor) - written
+        if r.status_code not in (200, 201, 204):
+            raise RuntimeError(
+                f"demo: the {self.vendor} sandbox refused {method} {path}:"
+                f" {r.status_code} {r.text[:300]}"
+            )
+        return r.json() if r.content else {}
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> requests.Response:
+        url = f"{self.sandbox.urls[self.vendor]}{path}"
+        if self.vendor == "salesforce":
+            r = self._salesforce().request(method, url, json=body, timeout=30)
+            if r.status_code == 401:  # the session expired as the clock moved
+                self._sf = None
+                r = self._salesforce().request(method, url, json=body, timeout=30)
+            return r
+        r = self._hubspot().request(method, url, json=body, timeout=30)
+        for _ in range(RATE_LIMIT_TRIES):
+            if r.status_code != 429:
+                break
+            self.sandbox.state.clock.advance(float(r.headers.get("Retry-After") or 2))
+            r = self._hubspot().request(method, url, json=body, timeout=30)
+        return r
+
     def _salesforce(self) -> requests.Session:
         if self._sf is None:
             self._sf = self.sandbox.salesforce_session()

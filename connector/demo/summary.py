@@ -13,6 +13,7 @@ from rich.table import Table
 
 from connector.demo import reps
 from connector.demo.crm_admin import CrmAdmin
+from connector.demo.funnel import PipelineCounts
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
@@ -47,6 +48,7 @@ class Summary:
     sla_met: int = 0
     sla_missed: int = 0
     link_clicks: int = 0  # counted: people, not previewers (connector/demo/clicks.py)
+    pipeline: PipelineCounts = field(default_factory=lambda: PipelineCounts(0, 0, 0))
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     # contacts texted per play variant ("speed_to_lead/direct"), as the report counts them
@@ -77,6 +79,9 @@ class Summary:
             "sla_met": self.sla_met,
             "sla_missed": self.sla_missed,
             "link_clicks": self.link_clicks,
+            "meetings": self.pipeline.meetings,
+            "opportunities": self.pipeline.opportunities,
+            "won": self.pipeline.won,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -282,6 +287,9 @@ def render(summary: Summary, console: Console) -> None:
         ("SLAs met / missed", f"{summary.sla_met} / {summary.sla_missed}", "SLA timers"),
         ("tracked-link clicks (people)", f"{summary.link_clicks}", "link clicks: counted"),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
+        ("meetings held", f"{summary.pipeline.meetings}", "pipeline pulled from the CRM"),
+        ("opportunities", f"{summary.pipeline.opportunities}", "pipeline pulled from the CRM"),
+        ("won", f"{summary.pipeline.won}", "pipeline pulled from the CRM"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),
         (

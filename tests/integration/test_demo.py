@@ -38,6 +38,9 @@ KEYS = {
     "sla_missed",
     "variants_sent",
     "link_clicks",
+    "meetings",
+    "opportunities",
+    "won",
     "wall_s",
 }
 
