@@ -29,6 +29,11 @@ RETRY_LEDGER_OPEN = Gauge(
 )
 SMS_DECISIONS = Counter("smsync_sms_decisions_total", "Governance decisions", ["verdict", "reason"])
 WEBHOOKS = Counter("smsync_webhooks_total", "Webhooks received", ["kind", "outcome"])
+LINK_CLICKS = Counter(
+    "smsync_link_clicks_total",
+    "Tracked-link requests: counted, previewer, too_fast, repeat, not_found",
+    ["outcome"],
+)
 INTAKE_SECONDS = Histogram(
     "smsync_webhook_intake_seconds", "From request to inbox commit", ["kind"]
 )

@@ -79,6 +79,40 @@ class PipelinePort(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RepSendRecord:
+    """A text a rep asked the CRM to send (the mapping's `rep_send:` record): the record's
+    own id, the person it is on (None: on no Lead/Contact), the rep (its owner) and body."""
+
+    id: str
+    contact: CrmRef | None
+    owner_id: str | None
+    body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RepSendOutcome:
+    """What smsync writes back on a rep's send record: the result in words and whether
+    the record is finished (its status moves to the mapping's done value)."""
+
+    id: str
+    result: str
+    done: bool
+
+
+@runtime_checkable
+class RepSendPort(Protocol):
+    def rep_sends(self, limit: int) -> list[RepSendRecord]:
+        """Records waiting to be sent (status = the mapping's send value), oldest first:
+        ONE targeted query (SOQL on Task; a HubSpot tasks search), plus one association
+        read on HubSpot when it finds any."""
+        ...
+
+    def settle_rep_sends(self, outcomes: Sequence[RepSendOutcome]) -> set[str]:
+        """Write each outcome on its record (one batch call per 200/100); the ids written."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
     """A CRM user who can own records: what templates address the rep by."""
 

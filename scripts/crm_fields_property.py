@@ -3,7 +3,8 @@
     python scripts/crm_fields_property.py --examples 2000
 
 Runs tests/integration/test_crm_fields_property.py with SMSYNC_FIELDS_EXAMPLES set (random
-sequences of replies, rep actions in the CRM, sweeps and pulls per CRM; after every step
+sequences of replies, rep actions in the CRM (a task closed, a text back from the CRM),
+sweeps and pulls per CRM; after every step
 the kept fields read back from the sandbox equal the store's). `make test` runs 25 per CRM.
 `--crm salesforce` runs one CRM. The last line is one JSON object: {examples_per_crm, crms,
 passed, failed, wall_s, per_sequence_ms} (the wall time includes seeding each sandbox)."""

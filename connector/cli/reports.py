@@ -68,7 +68,9 @@ def report(
     response: from a reply that needed a person to the first manual text or completed
     follow-up task, wall-clock and business hours; SLA met % over closed timers. Play
     conversion and lift (95% interval) are over the play's treated arm, or its texted
-    contacts when it has no holdout. README, "Measuring outcomes", has every definition.
+    contacts when it has no holdout. Plays with variants: each variant's rates and its
+    difference to the other variants and the holdout (95% interval, or too small to judge).
+    README, "Measuring outcomes", has every definition.
     """
     from rich.console import Console
 

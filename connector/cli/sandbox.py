@@ -16,7 +16,7 @@ from connector.errors import ConfigError, SmsyncError
 
 
 @app.command()
-def demo(
+def demo(  # noqa: PLR0917 (typer options)
     crm: Annotated[str, typer.Option(help="salesforce or hubspot")] = "salesforce",
     contacts: Annotated[int, typer.Option(min=10)] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
@@ -24,6 +24,16 @@ def demo(
         Path | None,
         typer.Option(help="Keep the demo's SQLite database here (a new file), e.g. for report"),
     ] = None,
+    effect: Annotated[
+        float,
+        typer.Option(
+            help="What a play's text adds to a contact's chance of booking a meeting"
+            " (the world's true lift; 0 = texts change nothing)"
+        ),
+    ] = 0.35,
+    seed: Annotated[
+        int, typer.Option(min=0, help="The world's seed: the records and who books, shows, wins")
+    ] = 7,
 ) -> None:
     """Run the real connector against the embedded sandbox on SQLite, end to end."""
     from connector import logs
@@ -33,7 +43,7 @@ def demo(
         fail(f"demo: --crm must be one of {', '.join(CRMS)} (got {crm!r})")
     logs.configure("warning")  # the progress bars and the summary are the demo's output
     try:
-        run_demo(crm, contacts, as_json=as_json, keep_db=keep_db)
+        run_demo(crm, contacts, as_json=as_json, keep_db=keep_db, effect=effect, seed=seed)
     except (SmsyncError, ValueError) as exc:
         fail(f"demo: {exc}", 2 if isinstance(exc, ConfigError | ValueError) else 1)
 

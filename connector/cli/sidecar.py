@@ -62,7 +62,7 @@ def sync(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    for name in ("pull", "send", "reconcile", "ingest", "writeback", "sweep"):
+    for name in ("pull", "rep_send", "send", "reconcile", "ingest", "writeback", "sweep"):
         if report.get(name) is not None:
             typer.echo(f"{name}: {json.dumps(report[name])}")
     if dry_run:

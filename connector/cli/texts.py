@@ -21,6 +21,7 @@ def send(
     """A manual send, governed like every other."""
     from connector.clock import UtcClock
     from connector.config import load_settings
+    from connector.engine.links import LinkMaker
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
     from connector.runtime.wiring import open_store, sms_adapter, worker_id
@@ -45,6 +46,7 @@ def send(
                 body=body,
                 dry_run=dry_run,
                 worker_id=worker_id(),
+                links=LinkMaker.from_settings(settings),
             )
     except UnknownContactError as exc:
         fail(f"send: {exc}")

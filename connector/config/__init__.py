@@ -22,6 +22,7 @@ from connector.config.mapping_loader import (
     mapping_json_schema,
     validate_mapping_paths,
 )
+from connector.config.mapping_rep_send import RepSend
 from connector.config.mapping_routing import BusinessHours
 from connector.config.mapping_schema import MappingConfig
 from connector.config.settings import (
@@ -53,6 +54,7 @@ __all__ = [
     "BusinessHours",
     "FieldMap",
     "MappingConfig",
+    "RepSend",
     "Settings",
     "YamlDocument",
     "YamlPath",

@@ -94,6 +94,12 @@ class LanguageSpec(Strict):
     phrases: tuple[PhraseText, ...] = Field(
         (), description="Phrases of revocation, matched as consecutive words."
     )
+    help_text: HelpText | None = Field(
+        None, description="The HELP answer to a contact whose language segment is this one."
+    )
+    opt_out_confirmation: ConfirmationText | None = Field(
+        None, description="The opt-out confirmation in this language."
+    )
 
     @model_validator(mode="after")
     def _one_meaning(self) -> Self:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo
 from connector.config.mapping_dispositions import Dispositions, Rule
 from connector.config.mapping_fields import ContactObject, ContactObjects, FieldMap, ValueMaps
 from connector.config.mapping_pipeline import Pipeline
+from connector.config.mapping_rep_send import RepSend
 from connector.config.mapping_routing import RoutingSettings, SlaPolicy, SlaSettings
 from connector.config.mapping_tasks import Activity, JourneyMoves, TaskSettings
 from connector.config.mapping_types import (
@@ -51,6 +52,7 @@ def _crm_branch(crm: str) -> dict[str, Any]:
         "properties": {
             "objects": {"items": {"properties": {"name": {"enum": list(CONTACT_OBJECTS[crm])}}}},
             "activity": {"properties": {"object": {"enum": list(ACTIVITY_OBJECTS[crm])}}},
+            "rep_send": {"properties": {"object": {"enum": list(TASK_OBJECTS[crm])}}},
             "tasks": {
                 "properties": {
                     "object": {"enum": list(TASK_OBJECTS[crm])},
@@ -108,6 +110,9 @@ class MappingConfig(Strict):
     )
     pipeline: Pipeline | None = Field(
         None, description="Opportunities (deals), their contacts and stages, for the report."
+    )
+    rep_send: RepSend | None = Field(
+        None, description="How a rep texts back from the CRM (a task of the mapped kind)."
     )
 
     @classmethod

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from connector.config.mapping_schema import MappingConfig
 from connector.config.plays_fields import closest, field_problems, mapped_fields
+from connector.config.plays_links import link_problems
 from connector.config.plays_schema import PlaysConfig
+from connector.config.plays_variants import language_problems, template_paths
 from connector.config.validation import validate_document
 from connector.config.yaml_source import YamlDocument, YamlPath, format_path, read_yaml
 from connector.domain.purposes import BUILTIN_PURPOSES
@@ -64,33 +66,44 @@ def _token_problems(doc: YamlDocument, source: str, mapping: MappingConfig | Non
     locator = _Locator(doc, source)
     problems: list[Problem] = []
     for index, play in enumerate(plays):
-        template = play.get("template") if isinstance(play, dict) else None
-        if not isinstance(template, dict) or not isinstance(template.get("text"), str):
-            continue
-        text: str = template["text"]
-        declared = template.get("tokens")
-        declared_names = set(declared) if isinstance(declared, dict) else None
-        path: YamlPath = ("plays", index, "template", "text")
-        uses, bad = scan(text)
-        pieces = [u.raw for u in uses]
-        reported: set[str] = set()
-        for use, (line, col) in zip(uses, locator.position(path, pieces), strict=True):
-            message = _token_message(use.name, declared_names, allowed)
-            if message and use.name not in reported:
-                reported.add(use.name)
-                problems.append(Problem(doc.file, line, col, f"{format_path(path)}: {message}"))
-        for line, col in locator.position(
-            path, ["$" + text[b.offset + 1 : b.offset + 2] for b in bad]
-        ):
-            problems.append(
-                Problem(
-                    doc.file,
-                    line,
-                    col,
-                    f"{format_path(path)}: a '$' is not followed by a token name; write $$"
-                    " for a dollar sign, or ${name} for a token",
-                )
+        # the play's template, its translations and its variants' (plays_variants)
+        for path, template in template_paths(play, index):
+            problems.extend(_template_problems(doc, locator, path, template, allowed))
+    return problems
+
+
+def _template_problems(
+    doc: YamlDocument,
+    locator: _Locator,
+    path: YamlPath,
+    template: dict[str, object],
+    allowed: list[str] | None,
+) -> list[Problem]:
+    """One template's tokens, each located at the token itself."""
+    text = template.get("text")
+    if not isinstance(text, str):
+        return []
+    declared = template.get("tokens")
+    declared_names = set(declared) if isinstance(declared, dict) else None
+    uses, bad = scan(text)
+    pieces = [u.raw for u in uses]
+    reported: set[str] = set()
+    problems: list[Problem] = []
+    for use, (line, col) in zip(uses, locator.position(path, pieces), strict=True):
+        message = _token_message(use.name, declared_names, allowed)
+        if message and use.name not in reported:
+            reported.add(use.name)
+            problems.append(Problem(doc.file, line, col, f"{format_path(path)}: {message}"))
+    for line, col in locator.position(path, ["$" + text[b.offset + 1 : b.offset + 2] for b in bad]):
+        problems.append(
+            Problem(
+                doc.file,
+                line,
+                col,
+                f"{format_path(path)}: a '$' is not followed by a token name; write $$"
+                " for a dollar sign, or ${name} for a token",
             )
+        )
     return problems
 
 
@@ -147,6 +160,8 @@ def check_plays(
             set(problems)
             | set(_token_problems(doc, doc.text, mapping))
             | set(_purpose_problems(doc))
+            | set(language_problems(doc))
+            | set(link_problems(doc, doc.text))
             | set(field_problems(doc, mapping) if mapping is not None else ()),
             key=lambda p: (p.line, p.col, p.message),
         )

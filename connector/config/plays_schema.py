@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from connector.config.keywords_schema import LanguageCode
 from connector.config.plays_policy import CapsSpec, PolicySpec, PredicateOpName, PredicateSpec
 from connector.config.values import Duration, SnakeName, Strict, fail
 
@@ -58,6 +59,10 @@ class FormSpec(Strict):
     form: str | None = Field(None, min_length=1, description="Form name; omit for any form.")
 
 
+class LinkClickedSpec(Strict):
+    link: SnakeName | None = Field(None, description="A declared link's name; omit for any.")
+
+
 _TRIGGERS = (
     "field_changed",
     "stage_entered",
@@ -65,6 +70,7 @@ _TRIGGERS = (
     "date_approaching",
     "inactive_days",
     "form_submitted",
+    "link_clicked",
 )
 
 
@@ -79,6 +85,9 @@ class TriggerSpec(Strict):
     date_approaching: DateOffsetSpec | None = Field(None, description="A date minus an offset.")
     inactive_days: int | None = Field(None, ge=1, description="No activity for this many days.")
     form_submitted: FormSpec | None = Field(None, description="A web form was submitted.")
+    link_clicked: LinkClickedSpec | None = Field(
+        None, description="A person clicked a tracked link (bots and previewers never count)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -126,6 +135,69 @@ class TemplateSpec(Strict):
     )
 
 
+class VariantTimingSpec(Strict):
+    """What a variant changes of the play's timing; omitted keys keep the play's."""
+
+    delay: Duration | None = Field(None, description="Wait this long after the trigger.")
+    business_hours_only: bool | None = Field(None, description="Send only in business_hours.")
+    outside_window: Literal["defer", "drop"] | None = Field(
+        None, description="Outside quiet hours: defer to the next opening, or drop."
+    )
+
+
+class VariantSpec(Strict):
+    """One arm of the play's experiment: its weight and what it sends differently."""
+
+    name: SnakeName = Field(description="Variant name, shown by explain and the report.")
+    weight: float = Field(ge=0, description="Share of the treated contacts (relative).")
+    template: TemplateSpec | None = Field(
+        None, description="Its text in the play's fallback language; omitted: the play's."
+    )
+    translations: Mapping[LanguageCode, TemplateSpec] = Field(
+        default_factory=dict, description="Its text in each of the play's other languages."
+    )
+    timing: VariantTimingSpec | None = Field(None, description="Delay and timing window.")
+    cooldown: Duration | None = Field(None, description="Cadence: no repeat within this.")
+
+    @model_validator(mode="after")
+    def _translations_need_template(self) -> Self:
+        if self.translations and self.template is None:
+            raise fail(
+                f"variant {self.name} has translations but no template; give its text in"
+                " the play's fallback language under template"
+            )
+        return self
+
+
+def _variant_weights(variants: tuple[VariantSpec, ...]) -> tuple[VariantSpec, ...]:
+    names = [v.name for v in variants]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise fail(f"variant {', '.join(twice)} defined more than once; names must be unique")
+    if variants and sum(v.weight for v in variants) <= 0:
+        raise fail("the variants' weights are all 0, so no contact could get one; give one > 0")
+    return variants
+
+
+class LinkSpecModel(Strict):
+    """A tracked link: `${link:NAME}` in the template (or the URL written out plainly)
+    becomes a short per-message URL on the sidecar that redirects here."""
+
+    url: str = Field(
+        min_length=1, pattern=r"^https?://[^\s/$.?#][^\s]*$", description="Destination URL."
+    )
+    utm: Mapping[str, str] = Field(
+        default_factory=dict,
+        description="Query parameters added to the destination, e.g. utm_source: sms.",
+    )
+    high_intent: bool = Field(
+        default=False, description="true: a click also gives the owner a follow-up task."
+    )
+    talk_track: str | None = Field(
+        None, min_length=1, description="What the click's task suggests the owner say."
+    )
+
+
 class PlaySpec(Strict):
     name: SnakeName = Field(description="Play name, lower_snake_case; also the motion name.")
     owner_team: str = Field(min_length=1, description="Team accountable for the play.")
@@ -139,6 +211,18 @@ class PlaySpec(Strict):
     trigger: TriggerSpec = Field(description="The CRM signal that starts it.")
     timing: TimingSpec = Field(default_factory=TimingSpec, description="Delay, hours, expiry.")
     template: TemplateSpec = Field(description="The text and its tokens.")
+    language: LanguageCode = Field(
+        "en", description="The language of template: the fallback for any other language."
+    )
+    translations: Mapping[LanguageCode, TemplateSpec] = Field(
+        default_factory=dict,
+        description="The template in other languages, chosen by the contact's language segment.",
+    )
+    variants: Annotated[tuple[VariantSpec, ...], AfterValidator(_variant_weights)] = Field(
+        (),
+        description="Experiment arms: each treated contact gets one, by weight, for good"
+        " (a stable hash of the contact and the play); the holdout stays outside them.",
+    )
     cooldown: Duration = Field(timedelta(0), description="No repeat to a contact within this.")
     holdout_percent: float = Field(
         0.0, ge=0, le=100, description="Share of contacts held out, for measurement."
@@ -151,6 +235,9 @@ class PlaySpec(Strict):
         None,
         description="task: when quiet hours, expiry or missing consent drop the text, the"
         " owner gets one task to call instead, with the reason (for high-priority plays).",
+    )
+    links: Mapping[SnakeName, LinkSpecModel] = Field(
+        default_factory=dict, description="Tracked links the templates may name, by name."
     )
 
 

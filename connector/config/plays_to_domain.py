@@ -6,19 +6,23 @@ from __future__ import annotations
 from datetime import time
 
 from connector.config.keywords_schema import KeywordsSpec
+from connector.config.plays_links import with_params
 from connector.config.plays_policy import CapsSpec, PredicateSpec, StateRulesSpec, WindowSpec
 from connector.config.plays_schema import (
     OutcomeSpec,
     PlaysConfig,
     PlaySpec,
     StageSpec,
+    TemplateSpec,
     TriggerSpec,
+    VariantSpec,
 )
 from connector.config.values import ALL_WEEKDAYS
 from connector.domain.caps import FrequencyCaps
 from connector.domain.disclosure import OptOutInstruction
 from connector.domain.keyword_replies import AnsweredBy, KeywordPolicy
 from connector.domain.keywords import KeywordRules, Vocabulary
+from connector.domain.links import LinkSpec
 from connector.domain.plays import (
     LIFECYCLE_STAGE,
     FieldPredicate,
@@ -43,6 +47,7 @@ from connector.domain.quiet_hours import Window
 from connector.domain.state_pack import PACKS
 from connector.domain.state_rules import StateRule, StateRules, SubjectCap
 from connector.domain.templates import Template, TokenSpec
+from connector.domain.variants import Variant
 
 
 def _window(spec: WindowSpec) -> Window:
@@ -88,8 +93,42 @@ def _trigger(spec: TriggerSpec) -> Trigger:
         return Trigger(TriggerKind.DATE_APPROACHING, field=offset.field, before=offset.before)
     if spec.inactive_days is not None:
         return Trigger(TriggerKind.INACTIVE, days=spec.inactive_days)
+    return _form_or_click(spec)
+
+
+def _form_or_click(spec: TriggerSpec) -> Trigger:
+    if spec.link_clicked is not None:
+        return Trigger(TriggerKind.LINK_CLICKED, form=spec.link_clicked.link)
     form = spec.form_submitted.form if spec.form_submitted is not None else None
     return Trigger(TriggerKind.FORM_SUBMITTED, form=form)
+
+
+def _template(spec: TemplateSpec) -> Template:
+    return Template(
+        spec.text,
+        {
+            name: TokenSpec(required=t.required, fallback=t.fallback)
+            for name, t in spec.tokens.items()
+        },
+    )
+
+
+def _variant(spec: VariantSpec) -> Variant:
+    timing = spec.timing
+    return Variant(
+        name=spec.name,
+        weight=spec.weight,
+        template=_template(spec.template) if spec.template is not None else None,
+        translations={k: _template(t) for k, t in spec.translations.items()},
+        delay=timing.delay if timing is not None else None,
+        business_hours_only=timing.business_hours_only if timing is not None else None,
+        outside_window=(
+            OutsideWindow(timing.outside_window)
+            if timing is not None and timing.outside_window is not None
+            else None
+        ),
+        cooldown=spec.cooldown,
+    )
 
 
 def to_play(spec: PlaySpec) -> Play:
@@ -106,19 +145,26 @@ def to_play(spec: PlaySpec) -> Play:
             expires_after=timing.expires_after,
             outside_window=OutsideWindow(timing.outside_window),
         ),
-        template=Template(
-            spec.template.text,
-            {
-                name: TokenSpec(required=t.required, fallback=t.fallback)
-                for name, t in spec.template.tokens.items()
-            },
-        ),
+        template=_template(spec.template),
         cooldown=spec.cooldown,
         holdout_percent=spec.holdout_percent,
         caps=_caps(spec.caps) if spec.caps is not None else None,
         exclusions=tuple(_predicate(p) for p in spec.exclusions),
         purpose=spec.purpose,
         on_drop=spec.on_drop,
+        variants=tuple(_variant(v) for v in spec.variants),
+        language=spec.language,
+        translations={k: _template(t) for k, t in spec.translations.items()},
+        links={
+            name: LinkSpec(
+                name,
+                link.url,
+                with_params(link.url, link.utm),
+                link.high_intent,
+                link.talk_track,
+            )
+            for name, link in spec.links.items()
+        },
     )
 
 
@@ -137,6 +183,10 @@ def to_keywords(spec: KeywordsSpec) -> KeywordPolicy:
         answered_by=AnsweredBy(spec.answered_by),
         help_text=spec.help_text,
         opt_out_confirmation=spec.opt_out_confirmation,
+        help_by_language={k: w.help_text for k, w in spec.languages.items() if w.help_text},
+        confirmation_by_language={
+            k: w.opt_out_confirmation for k, w in spec.languages.items() if w.opt_out_confirmation
+        },
         rules=KeywordRules.extended(vocabularies),
     )
 

@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str | None = None
+    # a tracked link's short URL (SMSYNC_PUBLIC_BASE_URL/l/<token>) answers 404 after this
+    link_ttl_days: float = Field(default=30.0, gt=0, le=3_650)
     ca_file: Path | None = None
+    # a hand-run sidecar lives on the sandbox's clock (its `/__sandbox/clock` URL), so SLA
+    # breaches and quiet hours can be tried by moving it; never set against a real org
+    sandbox_clock_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     api_usage_stop_share: float = Field(default=0.8, gt=0, le=1)
@@ -60,6 +65,8 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=300.0, gt=0, le=86_400)
     sweep_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     gauges_interval_s: float = Field(default=15.0, gt=0, le=86_400)
+    # reps' texts from the CRM (mapping `rep_send:`): one targeted query per pass
+    rep_send_interval_s: float = Field(default=15.0, gt=0, le=86_400)
     shutdown_timeout_s: float = Field(default=25.0, gt=0, le=3_600)
     ready_cache_s: float = Field(default=5.0, ge=0, le=600)
     # How long a claimed inbox or SMS-outbox row (claim_lease_s) or CRM-outbox batch
@@ -114,6 +121,9 @@ class Settings(BaseSettings):
     sf_query_batch_size: int = Field(
         default=2000, ge=200, le=2000, validation_alias=AliasChoices("SF_QUERY_BATCH_SIZE")
     )
+    # above this many changed rows of one object a pull reads them with a Bulk API 2.0
+    # query job instead of REST pages (0: never); SMSYNC_SF_BULK_THRESHOLD
+    sf_bulk_threshold: int = Field(default=10_000, ge=0, le=100_000_000)
 
     hubspot_access_token: SecretStr | None = _vendor("HUBSPOT_ACCESS_TOKEN")
     # OAuth instead of a private-app token: the refresh token (rotated copies persist in the
@@ -133,7 +143,13 @@ class Settings(BaseSettings):
         default="https://api.twilio.com", validation_alias=AliasChoices("TWILIO_BASE_URL")
     )
 
-    @field_validator("sf_login_url", "hubspot_base_url", "twilio_base_url", "public_base_url")
+    @field_validator(
+        "sf_login_url",
+        "hubspot_base_url",
+        "twilio_base_url",
+        "public_base_url",
+        "sandbox_clock_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -141,7 +141,33 @@ def plan(
         created.add((obj, ext.lower()))
         if facts.field(obj, ext) is None:
             steps.append(_create(facts.crm, obj, ext, "external_id", []))
+    steps.extend(_rep_send_steps(mapping, facts, created))
     return steps
+
+
+def _rep_send_steps(
+    mapping: MappingConfig, facts: OrgFacts, created: set[tuple[str, str]]
+) -> Iterator[Step]:
+    """The `rep_send:` record: its result field, and the kind and status values."""
+    cfg = mapping.rep_send
+    if cfg is None:
+        return
+    for name, kind, values in (
+        (cfg.result_field, "text", []),
+        (cfg.kind_field, "picklist", [cfg.kind]),
+        (cfg.status_field, "picklist", [cfg.send_status, cfg.done_status]),
+    ):
+        wanted = [v for v in values if v]
+        if name is None or (cfg.object, name.lower()) in created:
+            continue
+        found = facts.field(cfg.object, name)
+        if found is None:
+            created.add((cfg.object, name.lower()))
+            yield _create(facts.crm, cfg.object, name, kind, wanted)
+        elif found.values is not None:
+            missing = [v for v in wanted if v not in found.values]
+            if missing:
+                yield _add_values(facts.crm, cfg.object, found.name, sorted(found.values), missing)
 
 
 def _create(crm: str, obj: str, name: str, kind: str, values: list[str]) -> Step:

@@ -19,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from connector.demo.funnel import DEFAULT_EFFECT, Funnel, check_effect, pipeline_counts
 from connector.demo.scenario import START, Day
 from connector.demo.summary import Summary, collect, render
 from connector.demo.world import DemoWorld
@@ -27,8 +28,18 @@ CRMS = ("salesforce", "hubspot")
 
 
 def run_demo(
-    crm: str, contacts: int, *, as_json: bool = False, keep_db: Path | None = None
+    crm: str,
+    contacts: int,
+    *,
+    as_json: bool = False,
+    keep_db: Path | None = None,
+    effect: float = DEFAULT_EFFECT,
+    seed: int = 7,
+    plays: Path | None = None,
 ) -> Summary:
+    """`plays`: another plays file than the shipped one (the seeded-runs lift test
+    widens the holdouts with it)."""
+    check_effect(effect)
     if crm not in CRMS:
         raise ValueError(f"--crm must be one of {', '.join(CRMS)}")
     if contacts < 10:
@@ -36,9 +47,10 @@ def run_demo(
     started = time.monotonic()
     err = Console(stderr=True)
     out = Console(soft_wrap=True)
-    with DemoWorld(crm, contacts, START, keep_db=keep_db) as world:
+    with DemoWorld(crm, contacts, START, seed=seed, keep_db=keep_db, plays=plays) as world:
         day = Day(world, contacts)
-        steps = day.steps()
+        funnel = Funnel(world, day.admin, effect=effect, seed=seed)
+        steps = day.steps() + funnel.steps()
         progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -68,6 +80,7 @@ def run_demo(
                 progress.remove_task(jobs)
                 progress.advance(overall, 1)
         summary = collect(world, day.admin, contacts, day.consent_baseline)
+        summary.pipeline = pipeline_counts(world)
         day.admin.close()
     summary.wall_s = time.monotonic() - started
     render(summary, out)

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import requests
 import sqlalchemy as sa
 
+from connector.demo import reps
+from connector.demo.clicks import click_through
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.world import World
 from connector.domain.governance import number_facts
@@ -51,12 +53,15 @@ REPLIES: tuple[str, ...] = (
 # What a meeting confirmation ("Reply YES to confirm") gets back.
 CONFIRM = "YES"
 # People who were never texted write in too: opt-outs in any wording, and HELP.
+# One asks for a call: a task and an SLA that no play's text prompted, for the reps.
+ASKING = "Saw your ad, I'm interested. Can someone call me?"
 UNPROMPTED: tuple[str, ...] = (
     "please stop texting me",
     "No me envíes más mensajes",
     "STPO",
     "help please",
     "STOP",
+    ASKING,
 )
 MEETING_PLAY = "meeting_confirmation"
 UNKNOWN_NUMBERS = ("+12025550143", "+12025550187", "+13125550123", "+14155550199")
@@ -98,10 +103,13 @@ class Day:
             Step(local(7, 45), "07:45 early stage changes (quiet hours)", self.early_stages),
             Step(local(10, 0), "10:00 stage changes and meetings booked", self.morning),
             Step(local(10, 3), "10:03 plays send, carriers report back", self.send_and_tick),
+            Step(local(10, 20), "10:20 prospects open the pricing link", self.clicks),
             Step(local(10, 30), "10:30 replies arrive", self.replies),
             Step(local(11, 0), "11:00 later plays for people who said STOP", self.after_stop),
+            Step(local(11, 15), "11:15 reps text back from the CRM", self.reps_on_time),
             Step(local(13, 0), "13:00 midday cycle", self.cycle),
             Step(local(17, 45), "17:45 SLA sweep: unanswered replies breach", self.cycle),
+            Step(local(18, 0), "18:00 reps text back late (SLA breached)", self.reps_late),
             Step(local(22, 0), "22:00 late changes (deferred or dropped)", self.late),
             Step(local(22, 3), "22:03 west-coast texts go out", self.send_and_tick),
             Step(local(8, 5, days=1), "08:05 next day: deferred texts go out", self.send_and_tick),
@@ -136,6 +144,9 @@ class Day:
         progress(ticked)
         return ticked
 
+    def clicks(self, progress: Callable[[int], None]) -> int:
+        return click_through(self.world, progress)
+
     def replies(self, progress: Callable[[int], None]) -> int:
         texted = self._texted()
         booked = [p for p, plays in texted if MEETING_PLAY in plays]
@@ -158,7 +169,7 @@ class Day:
         for i, person in enumerate(quiet[: max(len(UNPROMPTED), self.contacts // 50)]):
             body = UNPROMPTED[i % len(UNPROMPTED)]
             self._inbound(person.phone, body)
-            if not body.startswith("help"):
+            if not body.startswith("help") and body != ASKING:
                 self.stopped.append(person)
             sent += 1
             progress(1)
@@ -173,6 +184,26 @@ class Day:
     def after_stop(self, progress: Callable[[int], None]) -> int:
         targets = [p for p in self.stopped if p.journey != "meeting_booked"]
         done = self._book(targets, local(16, 0), progress)
+        self._pull_and_cycle()
+        return done
+
+    def reps_on_time(self, progress: Callable[[int], None]) -> int:
+        return self._reps(breached=False, progress=progress)
+
+    def reps_late(self, progress: Callable[[int], None]) -> int:
+        return self._reps(breached=True, progress=progress)
+
+    def _reps(self, *, breached: bool, progress: Callable[[int], None]) -> int:
+        """Reps answer from the CRM (`connector/demo/reps.py`): a third of the waiting
+        replies in time, the rest left to breach at 17:45; half of those late."""
+        cfg = self.world.mapping.rep_send
+        if cfg is None:
+            return 0
+        waiting = reps.waiting(self.world.store, breached=breached)
+        share = (len(waiting) + 1) // 2 if breached else max(1, len(waiting) // 3)
+        desk = reps.RepDesk(self.admin, cfg, reps.owners_in(self.world.store))
+        done = desk.answer(waiting[:share], int(self.world.now.timestamp() * 1000))
+        progress(done)
         self._pull_and_cycle()
         return done
 

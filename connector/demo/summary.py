@@ -11,12 +11,15 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from connector.demo import reps
 from connector.demo.crm_admin import CrmAdmin
+from connector.demo.funnel import PipelineCounts
 from connector.demo.world import World
 from connector.domain.keywords import DEFAULT_OPT_OUT
 from connector.domain.revocation import words
-from connector.store import decisions
+from connector.store import decisions, links
 from connector.store import tables as tb
+from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
 
 MEETING_PLAY = "meeting_confirmation"
 
@@ -41,8 +44,15 @@ class Summary:
     opt_out_confirmations: int = 0
     natural_language_opt_outs: int = 0
     meeting_confirmations_converted: int = 0
+    rep_replies: int = 0  # send records in the CRM that read "sent" (connector/demo/reps.py)
+    sla_met: int = 0
+    sla_missed: int = 0
+    link_clicks: int = 0  # counted: people, not previewers (connector/demo/clicks.py)
+    pipeline: PipelineCounts = field(default_factory=lambda: PipelineCounts(0, 0, 0))
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # contacts texted per play variant ("speed_to_lead/direct"), as the report counts them
+    variants_sent: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,9 +71,17 @@ class Summary:
             "duplicate_crm_records": self.duplicate_crm_records,
             "missing_crm_records": self.missing_crm_records,
             "help_answers": self.help_answers,
+            "variants_sent": dict(sorted(self.variants_sent.items())),
             "opt_out_confirmations": self.opt_out_confirmations,
             "natural_language_opt_outs": self.natural_language_opt_outs,
             "meeting_confirmations_converted": self.meeting_confirmations_converted,
+            "rep_replies": self.rep_replies,
+            "sla_met": self.sla_met,
+            "sla_missed": self.sla_missed,
+            "link_clicks": self.link_clicks,
+            "meetings": self.pipeline.meetings,
+            "opportunities": self.pipeline.opportunities,
+            "won": self.pipeline.won,
             "wall_s": round(self.wall_s, 2),
         }
 
@@ -179,6 +197,8 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         confirmations = _sent_with_prefix(conn, "opt_out_confirmation:")
         natural = _natural_opt_outs(conn)
         converted = _meetings_converted(conn)
+        arms = arm_members(conn, since=None, until=None, meeting=())
+        clicked = links.counts(conn).get(links.COUNTED, 0)
     dup_a, miss_a = _listing(world, "activity", activities)
     dup_t, miss_t = _listing(world, "task", task_ids)
     stats = world.sandbox.state.stats
@@ -201,7 +221,17 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
         opt_out_confirmations=confirmations,
         natural_language_opt_outs=natural,
         meeting_confirmations_converted=converted,
+        variants_sent=_variants_sent(arms),
+        link_clicks=clicked,
     )
+    figures = reps.figures(world)
+    summary.rep_replies = figures.rep_replies
+    summary.sla_met, summary.sla_missed = figures.sla_met, figures.sla_missed
+    if figures.rep_replies != figures.rep_texts_sent:
+        summary.notes.append(
+            f"{figures.rep_texts_sent} rep text(s) sent, but {figures.rep_replies} CRM send"
+            " record(s) read 'sent'"
+        )
     if unsettled:
         summary.notes.append(f"{unsettled} CRM write(s) still queued at the end of the day")
     if failed:
@@ -209,6 +239,15 @@ def collect(world: World, admin: CrmAdmin, contacts: int, consent_baseline: int)
             f"{failed} CRM write(s) failed or dead-lettered (see the retry ledger)"
         )
     return summary
+
+
+def _variants_sent(arms: list[ArmMember]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in arms:
+        if m.arm != HOLDOUT_ARM:
+            key = f"{m.play}/{m.arm}"
+            out[key] = out.get(key, 0) + int(m.sent)
+    return out
 
 
 def render(summary: Summary, console: Console) -> None:
@@ -235,12 +274,22 @@ def render(summary: Summary, console: Console) -> None:
         ("  opt-outs in other words", f"{summary.natural_language_opt_outs}", "consent ledger"),
         ("opt-out confirmations sent", f"{summary.opt_out_confirmations}", "SMS outbox: sent"),
         ("HELP answers sent", f"{summary.help_answers}", "SMS outbox: sent"),
+        *(
+            (f"texted in variant {arm}", f"{n}", "decision log + messages")
+            for arm, n in sorted(summary.variants_sent.items())
+        ),
         (
             "meeting confirmations confirmed",
             f"{summary.meeting_confirmations_converted}",
             "contact state",
         ),
+        ("reps' texts from the CRM", f"{summary.rep_replies}", "CRM send records: sent"),
+        ("SLAs met / missed", f"{summary.sla_met} / {summary.sla_missed}", "SLA timers"),
+        ("tracked-link clicks (people)", f"{summary.link_clicks}", "link clicks: counted"),
         ("SLA breaches (escalated)", f"{summary.sla_breaches}", "SLA timers"),
+        ("meetings held", f"{summary.pipeline.meetings}", "pipeline pulled from the CRM"),
+        ("opportunities", f"{summary.pipeline.opportunities}", "pipeline pulled from the CRM"),
+        ("won", f"{summary.pipeline.won}", "pipeline pulled from the CRM"),
         ("CRM API calls", f"{summary.crm_api_calls}", "sandbox stats"),
         ("CRM records written", f"{summary.crm_records_written}", "sandbox stats"),
         (

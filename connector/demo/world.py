@@ -27,6 +27,7 @@ import yaml
 from connector.config import MappingConfig, Settings, load_settings
 from connector.runtime.app import build_app
 from connector.runtime.jobs import JobFn
+from connector.runtime.links import link_routes
 from connector.runtime.readiness import Readiness, standard_checks
 from connector.runtime.registry import FACTORIES
 from connector.runtime.webhooks import webhook_routes
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
 DEMO_PLAYS = MAPPINGS / "plays.yaml"  # the shipped example plays, as an admin starts
 # The order of one pass of the data flow (planning runs inside the pull).
-CYCLE = ("pull", "send", "reconcile", "ingest", "writeback", "sweep", "writeback")
+CYCLE = ("pull", "rep_send", "send", "reconcile", "ingest", "writeback", "sweep", "writeback")
 
 
 class Served:
@@ -98,8 +99,13 @@ def sandbox_mapping(sandbox: Sandbox, crm: str, workdir: Path) -> Path:
     return target
 
 
-def demo_settings(
-    sandbox: Sandbox, crm: str, database_url: str, public_url: str, mapping: Path
+def demo_settings(  # noqa: PLR0917 (one more: the plays file)
+    sandbox: Sandbox,
+    crm: str,
+    database_url: str,
+    public_url: str,
+    mapping: Path,
+    plays: Path = DEMO_PLAYS,
 ) -> Settings:
     """Settings from the sandbox's `env()` as an operator would export them, plus the CRM,
     the temp database and the webhook app's URL; passed as overrides so that whatever the
@@ -112,7 +118,7 @@ def demo_settings(
         crm=crm,
         database_url=database_url,
         mappings=mapping,
-        plays=DEMO_PLAYS,
+        plays=plays,
         public_base_url=public_url,
         log_level="warning",
     )
@@ -149,7 +155,14 @@ class DemoWorld:
     database asked for with `keep_db` stays."""
 
     def __init__(
-        self, crm: str, contacts: int, at: datetime, *, seed: int = 7, keep_db: Path | None = None
+        self,
+        crm: str,
+        contacts: int,
+        at: datetime,
+        *,
+        seed: int = 7,
+        keep_db: Path | None = None,
+        plays: Path | None = None,
     ) -> None:
         """`keep_db`: put the SQLite database there and leave it (for `smsync report`);
         it must not exist yet, so a real store is never written to by the demo."""
@@ -159,6 +172,7 @@ class DemoWorld:
         self.contacts = contacts
         self.at = at
         self.seed = seed
+        self.plays = plays or DEMO_PLAYS
         self._tmp = Path(tempfile.mkdtemp(prefix="smsync-demo-"))
         self._db = keep_db.resolve() if keep_db is not None else self._tmp / "smsync.db"
         self._sandbox: Sandbox | None = None
@@ -189,11 +203,11 @@ class DemoWorld:
         sock = bind_loopback()
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         mapping_file = sandbox_mapping(sandbox, self.crm, self._tmp)
-        settings = demo_settings(sandbox, self.crm, db, url, mapping_file)
+        settings = demo_settings(sandbox, self.crm, db, url, mapping_file, self.plays)
         # the scenario runs each job itself, in order: nothing to wake
         parts = build(settings, store=store, clock=clock, require_sms=True)
         self._parts = parts
-        hooks = webhook_routes(settings, store, clock=clock)
+        hooks = [*webhook_routes(settings, store, clock=clock), *link_routes(store, clock=clock)]
         checks = standard_checks(settings, store, hubspot_tokens=parts.hubspot_tokens)
         self._served = Served(build_app(Readiness(checks, cache_s=5.0), webhooks=hooks), sock)
         self._served.start()

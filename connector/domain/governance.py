@@ -20,6 +20,12 @@ Checks run in this order; the first block wins, so the reason shown is the stron
                 `higher_priority_play`, `cooldown` (after not_now), `segment_excluded`
 6. holdout      `holdout` (the assignment is returned for every play evaluation)
 
+Before the checks, a treated contact of a play with variants gets its arm
+(`domain.variants`, after the holdout, which stays outside the variants): the arm's
+template, delay, timing window and cadence are what the checks see and what is sent. The
+template is the one in the contact's language (the `language` segment), else the play's
+fallback language's.
+
 Which checks apply to which kind of send:
 
     kind                  consent  number/data  timing+quiet  caps  suppression  holdout
@@ -41,8 +47,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from connector.domain import recipient
+from connector.domain import recipient, variants
 from connector.domain.caps import SendKind, SentRecord
+from connector.domain.disclosure import LANGUAGE_SEGMENT
 from connector.domain.governance_checks import (
     check_body,
     check_caps,
@@ -92,6 +99,13 @@ def evaluate(
     holdout = (
         assign(str(ctx.state.ref), play.name, play.holdout_percent) if play is not None else None
     )
+    # the holdout first; a treated contact's arm then decides what is sent and when
+    arm = variants.assign(str(ctx.state.ref), play) if play is not None else None
+    if holdout is not None and holdout.held_out:
+        arm = None
+    if play is not None and arm is not None:
+        play = variants.apply(play, variants.variant_named(play, arm.variant))
+        candidate = replace(candidate, play=play)
     zones: ZoneResolution | None = None
     body: str | None = None
     purpose = purpose_of(candidate)
@@ -102,6 +116,11 @@ def evaluate(
         candidate.triggered_at,
         len(ctx.sends),
         purpose=purpose,
+        language=(
+            variants.choose_template(play, ctx.field_value(LANGUAGE_SEGMENT))[1]
+            if play is not None and candidate.body is None
+            else None
+        ),
     )
     try:
         check_consent(candidate, ctx, policy, now)
@@ -119,12 +138,16 @@ def evaluate(
             if holdout is not None and holdout.held_out:
                 raise block("holdout", f"bucket {holdout.bucket:.4f} < {play.holdout_percent}%")
     except Blocked as blocked:
-        return Evaluation(Verdict.BLOCK, (blocked.reason,), None, zones, holdout, None, inputs)
+        return Evaluation(
+            Verdict.BLOCK, (blocked.reason,), None, zones, holdout, None, inputs, variant=arm
+        )
     verdict = Verdict.ALLOW if send_at == now else Verdict.DEFER
     if victim is not None:
         notes.append(Reason(PREEMPTS, f"{victim.play} queued for {fmt(victim.at)}"))
     displaced = victim.queued_id if victim is not None else None
-    return Evaluation(verdict, tuple(notes), send_at, zones, holdout, body, inputs, displaced)
+    return Evaluation(
+        verdict, tuple(notes), send_at, zones, holdout, body, inputs, displaced, variant=arm
+    )
 
 
 def decide(

@@ -21,10 +21,11 @@ from connector.domain.governance_model import (
     fmt,
 )
 from connector.domain.model import MAX_SMS_CHARS, ConsentStatus
-from connector.domain.plays import OutsideWindow, Play
+from connector.domain.plays import OutsideWindow, Play, TriggerKind
 from connector.domain.policy import ConsentMode, Policy
 from connector.domain.quiet_hours import Span, Window, ZoneResolution, next_opening, zone_info
 from connector.domain.state_rules import StateRule
+from connector.domain.variants import choose_template
 from connector.domain.zones import number_facts
 
 
@@ -89,11 +90,12 @@ def check_body(
         return _within_limit(candidate.body)
     if candidate.play is None:
         return None  # auto-replies may leave the text to the caller
-    text, missing = candidate.play.template.render(ctx.values)
+    language = ctx.field_value(LANGUAGE_SEGMENT)
+    template, _ = choose_template(candidate.play, language)
+    text, missing = template.render(ctx.values)
     if text is None:
         raise block("missing_data", f"no value for required {', '.join(missing)}")
     if first_text(ctx.sends, now):  # a play's template, automated or sent by a rep
-        language = ctx.field_value(LANGUAGE_SEGMENT)
         text, _ = with_instruction(text, policy.opt_out_instruction, language)
     return _within_limit(text)
 
@@ -229,6 +231,10 @@ def check_suppression(play: Play, ctx: ContactContext, policy: Policy, now: date
     rules = policy.suppression
     if ctx.last_inbound_at is not None and now - ctx.last_inbound_at < rules.active_conversation:
         raise block("active_conversation", f"inbound text {fmt(ctx.last_inbound_at)}")
+    clicked = ctx.last_click_at
+    answers_click = play.trigger.kind is TriggerKind.LINK_CLICKED  # a play made for the click
+    if clicked is not None and not answers_click and now - clicked < rules.active_conversation:
+        raise block("active_conversation", f"tracked link clicked {fmt(clicked)}")
     if ctx.open_task:
         raise block("open_task", "an open follow-up task for the contact")
     last = ctx.last_rep_activity_at

@@ -13,6 +13,7 @@ from connector.domain.holdout import HoldoutAssignment
 from connector.domain.model import ConsentStatus, ContactState, Decision, Verdict
 from connector.domain.plays import Play
 from connector.domain.quiet_hours import ZoneResolution
+from connector.domain.variants import VariantAssignment
 
 # The opt-out confirmation goes within this of the opt-out, or not at all (FCC 2024 order,
 # 47 CFR 64.1200(a)(12)).
@@ -51,6 +52,7 @@ class ContactContext:
     values: Mapping[str, str | None] = field(default_factory=dict)  # fields and tokens
     sends: tuple[SentRecord, ...] = ()  # sent and scheduled outbound texts
     last_inbound_at: datetime | None = None
+    last_click_at: datetime | None = None  # a counted click on a tracked link
     last_rep_activity_at: datetime | None = None  # the mapped last-activity field
     open_task: bool = False
     not_now_at: datetime | None = None
@@ -109,6 +111,7 @@ class EvaluationInputs:
     prior_sends: int = 0  # sent and scheduled texts the caps and cooldowns counted
     trigger: str | None = None  # what an auto-reply answers: the inbound verdict, its rule
     purpose: str | None = None  # the play's purpose, whose consent was checked
+    language: str | None = None  # the language of the template rendered (a play's text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class Evaluation:
     body: str | None = None
     inputs: EvaluationInputs | None = None  # None for verdicts reached outside `evaluate`
     displaces: int | None = None  # the queued outbox row this play takes the place of
+    variant: VariantAssignment | None = None  # the treated contact's arm (domain.variants)
 
     @property
     def decision(self) -> Decision:

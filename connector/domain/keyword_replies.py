@@ -15,6 +15,7 @@ help; a confirmation says no more messages will come and carries nothing else (C
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 
@@ -22,6 +23,7 @@ import phonenumbers
 
 from connector.domain.keywords import DEFAULT_RULES, KeywordKind, KeywordRules
 from connector.domain.revocation import fold
+from connector.domain.variants import language_of
 
 
 @unique
@@ -41,6 +43,8 @@ PROVIDER_ANSWERS = {KeywordKind.OPT_OUT: "STOP", KeywordKind.HELP: "HELP"}
 _OPT_OUT_INSTRUCTION = re.compile(
     r"\b(?:reply|text|send|txt|respond(?: with)?)\s+(?:stop|end|cancel|unsubscribe)\b"
     r"|\bstop\s+to\s+(?:opt\s*out|unsubscribe|end|cancel|quit|stop)\b"
+    # Spanish: "Responde STOP/ALTO/BAJA ..." (folded: no accents)
+    r"|\b(?:responde|responda|envia|envie|escribe|escriba)\s+(?:stop|alto|baja|cancelar)\b"
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WEB = re.compile(r"\bhttps?://\S+|\bwww\.\S+|\b[\w-]+\.(?:com|org|net|io|co|us|help|support)\b")
@@ -48,6 +52,8 @@ _NO_MORE = re.compile(
     r"\bno\s+(?:more|further)\s+(?:messages|texts|msgs|sms|text messages)\b"
     r"|\b(?:will not|wont|won t|will no longer)\s+(?:receive|get|be sent)\s+(?:any\s+)?"
     r"(?:more|further)?\s*(?:messages|texts|msgs|sms)\b"
+    # the Spanish for it: no recibiras mas mensajes
+    r"|\bno\s+(?:recibiras|recibira|recibiran)\s+(?:mas\s+)?(?:mensajes|textos|sms)\b"
 )
 # A link, a price or a pitch: what a confirmation must not carry.
 _MARKETING = re.compile(
@@ -117,12 +123,20 @@ class KeywordPolicy:
     help_text: str | None = None  # None: no HELP answer configured (logged as such)
     opt_out_confirmation: str = DEFAULT_CONFIRMATION
     rules: KeywordRules = field(default_factory=lambda: DEFAULT_RULES)
+    # the same two texts per language ("es"), for a contact whose language segment says so
+    help_by_language: Mapping[str, str] = field(default_factory=dict)
+    confirmation_by_language: Mapping[str, str] = field(default_factory=dict)
 
-    def text_for(self, kind: KeywordKind) -> str | None:
+    def text_for(self, kind: KeywordKind, language: str | None = None) -> str | None:
+        """The answer in `language` when one is written in it, else the default text;
+        a language's HELP text needs the default one (no HELP answer is configured
+        without it)."""
         if kind is KeywordKind.HELP:
-            return self.help_text
+            if self.help_text is None:
+                return None
+            return language_of(self.help_by_language, language, self.help_text)
         if kind is KeywordKind.OPT_OUT:
-            return self.opt_out_confirmation
+            return language_of(self.confirmation_by_language, language, self.opt_out_confirmation)
         return None
 
     def provider_answered(self, kind: KeywordKind, opt_out_type: str | None) -> bool:

@@ -11,9 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum, unique
+from typing import TYPE_CHECKING
 
 from connector.domain.caps import FrequencyCaps
+from connector.domain.links import LinkSpec
 from connector.domain.templates import Template
+
+if TYPE_CHECKING:
+    from connector.domain.variants import Variant
 
 
 @unique
@@ -24,6 +29,7 @@ class TriggerKind(StrEnum):
     DATE_APPROACHING = "date_approaching"  # a date field minus an offset (meeting, renewal)
     INACTIVE = "inactive"  # no activity for N days
     FORM_SUBMITTED = "form_submitted"  # a web form (optionally a named one) was submitted
+    LINK_CLICKED = "link_clicked"  # a person clicked a tracked link (optionally a named one)
 
 
 @unique
@@ -36,6 +42,7 @@ class SignalKind(StrEnum):
     DATE_SET = "date_set"  # details: field, at (datetime), before_s (int, optional)
     INACTIVE = "inactive"  # details: days (int)
     FORM_SUBMITTED = "form_submitted"  # details: form
+    LINK_CLICKED = "link_clicked"  # details: link, play (the play whose text carried it)
 
 
 LIFECYCLE_STAGE = "lifecycle_stage"  # the field a bare `stage_entered: X` watches
@@ -58,7 +65,7 @@ class Trigger:
     to_value: str | None = None  # FIELD_CHANGED; None is any; STAGE_ENTERED: the stage
     before: timedelta = timedelta(0)  # DATE_APPROACHING
     days: int = 0  # INACTIVE
-    form: str | None = None  # FORM_SUBMITTED; None is any form
+    form: str | None = None  # FORM_SUBMITTED; None is any form; LINK_CLICKED: the link
 
 
 @unique
@@ -139,6 +146,11 @@ class Play:
     exclusions: tuple[FieldPredicate, ...] = ()  # matching contacts are never sent this play
     purpose: str = "marketing"  # consent is checked for it (domain.purposes)
     on_drop: str | None = None  # "task": a dropped text becomes the owner's call-instead task
+    # experiment arms (domain.variants); the holdout stays outside them
+    variants: tuple[Variant, ...] = ()
+    language: str = "en"  # the language of `template`, the fallback
+    translations: Mapping[str, Template] = field(default_factory=dict)  # "es" -> template
+    links: Mapping[str, LinkSpec] = field(default_factory=dict)  # tracked links, by name
 
 
 def _text(value: SignalValue) -> str | None:
@@ -193,6 +205,11 @@ def _form_submitted(trigger: Trigger, signal: Signal) -> datetime | None:
     return signal.at if trigger.form is None or form == trigger.form else None
 
 
+def _link_clicked(trigger: Trigger, signal: Signal) -> datetime | None:
+    link = signal.details.get("link")
+    return signal.at if trigger.form is None or link == trigger.form else None
+
+
 _MATCHERS: dict[
     TriggerKind, tuple[frozenset[SignalKind], Callable[[Trigger, Signal], datetime | None]]
 ] = {
@@ -208,6 +225,7 @@ _MATCHERS: dict[
     ),
     TriggerKind.INACTIVE: (frozenset({SignalKind.INACTIVE}), _inactive),
     TriggerKind.FORM_SUBMITTED: (frozenset({SignalKind.FORM_SUBMITTED}), _form_submitted),
+    TriggerKind.LINK_CLICKED: (frozenset({SignalKind.LINK_CLICKED}), _link_clicked),
 }
 
 

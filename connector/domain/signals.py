@@ -35,6 +35,7 @@ class SignalKind(StrEnum):
     DATE_DUE = "date_due"  # a date field minus a play's offset came round (timed sweep)
     INACTIVE = "inactive"
     FIELD_CHANGED = "field_changed"  # any other mapped field or segment; details: field
+    LINK_CLICKED = "link_clicked"  # a counted click on a tracked link; details: link, play
 
 
 @dataclass(frozen=True, slots=True)

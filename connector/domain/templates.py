@@ -1,7 +1,9 @@
 """Play templates: `$token` / `${token}` text where each token says whether it is required.
 
 A missing required value blocks the send (`missing_data`) rather than texting "Hi ,".
-Optional tokens fall back to their declared text (empty by default)."""
+Optional tokens fall back to their declared text (empty by default). A tracked link,
+`${link:pricing}`, is no token: rendering leaves it as written, and the send step puts the
+message's own short URL in its place (`connector.engine.links`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
+
+from connector.domain.links import LINK_PATTERN
 
 # Values the engine supplies for every contact, beyond the mapping's canonical fields.
 BUILTIN_TOKENS: Final = (
@@ -84,7 +88,7 @@ def scan(text: str) -> tuple[list[TokenUse], list[BadDollar]]:
         name = match.group("named") or match.group("braced")
         if name is not None:
             uses.append(TokenUse(name, match.start(), match.group(0)))
-        elif match.group("invalid") is not None:
+        elif match.group("invalid") is not None and not LINK_PATTERN.match(text, match.start()):
             bad.append(BadDollar(match.start()))
     return uses, bad
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from connector.domain.caps import SendKind
+from connector.domain.disclosure import LANGUAGE_SEGMENT
 from connector.domain.governance import (
     Evaluation,
     EvaluationInputs,
@@ -40,6 +41,13 @@ _SEND_KIND = {
 
 def _key(kind: KeywordKind, sid: str) -> str:
     return help_key(sid) if kind is KeywordKind.HELP else opt_out_confirmation_key(sid)
+
+
+def language(contact: ContactState | None, match: KeywordMatch) -> str | None:
+    """The answer's language: the contact's `language` segment, else the language of the
+    keyword itself (ALTO is Spanish) for a number on no record or with no language."""
+    mapped = contact.segments.get(LANGUAGE_SEGMENT) if contact is not None else None
+    return mapped or match.language
 
 
 def _not_ours(policy: Policy, kind: KeywordKind, opt_out_type: str | None) -> Reason | None:
@@ -90,7 +98,8 @@ def answer(
         inputs = EvaluationInputs(send_kind, ctx.state.consent, region, trigger=trigger)
         evaluation = Evaluation(Verdict.BLOCK, (skipped,), inputs=inputs)
     else:
-        candidate = SendCandidate(send_kind, body=policy.keywords.text_for(match.kind))
+        body = policy.keywords.text_for(match.kind, language(contact, match))
+        candidate = SendCandidate(send_kind, body=body)
         evaluation = evaluate(candidate, ctx, policy, now)
         if evaluation.inputs is not None:
             evaluation = replace(evaluation, inputs=replace(evaluation.inputs, trigger=trigger))

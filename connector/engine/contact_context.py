@@ -21,7 +21,7 @@ from connector.domain.template_values import token_values
 from connector.engine.outbox_keys import kind_of
 from connector.errors import SmsFailure
 from connector.ports import Connection
-from connector.store import consent, contacts, crm_outbox, messages, sla, sms_outbox
+from connector.store import consent, contacts, crm_outbox, links, messages, sla, sms_outbox
 
 NOT_NOW = "not_now"
 LAST_ACTIVITY = "last_activity"  # a segment holding the mapped last-activity field
@@ -140,6 +140,7 @@ def load(
         values=token_values(state, default_zone),
         sends=_sends(conn, phone, exclude_outbox_id) if phone else (),
         last_inbound_at=last_inbound,
+        last_click_at=links.last_counted_at(conn, state.ref),
         last_rep_activity_at=rep_activity(
             state.segments.get(LAST_ACTIVITY), partial(_logged_by_us, conn, state.ref)
         ),

@@ -143,14 +143,16 @@ def record_fields(
 FOLLOW_UP = "follow_up"  # the kind of the owner's follow-up task (`engine/tasks.py`)
 
 
-def rep_answered(conn: Connection, target: CrmRef, at: datetime, now: datetime) -> bool:
+def rep_answered(
+    conn: Connection, target: CrmRef, at: datetime, now: datetime, *, close_task: bool = True
+) -> bool:
     """A rep's text reached the person: the open timer is met, its follow-up task closed
-    and the record's SLA fields cleared, in the caller's transaction. False: no open
-    timer."""
+    (unless `close_task` is False: the mapping's `rep_send.close_follow_up`) and the
+    record's SLA fields cleared, in the caller's transaction. False: no open timer."""
     entry = sla.open_timer(conn, target)
     if entry is None or sla.meet(conn, target, entry.timer.kind, at) is None:
         return False
-    if entry.source_sid:
+    if entry.source_sid and close_task:
         done = CrmWrite("task", task_id(entry.source_sid, FOLLOW_UP), target, {"status": "done"})
         outbox.put(conn, done, now)
     record_fields(conn, target, {"sla"}, now)

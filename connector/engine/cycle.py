@@ -1,9 +1,9 @@
-"""One full cycle: pull → timed triggers → send → reconcile poll → ingest → writeback →
-sweep.
+"""One full cycle: pull → timed triggers → reps' texts from the CRM → send → reconcile
+poll → ingest → writeback → sweep.
 
 `smsync sync --once` runs it; `--dry-run` runs the same steps inside one database
 transaction that is rolled back at the end (every step's own transaction becomes a
-savepoint of it), skipping the three that talk outward (send, reconcile, writeback). What
+savepoint of it), skipping the four that talk outward (rep_send, send, reconcile, writeback). What
 the outboxes hold just before the rollback is exactly what a real cycle would have sent
 and written: it is reported, and nothing leaves the process. Reads (the CRM pull, the
 CRM's phone lookups) still happen; they change nothing."""
@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.engine import ingest, pipeline_pull, pull, send, sweep, timed
+from connector.engine import ingest, pipeline_pull, pull, rep_send, send, sweep, timed
 from connector.engine.context import EngineContext
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.logs import mask_phone
@@ -70,6 +70,7 @@ class CycleReport:
     writeback: dict[str, Any] | None = None
     sweep: dict[str, Any] = field(default_factory=dict)
     timed: dict[str, Any] = field(default_factory=dict)
+    rep_send: dict[str, Any] | None = None
     would_write: list[dict[str, Any]] = field(default_factory=list)
     would_send: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -132,6 +133,7 @@ def run_cycle(ctx: EngineContext, *, dry_run: bool = False) -> CycleReport:
     report.pull = _plain(pull.run(ctx))
     report.pipeline = _plain(pipeline_pull.run(ctx))
     report.timed = _plain(timed.run(ctx))
+    report.rep_send = _plain(rep_send.run(ctx))
     _send_step(ctx, report)
     _reconcile_step(ctx, report)
     report.ingest = _plain(ingest.run(ctx))
@@ -159,5 +161,7 @@ def _dry(ctx: EngineContext) -> CycleReport:
         report.would_write, report.would_send = _pending(dry)
     finally:
         store.close()
-    report.notes.append("dry run: send, reconcile and writeback skipped; all state rolled back")
+    report.notes.append(
+        "dry run: rep_send, send, reconcile and writeback skipped; all state rolled back"
+    )
     return report

@@ -5,8 +5,8 @@ The log keeps reason codes (counted per reason by reports) and, beside them, `de
 each reason's detail and the inputs the evaluation depended on (consent for the play's
 purpose, the purpose, every zone the
 recipient may be in with its sources, the US states and their rules, region, kind,
-trigger time, prior sends, holdout, and for a HELP answer or opt-out confirmation the
-inbound verdict that caused it), so a decision can be
+trigger time, prior sends, holdout, the variant (arm) and the template's language, and
+for a HELP answer or opt-out confirmation the inbound verdict that caused it), so a decision can be
 explained later without re-running it. Never the phone number: it has its own column,
 masked on display, and reason details are scrubbed of anything shaped like one.
 
@@ -50,6 +50,7 @@ def record(
         phone=phone,
         play=play,
         details=details(evaluation, reasons),
+        variant=evaluation.variant.variant if evaluation.variant is not None else None,
     )
 
 
@@ -100,6 +101,13 @@ def inputs(evaluation: Evaluation) -> dict[str, Any]:
         ),
         "states": ([{"state": code, "from": how} for code, how in zones.states] if zones else None),
         "state_rules": list(zones.rules) if zones else None,
+        # the template's language, and the treated contact's arm of a play with variants
+        "language": facts.language if facts else None,
+        "variant": (
+            {"name": evaluation.variant.variant, "bucket": evaluation.variant.bucket}
+            if evaluation.variant is not None
+            else None
+        ),
         "holdout": (
             {"percent": holdout.percent, "bucket": holdout.bucket, "held_out": holdout.held_out}
             if holdout is not None and holdout.percent > 0

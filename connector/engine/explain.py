@@ -81,6 +81,8 @@ class Explanation:
                     ],
                     "send_at": e.decision.send_at.isoformat() if e.decision.send_at else None,
                     "inputs": _inputs(e),
+                    # the arm of a play with variants (None: no variants, or held out)
+                    "variant": _variant(e),
                 }
                 for e in self.entries
             ],
@@ -117,6 +119,12 @@ def _reasons(entry: DecisionEntry) -> list[tuple[str, str | None]]:
 def _inputs(entry: DecisionEntry) -> dict[str, Any] | None:
     found = (entry.details or {}).get("inputs")
     return dict(found) if isinstance(found, Mapping) else None
+
+
+def _variant(entry: DecisionEntry) -> str | None:
+    found = (_inputs(entry) or {}).get("variant")
+    name = found.get("name") if isinstance(found, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def _reason_line(code: str, detail: str | None) -> str:
@@ -162,13 +170,27 @@ def _describe_inputs(found: Mapping[str, Any] | None) -> str:
         parts.append(f"prior sends {found['prior_sends']}")
     if found.get("trigger"):
         parts.append(f"answers {found['trigger']}")
+    parts.extend(_arm_parts(found))
+    return "; ".join(parts)
+
+
+def _arm_parts(found: Mapping[str, Any]) -> list[str]:
+    """The holdout arm, the variant and the template's language."""
+    parts: list[str] = []
     holdout = found.get("holdout")
     if isinstance(holdout, Mapping):
         arm = "held out" if holdout.get("held_out") else "treated"
         bucket = holdout.get("bucket")
         at = f" bucket {bucket:.4f}" if isinstance(bucket, int | float) else ""
         parts.append(f"holdout {holdout.get('percent')}%{at} {arm}")
-    return "; ".join(parts)
+    variant = found.get("variant")
+    if isinstance(variant, Mapping):
+        bucket = variant.get("bucket")
+        at = f" (bucket {bucket:.4f})" if isinstance(bucket, int | float) else ""
+        parts.append(f"variant {variant.get('name')}{at}")
+    if found.get("language"):
+        parts.append(f"template language {found['language']}")
+    return parts
 
 
 def _zones_line(found: Mapping[str, Any]) -> str:

@@ -8,7 +8,9 @@ confirmation in the SMS outbox via `auto_replies`; the sender's consent takes pa
 reading the text: "YES" re-subscribes only an opted-out number), or a status event
 (`ingest_status`). A crash before the commit leaves the item unprocessed (its lease, kept
 by a heartbeat while the batch is worked on, expires and it is claimed again); after it,
-everything it caused is in the outbox. Resolving a number the local state does not know
+everything it caused is in the outbox. Then the counted link clicks the sidecar recorded
+become their CRM activity and, for a high-intent link, the owner's task
+(`engine/clicks.py`). Resolving a number the local state does not know
 asks the CRM (`find_by_phone`) before the transaction, never inside it.
 
 An item that fails is released with an exponential back-off (the items behind it go on),
@@ -23,7 +25,7 @@ from datetime import timedelta
 import structlog
 
 from connector.domain.model import CrmRef
-from connector.engine import dead_letters
+from connector.engine import clicks, dead_letters
 from connector.engine.context import EngineContext
 from connector.engine.dead_letters import DeadLetter
 from connector.engine.ingest_inbound import inbound, resolve_remote
@@ -82,6 +84,13 @@ def run(ctx: EngineContext, *, max_items: int | None = None) -> IngestReport:
             ctx.woke("writeback")
         if report.auto_replies > replies_before:
             ctx.woke("send")  # a confirmation is due within 5 minutes of the opt-out
+    if report.stopped is None:
+        queued_before = report.crm_writes
+        clicks.process(ctx, report)
+        if report.crm_writes > queued_before:
+            ctx.woke("writeback")
+        if report.sends_planned:
+            ctx.woke("send")
     return report
 
 

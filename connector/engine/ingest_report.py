@@ -26,6 +26,8 @@ class IngestReport:
     reviews: int = 0
     consent_changes: int = 0
     auto_replies: int = 0  # HELP answers and opt-out confirmations queued
+    clicks: int = 0  # counted link clicks turned into CRM writes (engine/clicks.py)
+    sends_planned: int = 0  # texts queued by plays a click triggered (link_clicked)
     dispositions: Counter[str] = field(default_factory=Counter)
 
 

@@ -21,6 +21,7 @@ from connector.domain.plays import Play
 from connector.domain.policy import Policy
 from connector.engine import contact_context
 from connector.engine.decisions import record
+from connector.engine.links import LinkMaker
 from connector.engine.outbox_keys import manual_key
 from connector.engine.send import Sender
 from connector.engine.send_check import claim_one
@@ -37,7 +38,7 @@ class UnknownContactError(RecordError):
 @dataclass(frozen=True, slots=True)
 class ManualResult:
     contact: CrmRef
-    play: str
+    play: str | None  # None: a rep's own text from the CRM (no play)
     verdict: Verdict
     reasons: tuple[Reason, ...]
     send_at: datetime | None
@@ -90,19 +91,21 @@ def decide(
     now: datetime,
     *,
     contact_id: str,
-    play: str,
+    play: str | None,
     body: str | None = None,
     dry_run: bool = False,
     request_id: str | None = None,
     claim_as: str | None = None,
+    key: str | None = None,
 ) -> Decided:
     """Evaluate, log and queue one manual text in the caller's transaction.
 
     With `claim_as`, a text allowed now is leased to that worker in the same transaction,
-    so the send job cannot take it between the decision and `send_now`. Raises
+    so the send job cannot take it between the decision and `send_now`. `play` None is a
+    rep's own text (its `body`), queued under `key` (`outbox_keys.rep_key`). Raises
     UnknownContactError for a record the connector does not hold, ConfigError for an
     unknown play; the caller's transaction then rolls back, so nothing is recorded."""
-    chosen = play_of(policy, play)
+    chosen = play_of(policy, play) if play is not None else None
     state = contact_context.find_contact(conn, contact_id)
     if state is None or state.deleted:
         raise UnknownContactError(
@@ -129,7 +132,9 @@ def decide(
     assert evaluation.send_at is not None
     assert evaluation.body is not None
     assert state.phone is not None  # governance blocks a missing number
-    key = manual_key(play, state.ref, request_id or now.isoformat())
+    if key is None:
+        assert play is not None, "a send without a play names its own key"
+        key = manual_key(play, state.ref, request_id or now.isoformat())
     queued = sms_outbox.enqueue(
         conn,
         key,
@@ -157,12 +162,13 @@ def send_now(
     decided: Decided,
     *,
     worker_id: str,
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Send the row `decide` leased to `worker_id`, through the send step (which checks it
     once more right before the provider); the result with the send's outcome and sid."""
     if decided.row is None:
         return decided.result
-    sender = Sender(store, sms, clock, worker_id, policy)
+    sender = Sender(store, sms, clock, worker_id, policy, links=links)
     with sender.heartbeat([decided.row]):  # a slow provider must not lose the lease
         outcome = sender.process(decided.row)
     with store.begin() as conn:
@@ -183,6 +189,7 @@ def manual_send(
     dry_run: bool = False,
     request_id: str | None = None,
     worker_id: str = "manual",
+    links: LinkMaker | None = None,
 ) -> ManualResult:
     """Evaluate, log, queue and (when allowed now) send one manual text (`smsync send`).
 
@@ -204,4 +211,4 @@ def manual_send(
         )
     if sms is None:
         return decided.result
-    return send_now(store, sms, clock, policy, decided, worker_id=worker_id)
+    return send_now(store, sms, clock, policy, decided, worker_id=worker_id, links=links)

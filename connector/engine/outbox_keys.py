@@ -5,6 +5,8 @@ checks the chokepoint applies at send time, so every producer of texts uses thes
 
     play:<play>:<object>/<id>:<trigger time>     an automated play
     manual:<play>:<object>/<id>:<request id>     a person's send (CLI or API)
+    rep:<object>/<id>:<CRM record id>            a rep's text from the CRM (`rep_send:`),
+                                                 checked as a manual send
     help:<inbound sid>                           the answer to HELP
     opt_out_confirmation:<inbound sid>           the one STOP confirmation
 
@@ -21,6 +23,7 @@ from connector.domain.model import CrmRef
 _PREFIX: dict[str, SendKind] = {
     "play": SendKind.PLAY,
     "manual": SendKind.MANUAL,
+    "rep": SendKind.MANUAL,
     "help": SendKind.HELP_REPLY,
     "opt_out_confirmation": SendKind.OPT_OUT_CONFIRMATION,
 }
@@ -34,6 +37,11 @@ def manual_key(play: str, contact: CrmRef, request_id: str) -> str:
     return f"manual:{play}:{contact}:{request_id}"
 
 
+def rep_key(contact: CrmRef, record_id: str) -> str:
+    """One CRM send record, one text: the record's id makes a second pass a no-op."""
+    return f"rep:{contact}:{record_id}"
+
+
 def help_key(inbound_sid: str) -> str:
     return f"help:{inbound_sid}"
 
@@ -44,6 +52,10 @@ def opt_out_confirmation_key(inbound_sid: str) -> str:
 
 def kind_of(key: str) -> SendKind:
     return _PREFIX.get(key.split(":", 1)[0], SendKind.MANUAL)
+
+
+# a person's answer (the SLA sweep and the report count these as a human's reply)
+HUMAN_PREFIXES = ("manual:", "rep:")
 
 
 def fired_at(key: str) -> datetime | None:

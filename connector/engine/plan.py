@@ -87,6 +87,9 @@ def play_signals(signal: Signal, contact: ContactState, now: datetime) -> list[p
                 "before_s": details.get("before_s"),
             }
             out.append(p.Signal(p.SignalKind.DATE_SET, at, date_details))
+    elif signal.kind is SignalKind.LINK_CLICKED:
+        clicked = {"link": details.get("link"), "play": details.get("play")}
+        out.append(p.Signal(p.SignalKind.LINK_CLICKED, at, clicked))
     elif signal.kind is SignalKind.INACTIVE:
         days = details.get("days")
         out.append(

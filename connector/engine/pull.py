@@ -28,7 +28,7 @@ import structlog
 from connector.domain import consent as consent_rules
 from connector.domain.model import ConsentRecord, ConsentStatus, ContactState, CrmRef
 from connector.domain.signals import changes
-from connector.engine import consent_sync, journey
+from connector.engine import consent_sync, journey, timed
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
 from connector.engine.prefetch import Prefetch
@@ -68,6 +68,7 @@ def run(ctx: EngineContext) -> PullReport:
             states = with_owner_names(batch.contacts, owners)
             for segment in segments(states):
                 _apply(ctx, conn, segment, now, report, news=news)
+            timed.index_contacts(ctx, conn, states)  # the clock's instants of these states
             if batch.cursor is not None:
                 cursors.set_(conn, name, batch.cursor, now)
         report.batches += 1
@@ -119,9 +120,10 @@ def persist(
     conn: Connection, states: Sequence[ContactState], now: datetime
 ) -> dict[CrmRef, ContactState]:
     """Where a batch of changed contact states is persisted: the previous states read in
-    one query, the new ones upserted in one statement. Returns the previous states (a
-    record new to the store is absent). Whatever is kept per contact state (an index of
-    its next timed instants) is updated here, in the same transaction."""
+        one query, the new ones upserted in one statement. Returns the previous states (a
+        record new to the store is absent). Whatever is kept per contact state (an index of
+        its next timed instants, `timed.index_contacts`, called by `run` once the batch's
+    segments are applied) belongs with it, in the same transaction."""
     previous = contacts.get_many(conn, [state.ref for state in states])
     contacts.upsert_many(conn, states, now)
     return previous

@@ -40,6 +40,7 @@ from connector.engine import dead_letters
 from connector.engine.context import Planner
 from connector.engine.decisions import record
 from connector.engine.drop_tasks import call_instead
+from connector.engine.links import LinkError, LinkMaker
 from connector.engine.outbox_keys import fired_at
 from connector.engine.send_check import LEASE_S, check
 from connector.engine.send_outcomes import MAX_ATTEMPTS, RowSettler
@@ -138,7 +139,9 @@ class Sender:
         on_sent: Callable[[], object] | None = None,
         lease_s: float = LEASE_S,
         max_attempts: int = MAX_ATTEMPTS,
+        links: LinkMaker | None = None,
     ) -> None:
+        self.links = links or LinkMaker()
         self.lease_s = lease_s
         self.max_attempts = max_attempts
         self.store = store
@@ -196,8 +199,10 @@ class Sender:
         counts as "dead" in a drain's report."""
         self._last_error = None
         self.settle.buried = False
-        outbound = OutboundSms(to=row.to, body=row.body, idempotency_key=row.idempotency_key)
-        if row.reconcile_first:
+        outbound = self._outbound(row) if row.reconcile_first else None
+        if outbound is None and row.reconcile_first:
+            return "blocked"
+        if outbound is not None:
             try:
                 found = self._reconcile(row, outbound)
             except RetriableError as exc:
@@ -206,7 +211,24 @@ class Sender:
                 self.settle.sent(row, found)
                 return "reconciled"
         held = self._recheck(row)
-        return held if held is not None else self._deliver(row, outbound)
+        if held is not None:
+            return held
+        outbound = outbound or self._outbound(row)
+        return "blocked" if outbound is None else self._deliver(row, outbound)
+
+    def _outbound(self, row: SmsOutboxRow) -> OutboundSms | None:
+        """The text as it goes out, its tracked links made (`engine.links`); None when
+        they cannot be (the row is failed with the reason)."""
+        play = self.policy.plays.get(row.play) if row.play else None
+        now = self.clock.now()
+        with self.store.begin() as conn:
+            try:
+                body = self.links.body(conn, row, play, now)
+            except LinkError as exc:
+                sms_outbox.mark_failed(conn, row.id, f"blocked: link: {exc}", now, self.worker_id)
+                log.warning("send.link_refused", play=row.play, error=str(exc))
+                return None
+        return OutboundSms(to=row.to, body=body, idempotency_key=row.idempotency_key)
 
     def _recheck(self, row: SmsOutboxRow) -> str | None:
         """The chokepoint, final before the provider: None lets the text go."""
@@ -298,5 +320,6 @@ def run(ctx: SendStepContext, *, dry_run: bool = False, limit: int = 100) -> Sen
         on_sent=lambda: ctx.woke("writeback"),
         lease_s=ctx.settings.claim_lease_s,
         max_attempts=ctx.settings.max_attempts_sms,
+        links=LinkMaker.from_settings(ctx.settings),
     )
     return sender.drain(limit)

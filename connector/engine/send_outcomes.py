@@ -30,7 +30,7 @@ from connector.errors import (
 from connector.failures import backoff, describe, permanent
 from connector.logs import mask_phone
 from connector.ports import Clock, Connection, Store
-from connector.store import messages, sms_outbox
+from connector.store import messages, rep_sends, sms_outbox
 from connector.store.records import SmsOutboxRow
 
 log = structlog.get_logger(__name__)
@@ -77,10 +77,16 @@ class RowSettler:
             sms_outbox.mark_sent(conn, row.id, message.sid, now, self.worker_id)
             stored = messages.upsert(conn, sent, now, contact=row.contact)
             if row.contact is not None:
-                outbox.put(conn, crm_records.logged(conn, stored, row.contact), now)
+                # a rep's text from the CRM is the rep's activity; others the owner's
+                rep = rep_sends.by_key(conn, row.idempotency_key)
+                logged = crm_records.logged(conn, stored, row.contact)
+                if rep is not None and rep.owner_id:
+                    logged = replace(logged, owner_id=rep.owner_id)
+                outbox.put(conn, logged, now)
                 if kind_of(row.idempotency_key) is SendKind.MANUAL:
                     # the rep answered: SLA met, follow-up closed, the record's fields too
-                    crm_records.rep_answered(conn, row.contact, now, now)
+                    close = rep.close_follow_up if rep is not None else True
+                    crm_records.rep_answered(conn, row.contact, now, now, close_task=close)
         log.info("send.sent", sid=message.sid, to=mask_phone(row.to), play=row.play)
         if self.on_sent is not None:
             self.on_sent()

@@ -2,7 +2,8 @@
 
 A timer is met when the rep answers:
 - an outbound manual send through the connector to the contact after the timer started
-  (an `sms_outbox` row keyed ``manual:...`` that reached the provider), met at the send;
+  (an `sms_outbox` row keyed ``manual:...`` or ``rep:...`` that reached the provider),
+  met at the send;
 - or the follow-up task (``task:<sid>:follow_up``) marked done in the CRM, which the sweep
   asks the CRM about (`CrmPort.completed_tasks`) before breaching; met when the CRM says
   the rep closed it (a sweep that runs late must not turn an on-time close into a breach),
@@ -27,11 +28,11 @@ from datetime import datetime
 import structlog
 
 from connector.domain import sla as sla_rules
-from connector.domain.caps import SendKind
 from connector.domain.model import CrmRef, CrmWrite
 from connector.domain.routing import escalation_owner
 from connector.engine import crm_records, journey, outbox, tasks
 from connector.engine.context import EngineContext
+from connector.engine.outbox_keys import HUMAN_PREFIXES
 from connector.engine.reply_policy import ReplyPolicy
 from connector.errors import SmsyncError
 from connector.ports import Connection
@@ -51,9 +52,10 @@ class SweepReport:
 
 
 def _answered_at(conn: Connection, entry: SlaEntry) -> datetime | None:
-    """When the rep first answered through the connector (a manual send that went out)."""
+    """When the rep first answered through the connector (a manual send, or a text from
+    the CRM, that went out)."""
     return sms_outbox.first_sent(
-        conn, entry.contact, entry.timer.started, key_prefix=f"{SendKind.MANUAL.value}:"
+        conn, entry.contact, entry.timer.started, key_prefix=HUMAN_PREFIXES
     )
 
 

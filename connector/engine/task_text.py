@@ -23,6 +23,7 @@ GISTS: Mapping[str, str] = {
     "opted_out": "opted out",
     "help": "asked for help",
     "unclassified": "replied",
+    "link_clicked": "clicked a link in our text",
 }
 
 

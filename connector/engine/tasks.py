@@ -90,9 +90,12 @@ def follow_up(
     due: datetime | None,
     sla_kind: str | None,
     play: str | None,
+    track: str | None = None,
 ) -> CrmWrite:
+    """The owner's follow-up; `track` overrides the mapping's talk track (a tracked
+    link's own, for a click: `engine/clicks.py`)."""
     cfg = mapping.tasks
-    track = cfg.talk_track(disposition)
+    track = track or cfg.talk_track(disposition)
     values = _values(
         message,
         disposition,

@@ -28,6 +28,7 @@ from connector.report.render import (
     period,
     top,
 )
+from connector.report.variants import variants_html
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _CSS = """
@@ -160,7 +161,7 @@ window after the contact's first text; win rate is won over closed.</p>
 <h2>Lift vs holdout</h2>
 {lift_svg(report.plays)}
 {lifts}
-<h2>Opt-out trend</h2>
+{variants_html(report.variants)}<h2>Opt-out trend</h2>
 {trend_svg(report.opt_out_trend)}
 {trend}
 </body></html>

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connector.domain.sla import BusinessCalendar
 from connector.report.lift import Lift
+from connector.report.variants import VariantSection
 
 HOLDOUT = "holdout"
 NONE_KEY = "(none)"
@@ -281,6 +282,7 @@ class Report:
     response_histogram: list[tuple[str, int]]
     inbound_only_opt_outs: int = 0  # STOPs from numbers not texted in the window before
     stage_velocity: list[StageVelocity] = field(default_factory=list)
+    variants: VariantSection = field(default_factory=VariantSection)  # report/variants.py
 
     @property
     def funnel(self) -> list[tuple[str, int | None]]:
@@ -322,4 +324,5 @@ class Report:
                 for p in self.opt_out_trend
             ],
             "response_histogram": [{"bucket": b, "count": n} for b, n in self.response_histogram],
+            "variants": self.variants.as_json(),
         }

@@ -70,6 +70,7 @@ from connector.report.model import ALL_KEY, GroupBy, GroupMetrics, Report, Scope
 from connector.report.pipeline import contact_pipeline, opportunity_figures, stage_velocity
 from connector.report.play_outcomes import play_outcomes
 from connector.report.sql import first_outbound, first_outbound_by_group
+from connector.report.variants import variant_section
 
 __all__ = ["GroupBy", "Report", "Scope", "build_report"]
 
@@ -149,4 +150,5 @@ def build_report(
             stage_velocity=stage_velocity(
                 conn, scope, first_outbound_by_group(replace(scope, by=None))
             ),
+            variants=variant_section(conn, scope),
         )

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from connector.report.lift import Lift
 from connector.report.model import OPT_OUT_WINDOW_S, PlayOutcome, Report
+from connector.report.variants import print_variants
 
 GROUP_WIDTH = 22  # the group column folds longer names rather than squeezing the others
 
@@ -236,6 +237,7 @@ def print_report(report: Report, console: Console) -> None:
             console.print(table)
         for p in report.plays:
             console.print(f"{p.play}: {p.outcome}; over {p.population}.")
+    print_variants(report.variants, console)
     trend = Table(title="Opt-outs by day of first text", box=box.SIMPLE_HEAD, title_justify="left")
     for name in ("day", "texted", "opt-outs", "rate"):
         trend.add_column(name, justify="right")

@@ -49,6 +49,7 @@ from starlette.routing import BaseRoute, Route
 from connector.config import Settings
 from connector.domain.model import Verdict
 from connector.domain.policy import Policy
+from connector.engine.links import LinkMaker
 from connector.engine.manual import Decided, ManualResult, UnknownContactError, decide, send_now
 from connector.engine.send import SendContext, policy_of
 from connector.errors import ConfigError
@@ -161,6 +162,7 @@ class SendApi:
             register_secret(secret)
         self.token = secret.encode() if secret else None
         self.ctx = ctx
+        self.links = LinkMaker.from_settings(settings)
         self.policy = policy
         self.timeout_s = settings.api_send_timeout_s
         self.open: dict[str, asyncio.Future[ManualResult]] = {}
@@ -253,7 +255,15 @@ class SendApi:
 
         def work() -> ManualResult:
             try:
-                done = send_now(ctx.store, sms, ctx.clock, policy, decided, worker_id=ctx.worker_id)
+                done = send_now(
+                    ctx.store,
+                    sms,
+                    ctx.clock,
+                    policy,
+                    decided,
+                    worker_id=ctx.worker_id,
+                    links=self.links,
+                )
             except Exception as exc:
                 failed(exc)
                 raise

@@ -8,6 +8,7 @@
 
     POST /api/send   see connector.runtime.api
     GET /admin       the admin page, only with SMSYNC_ADMIN_TOKEN (connector.ops.admin)
+    GET /l/{token}   a tracked link: 302 to its destination (connector.runtime.links)
 
 A webhook that was accepted wakes the `ingest` job, so a reply does not wait a whole
 interval before it is processed. Every route sits behind `http_guard`: request bodies

@@ -22,7 +22,7 @@ import structlog
 
 from connector.config import Settings
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
-from connector.engine import ingest, pipeline_pull, pull, send, sweep, timed
+from connector.engine import ingest, pipeline_pull, pull, rep_send, send, sweep, timed
 from connector.ops.recorder import recorded
 from connector.ports import CrmPort, Cursor, Owner, PullBatch
 from connector.runtime.gauges import gauges_job
@@ -108,6 +108,18 @@ def send_job(c: Components) -> JobFn:
     return run
 
 
+def rep_send_job(c: Components) -> JobFn:
+    """Reps' texts from the CRM: one targeted query per pass (faster than the pull), each
+    new record claimed, sent through the manual chokepoint and its outcome written back."""
+    ctx = c.engine
+
+    def run(stopping: threading.Event) -> None:
+        if not stopping.is_set():
+            rep_send.run(ctx)
+
+    return run
+
+
 def sweep_job(c: Components) -> JobFn:
     """SLA breaches and escalations (one transaction; its writes wake writeback), then the
     plays' timed triggers (inactivity, dates coming due)."""
@@ -139,7 +151,10 @@ def writeback_job(c: Components) -> JobFn:
 
 
 # The jobs that wait on a vendor, by the readiness check that speaks for it.
-RESUMES: dict[str, tuple[str, ...]] = {"crm": ("writeback", "pull"), "sms": ("send",)}
+RESUMES: dict[str, tuple[str, ...]] = {
+    "crm": ("writeback", "pull", "rep_send"),
+    "sms": ("send",),
+}
 
 
 def on_recover(ctx: Components) -> Callable[[str], None]:
@@ -184,6 +199,7 @@ def alerts_job(c: Components) -> JobFn:
 # The data flow's stages, in order (plan runs inside pull; see the module docstring).
 FACTORIES: dict[str, JobFactory | None] = {
     "pull": pull_job,
+    "rep_send": rep_send_job,
     "send": send_job,
     "ingest": ingest_job,
     "writeback": writeback_job,

@@ -46,6 +46,7 @@ from connector.runtime.api import api_routes
 from connector.runtime.app import build_app
 from connector.runtime.jobs import Jobs
 from connector.runtime.leases import Leader, Leadership, SoloLeader, SqliteGuard, sqlite_path
+from connector.runtime.links import link_routes
 from connector.runtime.readiness import Check, Readiness, standard_checks, vendor_checks
 from connector.runtime.registry import FACTORIES, JobFactory, build_jobs, on_recover
 from connector.runtime.webhooks import webhook_routes
@@ -198,6 +199,7 @@ class Service:
                 *webhook_routes(s, parts.store, clock=parts.clock),
                 *api_routes(s, parts.engine),
                 *admin_routes(s, parts.store),
+                *link_routes(parts.store, clock=parts.clock, on_click=lambda: jobs.wake("ingest")),
             ],
             on_webhook=lambda: jobs.wake("ingest"),
         )

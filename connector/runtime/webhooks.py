@@ -14,7 +14,6 @@ changes nothing: the inbox's unique key decides, so it holds across replicas."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,9 +21,7 @@ from functools import partial
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-import anyio
 import structlog
-from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +34,7 @@ from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS
 from connector.ports import Clock, Connection, Store
+from connector.runtime.group_commit import GroupCommit
 from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.sms.twilio import signature
 from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
@@ -104,11 +102,7 @@ class TwilioWebhooks:
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.store = store
         self.clock = clock
-        self.limiter = CapacityLimiter(db_concurrency)
-        self.group_commit = db_concurrency == 1
-        self._pending: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]] = []
-        self._flushing = False
-        self._drainer: asyncio.Task[None] | None = None
+        self.commits: GroupCommit[bool] = GroupCommit(store, concurrency=db_concurrency)
 
     def url_of(self, request: Request, path: str) -> str:
         """The URL Twilio signed: the public base URL when configured, else this request's."""
@@ -135,61 +129,10 @@ class TwilioWebhooks:
         return params
 
     async def _commit(self, fn: Callable[[Connection], bool]) -> bool:
-        """Run `fn` in a committed transaction; returns once the commit is durable.
-
-        With one writer (SQLite), requests that arrive while a commit runs are committed
-        together in the next transaction (group commit): each still answers only after
-        its own row is committed, and the per-transaction cost is shared."""
-        if not self.group_commit:
-
-            def run() -> bool:
-                with self.store.begin() as conn:
-                    return fn(conn)
-
-            return await anyio.to_thread.run_sync(run, limiter=self.limiter)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
-        if not self._flushing:
-            # its own task, so a request that goes away cannot strand the others' commits
-            self._flushing = True
-            self._drainer = asyncio.get_running_loop().create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await self._flush(batch)
-        finally:
-            self._flushing = False
-
-    async def _flush(
-        self, batch: list[tuple[Callable[[Connection], bool], asyncio.Future[bool]]]
-    ) -> None:
-        def together() -> list[bool]:
-            with self.store.begin() as conn:
-                return [fn(conn) for fn, _ in batch]
-
-        def alone(fn: Callable[[Connection], bool]) -> bool:
-            with self.store.begin() as conn:
-                return fn(conn)
-
-        try:
-            results = await anyio.to_thread.run_sync(together, limiter=self.limiter)
-        except Exception:  # noqa: BLE001 - one bad item must not fail the others: retry alone
-            for fn, future in batch:
-                try:
-                    result = await anyio.to_thread.run_sync(alone, fn)
-                except Exception as exc:  # noqa: BLE001 - handed to the request that owns it
-                    if not future.done():
-                        future.set_exception(exc)
-                else:
-                    if not future.done():
-                        future.set_result(result)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():  # its request may have gone away; the row stands
-                future.set_result(result)
+        """Run `fn` in a committed transaction; returns once the commit is durable (with
+        one writer, SQLite, requests that arrive while a commit runs are committed
+        together: `group_commit`)."""
+        return await self.commits.run(fn)
 
     async def inbound(self, request: Request) -> Response:
         started = time.perf_counter()

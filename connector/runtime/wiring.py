@@ -4,6 +4,9 @@ clock, a worker id, the token vault, the id map and the engine steps over them.
 `smsync run`, `sync --once`, the demo and the tests call `build`; the commands that need
 only a part of it (`send`, `explain`, `classify`) call the same builders `build` does
 (`open_store`, `sms_adapter`, `load_config`, `UtcClock`, `worker_id`).
+The clock is the wall clock, or with `SMSYNC_SANDBOX_CLOCK_URL` the sandbox's clock
+followed over HTTP (`clock_for`), so a hand-run sidecar's timers and quiet hours move with
+the sandbox.
 It works in two stages so that a configuration mistake changes nothing: `configure`
 reads and checks everything offline (the mapping, the plays file, the database URL, every
 credential) and opens nothing; `build` then opens the store (unless given one) and wires
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from connector.clock import UtcClock
+from connector.clock import FollowedClock, UtcClock
 from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import EngineContext, Planner
@@ -92,6 +95,13 @@ def load_config(
     return config, chosen
 
 
+def clock_for(settings: Settings) -> Clock:
+    """The wall clock, or the clock at SMSYNC_SANDBOX_CLOCK_URL (read first by `build`)."""
+    if settings.sandbox_clock_url:
+        return FollowedClock(settings.sandbox_clock_url)
+    return UtcClock()
+
+
 def open_store(settings: Settings) -> SqlStore:
     """The store at SMSYNC_DATABASE_URL, which must be migrated (else ConfigError naming
     `smsync db upgrade`); creates nothing."""
@@ -119,7 +129,7 @@ def configure(
     config, chosen = load_config(settings, mapping=mapping, planner=planner)
     if store is None:
         safe_url(settings.database_url)  # a malformed URL is a ConfigError here
-    the_clock: Clock = clock if clock is not None else UtcClock()
+    the_clock: Clock = clock if clock is not None else clock_for(settings)
     vault: TokenVault | None = None
     if settings.crm == "hubspot":
         vault = (
@@ -171,6 +181,8 @@ class Components:
         close = getattr(self.crm, "close", None)  # the adapters' HTTP sessions
         if callable(close):
             close()
+        if isinstance(self.clock, FollowedClock):
+            self.clock.close()
         if self.owns_store:
             self.store.close()
 
@@ -198,6 +210,8 @@ def build(
         planner=planner,
         require_sms=require_sms,
     )
+    if isinstance(c.clock, FollowedClock):
+        c.clock.sync()  # a sandbox clock that cannot be read stops here, before any job
     db = store if store is not None else open_store(settings)
     if isinstance(c.token_vault, StartupVault):
         c.token_vault.attach(db)

@@ -23,6 +23,7 @@ def append(
     phone: str | None = None,
     play: str | None = None,
     details: Mapping[str, Any] | None = None,
+    variant: str | None = None,
 ) -> int:
     """`details` must be JSON-serialisable and free of phone numbers (see
     ``connector.engine.decisions``)."""
@@ -35,6 +36,7 @@ def append(
             verdict=decision.verdict.value,
             reasons=list(decision.reasons),
             play=play,
+            variant=variant,
             send_at=decision.send_at,
             at=at,
             # None stays SQL NULL (not JSON null), like the rows logged before 0004

@@ -195,3 +195,27 @@ def open_timers(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
     """Timers neither met nor breached, due soonest first."""
     rows = conn.execute(sa.select(t).where(_OPEN).order_by(t.c.due).limit(limit)).all()
     return [_entry(row) for row in rows]
+
+
+def unanswered_breaches(conn: sa.Connection, limit: int = 1000) -> list[SlaEntry]:
+    """Breached timers nobody met, oldest breach first."""
+    rows = conn.execute(
+        sa.select(t)
+        .where(t.c.breached.is_not(None), t.c.met.is_(None))
+        .order_by(t.c.breached, t.c.id)
+        .limit(limit)
+    ).all()
+    return [_entry(row) for row in rows]
+
+
+def outcome_counts(conn: sa.Connection) -> tuple[int, int]:
+    """(met by their due time, missed: breached, or met only after the due time)."""
+    on_time = conn.execute(
+        sa.select(sa.func.count()).where(t.c.met.is_not(None), t.c.met <= t.c.due)
+    ).scalar_one()
+    missed = conn.execute(
+        sa.select(sa.func.count()).where(
+            sa.or_(t.c.breached.is_not(None), sa.and_(t.c.met.is_not(None), t.c.met > t.c.due))
+        )
+    ).scalar_one()
+    return int(on_time), int(missed)

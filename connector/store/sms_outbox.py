@@ -289,17 +289,29 @@ def claim_one(
 
 
 def first_sent(
-    conn: sa.Connection, contact: CrmRef, since: datetime, *, key_prefix: str
+    conn: sa.Connection, contact: CrmRef, since: datetime, *, key_prefix: str | tuple[str, ...]
 ) -> datetime | None:
-    """When the first text to `contact` whose key starts `key_prefix` reached the provider
-    at or after `since` (a rep's manual answer, for the SLA sweep)."""
+    """When the first text to `contact` whose key starts with `key_prefix` (or one of
+    them) reached the provider at or after `since` (a rep's answer, for the SLA sweep)."""
+    prefixes = (key_prefix,) if isinstance(key_prefix, str) else key_prefix
     at = conn.execute(
         sa.select(sa.func.min(t.c.done_at)).where(
             t.c.contact_type == contact.object_type,
             t.c.contact_id == contact.id,
-            t.c.idempotency_key.like(f"{key_prefix}%"),
+            sa.or_(*(t.c.idempotency_key.like(f"{p}%") for p in prefixes)),
             t.c.state == "sent",
             t.c.done_at >= since,
         )
     ).scalar_one_or_none()
     return at if isinstance(at, datetime) else None
+
+
+def sent_with_prefix(conn: sa.Connection, prefix: str) -> int:
+    """How many texts whose key starts with `prefix` reached the provider."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                t.c.idempotency_key.like(f"{prefix}%"), t.c.state == "sent"
+            )
+        ).scalar_one()
+    )

@@ -67,6 +67,18 @@ contact_state = sa.Table(
     sa.Index(None, "phone"),
 )
 
+# each contact's next instant per timed trigger ("inactive:14", "date:meeting_time:7200"),
+# kept by `store.timed_index`; the scan reads the rows whose instant fell due
+timed_instants = sa.Table(
+    "timed_instants",
+    metadata,
+    sa.Column("contact_id", sa.Integer, nullable=False),  # contact_state.id
+    sa.Column("trigger", sa.String(160), nullable=False),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("contact_id", "trigger"),
+    sa.Index(None, "due_at"),
+)
+
 consent_ledger = sa.Table(
     "consent_ledger",
     metadata,
@@ -229,7 +241,10 @@ decision_log = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     # {"reasons": [{"code", "detail"}], "inputs": {...}}, never the phone; NULL before 0004
     sa.Column("details", sa.JSON, nullable=True),
+    # the treated contact's arm of a play with variants (connector/domain/variants.py)
+    sa.Column("variant", sa.String(64), nullable=True),
     sa.Index(None, "contact_type", "contact_id", "at"),
+    sa.Index("ix_decision_log_play_variant", "play", "variant"),
 )
 
 sla_timers = sa.Table(
@@ -412,4 +427,63 @@ opportunity_stages = sa.Table(
     sa.Column("stage", sa.String(128), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("opportunity_id", "stage", "at"),
+)
+
+
+# A rep's text from the CRM (the mapping's `rep_send:` record), claimed once by its CRM id
+# so a restart or a second replica never sends it twice; the outcome written back is kept
+# so it is written once (`written` is the result last written on the record).
+rep_sends = sa.Table(
+    "rep_sends",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crm_id", sa.String(64), nullable=False, unique=True),
+    *_ref(nullable=True),
+    sa.Column("owner_id", sa.String(64), nullable=True),
+    sa.Column("outbox_key", sa.String(255), nullable=True, unique=True),
+    sa.Column("close_follow_up", sa.Boolean, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),  # set at the claim when nothing is queued
+    sa.Column("written", sa.Text, nullable=True),
+    sa.Column("done", sa.Boolean, nullable=False),
+    sa.Column("claimed_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=False),
+    sa.Column("settled_at", UtcDateTime, nullable=True, index=True),
+)
+
+
+# One row per tracked link in one queued text (connector/engine/links.py): the random
+# token of its short URL, where it goes (always from the plays file), and when it expires.
+# The token carries nothing: the contact is found through this row, never in the URL.
+tracked_links = sa.Table(
+    "tracked_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("outbox_id", sa.Integer, nullable=False),  # sms_outbox.id of the text
+    sa.Column("link", sa.String(64), nullable=False),
+    sa.Column("play", sa.String(128), nullable=True),
+    *_ref(),
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("high_intent", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("token"),
+    sa.UniqueConstraint("outbox_id", "link"),
+)
+
+# Clicks, at most one row per link and flag: `counted` (a person: the CRM hears of it once,
+# `processed_at` set when its writes are queued), `previewer`, `too_fast`.
+link_clicks = sa.Table(
+    "link_clicks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("link_id", sa.Integer, nullable=False),  # tracked_links.id
+    sa.Column("flag", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("user_agent", sa.String(200), nullable=True),
+    *_ref(),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("link_id", "flag"),
+    sa.Index(None, "processed_at", "flag"),
+    sa.Index(None, "contact_type", "contact_id", "at"),
 )

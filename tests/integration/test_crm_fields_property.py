@@ -1,8 +1,9 @@
 """Issue 15 part 4 on both CRMs against the sandbox: random sequences of replies, rep actions
-(the follow-up task completed in the CRM, an edit to the record), sweeps at later times and
-full cycles; after every step's writeback, the fields smsync keeps on each record, read back
-from the CRM, equal what the store says: disposition, journey state, active motion, and the
-SLA due time and breach flag of the record's latest timer.
+(the follow-up task completed in the CRM, a text back from the CRM through the `rep_send`
+job, an edit to the record), sweeps at later times and full cycles; after every step's
+writeback, the fields smsync keeps on each record, read back from the CRM, equal what the
+store says: disposition, journey state, active motion, and the SLA due time and breach
+flag of the record's latest timer.
 
 `make test` runs a modest number of sequences per CRM; `scripts/crm_fields_property.py`
 (or SMSYNC_FIELDS_EXAMPLES) runs thousands."""
@@ -22,8 +23,10 @@ from hypothesis import strategies as st
 
 from connector.crm.hubspot.mapping import parse_stamp
 from connector.crm.salesforce.mapping import parse_datetime
+from connector.demo.crm_admin import CrmAdmin
+from connector.demo.reps import text_back
 from connector.domain.model import ContactState
-from connector.engine import ingest, pull, sweep
+from connector.engine import ingest, pull, rep_send, sweep
 from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.sandbox.server import Sandbox
 from connector.store import contacts, inbox, sla
@@ -53,6 +56,7 @@ steps = st.lists(
         st.tuples(st.just("complete"), st.integers(0, PEOPLE - 1), st.just(0)),
         st.tuples(st.just("sweep"), st.just(0), st.integers(1, 30)),  # hours later
         st.tuples(st.just("pull"), st.integers(0, PEOPLE - 1), st.just(0)),
+        st.tuples(st.just("text_back"), st.integers(0, PEOPLE - 1), st.just(0)),
     ),
     min_size=1,
     max_size=8,
@@ -75,6 +79,7 @@ class Run:
         self.people = [world.person() for _ in range(PEOPLE)]
         self.sid = 0
         self.steps = 0
+        self.rep = CrmAdmin(world.vendor, world.sandbox)
 
     def at(self, when: datetime) -> None:
         self.now = when
@@ -125,6 +130,16 @@ class Run:
             tasks.status.done,
         )
 
+    def text_back(self, who: int) -> None:
+        """The record's owner texts the person from the CRM; the rep_send job sends it
+        (or refuses it: opted out, quiet hours) and writes the outcome back."""
+        person = self.people[who]
+        cfg = self.world.ctx.mapping.rep_send
+        assert cfg is not None
+        assert person.owner_id
+        text_back(self.rep, cfg, person.ref, person.owner_id, "Happy to help, when suits?")
+        rep_send.run(self.world.ctx)
+
     def drain(self) -> None:
         ctx = self.world.ctx
         policy = WritebackPolicy(lease_s=ctx.settings.writeback_lease_s, max_attempts=3)
@@ -145,6 +160,8 @@ class Run:
             self.reply(who, REPLIES[arg])
         elif kind == "complete":
             self.complete(who)
+        elif kind == "text_back":
+            self.text_back(who)
         elif kind == "sweep":
             self.at(self.now + timedelta(hours=arg))
             sweep.run(self.world.ctx)

@@ -192,7 +192,19 @@ def test_0004_keeps_old_decisions_and_explain_still_prints_them(db_url: str) -> 
                     at=LATE_NY - timedelta(days=1),
                 )
             )
-        assert upgrade(db_url) == ["0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+        assert upgrade(db_url) == [
+            "0004",
+            "0005",
+            "0006",
+            "0007",
+            "0008",
+            "0009",
+            "0010",
+            "0011",
+            "0012",
+            "0013",
+            "0014",
+        ]
 
         play = make_play()
         ctx = make_ctx(contact_id=ref.id)

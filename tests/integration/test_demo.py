@@ -33,6 +33,14 @@ KEYS = {
     "opt_out_confirmations",
     "natural_language_opt_outs",
     "meeting_confirmations_converted",
+    "rep_replies",
+    "sla_met",
+    "sla_missed",
+    "variants_sent",
+    "link_clicks",
+    "meetings",
+    "opportunities",
+    "won",
     "wall_s",
 }
 
@@ -95,9 +103,15 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
     assert blocked.get("opted_out", 0) > 0
     assert blocked.get("quiet_hours", 0) > 0
     assert "missing_data" not in blocked  # the shipped plays fit the shipped mappings
-    # nobody plays a rep in the demo: the CRM's last-activity field moves only with
-    # smsync's own logging, which must not read as the rep engaging
+    # smsync's own logging (the reps' texts from the CRM included) must not read as a rep
+    # engaging, which would hold back the plays
     assert "rep_engaged" not in blocked
+    # reps answer from the CRM, some inside the SLA and some after it breached: counted
+    # from the sandbox's send records that read "sent" and the store's SLA timers
+    assert summary["rep_replies"] > 0
+    assert summary["sla_met"] > 0
+    assert summary["sla_missed"] > 0
+    assert summary["sla_missed"] >= summary["sla_breaches"]
     # opt-outs in people's own words, each confirmed once; HELP answered; meeting
     # confirmations answered YES convert (YES from a number that never opted out is no
     # opt-in); a STOP Twilio already answered is not answered twice
@@ -106,10 +120,15 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
         "opt_out_confirmations",
         "help_answers",
         "meeting_confirmations_converted",
+        "link_clicks",  # prospects open the pricing link through the sidecar's /l/{token}
     ):
         assert summary[key] > 0, key
     assert summary["opt_out_confirmations"] <= summary["consent_changes"]
     assert blocked.get("provider_answered", 0) > 0
+    # the shipped speed_to_lead runs two variants: people were assigned to both (at this
+    # size a handful of texts go out, so one arm may have sent none yet)
+    assert set(summary["variants_sent"]) == {"speed_to_lead/direct", "speed_to_lead/question"}
+    assert sum(summary["variants_sent"].values()) > 0
     # the connector's own traffic, apart from the simulated admins' edits
     assert summary["crm_api_calls"] > 0
     assert summary["crm_records_written"] >= summary["activities_logged"]

@@ -180,3 +180,14 @@ def test_an_unknown_purpose_and_a_help_text_without_opt_out_exit_2_changing_noth
     assert len(located) == 3
     assert "Traceback" not in started.stderr
     assert not db.parent.exists()  # nothing created, nothing changed
+
+
+def test_a_template_naming_an_undeclared_link_exits_2_located() -> None:
+    path = PLAYS / "bad_links.yaml"
+    result = smsync("mappings", "validate", str(path))
+    assert result.returncode == 2, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [f"{path}:15:48", f"{path}:25:28"]
+    assert "link `pricng` is not declared by this play" in lines[0]
+    assert "did you mean `pricing`?" in lines[0]
+    assert "no play declares a link `demo`" in lines[1]

@@ -62,6 +62,10 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
         "0008",
         "0009",
         "0010",
+        "0011",
+        "0012",
+        "0013",
+        "0014",
     ]
     assert applied[-1] == head()
     assert current(db_url) == head()

@@ -210,6 +210,7 @@ def test_per_object_overrides_merge_with_the_defaults() -> None:
         "last_activity": "LastActivityDate",
         "form_submitted_at": "Last_Form_Submitted__c",
         "form_name": "Last_Form_Name__c",
+        "language": "Preferred_Language__c",
     }
     assert dict(lead.segments) == {
         **shared,

@@ -84,8 +84,12 @@ def test_upgrade_on_a_brand_new_relative_path(
         "0008",
         "0009",
         "0010",
+        "0011",
+        "0012",
+        "0013",
+        "0014",
     ]
-    assert current("sqlite:///var/smsync.db") == "0010"
+    assert current("sqlite:///var/smsync.db") == "0014"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:

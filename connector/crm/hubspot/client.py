@@ -24,6 +24,7 @@ from connector.crm.hubspot.mapping import CONTACTS, ContactMapper, parse_stamp
 from connector.crm.hubspot.owners import OwnerDirectory
 from connector.crm.hubspot.pipeline import DealPuller
 from connector.crm.hubspot.pull import ContactPuller
+from connector.crm.hubspot.rep_sends import RepSends
 from connector.crm.hubspot.writer import Writer
 from connector.crm.links import record_link
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
@@ -37,6 +38,8 @@ from connector.ports import (
     Owner,
     PipelineBatch,
     PullBatch,
+    RepSendOutcome,
+    RepSendRecord,
     TokenPair,
     TokenVault,
 )
@@ -116,6 +119,8 @@ class HubSpotCrm:
         self.owner_directory = OwnerDirectory(api, clock=clock)
         found = mapping.pipeline
         self.deals = DealPuller(api, found.pipeline_id) if found is not None else None
+        sends = mapping.rep_send
+        self.sends = RepSends(api, sends) if sends is not None else None
 
     @classmethod
     def from_settings(
@@ -243,6 +248,16 @@ class HubSpotCrm:
                     done[str(ext)] = at.astimezone(UTC) if at is not None else None
         asked = set(wanted)
         return {ext: at for ext, at in done.items() if ext in asked}
+
+    def rep_sends(self, limit: int) -> list[RepSendRecord]:
+        """Tasks a rep asked to send (the mapping's `rep_send:`): one tasks search, and
+        one association read when it finds any."""
+        return self.sends.pending(limit) if self.sends is not None else []
+
+    def settle_rep_sends(self, outcomes: Sequence[RepSendOutcome]) -> set[str]:
+        if self.sends is None or not outcomes:
+            return set()
+        return self.sends.settle(outcomes)
 
     def record_url(self, ref: CrmRef) -> str | None:
         """The mapping's `tasks.record_url` (it names the portal); None without one."""

@@ -179,6 +179,7 @@ def _problems(
             if name not in props:
                 yield at(("fields", "segments", segment), _missing(name, obj.name))
     yield from _engagement_problems(mapping, schema, at)
+    yield from _rep_send_problems(mapping, schema, at)
 
 
 def _field_path(doc: YamlDocument, n: int, canonical: str) -> YamlPath:
@@ -219,6 +220,37 @@ def _engagement_problems(
                 f"{value!r} is not an option of tasks.{prop_name}; options are"
                 f" {', '.join(sorted(options))}",
             )
+
+
+def _rep_send_problems(
+    mapping: MappingConfig, schema: dict[str, dict[str, dict[str, Any]]], at: Any
+) -> Iterator[Problem]:
+    """The `rep_send:` task properties exist and hold the mapped values."""
+    cfg = mapping.rep_send
+    if cfg is None or cfg.object not in schema:
+        return
+    props = schema[cfg.object]
+    for key, name, values in (
+        ("status_field", cfg.status_field, (cfg.send_status, cfg.done_status)),
+        ("kind_field", cfg.kind_field, (cfg.kind,)),
+        ("body_field", cfg.body_field, ()),
+        ("result_field", cfg.result_field, ()),
+    ):
+        if name is None:
+            continue
+        prop = props.get(name)
+        if prop is None:
+            yield at(("rep_send", key), _missing(name, cfg.object))
+            continue
+        if key == "result_field" and prop["read_only"]:
+            yield at(("rep_send", key), f"{cfg.object}.{name} is read-only; map a writable one")
+        for value in values:
+            if value is not None and prop["options"] and value not in prop["options"]:
+                yield at(
+                    ("rep_send", key),
+                    f"{value!r} is not an option of {cfg.object}.{name}; options are"
+                    f" {', '.join(sorted(prop['options']))}",
+                )
 
 
 def _missing(name: str, obj: str) -> str:

@@ -29,12 +29,20 @@ from connector.crm.salesforce.queries import (
     phone_query,
     users_query,
 )
+from connector.crm.salesforce.rep_sends import RepSends
 from connector.crm.salesforce.writer import Writer
 from connector.domain.model import CrmRef, CrmWrite, WriteResult
 from connector.domain.phones import try_e164
 from connector.errors import SmsyncError
 from connector.logs import mask_phone
-from connector.ports import Cursor, Owner, PipelineBatch, PullBatch
+from connector.ports import (
+    Cursor,
+    Owner,
+    PipelineBatch,
+    PullBatch,
+    RepSendOutcome,
+    RepSendRecord,
+)
 from connector.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -80,15 +88,20 @@ class SalesforceCrm:
         *,
         batch_size: int = 2000,
         lookback: timedelta = timedelta(minutes=5),
+        bulk_threshold: int = 0,
     ) -> None:
         self.api = api
         self.mapping = mapping
-        self.puller = Puller(api, mapping, batch_size=batch_size, lookback=lookback)
+        self.puller = Puller(
+            api, mapping, batch_size=batch_size, lookback=lookback, bulk_threshold=bulk_threshold
+        )
         self.writer = Writer(api, mapping, api.usage)
         found = mapping.config.pipeline
         self.pipeline = (
             PipelinePuller(api, found.stage_history, batch_size=batch_size) if found else None
         )
+        sends = mapping.config.rep_send
+        self.sends = RepSends(api, sends) if sends is not None else None
         # idle keep-alive connections close with the adapter, even when nobody calls close()
         self._finalizer = weakref.finalize(self, api.http.close)
 
@@ -127,6 +140,7 @@ class SalesforceCrm:
             SalesforceMapping(mapping),
             batch_size=settings.sf_query_batch_size,
             lookback=timedelta(seconds=settings.pull_lookback_s),
+            bulk_threshold=settings.sf_bulk_threshold,
         )
 
     # CrmPort -----------------------------------------------------------------------------
@@ -205,6 +219,23 @@ class SalesforceCrm:
             self._idle()
         asked = set(wanted)
         return {ext: at for ext, at in done.items() if ext in asked}
+
+    def rep_sends(self, limit: int) -> list[RepSendRecord]:
+        """Tasks a rep asked to send (the mapping's `rep_send:`): one SOQL query."""
+        if self.sends is None:
+            return []
+        try:
+            return self.sends.pending(limit)
+        finally:
+            self._idle()
+
+    def settle_rep_sends(self, outcomes: Sequence[RepSendOutcome]) -> set[str]:
+        if self.sends is None or not outcomes:
+            return set()
+        try:
+            return self.sends.settle(outcomes)
+        finally:
+            self._idle()
 
     def record_url(self, ref: CrmRef) -> str | None:
         """The mapping's `tasks.record_url`, else the record's Lightning page."""

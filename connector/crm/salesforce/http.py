@@ -130,6 +130,12 @@ class SalesforceApi:
             policy=policy,
         )
 
+    def count(self, soql: str) -> int:
+        """A `SELECT COUNT() ...` query's `totalSize`: one call, no rows."""
+        kw = self._kw()
+        page: dict[str, Any] = self.call("count", lambda sf: sf.query(soql, **kw))
+        return int(page.get("totalSize") or 0)
+
     def query_pages(self, soql: str, *, batch_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Each page of a query as it arrives, so nothing holds the whole result."""
         kw = self._kw({"Sforce-Query-Options": f"batchSize={batch_size}"})

@@ -25,26 +25,30 @@ def _select(object_name: str, fields: Sequence[str]) -> str:
     return f"SELECT {', '.join(identifier(f) for f in fields)} FROM {identifier(object_name)}"  # noqa: S608
 
 
+def _after(start: Cursor | None) -> str:
+    """The pull's WHERE: rows after `start` (all rows without one)."""
+    if start is None:
+        return ""
+    if not start.id:
+        return format_soql(" WHERE SystemModstamp >= {}", start.modstamp)
+    return format_soql(
+        " WHERE (SystemModstamp = {ts} AND Id > {id}) OR SystemModstamp > {ts}",
+        ts=start.modstamp,
+        id=start.id,
+    )
+
+
 def pull_query(object_name: str, fields: Sequence[str], start: Cursor | None) -> str:
     """Rows after `start` in (SystemModstamp, Id) order; the tie-break never skips a row.
 
     `quote_soql_value` drops sub-second digits, so the filter is a superset of the rows
     after `start`; the puller drops what it has already emitted."""
-    head = _select(object_name, fields)
-    order = " ORDER BY SystemModstamp, Id"
-    if start is None:
-        return head + order
-    if not start.id:
-        return head + format_soql(" WHERE SystemModstamp >= {}", start.modstamp) + order
-    return (
-        head
-        + format_soql(
-            " WHERE (SystemModstamp = {ts} AND Id > {id}) OR SystemModstamp > {ts}",
-            ts=start.modstamp,
-            id=start.id,
-        )
-        + order
-    )
+    return _select(object_name, fields) + _after(start) + " ORDER BY SystemModstamp, Id"
+
+
+def count_query(object_name: str, start: Cursor | None) -> str:
+    """How many rows `pull_query` would read: one cheap call that picks REST or Bulk."""
+    return f"SELECT COUNT() FROM {identifier(object_name)}" + _after(start)  # noqa: S608
 
 
 def phone_query(

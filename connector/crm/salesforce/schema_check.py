@@ -186,6 +186,44 @@ class _Checker:
                         f" {', '.join(sorted(allowed))})",
                     )
 
+    def check_rep_send(self, fields: Describe) -> None:
+        """The `rep_send:` Task fields exist, the result is writable, the values are in
+        the picklists (an admin adds "Send SMS" to Status and SMS to Type)."""
+        cfg = self.mapping.rep_send
+        if cfg is None:
+            return
+        for key, name, value in (
+            ("status_field", cfg.status_field, (cfg.send_status, cfg.done_status)),
+            ("kind_field", cfg.kind_field, (cfg.kind,)),
+            ("body_field", cfg.body_field, ()),
+            ("result_field", cfg.result_field, ()),
+        ):
+            if name is None:
+                continue
+            found = fields.get(name.lower())
+            if found is None:
+                hint = "a Text(255) field" if key == "result_field" else "a field"
+                self.problem(
+                    ("rep_send", key),
+                    f"{cfg.object} has no field {name!r}; create {hint} in Setup or map another",
+                )
+                continue
+            if key == "result_field" and not found.get("updateable", False):
+                self.problem(
+                    ("rep_send", key),
+                    f"{cfg.object}.{name} is not updateable; smsync writes each text's outcome"
+                    " there (grant edit access in field-level security)",
+                )
+            if found.get("type") == "picklist":
+                allowed = _picklist(found)
+                for wanted in value:
+                    if wanted is not None and wanted not in allowed:
+                        self.problem(
+                            ("rep_send", key),
+                            f"{cfg.object}.{name} has no picklist value {wanted!r} (values:"
+                            f" {', '.join(sorted(allowed))}); add it in Setup",
+                        )
+
 
 def _picklist(entry: dict[str, Any]) -> set[str]:
     return {
@@ -274,6 +312,8 @@ def check_mapping(
         checker.check_value_maps(described)
         if mapping.tasks.object in described:
             checker.check_task_picklists(described[mapping.tasks.object])
+        if mapping.rep_send is not None and mapping.rep_send.object in described:
+            checker.check_rep_send(described[mapping.rep_send.object])
         facts = _facts(crm, mapping, described)
         checker.problems.extend(id_problems(mapping, facts, doc))
         checker.problems.extend(write_problems(mapping, facts, doc, contact_fields=False))

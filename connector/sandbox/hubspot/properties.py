@@ -259,6 +259,13 @@ def _contact_defaults() -> list[PropertyDef]:
             "next_meeting_time", "Next meeting", "datetime", "date", "sales", hubspot_defined=False
         ),
         PropertyDef("renewal_date", "Renewal date", "date", "date", "sales", hubspot_defined=False),
+        # HubSpot's own "Preferred language" (a few of its ISO-code options)
+        enum_property(
+            "hs_language",
+            "Preferred language",
+            ("en", "es", "fr", "de", "pt"),
+            group="contactinformation",
+        ),
         PropertyDef(
             "smsync_sms_thread",
             "smsync SMS thread",
@@ -317,6 +324,19 @@ def _task_defaults() -> list[PropertyDef]:
             "hs_lastmodifieddate", "Last modified date", "datetime", "date", g, read_only=True
         ),
         PropertyDef("hs_object_id", "Record ID", "number", "number", g, read_only=True),
+        # the portal's own, as smsync's setup creates them: a rep marks a task as a text to
+        # send (mapping `rep_send:`), and smsync writes the outcome in words
+        enum_property(
+            "smsync_task_kind", "smsync task kind", ("SMS",), group="smsync", hubspot_defined=False
+        ),
+        PropertyDef(
+            "smsync_send_result",
+            "smsync send result",
+            "string",
+            "textarea",
+            "smsync",
+            hubspot_defined=False,
+        ),
     ]
 
 

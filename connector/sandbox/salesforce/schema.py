@@ -36,7 +36,15 @@ LEAD_STATUSES = (
     "Closed - Not Converted",
 )
 LIFECYCLE_STAGES = ("Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer", "Disqualified")
-TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+# the standard values plus "Send SMS", as an admin adds it for texting back from the CRM
+TASK_STATUSES = (
+    "Not Started",
+    "In Progress",
+    "Completed",
+    "Waiting on someone else",
+    "Deferred",
+    "Send SMS",
+)
 TASK_PRIORITIES = ("High", "Normal", "Low")
 TASK_TYPES = ("Call", "Email", "Meeting", "Other", "SMS")  # SMS: the org's own value
 TASK_SUBTYPES = ("Task", "Email", "Call")
@@ -278,6 +286,7 @@ def _sms_fields() -> list[FieldDef]:
         FieldDef("Renewal_Date__c", "date", label="Renewal Date"),
         FieldDef("Last_Form_Submitted__c", "datetime", label="Last Form Submitted"),
         FieldDef("Last_Form_Name__c", "string", label="Last Form Name", length=80),
+        FieldDef("Preferred_Language__c", "string", label="Preferred Language", length=16),
         # standard and system-maintained: the latest closed activity's date
         FieldDef(
             "LastActivityDate",
@@ -385,6 +394,8 @@ def build_schema() -> dict[str, ObjectDef]:
             unique=True,
         ),
         FieldDef("SMS_Direction__c", "picklist", length=255, picklist=("Inbound", "Outbound")),
+        # where smsync writes the outcome of a rep's text from the CRM (mapping rep_send:)
+        FieldDef("SMS_Send_Result__c", "string", label="SMS Send Result", length=255),
     )
     user = ObjectDef("User", "005", "User", "Users")
     user.add(

@@ -1,0 +1,202 @@
+"""The report's experiments section: per play with variants, each arm's contacts and its
+sent, reply, meeting and opportunity rates, and each arm against the other arms and the
+holdout with a 95% interval (`lift.holdout_lift`: Newcombe's hybrid score interval),
+flagged too small to judge under `lift.MIN_ARM` contacts or `lift.MIN_EVENTS` events.
+
+Every rate's denominator is the arm's contacts (everyone assigned, texted or not): the
+holdout is never texted, so only intent-to-treat rates compare arms with it. The SQL is
+`connector/store/report_variants.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from html import escape
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from connector.report.lift import Lift, holdout_lift
+from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
+
+if TYPE_CHECKING:
+    from connector.report.model import Scope
+
+METRICS = ("replied", "meetings", "opportunities")  # compared between arms
+# Clicks: smsync records no link clicks yet, so the click rate is not measured (None).
+
+
+@dataclass(frozen=True, slots=True)
+class ArmFigures:
+    play: str
+    arm: str  # a variant's name, or "holdout"
+    contacts: int
+    sent: int
+    replied: int
+    meetings: int
+    opportunities: int
+    clicked: int | None = None  # not measured
+
+    def rate(self, count: int | None) -> float | None:
+        return None if count is None or not self.contacts else count / self.contacts
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "play": self.play,
+            "variant": self.arm,
+            "holdout": self.arm == HOLDOUT_ARM,
+            "contacts": self.contacts,
+            "sent": self.sent,
+            "replied": self.replied,
+            "clicked": self.clicked,
+            "meetings": self.meetings,
+            "opportunities": self.opportunities,
+            "sent_rate": self.rate(self.sent),
+            "reply_rate": self.rate(self.replied),
+            "click_rate": self.rate(self.clicked),
+            "meeting_rate": self.rate(self.meetings),
+            "opportunity_rate": self.rate(self.opportunities),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """`arm` minus `against` on one metric, in rate units, with its 95% interval."""
+
+    play: str
+    arm: str
+    against: str
+    metric: str
+    lift: Lift
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "play": self.play,
+            "variant": self.arm,
+            "against": self.against,
+            "metric": self.metric,
+            **self.lift.as_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSection:
+    arms: tuple[ArmFigures, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "arms": [a.as_json() for a in self.arms],
+            "comparisons": [c.as_json() for c in self.comparisons],
+            "clicks_measured": False,
+        }
+
+
+def figures(members: Sequence[ArmMember], window: timedelta) -> tuple[ArmFigures, ...]:
+    """Per (play, arm): the counts, an opportunity counting within `window` of the first
+    decision."""
+    tally: dict[tuple[str, str], list[int]] = {}
+    for m in members:
+        row = tally.setdefault((m.play, m.arm), [0, 0, 0, 0, 0])
+        opp = m.opportunity_at is not None and m.opportunity_at - m.first_at <= window
+        for i, hit in enumerate((True, m.sent, m.replied, m.meeting, opp)):
+            row[i] += int(hit)
+
+    def order(key: tuple[str, str]) -> tuple[str, bool, str]:
+        return key[0], key[1] == HOLDOUT_ARM, key[1]
+
+    return tuple(
+        ArmFigures(play, arm, *tally[(play, arm)]) for play, arm in sorted(tally, key=order)
+    )
+
+
+def compare(arms: Sequence[ArmFigures]) -> tuple[Comparison, ...]:
+    """Each variant against every other variant of its play and against the holdout."""
+    out: list[Comparison] = []
+    for arm in arms:
+        if arm.arm == HOLDOUT_ARM:
+            continue
+        for other in arms:
+            if other.play != arm.play or other.arm == arm.arm:
+                continue
+            for metric in METRICS:
+                x1, x0 = getattr(arm, metric), getattr(other, metric)
+                lift = holdout_lift(x1, arm.contacts, x0, other.contacts)
+                out.append(Comparison(arm.play, arm.arm, other.arm, metric, lift))
+    return tuple(out)
+
+
+def variant_section(conn: sa.Connection, scope: Scope) -> VariantSection:
+    members = arm_members(conn, since=scope.since, until=scope.until, meeting=scope.meeting)
+    arms = figures(members, timedelta(days=scope.pipeline.window_days))
+    return VariantSection(arms, compare(arms))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _points(lift: Lift) -> str:
+    if lift.lift is None or lift.low is None or lift.high is None:
+        return "no data"
+    text = f"{lift.lift * 100:+.1f} pts [{lift.low * 100:+.1f}, {lift.high * 100:+.1f}]"
+    return f"{text} too small to judge" if lift.too_small else text
+
+
+ARM_HEAD = ("play", "variant", "contacts", "sent", "reply", "click", "meeting", "opportunity")
+DIFF_HEAD = ("play", "variant", "against", "metric", "difference [95% interval]")
+
+
+def _arm_cells(a: ArmFigures) -> list[str]:
+    return [
+        a.play,
+        a.arm,
+        str(a.contacts),
+        _pct(a.rate(a.sent)),
+        _pct(a.rate(a.replied)),
+        _pct(a.rate(a.clicked)),
+        _pct(a.rate(a.meetings)),
+        _pct(a.rate(a.opportunities)),
+    ]
+
+
+def _diff_cells(c: Comparison) -> list[str]:
+    return [c.play, c.arm, c.against, c.metric, _points(c.lift)]
+
+
+def print_variants(section: VariantSection, console: Console) -> None:
+    """The section in the terminal report; nothing when no play has variants."""
+    if not section.arms:
+        return
+    for title, head, rows in (
+        ("Variants (rates of the contacts assigned)", ARM_HEAD, map(_arm_cells, section.arms)),
+        ("Variant differences", DIFF_HEAD, map(_diff_cells, section.comparisons)),
+    ):
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        for name in head:
+            table.add_column(name, justify="left" if name in head[:4] else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print("click: not measured (smsync records no link clicks).")
+
+
+def variants_html(section: VariantSection) -> str:
+    """The section as HTML tables; empty when no play has variants."""
+    if not section.arms:
+        return ""
+
+    def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        th = "".join(f"<th>{escape(h)}</th>" for h in head)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        )
+        return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+    arms = table(ARM_HEAD, [_arm_cells(a) for a in section.arms])
+    diffs = table(DIFF_HEAD, [_diff_cells(c) for c in section.comparisons])
+    return f"<h2>Variants</h2>\n{arms}\n<h3>Variant differences</h3>\n{diffs}\n"

@@ -1,0 +1,143 @@
+"""The report's per-variant SQL: who was assigned to each arm of a play's experiment
+(decision_log.variant, migration 0013, on a decision that allowed or deferred the text;
+the holdout arm by its `holdout` reason, which only a contact that passed every other
+check gets), and what each of them did after their first decision in the arm.
+
+One row per (play, arm, contact), so the caller aggregates and applies the opportunity
+window; the definitions, all counted from the contact's first decision in the arm:
+
+    sent         an outbound text of the play to the contact was accepted by the provider
+    replied      an inbound text from the contact
+    meeting      the contact's disposition is a meeting one, set after (smsync wrote it,
+                 or the CRM record changed, then)
+    opportunity  the first opportunity linked to the contact created after (its time is
+                 returned; the caller applies the window)
+
+Clicks are not measured here: smsync records no click in this schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from connector.store import tables as tb
+
+HOLDOUT_ARM = "holdout"
+
+
+@dataclass(frozen=True, slots=True)
+class ArmMember:
+    play: str
+    arm: str  # the variant's name, or HOLDOUT_ARM
+    first_at: datetime
+    sent: bool
+    replied: bool
+    meeting: bool
+    opportunity_at: datetime | None
+
+
+def _exists(stmt: sa.Exists) -> sa.Case[int]:
+    return sa.case((stmt, 1), else_=0)
+
+
+def arm_members(
+    conn: sa.Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    meeting: Sequence[str],
+) -> list[ArmMember]:
+    """Every contact assigned to an arm of a play that has variants, in the period."""
+    d = tb.decision_log
+    with_variants = sa.select(d.c.play).where(d.c.variant.is_not(None)).distinct()
+    # like the holdout (checked last), an arm holds the contacts that passed every other
+    # check: a decision blocked by consent, quiet hours or a cap assigns no one
+    arm = sa.case(
+        (sa.and_(d.c.variant.is_not(None), d.c.verdict != "block"), d.c.variant),
+        (sa.cast(d.c.reasons, sa.Text).like(f'%"{HOLDOUT_ARM}"%'), HOLDOUT_ARM),
+    )
+    period = [d.c.at >= since] if since is not None else []
+    period += [d.c.at < until] if until is not None else []
+    members = (
+        sa.select(
+            d.c.play.label("play"),
+            d.c.contact_type,
+            d.c.contact_id,
+            arm.label("arm"),
+            sa.func.min(d.c.at).label("first_at"),
+        )
+        .where(d.c.play.in_(with_variants), d.c.contact_id.is_not(None), *period)
+        .group_by(d.c.play, d.c.contact_type, d.c.contact_id, arm)
+        .subquery("members")
+    )
+    m = members
+    end = [] if until is None else [until]
+    msg, cs, co = tb.messages.alias("msg"), tb.contact_state.alias("cs"), tb.crm_outbox
+    same = (msg.c.contact_type == m.c.contact_type, msg.c.contact_id == m.c.contact_id)
+    sent = sa.exists().where(
+        *same,
+        msg.c.direction == "outbound",
+        msg.c.play == m.c.play,
+        msg.c.status.not_in(("failed", "undelivered")),
+        msg.c.created_at >= m.c.first_at,
+        *(msg.c.created_at < e for e in end),
+    )
+    inbound = tb.messages.alias("inb")
+    replied = sa.exists().where(
+        inbound.c.contact_type == m.c.contact_type,
+        inbound.c.contact_id == m.c.contact_id,
+        inbound.c.direction == "inbound",
+        inbound.c.created_at > m.c.first_at,
+        *(inbound.c.created_at < e for e in end),
+    )
+    written = sa.exists().where(
+        co.c.target_type == m.c.contact_type,
+        co.c.target_id == m.c.contact_id,
+        co.c.kind == "field_update",
+        co.c.fields["disposition"].as_string().in_(list(meeting)),
+        co.c.created_at >= m.c.first_at,
+        *(co.c.created_at < e for e in end),
+    )
+    met = sa.and_(
+        cs.c.disposition.in_(list(meeting)),
+        sa.or_(cs.c.crm_modstamp >= m.c.first_at, written),
+    )
+    oc, o = tb.opportunity_contacts, tb.opportunities
+    first_opp = (
+        sa.select(sa.func.min(o.c.created_at))
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            oc.c.contact_type == m.c.contact_type,
+            oc.c.contact_id == m.c.contact_id,
+            o.c.deleted == sa.false(),
+            o.c.created_at >= m.c.first_at,
+            *(o.c.created_at < e for e in end),
+        )
+        .correlate(m)
+        .scalar_subquery()
+    )
+    stmt = (
+        sa.select(
+            m.c.play,
+            m.c.arm,
+            m.c.first_at,
+            _exists(sent),
+            _exists(replied),
+            sa.case((met, 1), else_=0),
+            first_opp,
+        )
+        .select_from(
+            m.outerjoin(
+                cs,
+                sa.and_(cs.c.crm_object_type == m.c.contact_type, cs.c.crm_id == m.c.contact_id),
+            )
+        )
+        .where(m.c.arm.is_not(None))
+    )
+    return [
+        ArmMember(play, arm_name, first_at, bool(s), bool(r), bool(mt), opp_at)
+        for play, arm_name, first_at, s, r, mt, opp_at in conn.execute(stmt)
+    ]
