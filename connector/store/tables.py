@@ -374,7 +374,7 @@ alert_log = sa.Table(
 
 # The CRM's pipeline, pulled like contacts (connector/crm/*/pipeline.py): opportunities
 # (Salesforce Opportunity, HubSpot deals), which contacts each involves, and each stage it
-# entered and when. The report ties texts to them (connector/report/pipeline.py).
+# entered and when. The report ties texts to them (connector/store/report_pipeline.py).
 opportunities = sa.Table(
     "opportunities",
     metadata,

@@ -1,12 +1,10 @@
-"""Pipeline figures: the CRM's opportunities tied to texted contacts (definitions in
+"""Pipeline figures, read-only: the CRM's opportunities tied to texted contacts (definitions in
 `connector/report/queries.py`). An opportunity counts for a contact when the contact is
 linked to it (contact role, deal association) and it was created within the window after
 the contact's anchor (first text, or first holdout decision)."""
 
 from __future__ import annotations
 
-import itertools
-import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.selectable import FromClause
 
-from connector.report.model import PipelineDefs, Scope, StageVelocity
-from connector.report.sql import count_where, seconds_between
 from connector.store import tables as tb
+from connector.store.report_scope import PipelineDefs, Scope
+from connector.store.report_sql import count_where, seconds_between
 
 
 def _reached(o: Any, stages: Sequence[str]) -> Any:
@@ -140,9 +138,13 @@ def opportunity_figures(
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in conn.execute(stmt)}
 
 
-def stage_velocity(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[StageVelocity]:
-    """Median days from one mapped milestone to the next (created, meeting held,
-    opportunity, won), over the influenced opportunities that reached both."""
+MILESTONES = ("created", "meeting held", "opportunity", "won")
+
+
+def milestones(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[dict[str, datetime]]:
+    """For each influenced opportunity, when it first entered each milestone of MILESTONES
+    (created, then the mapped meeting-held, opportunity and won stages, from its history);
+    the report takes the medians between consecutive ones."""
     p = scope.pipeline
     lk = linked(scope, fo, conn.dialect.name)
     o, h = tb.opportunities, tb.opportunity_stages
@@ -163,13 +165,4 @@ def stage_velocity(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[St
         if name is not None:
             seen = entered.setdefault(opp, {})
             seen[name] = min(at, seen.get(name, at))
-    steps = ["created", "meeting held", "opportunity", "won"]
-    out = []
-    for a, b in itertools.pairwise(steps):
-        days = [
-            (e[b] - e[a]).total_seconds() / 86400
-            for e in entered.values()
-            if a in e and b in e and e[b] >= e[a]
-        ]
-        out.append(StageVelocity(a, b, statistics.median(days) if days else None, len(days)))
-    return out
+    return list(entered.values())
