@@ -32,7 +32,10 @@ def play_outcomes(
 
 def describe_outcome(outcome: Outcome | None, meeting: Sequence[str]) -> str:
     if outcome is None or (outcome.condition is None and outcome.disposition is None):
-        return f"disposition in {', '.join(meeting)} (no outcome configured)"
+        return (
+            f"a meeting: disposition in {', '.join(meeting)}, or a pipeline stage at or past"
+            " meeting held (no outcome configured)"
+        )
     if outcome.condition is None:
         return f"disposition = {outcome.disposition}"
     return str(outcome.condition)

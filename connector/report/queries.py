@@ -16,8 +16,13 @@ Definitions (a period is ``since`` inclusive to ``until`` exclusive, both option
 - **contact rate**: texted contacts with a delivered text of the group (``reached``).
 - **reply rate**: texted contacts with an inbound message after the first outbound and
   before the period ends.
-- **meeting rate**: texted contacts whose current disposition is a meeting one and was set
-  after the first outbound (smsync's write of it then, or the record's CRM modstamp then).
+- **meeting rate**: texted contacts with a meeting booked or held after the first
+  outbound: their current disposition is a meeting one and was set after it (smsync's
+  write of it then, or the record's CRM modstamp then), or a linked opportunity entered a
+  mapped stage at or past meeting held after it (within the pipeline window), or was
+  created in that window and is at such a stage or counts as an opportunity. The funnel,
+  the arms' meeting lift and the default play outcome use the same condition, so
+  texted >= meeting >= opportunity >= won.
 - **opt-out rate**: texted contacts whose texted number has an ``opted_out`` ledger entry
   within 7 days after one of the group's texts (the play's, by play). Entries from before
   any text (a CRM opt-out read at the first sync) are out by construction; numbers that
@@ -25,16 +30,18 @@ Definitions (a period is ``since`` inclusive to ``until`` exclusive, both option
   entries aside) are ``inbound_only_opt_outs``, reported apart.
 - **disposition mix**: texted contacts by their current disposition (``(none)`` if unset).
 - **rep first response**: SLA timers *started* in the period (a reply that needed a
-  person); the answer is the timer's met time (a manual send, or the follow-up task done)
-  or, after a breach, the first manual send through smsync; p50/p90 nearest-rank
+  person); the answer is the timer's met time (a person's text, or the follow-up task
+  done) or, after a breach, the first person's text (outbox key ``manual:`` through smsync
+  or ``rep:`` from the CRM); p50/p90 nearest-rank
   (rank ceil(p/100 * n)) in wall-clock seconds and in business seconds of the contact's
   team calendar. **SLA met %**: timers met by their due time over timers closed.
 - **play conversion**: contacts whose state meets the play's outcome (its field condition
-  or disposition; the meeting dispositions without one), the record having changed after
-  the anchor; over the play's treated arm when it has a holdout, else its texted contacts.
+  or disposition, the record having changed after the anchor; a meeting as above without
+  one); over the play's treated arm when it has a holdout, else its texted contacts.
   **Time to outcome**: from the first text of the play to the first CRM write of the
   outcome disposition after it, or to the record's CRM modstamp (field outcomes: an upper
-  bound).
+  bound); a meeting's is the earlier of its disposition's first write and the pipeline's
+  first meeting stage.
 - **holdout lift**: per play, contacts with a decision in the period carrying ``holdout``
   (control) or ``holdout_treated`` (treated), anchored at their first such decision;
   conversion, reply and meeting rates of each arm; lift and its interval from

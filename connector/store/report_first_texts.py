@@ -14,6 +14,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
+from connector.store.report_pipeline import meeting_in_pipeline
 from connector.store.report_scope import (
     DELIVERED,
     NONE_KEY,
@@ -202,9 +203,13 @@ def set_after(scope: Scope, fo: FromClause, cs: Any, dispositions: Sequence[str]
     return sa.or_(cs.c.crm_modstamp >= fo.c.first_at, written)
 
 
-def meeting_after(scope: Scope, fo: FromClause, cs: Any) -> Any:
-    """The contact's disposition is a meeting one and it was set after the first text:
-    smsync wrote it then, or the CRM record changed then (its modstamp)."""
-    return sa.and_(
+def meeting_after(scope: Scope, fo: FromClause, cs: Any, dialect: str) -> Any:
+    """A meeting booked or held after the first text (`fo.first_at`): the contact's
+    disposition is a meeting one and was set then (smsync wrote it then, or the CRM record
+    changed then: its modstamp), or its pipeline reached a mapped stage at or past meeting
+    held then (`meeting_in_pipeline`). The meeting rate, the funnel and the plays' meeting
+    lift all count this, so the funnel's meeting step holds every opportunity."""
+    booked = sa.and_(
         cs.c.disposition.in_(list(scope.meeting)), set_after(scope, fo, cs, scope.meeting)
     )
+    return sa.or_(booked, meeting_in_pipeline(scope, fo, dialect))

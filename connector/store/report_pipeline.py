@@ -38,6 +38,91 @@ def is_closed(p: PipelineDefs, o: Any) -> Any:
     return sa.or_(o.c.is_closed == sa.true(), o.c.stage.in_([*p.won, *p.lost]))
 
 
+def meeting_stages(p: PipelineDefs) -> list[str]:
+    """The mapped stages at or past "meeting held": a contact there has had a meeting."""
+    return [*p.meeting_held, *p.opportunity, *p.won]
+
+
+def _in_window(scope: Scope, fo: FromClause, at: Any, dialect: str) -> list[Any]:
+    """`at` is at or after `fo.first_at`, within the window and before the period ends."""
+    return [
+        at >= fo.c.first_at,
+        seconds_between(dialect, fo.c.first_at, at) <= scope.pipeline.window_days * 86400,
+        *scope.before_end(at),
+    ]
+
+
+def meeting_in_pipeline(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """The contact's pipeline shows a meeting after `fo.first_at` (within the window): one
+    of its opportunities entered a stage at or past meeting held then (its history), or
+    was created then and is, or once was, at such a stage or counts as an opportunity (so
+    every contact counted with an opportunity also counts with a meeting)."""
+    p = scope.pipeline
+    stages = meeting_stages(p)
+    oc, o = tb.opportunity_contacts.alias("oc_meet"), tb.opportunities.alias("o_meet")
+    h = tb.opportunity_stages.alias("h_meet")
+    entered = (
+        sa.exists().where(
+            h.c.opportunity_id == o.c.crm_id,
+            h.c.stage.in_(stages),
+            *_in_window(scope, fo, h.c.at, dialect),
+        )
+        if stages
+        else sa.false()
+    )
+    created = sa.and_(
+        *_in_window(scope, fo, o.c.created_at, dialect),
+        sa.or_(_reached(o, stages), is_opportunity(p, o)),
+    )
+    return (
+        sa.exists()
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            oc.c.contact_type == fo.c.contact_type,
+            oc.c.contact_id == fo.c.contact_id,
+            o.c.deleted == sa.false(),
+            sa.or_(created, entered),
+        )
+        .correlate(fo)
+    )
+
+
+def meeting_in_pipeline_at(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """When `meeting_in_pipeline` first held: the earliest entry into a stage at or past
+    meeting held in the window after `fo.first_at`, else the creation of the first
+    opportunity it counts (None when neither)."""
+    p = scope.pipeline
+    stages = meeting_stages(p)
+    oc, o = tb.opportunity_contacts.alias("oc_mat"), tb.opportunities.alias("o_mat")
+    h = tb.opportunity_stages.alias("h_mat")
+    linked_to = [
+        oc.c.contact_type == fo.c.contact_type,
+        oc.c.contact_id == fo.c.contact_id,
+        o.c.deleted == sa.false(),
+    ]
+    entered = (
+        sa.select(sa.func.min(h.c.at))
+        .select_from(
+            oc.join(o, o.c.crm_id == oc.c.opportunity_id).join(h, h.c.opportunity_id == o.c.crm_id)
+        )
+        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
+        .correlate(fo)
+        .scalar_subquery()
+    )
+    created = (
+        sa.select(sa.func.min(o.c.created_at))
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            *linked_to,
+            *_in_window(scope, fo, o.c.created_at, dialect),
+            sa.or_(_reached(o, stages), is_opportunity(p, o)),
+        )
+        .correlate(fo)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(entered, created) if stages else created
+
+
 def _flag(cond: Any) -> Any:
     return sa.case((cond, 1), else_=0)
 

@@ -19,7 +19,7 @@ from connector.store.report_first_texts import (
     meeting_after,
     set_after,
 )
-from connector.store.report_pipeline import has_opportunity
+from connector.store.report_pipeline import has_opportunity, meeting_in_pipeline_at
 from connector.store.report_scope import GroupBy, Scope
 from connector.store.report_sql import (
     count_where,
@@ -37,7 +37,7 @@ def play_counts(
     fo = first_outbound_by_group(play_scope)
     cs = tb.contact_state.alias("cs")
     on_cs = sa.and_(cs.c.crm_object_type == fo.c.contact_type, cs.c.crm_id == fo.c.contact_id)
-    converted = _converted(fo, cs, outcomes, scope)
+    converted = _converted(fo, cs, outcomes, scope, conn.dialect.name)
     counts = {
         r[0]: (int(r[1]), int(r[2]))
         for r in conn.execute(
@@ -46,7 +46,7 @@ def play_counts(
             .group_by(fo.c.key)
         )
     }
-    outcome_at = _outcome_at(fo, cs, outcomes, scope)
+    outcome_at = _outcome_at(fo, cs, outcomes, scope, conn.dialect.name)
     secs = seconds_between(conn.dialect.name, fo.c.first_at, outcome_at)
     sub = (
         sa.select(fo.c.key.label("key"), secs.label("value"))
@@ -57,21 +57,38 @@ def play_counts(
     return counts, percentiles(conn, sub)
 
 
-def _converted(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
+def _is_meeting(o: Outcome | None) -> bool:
+    """The outcome is "a meeting" (none configured, or one that names nothing)."""
+    return o is None or (o.condition is None and o.disposition is None)
+
+
+def _converted(
+    fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope, dialect: str
+) -> Any:
     """The contact meets its play's outcome now, and reached it after `fo.first_at` (the
-    record changed then); an outcome already met before the play is no conversion."""
-    meeting = scope.meeting
-    default = outcome_condition(None, cs, meeting)
-    written = sorted({*meeting, *(o.disposition for o in outcomes.values() if o.disposition)})
+    record changed then); an outcome already met before the play is no conversion. A play
+    without an outcome converts on a meeting, as the meeting rate counts one."""
+    meeting = meeting_after(scope, fo, cs, dialect)
+    written = sorted({*scope.meeting, *(o.disposition for o in outcomes.values() if o.disposition)})
     after = set_after(scope, fo, cs, written)
-    if not outcomes:
-        return sa.and_(default, after)
-    whens = [(fo.c.key == name, outcome_condition(o, cs, meeting)) for name, o in outcomes.items()]
-    return sa.and_(sa.case(*whens, else_=default) == sa.true(), after)
+    whens = [
+        (fo.c.key == name, sa.and_(outcome_condition(o, cs, scope.meeting), after))
+        for name, o in outcomes.items()
+        if not _is_meeting(o)
+    ]
+    return sa.case(*whens, else_=meeting) == sa.true() if whens else meeting
 
 
-def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
-    """When the contact reached the play's outcome (see the module docstring)."""
+def _earliest(a: Any, b: Any) -> Any:
+    return sa.case((a.is_(None), b), (b.is_(None), a), (a <= b, a), else_=b)
+
+
+def _outcome_at(
+    fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope, dialect: str
+) -> Any:
+    """When the contact reached the play's outcome (see the module docstring): a meeting's
+    time is the first write of a meeting disposition or the pipeline's first meeting
+    stage after the first text, whichever came first."""
     co = tb.crm_outbox
     disp = co.c.fields["disposition"].as_string()
 
@@ -96,7 +113,7 @@ def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope:
             whens.append((fo.c.key == name, cs.c.crm_modstamp))
         elif o.disposition is not None:
             whens.append((fo.c.key == name, first_write([o.disposition])))
-    default = first_write(scope.meeting)
+    default = _earliest(first_write(scope.meeting), meeting_in_pipeline_at(scope, fo, dialect))
     return sa.case(*whens, else_=default) if whens else default
 
 
@@ -152,7 +169,7 @@ def arms(
         inb.c.created_at > members.c.first_at,
         *scope.before_end(inb.c.created_at),
     )
-    converted = _converted(members, cs, outcomes, scope)
+    converted = _converted(members, cs, outcomes, scope, conn.dialect.name)
     has_opp = has_opportunity(scope, members, conn.dialect.name)
     stmt = (
         sa.select(
@@ -162,7 +179,7 @@ def arms(
             count_where(texted),
             count_where(converted),
             count_where(replied),
-            count_where(meeting_after(scope, members, cs)),
+            count_where(meeting_after(scope, members, cs, conn.dialect.name)),
             count_where(has_opp),
         )
         .select_from(

@@ -99,20 +99,23 @@ def percentiles(
     return out
 
 
-MANUAL_KEY = "manual:%"  # a person's send (see connector/engine/outbox_keys.py)
+# a person's text: a manual send through smsync, or a rep's text from the CRM (the outbox
+# key prefixes of connector/engine/outbox_keys.py)
+HUMAN_KEYS = ("manual:%", "rep:%")
 
 
 def answered_at(t: Any) -> Any:
     """When a rep first answered the reply that opened SLA timer `t`: the timer's met time
-    (a manual send or the follow-up task completed), else, for a timer that breached, the
-    first manual send through smsync to the contact after it started (a late answer)."""
+    (a person's text or the follow-up task completed), else, for a timer that breached,
+    the first person's text to the contact after it started (a late answer): a manual send
+    through smsync or a rep's text from the CRM (HUMAN_KEYS)."""
     o = tb.sms_outbox.alias("answer")
     manual = (
         sa.select(sa.func.min(o.c.done_at))
         .where(
             o.c.contact_type == t.c.contact_type,
             o.c.contact_id == t.c.contact_id,
-            o.c.idempotency_key.like(MANUAL_KEY),
+            sa.or_(*(o.c.idempotency_key.like(key) for key in HUMAN_KEYS)),
             o.c.state == "sent",
             o.c.done_at >= t.c.started,
         )
