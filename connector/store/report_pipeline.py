@@ -60,31 +60,33 @@ def meeting_in_pipeline(scope: Scope, fo: FromClause, dialect: str) -> Any:
     p = scope.pipeline
     stages = meeting_stages(p)
     oc, o = tb.opportunity_contacts.alias("oc_meet"), tb.opportunities.alias("o_meet")
-    h = tb.opportunity_stages.alias("h_meet")
-    entered = (
-        sa.exists().where(
-            h.c.opportunity_id == o.c.crm_id,
-            h.c.stage.in_(stages),
-            *_in_window(scope, fo, h.c.at, dialect),
-        )
-        if stages
-        else sa.false()
-    )
-    created = sa.and_(
-        *_in_window(scope, fo, o.c.created_at, dialect),
-        sa.or_(_reached(o, stages), is_opportunity(p, o)),
-    )
-    return (
+    linked_to = [
+        oc.c.contact_type == fo.c.contact_type,
+        oc.c.contact_id == fo.c.contact_id,
+        o.c.deleted == sa.false(),
+    ]
+    joined = oc.join(o, o.c.crm_id == oc.c.opportunity_id)
+    # two probes, each an index lookup per row (an OR inside one made SQLite scan)
+    created = (
         sa.exists()
-        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .select_from(joined)
         .where(
-            oc.c.contact_type == fo.c.contact_type,
-            oc.c.contact_id == fo.c.contact_id,
-            o.c.deleted == sa.false(),
-            sa.or_(created, entered),
+            *linked_to,
+            *_in_window(scope, fo, o.c.created_at, dialect),
+            sa.or_(_reached(o, stages), is_opportunity(p, o)),
         )
         .correlate(fo)
     )
+    if not stages:
+        return created
+    h = tb.opportunity_stages.alias("h_meet")
+    entered = (
+        sa.exists()
+        .select_from(joined.join(h, h.c.opportunity_id == o.c.crm_id))
+        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
+        .correlate(fo)
+    )
+    return sa.or_(created, entered)
 
 
 def meeting_in_pipeline_at(scope: Scope, fo: FromClause, dialect: str) -> Any:
