@@ -62,15 +62,17 @@ def report(
     """Outcome measurement by play, segment, team or owner.
 
     Every rate is a share of the contacts texted in the period: contact rate (a text
-    delivered), reply rate (a reply after the first text), meeting rate (a meeting
-    disposition set after the first text), opt-out rate (an opt-out within 7 days after a
-    text; STOPs from numbers not texted in the 7 days before are counted apart). Rep first
-    response: from a reply that needed a person to the first manual text or completed
-    follow-up task, wall-clock and business hours; SLA met % over closed timers. Play
-    conversion and lift (95% interval) are over the play's treated arm, or its texted
-    contacts when it has no holdout. Plays with variants: each variant's rates and its
-    difference to the other variants and the holdout (95% interval, or too small to judge).
-    README, "Measuring outcomes", has every definition.
+    delivered), reply rate (a reply after the first text), meeting rate (a meeting booked
+    or held after the first text: a meeting disposition set then, or a linked opportunity
+    at a mapped stage at or past meeting held then), opt-out rate (an opt-out within 7 days
+    after a text; STOPs from numbers not texted in the 7 days before are counted apart).
+    Rep first response: from a reply that needed a person to the first person's text (a
+    manual send through smsync or a rep's text from the CRM) or completed follow-up task,
+    wall-clock and business hours; SLA met % over closed timers. Play conversion and lift
+    (95% interval) are over the play's treated arm, or its texted contacts when it has no
+    holdout. Plays with variants: each variant's rates and its difference to the other
+    variants and the holdout (95% interval, or too small to judge). README, "Measuring
+    outcomes", has every definition.
     """
     from rich.console import Console
 

@@ -1,2 +1,3 @@
-"""Outcome measurement (`smsync report`): SQL aggregates over the store, holdout lift with
-confidence intervals, and renderers for the terminal, JSON and one offline HTML file."""
+"""Outcome measurement (`smsync report`): the store's read-only aggregates
+(`connector/store/report_*.py`) assembled into figures, holdout lift with confidence
+intervals, and renderers for the terminal, JSON and one offline HTML file."""

@@ -1,71 +1,44 @@
 """Per play: outcome conversion, time to outcome and the holdout arms' lift (definitions in
-`connector/report/queries.py`)."""
+`connector/report/queries.py`; the counts are `connector/store/report_plays.py`'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.sql.selectable import FromClause
 
 from connector.domain.plays import Outcome
 from connector.engine.decisions import HOLDOUT_TREATED
+from connector.ports import Connection
 from connector.report.lift import holdout_lift
 from connector.report.model import (
     HOLDOUT,
     NONE_KEY,
     POPULATION_TEXTED,
     POPULATION_TREATED,
-    GroupBy,
     PlayOutcome,
     Scope,
 )
-from connector.report.pipeline import has_opportunity
-from connector.report.sql import (
-    FIRST_OUT_PLAY,
-    count_where,
-    describe_outcome,
-    first_outbound_by_group,
-    meeting_after,
-    outcome_condition,
-    percentiles,
-    seconds_between,
-    set_after,
-)
-from connector.store import tables as tb
+from connector.store.report_plays import Arm, arms, play_counts
 
 
 def play_outcomes(
-    conn: sa.Connection, scope: Scope, outcomes: Mapping[str, Outcome]
+    conn: Connection, scope: Scope, outcomes: Mapping[str, Outcome]
 ) -> list[PlayOutcome]:
     """Outcome conversion, time to outcome and holdout lift, per play."""
-    play_scope = replace(scope, by=GroupBy.PLAY)
-    fo = first_outbound_by_group(play_scope)
-    cs = tb.contact_state.alias("cs")
-    on_cs = sa.and_(cs.c.crm_object_type == fo.c.contact_type, cs.c.crm_id == fo.c.contact_id)
-    converted = _converted(fo, cs, outcomes, scope)
-    counts = {
-        r[0]: (int(r[1]), int(r[2]))
-        for r in conn.execute(
-            sa.select(fo.c.key, sa.func.count(), count_where(converted))
-            .select_from(fo.outerjoin(cs, on_cs))
-            .group_by(fo.c.key)
+    counts, velocity = play_counts(conn, scope, outcomes)
+    by_arm = arms(conn, scope, outcomes, (HOLDOUT_TREATED, HOLDOUT))
+    names = sorted((counts.keys() | by_arm.keys() | outcomes.keys()) - {NONE_KEY})
+    return [_row(name, counts, by_arm.get(name, {}), velocity, outcomes, scope) for name in names]
+
+
+def describe_outcome(outcome: Outcome | None, meeting: Sequence[str]) -> str:
+    if outcome is None or (outcome.condition is None and outcome.disposition is None):
+        return (
+            f"a meeting: disposition in {', '.join(meeting)}, or a pipeline stage at or past"
+            " meeting held (no outcome configured)"
         )
-    }
-    outcome_at = _outcome_at(fo, cs, outcomes, scope)
-    secs = seconds_between(conn.dialect.name, fo.c.first_at, outcome_at)
-    sub = (
-        sa.select(fo.c.key.label("key"), secs.label("value"))
-        .select_from(fo.join(cs, on_cs))
-        .where(converted, outcome_at.is_not(None), outcome_at >= fo.c.first_at)
-        .subquery("to_outcome")
-    )
-    velocity = percentiles(conn, sub)
-    arms = _arms(conn, scope, outcomes)
-    names = sorted((counts.keys() | arms.keys() | outcomes.keys()) - {NONE_KEY})
-    return [_row(name, counts, arms.get(name, {}), velocity, outcomes, scope) for name in names]
+    if outcome.condition is None:
+        return f"disposition = {outcome.disposition}"
+    return str(outcome.condition)
 
 
 def _row(  # noqa: PLR0917 (one call site, all of its own figures)
@@ -104,124 +77,3 @@ def _row(  # noqa: PLR0917 (one call site, all of its own figures)
         if arms
         else None,
     )
-
-
-def _converted(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
-    """The contact meets its play's outcome now, and reached it after `fo.first_at` (the
-    record changed then); an outcome already met before the play is no conversion."""
-    meeting = scope.meeting
-    default = outcome_condition(None, cs, meeting)
-    written = sorted({*meeting, *(o.disposition for o in outcomes.values() if o.disposition)})
-    after = set_after(scope, fo, cs, written)
-    if not outcomes:
-        return sa.and_(default, after)
-    whens = [(fo.c.key == name, outcome_condition(o, cs, meeting)) for name, o in outcomes.items()]
-    return sa.and_(sa.case(*whens, else_=default) == sa.true(), after)
-
-
-def _outcome_at(fo: FromClause, cs: Any, outcomes: Mapping[str, Outcome], scope: Scope) -> Any:
-    """When the contact reached the play's outcome (see the module docstring)."""
-    co = tb.crm_outbox
-    disp = co.c.fields["disposition"].as_string()
-
-    def first_write(names: Sequence[str]) -> Any:
-        return (
-            sa.select(sa.func.min(co.c.created_at))
-            .where(
-                co.c.target_type == fo.c.contact_type,
-                co.c.target_id == fo.c.contact_id,
-                co.c.kind == "field_update",
-                disp.in_(list(names)),
-                co.c.created_at >= fo.c.first_at,
-                *scope.before_end(co.c.created_at),
-            )
-            .correlate(fo)
-            .scalar_subquery()
-        )
-
-    whens = []
-    for name, o in outcomes.items():
-        if o.condition is not None:
-            whens.append((fo.c.key == name, cs.c.crm_modstamp))
-        elif o.disposition is not None:
-            whens.append((fo.c.key == name, first_write([o.disposition])))
-    default = first_write(scope.meeting)
-    return sa.case(*whens, else_=default) if whens else default
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    n: int
-    texted: int
-    converted: int
-    replied: int
-    meetings: int
-    opportunities: int
-
-
-def _arms(
-    conn: sa.Connection, scope: Scope, outcomes: Mapping[str, Outcome]
-) -> dict[str, dict[str, Arm]]:
-    """Per play and arm (exposed, holdout): its contacts, those texted, and those that
-    converted, replied or had a meeting after their first decision in the arm."""
-    d = tb.decision_log
-    text = sa.cast(d.c.reasons, sa.Text)
-    arm = sa.case(
-        (text.like(f'%"{HOLDOUT_TREATED}"%'), "exposed"),
-        (text.like(f'%"{HOLDOUT}"%'), "holdout"),
-    )
-    members = (
-        sa.select(
-            d.c.play.label("key"),
-            d.c.contact_type,
-            d.c.contact_id,
-            arm.label("arm"),
-            sa.func.min(d.c.at).label("first_at"),
-        )
-        .where(d.c.play.is_not(None), d.c.contact_id.is_not(None), *scope.clip(d.c.at))
-        .group_by(d.c.play, d.c.contact_type, d.c.contact_id, arm)
-        .subquery("arms")
-    )
-    cs = tb.contact_state.alias("cs")
-    fp, inb = FIRST_OUT_PLAY, tb.messages.alias("inb")
-    texted = sa.exists().where(
-        fp.c.key == members.c.key,
-        fp.c.contact_type == members.c.contact_type,
-        fp.c.contact_id == members.c.contact_id,
-    )
-    replied = sa.exists().where(
-        inb.c.contact_type == members.c.contact_type,
-        inb.c.contact_id == members.c.contact_id,
-        inb.c.direction == "inbound",
-        inb.c.created_at > members.c.first_at,
-        *scope.before_end(inb.c.created_at),
-    )
-    converted = _converted(members, cs, outcomes, scope)
-    has_opp = has_opportunity(scope, members, conn.dialect.name)
-    stmt = (
-        sa.select(
-            members.c.key,
-            members.c.arm,
-            sa.func.count(),
-            count_where(texted),
-            count_where(converted),
-            count_where(replied),
-            count_where(meeting_after(scope, members, cs)),
-            count_where(has_opp),
-        )
-        .select_from(
-            members.outerjoin(
-                cs,
-                sa.and_(
-                    cs.c.crm_object_type == members.c.contact_type,
-                    cs.c.crm_id == members.c.contact_id,
-                ),
-            )
-        )
-        .where(members.c.arm.is_not(None))
-        .group_by(members.c.key, members.c.arm)
-    )
-    out: dict[str, dict[str, Arm]] = {}
-    for play, arm_name, *figures in conn.execute(stmt):
-        out.setdefault(play, {})[arm_name] = Arm(*(int(v) for v in figures))
-    return out

@@ -15,11 +15,11 @@ from datetime import timedelta
 from html import escape
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from connector.ports import Connection
 from connector.report.lift import Lift, holdout_lift
 from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
 
@@ -130,7 +130,7 @@ def compare(arms: Sequence[ArmFigures]) -> tuple[Comparison, ...]:
     return tuple(out)
 
 
-def variant_section(conn: sa.Connection, scope: Scope) -> VariantSection:
+def variant_section(conn: Connection, scope: Scope) -> VariantSection:
     members = arm_members(conn, since=scope.since, until=scope.until, meeting=scope.meeting)
     arms = figures(members, timedelta(days=scope.pipeline.window_days))
     return VariantSection(arms, compare(arms))

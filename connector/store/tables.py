@@ -1,4 +1,7 @@
-"""The store's schema as SQLAlchemy Core tables.
+"""The store's schema as SQLAlchemy Core tables, and its one public face: every table is
+reached as ``tables.<name>`` whichever module defines it (the engine's tables here; the
+operator's and the adapters' bookkeeping in `tables_ops.py`; the CRM's pipeline in
+`tables_pipeline.py`; the shared `metadata` and helpers in `table_base.py`).
 
 Migrations in ``migrations/versions`` create exactly this (a test compares the two). A
 "contact ref" is the CRM object type and id as two columns, with no foreign key, so a
@@ -9,38 +12,62 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from connector.store.coltypes import UtcDateTime
+from connector.store.table_base import (
+    ADDRESS,
+    CRM_KINDS,
+    CRM_STATES,
+    EFFECTS,
+    INBOX_KINDS,
+    NAMING,
+    SMS_STATES,
+    metadata,
+)
+from connector.store.table_base import check_in as _in
+from connector.store.table_base import ref_columns as _ref
+from connector.store.tables_ops import (
+    alert_log,
+    api_requests,
+    crm_id_map,
+    job_runs,
+    oauth_tokens,
+    ops_actions,
+)
+from connector.store.tables_pipeline import (
+    opportunities,
+    opportunity_contacts,
+    opportunity_stages,
+)
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = sa.MetaData(naming_convention=NAMING)
-
-# `failed`: a definite outcome nobody needs to act on; `dead`: smsync gave up on the row and
-# an operator should look (see connector/engine/dead_letters.py)
-SMS_STATES = ("pending", "claimed", "sent", "failed", "ambiguous", "dead")
-CRM_STATES = ("pending", "claimed", "done", "failed", "dead")
-CRM_KINDS = ("field_update", "activity", "task")
-INBOX_KINDS = ("inbound", "status")
-EFFECTS = ("crm", "sms", "inbox")
-# Phone numbers and provider addresses: E.164 is at most 16 characters, but providers also
-# send channel-prefixed addresses (whatsapp:+14155550123) and alphanumeric sender ids.
-ADDRESS = sa.String(64)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _ref(prefix: str = "contact", *, nullable: bool = True) -> list[sa.Column[str]]:
-    return [
-        sa.Column(f"{prefix}_type", sa.String(64), nullable=nullable),
-        sa.Column(f"{prefix}_id", sa.String(64), nullable=nullable),
-    ]
+__all__ = [
+    "ADDRESS",
+    "CRM_KINDS",
+    "CRM_STATES",
+    "EFFECTS",
+    "INBOX_KINDS",
+    "NAMING",
+    "SMS_STATES",
+    "alert_log",
+    "api_requests",
+    "consent_ledger",
+    "contact_state",
+    "crm_id_map",
+    "crm_outbox",
+    "cursors",
+    "decision_log",
+    "inbox",
+    "job_runs",
+    "message_events",
+    "messages",
+    "metadata",
+    "oauth_tokens",
+    "opportunities",
+    "opportunity_contacts",
+    "opportunity_stages",
+    "ops_actions",
+    "retry_ledger",
+    "sla_timers",
+    "sms_outbox",
+]
 
 
 contact_state = sa.Table(
@@ -295,138 +322,6 @@ retry_ledger = sa.Table(
         sqlite_where=sa.text("resolved_at IS NULL"),
         postgresql_where=sa.text("resolved_at IS NULL"),
     ),
-)
-
-
-# External id -> CRM id, for objects written by create rather than upsert (HubSpot
-# engagements without a unique property). An empty crm_id means "create sent, outcome
-# unknown": the adapter searches before it would ever create again.
-crm_id_map = sa.Table(
-    "crm_id_map",
-    metadata,
-    sa.Column("external_id", sa.String(191), primary_key=True),
-    sa.Column("crm_id", sa.String(64), nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-)
-
-# The rotated OAuth pair of a provider (HubSpot refresh tokens rotate on every refresh:
-# losing the new one locks the connector out).
-oauth_tokens = sa.Table(
-    "oauth_tokens",
-    metadata,
-    sa.Column("provider", sa.String(32), primary_key=True),
-    sa.Column("access_token", sa.Text, nullable=False),
-    sa.Column("refresh_token", sa.Text, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-)
-
-# `POST /api/send` requests by the caller's idempotency key: the first request's answer,
-# so every repeat of the key (at once or later, on any replica) gets that answer rather
-# than a second decision. `settled_at` is NULL while the first request is still sending.
-api_requests = sa.Table(
-    "api_requests",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("idempotency_key", sa.String(64), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256 of what was asked
-    sa.Column("outbox_key", sa.String(191), nullable=True),  # the sms_outbox row it queued
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("response", sa.JSON, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("settled_at", UtcDateTime, nullable=True),
-    sa.UniqueConstraint("idempotency_key"),
-)
-
-# What an operator did to a failure (`smsync failures retry|drop`, the admin page): the
-# audit of who gave up on a write and why.
-ops_actions = sa.Table(
-    "ops_actions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("queue", sa.String(8), nullable=False),
-    sa.Column("row_id", sa.Integer, nullable=False),
-    sa.Column("key", sa.String(191), nullable=False),
-    sa.Column("by", sa.String(128), nullable=False),
-    sa.Column("why", sa.Text, nullable=True),
-    sa.Column("at", UtcDateTime, nullable=False),
-    sa.CheckConstraint("action IN ('retry', 'drop')", name="action"),
-    sa.Index(None, "queue", "row_id"),
-)
-
-# One row per scheduled job run (`smsync status`: last run, duration, outcome, failures in
-# a row).
-job_runs = sa.Table(
-    "job_runs",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("job", sa.String(64), nullable=False),
-    sa.Column("worker_id", sa.String(128), nullable=False),
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("finished_at", UtcDateTime, nullable=False),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("error", sa.Text, nullable=True),
-    # the share of the CRM's daily API budget used, as the CRM last reported it in the run
-    sa.Column("crm_api_usage", sa.Float, nullable=True),
-    sa.Index(None, "job", "finished_at"),
-)
-
-# The alerts raised (connector/ops/alerts.py): one per condition per window, the unique
-# key being the dedupe across replicas and restarts; undelivered ones are sent again.
-alert_log = sa.Table(
-    "alert_log",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("condition", sa.String(191), nullable=False),
-    sa.Column("window_start", UtcDateTime, nullable=False),
-    sa.Column("body", sa.JSON, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("delivered_at", UtcDateTime, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.UniqueConstraint("condition", "window_start"),
-)
-
-# The CRM's pipeline, pulled like contacts (connector/crm/*/pipeline.py): opportunities
-# (Salesforce Opportunity, HubSpot deals), which contacts each involves, and each stage it
-# entered and when. The report ties texts to them (connector/report/pipeline.py).
-opportunities = sa.Table(
-    "opportunities",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("crm_object_type", sa.String(64), nullable=False),
-    sa.Column("crm_id", sa.String(64), nullable=False),
-    sa.Column("stage", sa.String(128), nullable=True),
-    sa.Column("amount", sa.Float, nullable=True),
-    sa.Column("owner_id", sa.String(64), nullable=True),
-    sa.Column("created_at", UtcDateTime, nullable=False),  # the CRM's creation time
-    sa.Column("close_date", UtcDateTime, nullable=True),
-    sa.Column("is_closed", sa.Boolean, nullable=False),
-    sa.Column("is_won", sa.Boolean, nullable=False),
-    sa.Column("crm_modstamp", UtcDateTime, nullable=True),
-    sa.Column("deleted", sa.Boolean, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("crm_object_type", "crm_id"),
-)
-
-opportunity_contacts = sa.Table(
-    "opportunity_contacts",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("opportunity_id", sa.String(64), nullable=False),  # opportunities.crm_id
-    *_ref(nullable=False),
-    sa.UniqueConstraint("opportunity_id", "contact_type", "contact_id"),
-    sa.Index(None, "contact_type", "contact_id"),
-)
-
-opportunity_stages = sa.Table(
-    "opportunity_stages",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("opportunity_id", sa.String(64), nullable=False),  # opportunities.crm_id
-    sa.Column("stage", sa.String(128), nullable=False),
-    sa.Column("at", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("opportunity_id", "stage", "at"),
 )
 
 

@@ -79,11 +79,11 @@ class Builder:
             )
         )
 
-    def manual_send(self, cid: str, at: datetime) -> None:
+    def manual_send(self, cid: str, at: datetime, key: str | None = None) -> None:
         """A rep's text through smsync (`smsync send`), sent at `at`."""
         self.conn.execute(
             sa.insert(tb.sms_outbox).values(
-                idempotency_key=f"manual:speed:Lead/{cid}:{at.isoformat()}",
+                idempotency_key=key or f"manual:speed:Lead/{cid}:{at.isoformat()}",
                 contact_type="Lead",
                 contact_id=cid,
                 to_number=phone(cid),
@@ -95,6 +95,10 @@ class Builder:
                 done_at=at,
             )
         )
+
+    def rep_send(self, cid: str, at: datetime) -> None:
+        """A rep's text from the CRM (the outbox key `rep:<object>/<id>:<record id>`)."""
+        self.manual_send(cid, at, key=f"rep:Lead/{cid}:a0X{self.sids:05d}")
 
     def opportunity(
         self,

@@ -27,9 +27,10 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
     t = report.total
     assert (t.attempted, t.delivered, t.delivery_rate) == (24, 19, 19 / 24)
     assert (t.contacts, t.reached, t.contact_rate) == (14, 13, 13 / 14)
-    # a1's meeting predates its text, so 3 meetings (c0, c1, a0), not 4
-    assert (t.replied, t.meetings, t.opted_out) == (5, 3, 1)
-    assert (t.reply_rate, t.meeting_rate) == (5 / 14, 3 / 14)
+    # a meeting booked or held after the first text: c0, c1 and a0 by disposition (a1's
+    # predates its text), c2 and c3 by their opportunities reaching Discovery after it
+    assert (t.replied, t.meetings, t.opted_out) == (5, 5, 1)
+    assert (t.reply_rate, t.meeting_rate) == (5 / 14, 5 / 14)
     # c4's STOP after its text counts; c5's CRM opt-out before any text, a stranger's STOP
     # and held-out h1's STOP do not, and the last two are reported apart
     assert t.opt_out_rate == 1 / 14
@@ -64,7 +65,7 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
     assert report.funnel == [
         ("texted", 14),
         ("replied", 5),
-        ("meeting", 3),
+        ("meeting", 5),
         ("opportunity", 3),
         ("won", 1),
     ]
@@ -112,7 +113,8 @@ def test_by_team_is_exact(loaded: SqlStore) -> None:
     assert set(groups) == {"ae", "sdr"}
     sdr, ae = groups["sdr"], groups["ae"]
     assert (sdr.attempted, sdr.delivered, sdr.contacts, sdr.replied) == (20, 16, 10, 4)
-    assert (sdr.meetings, sdr.opted_out, sdr.sla_closed, sdr.sla_met) == (2, 1, 5, 3)
+    # without a stage mapping every linked opportunity counts, so c2's and c3's meetings too
+    assert (sdr.meetings, sdr.opted_out, sdr.sla_closed, sdr.sla_met) == (4, 1, 5, 3)
     assert sdr.blocked == {"holdout": 5, "quiet_hours": 2, "caps": 1}
     assert sdr.dispositions == {
         "confirmed": 1,
@@ -188,11 +190,12 @@ def test_play_outcomes_and_lift(loaded: SqlStore) -> None:
     assert not lift.significant
     assert confirm.lift.lift is None
     assert confirm.reply_lift is None
-    # the arms' replies and meetings after their first decision (T0)
+    # the arms' replies and meetings after their first decision (T0): meetings c0, c1 (by
+    # disposition), c2, c3 (their opportunities), and held-out h0 (O6)
     assert speed.reply_lift is not None
     assert speed.meeting_lift is not None
     assert (speed.reply_lift.exposed_converted, speed.reply_lift.holdout_converted) == (4, 0)
-    assert (speed.meeting_lift.exposed_converted, speed.meeting_lift.holdout_converted) == (2, 0)
+    assert (speed.meeting_lift.exposed_converted, speed.meeting_lift.holdout_converted) == (4, 1)
     assert speed.reply_lift.lift == pytest.approx(0.4)
 
 
@@ -201,3 +204,40 @@ def test_period_bounds_exclude_outside_rows(loaded: SqlStore) -> None:
         early = build_report(conn, Scope(until=kit.SINCE), kit.OUTCOMES)
     assert (early.total.attempted, early.total.contacts) == (1, 1)
     assert (early.total.sla_closed, early.total.response_p50_s) == (1, 3600)
+
+
+def test_a_meeting_held_in_the_pipeline_counts_once_after_the_first_text(
+    loaded: SqlStore,
+) -> None:
+    """An opportunity created before the text that enters Discovery after it is a meeting
+    held after the text (but no opportunity of the text: it predates it); one that entered
+    Discovery before the text is neither."""
+    day = timedelta(days=1)
+    with loaded.begin() as conn:
+        b = kit.Builder(conn)
+        b.opportunity("O8", ["a2"], kit.T0 - day, [("Prospecting", 0), ("Discovery", 2)], 50)
+        b.opportunity("O9", ["a3"], kit.T0 - 2 * day, [("Discovery", 0), ("Proposal", 1)], 60)
+        scope = Scope(kit.SINCE, kit.UNTIL, GroupBy.TEAM, pipeline=kit.PIPELINE)
+        report = build_report(conn, scope, kit.OUTCOMES)
+    t, ae = report.total, {g.key: g for g in report.groups}["ae"]
+    assert (t.meetings, t.opportunities, t.won) == (6, 3, 1)  # + a2
+    assert (ae.meetings, ae.opportunities) == (2, 0)  # a0 by disposition, a2 by O8
+    steps = [n for _name, n in report.funnel]
+    assert steps == [14, 5, 6, 3, 1]
+
+
+def test_a_reps_text_from_the_crm_is_a_first_response(loaded: SqlStore) -> None:
+    """A breached timer answered by a rep's text from the CRM (outbox key `rep:...`)
+    counts as answered, like a manual send through smsync."""
+    start = kit.T0 + timedelta(hours=9)
+    with loaded.begin() as conn:
+        b = kit.Builder(conn)
+        b.timer("a1", start, breached=start + timedelta(seconds=900))
+        b.rep_send("a1", start + timedelta(seconds=3000))
+        scope = Scope(kit.SINCE, kit.UNTIL, calendar=lambda _team: kit.HOURS)
+        report = build_report(conn, scope, kit.OUTCOMES)
+    t = report.total
+    assert (t.sla_closed, t.sla_met) == (6, 3)
+    # answers 60, 120, 600, 1200, 1800 and the rep's 3000 s: p90 is the 6th of 6
+    assert (t.response_p50_s, t.response_p90_s) == (600, 3000)
+    assert dict(report.response_histogram)["15-60 min"] == 3

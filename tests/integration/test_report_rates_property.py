@@ -1,5 +1,7 @@
-"""No rate of the report can exceed 100%, whatever the store holds: texts, replies and
-opt-outs in any order, strangers' STOPs, CRM opt-outs, holdout arms and several plays."""
+"""No rate of the report can exceed 100%, and no funnel step (texted, meeting, opportunity,
+won) exceeds the one before, whatever the store holds: texts, replies and opt-outs in any
+order, strangers' STOPs, CRM opt-outs, holdout arms, several plays, meetings booked and
+opportunities moving through stages, with and without a stage mapping."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.report.model import GroupBy, Report, Scope
+from connector.report.model import GroupBy, PipelineDefs, Report, Scope
 from connector.report.queries import build_report
 from connector.store import SqlStore
 from connector.store import tables as tb
@@ -43,6 +45,20 @@ EVENT = st.one_of(
         st.sampled_from(["holdout", "holdout_treated"]),
     ),
     st.tuples(st.just("meeting"), st.sampled_from(CONTACTS), HOURS),
+    st.tuples(
+        st.just("opp"),
+        st.lists(st.sampled_from(CONTACTS), min_size=1, max_size=2, unique=True),
+        HOURS,
+        st.lists(
+            st.tuples(
+                st.sampled_from(["Prospecting", "Discovery", "Proposal", "Closed Won"]),
+                st.floats(min_value=0, max_value=20),
+            ),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda step: step[0],  # one entry per stage, as the history holds
+        ),
+    ),
 )
 
 
@@ -56,14 +72,28 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
 
 
 def _load(conn: sa.Connection, events: list[tuple[object, ...]]) -> None:
-    for table in (tb.messages, tb.consent_ledger, tb.decision_log, tb.contact_state, tb.crm_outbox):
+    for table in (
+        tb.messages,
+        tb.consent_ledger,
+        tb.decision_log,
+        tb.contact_state,
+        tb.crm_outbox,
+        tb.opportunities,
+        tb.opportunity_contacts,
+        tb.opportunity_stages,
+    ):
         conn.execute(sa.delete(table))
     b = kit.Builder(conn)
     for cid in CONTACTS:
         b.contact(cid, "t" + cid[-1:])
-    for event in events:
+    for n, event in enumerate(events):
         kind, cid = event[0], str(event[1])
-        if kind == "text":
+        if kind == "opp":
+            _, cids, hours, history = event
+            steps = sorted(history, key=lambda step: step[1])  # type: ignore[call-overload]
+            at = kit.T0 + timedelta(hours=int(hours))  # type: ignore[call-overload]
+            b.opportunity(f"O{n}", list(cids), at, steps, 100.0)  # type: ignore[call-overload]
+        elif kind == "text":
             _, _, hours, play, status = event
             b.message(cid, "outbound", kit.T0 + timedelta(hours=int(hours)), str(status), str(play))  # type: ignore[call-overload]
         elif kind == "reply":
@@ -85,8 +115,14 @@ def _load(conn: sa.Connection, events: list[tuple[object, ...]]) -> None:
 
 def _rates(report: Report) -> list[float | None]:
     out: list[float | None] = []
+    steps = [n for _name, n in report.funnel]
+    assert all(n is not None for n in steps)
+    texted, _replied, meeting, opportunity, won = steps
+    assert texted >= meeting >= opportunity >= won >= 0, report.funnel  # type: ignore[operator]
     for g in [report.total, *report.groups]:
+        assert g.contacts >= g.meetings >= g.opportunities >= g.won, g
         out += [g.contact_rate, g.reply_rate, g.meeting_rate, g.opt_out_rate, g.delivery_rate]
+        out += [g.opportunity_rate, g.won_rate, g.win_rate]
         assert g.reached <= g.contacts
         assert g.replied <= g.contacts
         assert g.meetings <= g.contacts
@@ -96,7 +132,7 @@ def _rates(report: Report) -> list[float | None]:
         assert p.converted <= p.contacts
         if p.lift.exposed:  # the row and its lift speak of the same population
             assert (p.lift.exposed, p.lift.exposed_converted) == (p.contacts, p.converted)
-        for lift in (p.lift, p.reply_lift, p.meeting_lift):
+        for lift in (p.lift, p.reply_lift, p.meeting_lift, p.opportunity_lift):
             if lift is not None:
                 out += [lift.exposed_rate, lift.holdout_rate]
     out += [t.rate for t in report.opt_out_trend]
@@ -108,13 +144,20 @@ def _rates(report: Report) -> list[float | None]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(events=st.lists(EVENT, max_size=30), by=st.sampled_from([None, *GroupBy]))
-def test_no_rate_above_100_percent(
-    scratch: SqlStore, events: list[tuple[object, ...]], by: GroupBy | None
+@given(
+    events=st.lists(EVENT, max_size=30),
+    by=st.sampled_from([None, *GroupBy]),
+    pipeline=st.sampled_from([PipelineDefs(), kit.PIPELINE]),
+)
+def test_no_rate_above_100_percent_and_a_monotone_funnel(
+    scratch: SqlStore,
+    events: list[tuple[object, ...]],
+    by: GroupBy | None,
+    pipeline: PipelineDefs,
 ) -> None:
     with scratch.begin() as conn:
         _load(conn, events)
-        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL, by))
+        report = build_report(conn, Scope(kit.SINCE, kit.UNTIL, by, pipeline=pipeline))
         conn.rollback()
     for rate in _rates(report):
         assert rate is None or 0.0 <= rate <= 1.0

@@ -5,7 +5,8 @@ cannot hide, a comment or a string cannot trip it):
   `connector/domain` imports an adapter (`connector.crm`, `connector.sms`) or the sidecar
   (`connector.runtime`);
 - the domain does no I/O: no database, network, file, environment, clock or sleep;
-- SQL lives in `connector/store`: the engine and the runtime do not import SQLAlchemy.
+- SQL lives in `connector/store`: the engine, the runtime and the report do not import
+  SQLAlchemy (or the store's tables).
 
 Each checker is also run on synthetic sources, so a test here fails when a forbidden
 import or call is added (see the `*_is_caught` tests)."""
@@ -76,6 +77,8 @@ IO_METHODS = frozenset(
 )
 
 SQL = ("sqlalchemy", "connector.store.tables")
+
+SQL_FREE = ("engine", "runtime", "report")
 
 # What still reaches SQLAlchemy (or the tables) from the engine and the runtime, each
 # with why. Nothing else may: a query belongs in a repository under connector/store/.
@@ -294,7 +297,7 @@ def test_a_pure_rule_passes_the_io_check() -> None:
 
 def sql_offenders() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for folder in ("engine", "runtime"):
+    for folder in SQL_FREE:
         for path in sources(folder):
             names = forbidden_imports(read(path), SQL, module_name(path))
             if names:
@@ -302,7 +305,7 @@ def sql_offenders() -> dict[str, set[str]]:
     return found
 
 
-def test_the_engine_and_runtime_import_no_sqlalchemy_beyond_the_known_offenders() -> None:
+def test_no_sqlalchemy_outside_the_store_beyond_the_known_offenders() -> None:
     found = sql_offenders()
     unexpected = {
         path: names - KNOWN_SQL_IMPORTS.get(path, (frozenset(), ""))[0]
@@ -343,3 +346,22 @@ def test_sql_in_the_engine_is_caught(source: str) -> None:
 )
 def test_repositories_and_the_port_handle_pass(source: str) -> None:
     assert forbidden_imports(source, SQL, "connector.engine.sweep") == set()
+
+
+def test_the_report_has_no_sql_allowance() -> None:
+    """The report's queries are repositories in connector/store/report_*.py: no report
+    module may import SQLAlchemy or the tables, and none is excused."""
+    assert not [path for path in KNOWN_SQL_IMPORTS if path.startswith("connector/report/")]
+    assert {p: n for p, n in sql_offenders().items() if p.startswith("connector/report/")} == {}
+
+
+def test_sql_added_to_a_report_module_fails_the_check() -> None:
+    """The check end to end, on a copy of a real report module with one import added."""
+    real = PACKAGE / "report" / "queries.py"
+    name = module_name(real)
+    assert forbidden_imports(read(real), SQL, name) == set()
+    for added, found in (
+        ("import sqlalchemy as sa\n", {"sqlalchemy"}),
+        ("from connector.store import tables as tb\n", {"connector.store.tables"}),
+    ):
+        assert forbidden_imports(read(real) + added, SQL, name) == found

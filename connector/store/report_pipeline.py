@@ -1,12 +1,10 @@
-"""Pipeline figures: the CRM's opportunities tied to texted contacts (definitions in
+"""Pipeline figures, read-only: the CRM's opportunities tied to texted contacts (definitions in
 `connector/report/queries.py`). An opportunity counts for a contact when the contact is
 linked to it (contact role, deal association) and it was created within the window after
 the contact's anchor (first text, or first holdout decision)."""
 
 from __future__ import annotations
 
-import itertools
-import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.selectable import FromClause
 
-from connector.report.model import PipelineDefs, Scope, StageVelocity
-from connector.report.sql import count_where, seconds_between
 from connector.store import tables as tb
+from connector.store.report_scope import PipelineDefs, Scope
+from connector.store.report_sql import count_where, seconds_between
 
 
 def _reached(o: Any, stages: Sequence[str]) -> Any:
@@ -38,6 +36,93 @@ def is_won(p: PipelineDefs, o: Any) -> Any:
 
 def is_closed(p: PipelineDefs, o: Any) -> Any:
     return sa.or_(o.c.is_closed == sa.true(), o.c.stage.in_([*p.won, *p.lost]))
+
+
+def meeting_stages(p: PipelineDefs) -> list[str]:
+    """The mapped stages at or past "meeting held": a contact there has had a meeting."""
+    return [*p.meeting_held, *p.opportunity, *p.won]
+
+
+def _in_window(scope: Scope, fo: FromClause, at: Any, dialect: str) -> list[Any]:
+    """`at` is at or after `fo.first_at`, within the window and before the period ends."""
+    return [
+        at >= fo.c.first_at,
+        seconds_between(dialect, fo.c.first_at, at) <= scope.pipeline.window_days * 86400,
+        *scope.before_end(at),
+    ]
+
+
+def meeting_in_pipeline(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """The contact's pipeline shows a meeting after `fo.first_at` (within the window): one
+    of its opportunities entered a stage at or past meeting held then (its history), or
+    was created then and is, or once was, at such a stage or counts as an opportunity (so
+    every contact counted with an opportunity also counts with a meeting)."""
+    p = scope.pipeline
+    stages = meeting_stages(p)
+    oc, o = tb.opportunity_contacts.alias("oc_meet"), tb.opportunities.alias("o_meet")
+    linked_to = [
+        oc.c.contact_type == fo.c.contact_type,
+        oc.c.contact_id == fo.c.contact_id,
+        o.c.deleted == sa.false(),
+    ]
+    joined = oc.join(o, o.c.crm_id == oc.c.opportunity_id)
+    # two probes, each an index lookup per row (an OR inside one made SQLite scan)
+    created = (
+        sa.exists()
+        .select_from(joined)
+        .where(
+            *linked_to,
+            *_in_window(scope, fo, o.c.created_at, dialect),
+            sa.or_(_reached(o, stages), is_opportunity(p, o)),
+        )
+        .correlate(fo)
+    )
+    if not stages:
+        return created
+    h = tb.opportunity_stages.alias("h_meet")
+    entered = (
+        sa.exists()
+        .select_from(joined.join(h, h.c.opportunity_id == o.c.crm_id))
+        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
+        .correlate(fo)
+    )
+    return sa.or_(created, entered)
+
+
+def meeting_in_pipeline_at(scope: Scope, fo: FromClause, dialect: str) -> Any:
+    """When `meeting_in_pipeline` first held: the earliest entry into a stage at or past
+    meeting held in the window after `fo.first_at`, else the creation of the first
+    opportunity it counts (None when neither)."""
+    p = scope.pipeline
+    stages = meeting_stages(p)
+    oc, o = tb.opportunity_contacts.alias("oc_mat"), tb.opportunities.alias("o_mat")
+    h = tb.opportunity_stages.alias("h_mat")
+    linked_to = [
+        oc.c.contact_type == fo.c.contact_type,
+        oc.c.contact_id == fo.c.contact_id,
+        o.c.deleted == sa.false(),
+    ]
+    entered = (
+        sa.select(sa.func.min(h.c.at))
+        .select_from(
+            oc.join(o, o.c.crm_id == oc.c.opportunity_id).join(h, h.c.opportunity_id == o.c.crm_id)
+        )
+        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
+        .correlate(fo)
+        .scalar_subquery()
+    )
+    created = (
+        sa.select(sa.func.min(o.c.created_at))
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            *linked_to,
+            *_in_window(scope, fo, o.c.created_at, dialect),
+            sa.or_(_reached(o, stages), is_opportunity(p, o)),
+        )
+        .correlate(fo)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(entered, created) if stages else created
 
 
 def _flag(cond: Any) -> Any:
@@ -140,9 +225,13 @@ def opportunity_figures(
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in conn.execute(stmt)}
 
 
-def stage_velocity(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[StageVelocity]:
-    """Median days from one mapped milestone to the next (created, meeting held,
-    opportunity, won), over the influenced opportunities that reached both."""
+MILESTONES = ("created", "meeting held", "opportunity", "won")
+
+
+def milestones(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[dict[str, datetime]]:
+    """For each influenced opportunity, when it first entered each milestone of MILESTONES
+    (created, then the mapped meeting-held, opportunity and won stages, from its history);
+    the report takes the medians between consecutive ones."""
     p = scope.pipeline
     lk = linked(scope, fo, conn.dialect.name)
     o, h = tb.opportunities, tb.opportunity_stages
@@ -163,13 +252,4 @@ def stage_velocity(conn: sa.Connection, scope: Scope, fo: FromClause) -> list[St
         if name is not None:
             seen = entered.setdefault(opp, {})
             seen[name] = min(at, seen.get(name, at))
-    steps = ["created", "meeting held", "opportunity", "won"]
-    out = []
-    for a, b in itertools.pairwise(steps):
-        days = [
-            (e[b] - e[a]).total_seconds() / 86400
-            for e in entered.values()
-            if a in e and b in e and e[b] >= e[a]
-        ]
-        out.append(StageVelocity(a, b, statistics.median(days) if days else None, len(days)))
-    return out
+    return list(entered.values())

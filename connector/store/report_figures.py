@@ -1,18 +1,25 @@
 """The report's figures per group: sends, messaged contacts and their replies, meetings and
 opt-outs, the disposition mix, SLA timers, blocked reasons and the opt-out trend. Each is
-one SQL aggregate (see `connector/report/queries.py` for the definitions)."""
+one read-only SQL aggregate returning plain rows (the definitions are in
+`connector/report/queries.py`, which assembles them)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from connector.domain.sla import business_time_between
-from connector.engine.owners import OWNER_NAME
-from connector.report.model import (
+from connector.store import tables as tb
+from connector.store.report_first_texts import (
+    first_outbound_by_group,
+    meeting_after,
+    opted_within,
+    reached,
+)
+from connector.store.report_scope import (
     BUCKETS,
     CRM_SOURCE,
     DELIVERED,
@@ -21,24 +28,17 @@ from connector.report.model import (
     OPTED_OUT,
     GroupBy,
     Scope,
-    TrendPoint,
 )
-from connector.report.sql import (
+from connector.store.report_sql import (
     answered_at,
     count_where,
-    first_outbound_by_group,
     grouped,
     keyed,
-    meeting_after,
-    nearest_rank,
-    opted_within,
     percentiles,
-    reached,
     reasons_table,
     seconds_between,
     utc_day,
 )
-from connector.store import tables as tb
 
 
 def sends(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, int]]:
@@ -95,7 +95,7 @@ def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, i
             sa.func.count(),
             count_where(reached(scope, fo)),
             count_where(replied),
-            count_where(meeting_after(scope, fo, cs)),
+            count_where(meeting_after(scope, fo, cs, conn.dialect.name)),
             count_where(opted_within(scope, fo, conn.dialect.name)),
         )
         .select_from(
@@ -109,13 +109,14 @@ def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, i
     return {r[0]: tuple(int(v) for v in r[1:]) for r in conn.execute(stmt)}  # type: ignore[misc]
 
 
-def group_names(conn: sa.Connection, scope: Scope) -> dict[str, str]:
-    """Owner id -> the owner's name, as the pull stored it (the CRM's user directory, see
-    `connector/engine/owners.py`); other groupings are named by their key."""
+def group_names(conn: sa.Connection, scope: Scope, name_key: str) -> dict[str, str]:
+    """Owner id -> the owner's name, as the pull stored it in segment `name_key` (the CRM's
+    user directory, see `connector/engine/owners.py`); other groupings are named by their
+    key."""
     if scope.by is not GroupBy.OWNER:
         return {}
     cs = tb.contact_state
-    name = sa.func.max(cs.c.segments[OWNER_NAME].as_string())
+    name = sa.func.max(cs.c.segments[name_key].as_string())
     rows = conn.execute(
         sa.select(cs.c.owner_id, name).where(cs.c.owner_id.is_not(None)).group_by(cs.c.owner_id)
     )
@@ -174,9 +175,8 @@ def _timers(scope: Scope) -> tuple[ColumnElement[str], FromClause]:
 
 def sla_figures(
     conn: sa.Connection, scope: Scope
-) -> tuple[dict[str, tuple[int, int]], dict[str, dict[int, int]], dict[str, dict[int, int]]]:
-    """Per group: (closed timers, met on time), and the response-time percentiles in
-    wall-clock and in business seconds (the contact's team calendar)."""
+) -> tuple[dict[str, tuple[int, int]], dict[str, dict[int, int]]]:
+    """Per group: (closed timers, met on time), and the wall-clock response percentiles."""
     t = tb.sla_timers
     key, src = _timers(scope)
     closed = sa.or_(t.c.met.is_not(None), t.c.breached.is_not(None))
@@ -199,14 +199,16 @@ def sla_figures(
         .where(answer.is_not(None), *scope.clip(t.c.started))
         .subquery("response")
     )
-    return counts, percentiles(conn, sub), _business_percentiles(conn, scope, key, src)
+    return counts, percentiles(conn, sub)
 
 
-def _business_percentiles(
-    conn: sa.Connection, scope: Scope, key: ColumnElement[str], src: FromClause
-) -> dict[str, dict[int, int]]:
-    """Met timers' response in business seconds. Calendars are Python (zones, holidays),
-    so the met timers of the period are read once; there are far fewer than texts."""
+def answered_timers(
+    conn: sa.Connection, scope: Scope
+) -> list[tuple[str, str | None, datetime, datetime]]:
+    """(group, owner team, started, answered) of the answered timers started in the period,
+    for the response in business hours: calendars are Python (zones, holidays), so these
+    rows are read once; there are far fewer than texts."""
+    key, src = _timers(scope)
     t, cs = tb.sla_timers, tb.contact_state.alias("cs_team")
     answer = answered_at(t)
     rows = conn.execute(
@@ -218,11 +220,7 @@ def _business_percentiles(
         )
         .where(answer.is_not(None), *scope.clip(t.c.started))
     )
-    values: dict[str, list[int]] = {}
-    for group, team, started, met in rows:
-        spent = business_time_between(started, met, scope.calendar(team))
-        values.setdefault(group, []).append(int(spent.total_seconds()))
-    return {k: nearest_rank(v) for k, v in values.items()}
+    return [(str(group), team, started, met) for group, team, started, met in rows]
 
 
 def response_histogram(conn: sa.Connection, scope: Scope) -> list[tuple[str, int]]:
@@ -258,7 +256,7 @@ def blocked_reasons(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, in
     return out
 
 
-def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
+def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[tuple[str, int, int]]:
     """Per UTC day: contacts first texted that day, and how many of them opted out within
     the window after a text (the opt-out rate's definition, by day of first text)."""
     fo = first_outbound_by_group(replace(scope, by=None))
@@ -272,4 +270,4 @@ def opt_out_trend(conn: sa.Connection, scope: Scope) -> list[TrendPoint]:
         .group_by(day)
         .order_by(day)
     )
-    return [TrendPoint(str(d), int(n), int(x)) for d, n, x in conn.execute(stmt)]
+    return [(str(d), int(n), int(x)) for d, n, x in conn.execute(stmt)]
