@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     # a tracked link's short URL (SMSYNC_PUBLIC_BASE_URL/l/<token>) answers 404 after this
     link_ttl_days: float = Field(default=30.0, gt=0, le=3_650)
+    # who shortens and counts a play's links: smsync's own `/l/<token>`, or Twilio Link
+    # Shortening (a Messaging Service send with ShortenUrls=true; its click callbacks come
+    # to POST /webhooks/twilio/click)
+    link_tracking: Literal["smsync", "twilio"] = "smsync"
     ca_file: Path | None = None
     # a hand-run sidecar lives on the sandbox's clock (its `/__sandbox/clock` URL), so SLA
     # breaches and quiet hours can be tried by moving it; never set against a real org

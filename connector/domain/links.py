@@ -97,18 +97,25 @@ def used_links(text: str, links: Mapping[str, LinkSpec]) -> list[str]:
 def substitute(text: str, links: Mapping[str, LinkSpec], url_of: Callable[[str], str]) -> str:
     """The text with each placeholder and each plainly written declared URL replaced by
     `url_of(name)` (the per-message short URL). Unknown names raise KeyError."""
+    plain = sorted(links.items(), key=lambda kv: -len(kv[1].url))  # the longest URL first
+    by_url: dict[str, str] = {}
+    for name, spec in plain:
+        by_url.setdefault(spec.url, name)
+    pattern = re.compile(
+        "|".join([LINK_PATTERN.pattern, *(re.escape(spec.url) for _, spec in plain)])
+    )
 
-    def placeholder(match: re.Match[str]) -> str:
+    def one(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:  # a declared URL written out plainly
+            return url_of(by_url[match.group(0)])
         if name not in links:
             raise KeyError(name)
         return url_of(name)
 
-    out = LINK_PATTERN.sub(placeholder, text)
-    for name, spec in sorted(links.items(), key=lambda kv: -len(kv[1].url)):
-        if spec.url in out:
-            out = out.replace(spec.url, url_of(name))
-    return out
+    # one pass: a replacement that holds a declared URL (the destination itself, when the
+    # provider shortens) is never matched again
+    return pattern.sub(one, text)
 
 
 @unique

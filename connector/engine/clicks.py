@@ -71,6 +71,21 @@ def record(conn: Connection, token: str, user_agent: str | None, now: datetime) 
     return Click(link.destination, flag, first)
 
 
+def record_provider(
+    conn: Connection, sid: str, url: str, user_agent: str | None, at: datetime
+) -> Click | None:
+    """A click the provider tracked (Twilio Link Shortening's callback: the message sid,
+    the long link, the clicker's agent and time), judged and recorded like `record`'s;
+    None (nothing written) when no text of ours with that sid carried that link."""
+    found = links.for_provider_click(conn, sid, url)
+    if found is None:
+        return None
+    link, delivered = found
+    flag = judge(user_agent, delivered, at)
+    first = links.record_click(conn, link, flag.value, user_agent, at)
+    return Click(link.destination, flag, first)
+
+
 def process(ctx: EngineContext, report: IngestReport, limit: int = BATCH) -> int:
     """Queue the CRM writes of the counted clicks not yet processed; returns how many."""
     policy: ReplyPolicy | None = None

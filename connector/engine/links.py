@@ -6,7 +6,12 @@ a play), its links are made here, right before the provider is called: one rando
 per text and link (`secrets.token_urlsafe`, 128 bits), stored with the destination from
 the plays file, the contact and the expiry (`SMSYNC_LINK_TTL_DAYS`). A retried or
 reconciled send reuses the tokens already stored, so every attempt carries the same text.
-The URL holds the token only: no phone number, no CRM id."""
+The URL holds the token only: no phone number, no CRM id.
+
+With `SMSYNC_LINK_TRACKING=twilio` the text carries the declared destination itself (with
+the play's UTM parameters) and Twilio Link Shortening swaps it for its own short link at
+send; the row is made all the same, keyed by the text and the link name, so Twilio's click
+callback (the message sid and the long link) finds it (`engine/clicks.record_provider`)."""
 
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ class LinkMaker:
 
     base_url: str | None = None
     ttl: timedelta = DEFAULT_TTL
+    provider_shortens: bool = False  # SMSYNC_LINK_TRACKING=twilio
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LinkMaker:
@@ -50,7 +56,11 @@ class LinkMaker:
             base = settings.public_base_url.rstrip("/")
         else:  # the sidecar's own address: fine on a laptop, not for texts to real phones
             base = f"http://{settings.http_host}:{settings.http_port}"
-        return cls(base, timedelta(days=settings.link_ttl_days))
+        return cls(
+            base,
+            timedelta(days=settings.link_ttl_days),
+            provider_shortens=settings.link_tracking == "twilio",
+        )
 
     def url(self, token: str) -> str:
         return f"{self.base_url}{CLICK_PATH}{token}"
@@ -65,7 +75,7 @@ class LinkMaker:
         if unknown:
             where = f"play {play.name!r}" if play is not None else "a text with no play"
             return f"link {', '.join(unknown)} is not declared by {where}"
-        if self.base_url is None:
+        if self.base_url is None and not self.provider_shortens:
             return "tracked links need SMSYNC_PUBLIC_BASE_URL (the sidecar's public URL)"
         return None
 
@@ -96,7 +106,7 @@ class LinkMaker:
                     expires_at=now + self.ttl,
                 )
                 made[name] = token
-            return self.url(token)
+            return links[name].target if self.provider_shortens else self.url(token)
 
         out = substitute(row.body, links, url_of)
         if len(out) > MAX_SMS_CHARS:  # the provider would refuse it (Twilio 21617)

@@ -3,6 +3,8 @@ callbacks, verified, then stored in the inbox before the answer goes back.
 
     POST /webhooks/twilio/inbound   200 with empty TwiML, once the inbox row is committed
     POST /webhooks/twilio/status    204, once the inbox row and the status are committed
+    POST /webhooks/twilio/click     Link Shortening click events, with
+                                    SMSYNC_LINK_TRACKING=twilio (connector.runtime.click_hooks)
 
 Order of checks, so that nothing untrusted has an effect: a body over 64 KiB is 413 while
 it is read (`http_guard.BodyLimit`, before anything else); a bad or missing signature is
@@ -34,6 +36,8 @@ from connector.errors import ConfigError
 from connector.logs import mask_phone, register_secret
 from connector.metrics import INTAKE_SECONDS, WEBHOOKS
 from connector.ports import Clock, Connection, Store
+from connector.runtime.click_hooks import CLICK_HOOK_PATH, ClickHook
+from connector.runtime.click_hooks import MAX_BODY_BYTES as CLICK_MAX_BODY_BYTES
 from connector.runtime.group_commit import GroupCommit
 from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
 from connector.sms.twilio import signature
@@ -52,8 +56,12 @@ Kind = Literal["inbound", "status"]
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_BODY_BYTES = 64 * 1024  # Twilio's parameters fit well under this
-BODY_LIMITS = {INBOUND_PATH: MAX_BODY_BYTES, STATUS_PATH: MAX_BODY_BYTES}
-_KINDS: dict[str, Kind] = {INBOUND_PATH: "inbound", STATUS_PATH: "status"}
+BODY_LIMITS = {
+    INBOUND_PATH: MAX_BODY_BYTES,
+    STATUS_PATH: MAX_BODY_BYTES,
+    CLICK_HOOK_PATH: CLICK_MAX_BODY_BYTES,
+}
+_KINDS: dict[str, str] = {INBOUND_PATH: "inbound", STATUS_PATH: "status", CLICK_HOOK_PATH: "click"}
 
 
 def count_refused(path: str) -> None:
@@ -209,7 +217,17 @@ def webhook_routes(
         clock=clock or UtcClock(),
         db_concurrency=db_concurrency,
     )
-    return hooks.routes()
+    routes = hooks.routes()
+    if settings.link_tracking == "twilio":  # Twilio Link Shortening's click events
+        clicks = ClickHook(
+            auth_token=token.get_secret_value(),
+            public_base_url=settings.public_base_url,
+            store=store,
+            clock=hooks.clock,
+            db_concurrency=db_concurrency,
+        )
+        routes += clicks.routes()
+    return routes
 
 
 def _dialect(store: Any) -> str | None:

@@ -116,6 +116,12 @@ _BY_TOKEN = (
     .select_from(t.outerjoin(o, o.c.id == t.c.outbox_id).outerjoin(m, m.c.sid == o.c.provider_sid))
     .where(t.c.token == sa.bindparam("token"))
 )
+_BY_SID = (
+    sa.select(t, o.c.done_at, m.c.status.label("message_status"), m.c.updated_at)
+    .select_from(t.join(o, o.c.id == t.c.outbox_id).outerjoin(m, m.c.sid == o.c.provider_sid))
+    .where(o.c.provider_sid == sa.bindparam("sid"))
+    .order_by(t.c.id)
+)
 _INSERT_CLICK = {
     "postgresql": postgresql.insert(c)
     .on_conflict_do_nothing(index_elements=["link_id", "flag"])
@@ -134,6 +140,20 @@ def for_click(conn: sa.Connection, token: str) -> tuple[TrackedLink, datetime | 
         return None
     delivered = row.updated_at if row.message_status == "delivered" else row.done_at
     return _link(row), delivered
+
+
+def for_provider_click(
+    conn: sa.Connection, sid: str, url: str
+) -> tuple[TrackedLink, datetime | None] | None:
+    """The link a provider's click callback names (Twilio Link Shortening: the message sid
+    and the long link it shortened), and when its text reached the phone; None when no
+    text of ours with that sid carried that link (a trailing slash aside)."""
+    rows = conn.execute(_BY_SID, {"sid": sid}).all()
+    chosen = next((r for r in rows if r.destination.rstrip("/") == url.rstrip("/")), None)
+    if chosen is None:
+        return None
+    delivered = chosen.updated_at if chosen.message_status == "delivered" else chosen.done_at
+    return _link(chosen), delivered
 
 
 def delivered_at(conn: sa.Connection, outbox_id: int) -> datetime | None:

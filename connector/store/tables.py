@@ -218,6 +218,7 @@ sms_outbox = sa.Table(
     sa.UniqueConstraint("idempotency_key"),
     sa.CheckConstraint(_in("state", SMS_STATES), name="state"),
     sa.Index(None, "state", "send_at"),
+    sa.Index(None, "provider_sid"),  # a provider's click event names the text by its sid
 )
 
 crm_outbox = sa.Table(

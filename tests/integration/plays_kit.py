@@ -124,6 +124,7 @@ def make_world(
     *,
     seeded_at: datetime,
     start: datetime,
+    **env: str,
 ) -> Iterator[World]:
     """Seed at `seeded_at`, first pull (records seen for the first time emit no
     signals), then the clock at `start`."""
@@ -136,7 +137,7 @@ def make_world(
     sandbox.emulators["twilio"].seed(seed)
     db = f"sqlite:///{tmp_path / 'smsync.db'}"
     upgrade(db)
-    settings = sandbox_settings(sandbox, SMSYNC_CRM=vendor, SMSYNC_DATABASE_URL=db)
+    settings = sandbox_settings(sandbox, **{"SMSYNC_CRM": vendor, "SMSYNC_DATABASE_URL": db, **env})
     mapping = load_mapping(ROOT / "mappings" / f"{vendor}.yaml")
     planner = PlaysPlanner(to_policy(load_plays(plays, mapping)))
     ctx = build(settings, clock=sandbox.state.clock, planner=planner, mapping=mapping).engine

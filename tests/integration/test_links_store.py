@@ -13,7 +13,7 @@ from connector.domain.links import LinkSpec
 from connector.domain.model import CrmRef
 from connector.domain.plays import Outcome, Play, Timing, Trigger, TriggerKind
 from connector.domain.templates import Template
-from connector.engine.clicks import record
+from connector.engine.clicks import record, record_provider
 from connector.engine.links import LinkError, LinkMaker
 from connector.engine.outbox_keys import play_key
 from connector.store import SqlStore, links, sms_outbox
@@ -161,3 +161,41 @@ def test_a_text_too_long_once_its_links_are_made_is_refused(store: SqlStore) -> 
         assert row is not None
         with pytest.raises(LinkError, match="the limit is 1,600"):
             MAKER.body(conn, row, PLAY, NOW)
+
+
+def test_a_provider_click_finds_its_link_by_message_sid_and_long_url(store: SqlStore) -> None:
+    """SMSYNC_LINK_TRACKING=twilio: the text carries the destinations themselves, and a
+    click event (message sid + long link) records once on the right link, nothing for a
+    sid or a link that text did not carry."""
+    twilio = LinkMaker(None, timedelta(days=30), provider_shortens=True)
+    row_id = _queued(store, "Pricing: ${link:pricing} or https://acme.example/demo")
+    sid = "SM" + "1" * 32
+    with store.begin() as conn:
+        row = sms_outbox.get(conn, row_id)
+        assert row is not None
+        body = twilio.body(conn, row, PLAY, NOW)
+        assert sms_outbox.mark_sent(conn, row_id, sid, NOW)
+    assert (
+        body == "Pricing: https://acme.example/pricing?utm_source=sms or https://acme.example/demo"
+    )
+    later = NOW + timedelta(minutes=2)
+    with store.begin() as conn:
+        assert (
+            record_provider(conn, "SM" + "2" * 32, "https://acme.example/demo", BROWSER, later)
+            is None
+        )
+        assert record_provider(conn, sid, "https://evil.example/", BROWSER, later) is None
+        demo = record_provider(conn, sid, "https://acme.example/demo/", BROWSER, later)
+        again = record_provider(conn, sid, "https://acme.example/demo", BROWSER, later)
+        fast = record_provider(
+            conn, sid, PLAY.links["pricing"].target, BROWSER, NOW + timedelta(milliseconds=500)
+        )
+    assert demo is not None
+    assert demo.first
+    assert demo.flag.value == "counted"
+    assert again is not None
+    assert not again.first
+    assert fast is not None
+    assert fast.flag.value == "too_fast"
+    with store.begin() as conn:
+        assert links.counts(conn) == {"counted": 1, "too_fast": 1}

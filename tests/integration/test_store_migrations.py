@@ -66,6 +66,7 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
         "0012",
         "0013",
         "0014",
+        "0015",
     ]
     assert applied[-1] == head()
     assert current(db_url) == head()

@@ -40,6 +40,18 @@ def test_placeholders_and_plain_urls_are_replaced_by_the_messages_urls() -> None
         substitute("${link:nope}", LINKS, str)
 
 
+def test_a_replacement_holding_a_declared_url_is_not_replaced_again() -> None:
+    """SMSYNC_LINK_TRACKING=twilio: the link becomes its destination, which starts with
+    the declared URL; one pass keeps the UTM parameters from being added twice."""
+    text = "See ${link:pricing} or https://acme.example/demo?ref=x"
+    targets = {n: with_params(spec.url, {"utm_source": "sms"}) for n, spec in LINKS.items()}
+    out = substitute(text, LINKS, targets.__getitem__)
+    assert out == (
+        "See https://acme.example/pricing?utm_source=sms or"
+        " https://acme.example/demo?ref=x&utm_source=sms"
+    )
+
+
 def test_the_destination_carries_utm_and_keeps_the_urls_own_parameters() -> None:
     pricing = with_params("https://acme.example/pricing", {"utm_source": "sms"})
     assert pricing == "https://acme.example/pricing?utm_source=sms"

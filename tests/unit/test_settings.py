@@ -111,3 +111,19 @@ def test_an_empty_secret_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("TWILIO_AUTH_TOKEN_FILE", str(path))
     with pytest.raises(ConfigError, match=r"TWILIO_AUTH_TOKEN_FILE: .* is empty"):
         load_settings()
+
+
+def test_link_tracking_is_smsync_or_twilio(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector.sms.twilio.client import TwilioSms
+
+    assert load_settings().link_tracking == "smsync"
+    monkeypatch.setenv("SMSYNC_LINK_TRACKING", "twilio")
+    assert load_settings().link_tracking == "twilio"
+    monkeypatch.setenv("SMSYNC_LINK_TRACKING", "bitly")
+    with pytest.raises(ConfigError, match="SMSYNC_LINK_TRACKING"):
+        load_settings()
+    # Twilio shortens links only on Messaging Service sends
+    with pytest.raises(ConfigError, match="TWILIO_MESSAGING_SERVICE_SID"):
+        TwilioSms(
+            account_sid="AC" + "0" * 32, auth_token="t", from_="+15005550006", shorten_urls=True
+        )

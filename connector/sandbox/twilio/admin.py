@@ -1,5 +1,6 @@
 """The Twilio emulator's admin routes, mounted at `/__sandbox/twilio/`: play the handset
-(inbound texts), move the network (tick, flush), and set its knobs.
+(inbound texts, opening a shortened link), move the network (tick, flush), and set its
+knobs (and the Link Shortening domain's config: its domain and click callback URL).
 
 Routes that make the network act (inbound, tick, flush) answer once the webhooks they
 caused have been delivered, so a test can assert right after the call returns."""
@@ -36,6 +37,16 @@ class Inbound(_Strict):
     from_: str = Field(alias="from")
     to: str | None = None
     body: str = Field(max_length=1600)
+
+
+class OpenLink(_Strict):
+    url: str = Field(min_length=1, description="the short link as the handset got it")
+    user_agent: str = Field(default="", max_length=1000)
+
+
+class LinkShortening(_Strict):
+    domain: str = Field(default="sms.acme.test", pattern=r"^[a-z0-9.-]+$")
+    callback_url: str | None = Field(default=None, pattern=r"^https?://")
 
 
 class Tick(_Strict):
@@ -111,6 +122,41 @@ class TwilioAdmin:
                 "deliveries": [d for d in self.emu.network.log if d["sid"] == message.sid],
             }
         )
+
+    async def open_link(self, request: Request) -> JSONResponse:
+        """The handset opens a shortened link: Twilio redirects it to the long URL and
+        posts the signed click event to the domain's callback URL."""
+        opened = await self.parse(OpenLink, request)
+        if isinstance(opened, JSONResponse):
+            return opened
+        with self.emu.lock:
+            link = self.emu.shortener.find(opened.url)
+            if link is None:
+                return _error(404, "no such short link on this account's domain")
+            message = self.emu.store.by_sid.get(link.sid)
+            sender = message.from_ if message is not None else None
+            body = self.emu.shortener.event(
+                link,
+                account_sid=self.emu.account_sid,
+                sender=sender,
+                agent=opened.user_agent,
+                now=self.emu.state.clock.now(),
+            )
+            url = self.emu.click_url()
+        token = self.emu.credentials.twilio_auth_token
+        delivery = await self.emu.shortener.post(token, url, body)
+        return JSONResponse({"location": link.long_url, "sid": link.sid, "delivery": delivery})
+
+    async def link_shortening(self, request: Request) -> JSONResponse:
+        if request.method == "POST":
+            config = await self.parse(LinkShortening, request)
+            if isinstance(config, JSONResponse):
+                return config
+            with self.emu.lock:
+                self.emu.shortener.domain = config.domain
+                self.emu.shortener.callback_url = config.callback_url
+        short = self.emu.shortener
+        return JSONResponse({"domain": short.domain, "callback_url": self.emu.click_url()})
 
     async def tick(self, request: Request) -> JSONResponse:
         order = await self.parse(Tick, request)
@@ -210,6 +256,8 @@ class TwilioAdmin:
             Route("/webhook", self.webhook, methods=rw),
             Route("/inbound", self.inbound, methods=["POST"]),
             Route("/tick", self.tick, methods=["POST"]),
+            Route("/open-link", self.open_link, methods=["POST"]),
+            Route("/link-shortening", self.link_shortening, methods=rw),
             Route("/flush", self.flush, methods=["POST"]),
             Route("/deliveries", self.deliveries, methods=["GET", "DELETE"]),
             Route("/network", self.network, methods=rw),

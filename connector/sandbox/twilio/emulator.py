@@ -51,6 +51,7 @@ from connector.sandbox.twilio.messages import (
 )
 from connector.sandbox.twilio.network import Keyword, Network, Webhook, keyword
 from connector.sandbox.twilio.numbers import NumberBook, geo_fields, normalize, segments
+from connector.sandbox.twilio.shortener import Shortener
 from connector.sandbox.vendors import Vendor
 
 MAX_BODY = 1600
@@ -99,6 +100,7 @@ class SendRequest:
     body: str
     media: int
     callback: str | None
+    shorten: bool = False  # ShortenUrls=true: Link Shortening (Messaging Service sends)
 
     @classmethod
     def from_form(cls, form: dict[str, list[str]]) -> SendRequest:
@@ -113,6 +115,7 @@ class SendRequest:
             body=one("Body") or "",
             media=sum(1 for url in form.get("MediaUrl", []) if url),
             callback=one("StatusCallback"),
+            shorten=(one("ShortenUrls") or "").lower() == "true",
         )
 
 
@@ -145,6 +148,7 @@ class TwilioEmulator:
         self.builtin_keywords = True  # Twilio's default STOP/START/HELP handling
         self.auto_replies: list[dict[str, str]] = []  # what Twilio answered keywords with
         self.network = Network(credentials.twilio_auth_token, state.clock.now)
+        self.shortener = Shortener()
         # handlers run on the sandbox loop; reset/seed/find may come from a test thread
         self.lock = threading.RLock()
         self._timer: asyncio.TimerHandle | None = None
@@ -164,6 +168,7 @@ class TwilioEmulator:
         with self.lock:
             self.store.clear()
             self.optouts.clear()
+            self.shortener.reset()
             self.builtin_keywords = True
             self.auto_replies.clear()
             self.numbers.clear()
@@ -207,6 +212,10 @@ class TwilioEmulator:
 
     def status_url(self, message: StoredMessage) -> str:
         return message.status_callback or f"{self.webhook_base_url}/webhooks/twilio/status"
+
+    def click_url(self) -> str:
+        """Where Link Shortening posts click events (the domain config's callback URL)."""
+        return self.shortener.callback_url or f"{self.webhook_base_url}/webhooks/twilio/click"
 
     def sender_scope(self, sender: str) -> str:
         """Whose opt-out list a sender uses: its Messaging Service's, else its own."""
@@ -445,16 +454,20 @@ class TwilioEmulator:
     def _store_outbound(self, send: SendRequest, to: str) -> StoredMessage:
         now = self.state.clock.now()
         with self.lock:
+            sid = new_sid("MM" if send.media else "SM")
+            body = send.body
+            if send.shorten and send.service:
+                body = self.shortener.shorten(body, sid=sid, to=to, service=send.service, now=now)
             message = StoredMessage(
-                sid=new_sid("MM" if send.media else "SM"),
+                sid=sid,
                 account_sid=self.account_sid,
                 seq=self.store.next_seq(),
                 direction="outbound-api",
                 status="accepted" if send.service else "queued",
                 to=to,
                 from_=None if send.service else send.sender,
-                body=send.body,
-                num_segments=segments(send.body) if send.body else 1,
+                body=body,
+                num_segments=segments(body) if body else 1,
                 num_media=send.media,
                 date_created=now,
                 date_sent=now,  # as Twilio's own create example: lets a DateSent> reconcile

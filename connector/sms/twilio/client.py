@@ -71,6 +71,7 @@ class TwilioSms:
         from_: str | None = None,
         messaging_service_sid: str | None = None,
         public_base_url: str | None = None,
+        shorten_urls: bool = False,
         ca_file: str | None = None,
         timeout: tuple[float, float] = (5.0, 15.0),
         policy: RetryPolicy | None = None,
@@ -79,10 +80,16 @@ class TwilioSms:
     ) -> None:
         if not from_ and not messaging_service_sid:
             raise ConfigError("set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID to send texts")
+        if shorten_urls and not messaging_service_sid:
+            raise ConfigError(
+                "SMSYNC_LINK_TRACKING=twilio needs TWILIO_MESSAGING_SERVICE_SID: Twilio"
+                " shortens links only on Messaging Service sends"
+            )
         register_secret(auth_token)
         self.account_sid = account_sid
         self.from_ = from_
         self.messaging_service_sid = messaging_service_sid
+        self.shorten_urls = shorten_urls
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.base_url = base_url.rstrip("/")
         self.messages_url = f"{self.base_url}/{API_VERSION}/Accounts/{account_sid}/Messages.json"
@@ -108,6 +115,7 @@ class TwilioSms:
             from_=settings.twilio_from,
             messaging_service_sid=settings.twilio_messaging_service_sid,
             public_base_url=settings.public_base_url,
+            shorten_urls=settings.link_tracking == "twilio",
             ca_file=str(settings.ca_file) if settings.ca_file else None,
             **kwargs,
         )
@@ -130,6 +138,8 @@ class TwilioSms:
         form = {"To": sms.to, "Body": sms.body}
         if self.messaging_service_sid:
             form["MessagingServiceSid"] = self.messaging_service_sid
+            if self.shorten_urls:  # Twilio Link Shortening: it swaps the URLs, we get clicks
+                form["ShortenUrls"] = "true"
         else:
             assert self.from_ is not None
             form["From"] = self.from_

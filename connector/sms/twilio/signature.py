@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 def _pairs(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -73,3 +73,23 @@ def public_url(public_base_url: str, path: str, query: str = "") -> str:
     """The URL Twilio called: the configured public base, the request path and its query."""
     base = public_base_url.rstrip("/")
     return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+def verify_json(auth_token: str, url: str, body: bytes, signature: str | None) -> bool:
+    """True when a JSON webhook (Twilio Link Shortening's click events) is Twilio's.
+
+    Twilio signs a JSON body through the URL: it adds `bodySHA256` (the hex SHA-256 of
+    the body) to the query and signs that URL with no parameters. Both must hold: the
+    signature over the URL, and the digest of the body we read (as Twilio's SDK checks)."""
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    claimed = query.get("bodySHA256", "")
+    digest = hashlib.sha256(body).hexdigest()
+    ok = verify(auth_token, url, (), signature)
+    return ok & hmac.compare_digest(digest.encode(), claimed.encode("ascii", "replace"))
+
+
+def sign_json(auth_token: str, url: str, body: bytes) -> tuple[str, str]:
+    """The URL to POST `body` to (with its `bodySHA256`) and its X-Twilio-Signature."""
+    sep = "&" if urlsplit(url).query else "?"
+    signed = f"{url}{sep}{urlencode({'bodySHA256': hashlib.sha256(body).hexdigest()})}"
+    return signed, compute(auth_token, signed, ())
