@@ -14,7 +14,11 @@ from sqlalchemy.sql.selectable import FromClause
 
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
-from connector.store.report_pipeline import meeting_in_pipeline
+from connector.store.report_pipeline import (
+    PIPELINE_MEETINGS,
+    fill_pipeline_meetings,
+    meeting_in_pipeline,
+)
 from connector.store.report_scope import (
     DELIVERED,
     NONE_KEY,
@@ -23,15 +27,15 @@ from connector.store.report_scope import (
     GroupBy,
     Scope,
 )
+from connector.store.report_scratch import scratch
 from connector.store.report_sql import keyed, seconds_between
 
 # First outbound per (play, contact) and per contact in the period: most figures hang off
 # it, so `build_report` computes it once into two temporary tables (per connection, inside
 # the report's transaction) instead of re-aggregating the messages in every query.
-_scratch = sa.MetaData()
 FIRST_OUT_PLAY = sa.Table(
     "report_first_out_play",
-    _scratch,
+    scratch,
     sa.Column("key", sa.String(191), nullable=False),
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
@@ -42,7 +46,7 @@ FIRST_OUT_PLAY = sa.Table(
 )
 FIRST_OUT_CONTACT = sa.Table(
     "report_first_out_contact",
-    _scratch,
+    scratch,
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
     sa.Column("first_at", UtcDateTime, nullable=False),
@@ -56,7 +60,7 @@ FIRST_OUT_CONTACT = sa.Table(
 # found once from the ledger through the messages' number index, then probed per contact.
 OPTED_TEXTS = sa.Table(
     "report_opted_texts",
-    _scratch,
+    scratch,
     sa.Column("key", sa.String(191), nullable=False),
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
@@ -89,12 +93,13 @@ def _fill_opted(conn: sa.Connection, scope: Scope) -> None:
 
 @contextmanager
 def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
-    """Fill the first-outbound tables for the period; drop them when the block ends.
+    """Fill the first-outbound tables, the opted-out texts and the pipeline meetings for the
+    period; drop them when the block ends.
 
     On an error the caller's transaction rolls back, which drops them too (DDL is
     transactional on SQLite and Postgres), so only the happy path drops them here."""
-    _scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
-    _scratch.create_all(conn)
+    scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
+    scratch.create_all(conn)
     m, fp, fc = tb.messages, FIRST_OUT_PLAY, FIRST_OUT_CONTACT
     play = sa.func.coalesce(m.c.play, NONE_KEY)
     conn.execute(
@@ -128,12 +133,14 @@ def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
         )
     )
     _fill_opted(conn, scope)
+    fill_pipeline_meetings(conn, scope)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {OPTED_TEXTS.name}")
+        conn.exec_driver_sql(f"ANALYZE {PIPELINE_MEETINGS.name}")
         conn.exec_driver_sql(f"ANALYZE {fp.name}")
         conn.exec_driver_sql(f"ANALYZE {fc.name}")
     yield
-    _scratch.drop_all(conn)
+    scratch.drop_all(conn)
 
 
 def first_outbound_by_group(scope: Scope) -> FromClause:
