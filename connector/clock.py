@@ -1,5 +1,5 @@
-"""The clocks the product runs on (`connector.ports.Clock`): the wall clock, and the wall
-clock moved to follow another one over HTTP, which is how a hand-run sidecar lives on the
+"""The product's one clock (`connector.ports.Clock`): the wall clock, optionally moved by
+the offset of another clock read over HTTP, which is how a hand-run sidecar lives on the
 sandbox's clock (`SMSYNC_SANDBOX_CLOCK_URL`). Tests and the demo pass their own (the
 sandbox's accelerated clock among them)."""
 
@@ -19,12 +19,23 @@ log = structlog.get_logger(__name__)
 
 
 class UtcClock:
+    """UTC now; with `follow`, moved by that followed clock's offset."""
+
+    def __init__(self, follow: FollowedOffset | None = None) -> None:
+        self.follow = follow
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        if self.follow is None:
+            return datetime.now(UTC)
+        return datetime.now(UTC) + self.follow.offset()
+
+    def close(self) -> None:
+        if self.follow is not None:
+            self.follow.close()
 
 
-class FollowedClock:
-    """The wall clock plus the offset of the clock at `url` (a GET answering
+class FollowedOffset:
+    """How far the clock at `url` is from the wall clock (a GET answering
     `{"now": "<ISO time with zone>"}`, as the sandbox's `/__sandbox/clock` does), read
     again every `refresh_s` seconds. Between reads it runs at wall speed, so a moved or
     pinned sandbox clock is followed within `refresh_s`. A read that fails keeps the last
@@ -58,19 +69,18 @@ class FollowedClock:
                 " it to the admin URL's /__sandbox/clock, or unset it to run on the wall clock"
             ) from exc
 
-    def now(self) -> datetime:
+    def offset(self) -> timedelta:
         with self._lock:
             due = self._offset is None or self._monotonic() - self._read_at >= self.refresh_s
         if due:
             try:
-                return self._read()
+                self._read()
             except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
                 log.warning("clock.follow_failed", error=type(exc).__name__)
                 with self._lock:
                     self._read_at = self._monotonic()  # try again after refresh_s, not now
         with self._lock:
-            offset = self._offset or timedelta(0)
-        return datetime.now(UTC) + offset
+            return self._offset or timedelta(0)
 
     def _read(self) -> datetime:
         before = datetime.now(UTC)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from connector.clock import FollowedClock, UtcClock
+from connector.clock import FollowedOffset, UtcClock
 from connector.config import MappingConfig, Settings, load_mapping, mapping_path
 from connector.crm import build_crm
 from connector.engine.context import EngineContext, Planner
@@ -98,7 +98,7 @@ def load_config(
 def clock_for(settings: Settings) -> Clock:
     """The wall clock, or the clock at SMSYNC_SANDBOX_CLOCK_URL (read first by `build`)."""
     if settings.sandbox_clock_url:
-        return FollowedClock(settings.sandbox_clock_url)
+        return UtcClock(FollowedOffset(settings.sandbox_clock_url))
     return UtcClock()
 
 
@@ -181,7 +181,7 @@ class Components:
         close = getattr(self.crm, "close", None)  # the adapters' HTTP sessions
         if callable(close):
             close()
-        if isinstance(self.clock, FollowedClock):
+        if isinstance(self.clock, UtcClock):
             self.clock.close()
         if self.owns_store:
             self.store.close()
@@ -210,8 +210,8 @@ def build(
         planner=planner,
         require_sms=require_sms,
     )
-    if isinstance(c.clock, FollowedClock):
-        c.clock.sync()  # a sandbox clock that cannot be read stops here, before any job
+    if isinstance(c.clock, UtcClock) and c.clock.follow is not None:
+        c.clock.follow.sync()  # a sandbox clock that cannot be read stops here, before any job
     db = store if store is not None else open_store(settings)
     if isinstance(c.token_vault, StartupVault):
         c.token_vault.attach(db)

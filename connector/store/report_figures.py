@@ -23,7 +23,6 @@ from connector.store.report_scope import (
     BUCKETS,
     CRM_SOURCE,
     DELIVERED,
-    NONE_KEY,
     OPT_OUT_WINDOW_S,
     OPTED_OUT,
     GroupBy,
@@ -142,10 +141,14 @@ def inbound_only_opt_outs(conn: sa.Connection, scope: Scope) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
+# a texted contact with no disposition has not replied (a reply always sets one)
+NO_REPLY = "no reply"
+
+
 def disposition_mix(conn: sa.Connection, scope: Scope) -> dict[str, dict[str, int]]:
     fo = first_outbound_by_group(scope)
     cs = tb.contact_state.alias("cs")
-    disp = sa.func.coalesce(cs.c.disposition, NONE_KEY)
+    disp = sa.func.coalesce(cs.c.disposition, NO_REPLY)
     stmt = (
         sa.select(fo.c.key, disp.label("disposition"), sa.func.count())
         .select_from(

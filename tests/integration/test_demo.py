@@ -125,9 +125,9 @@ def test_demo_json_line_shows_the_whole_day(crm: str, tmp_path: Path) -> None:
         assert summary[key] > 0, key
     assert summary["opt_out_confirmations"] <= summary["consent_changes"]
     assert blocked.get("provider_answered", 0) > 0
-    # the shipped speed_to_lead runs two variants: people were assigned to both (at this
-    # size a handful of texts go out, so one arm may have sent none yet)
-    assert set(summary["variants_sent"]) == {"speed_to_lead/direct", "speed_to_lead/question"}
+    # the shipped speed_to_lead runs two variants (at this size a handful of texts go out,
+    # so one arm may have sent none; the 500-contact demo shows both)
+    assert set(summary["variants_sent"]) <= {"speed_to_lead/direct", "speed_to_lead/question"}
     assert sum(summary["variants_sent"].values()) > 0
     # the connector's own traffic, apart from the simulated admins' edits
     assert summary["crm_api_calls"] > 0

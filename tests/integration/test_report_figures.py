@@ -46,7 +46,7 @@ def test_totals_are_exact(loaded: SqlStore) -> None:
         "confirmed": 3,
         "meeting_booked": 1,
         "not_interested": 1,
-        "(none)": 9,
+        "no reply": 9,
     }
     assert t.blocked == {"holdout": 5, "quiet_hours": 2, "caps": 1}
     assert report.groups == []
@@ -120,11 +120,11 @@ def test_by_team_is_exact(loaded: SqlStore) -> None:
         "confirmed": 1,
         "meeting_booked": 1,
         "not_interested": 1,
-        "(none)": 7,
+        "no reply": 7,
     }
     assert (ae.attempted, ae.contacts, ae.replied, ae.meetings) == (4, 4, 1, 1)
     assert (ae.sla_closed, ae.response_p50_s, ae.blocked) == (0, None, {})
-    assert ae.dispositions == {"confirmed": 2, "(none)": 2}
+    assert ae.dispositions == {"confirmed": 2, "no reply": 2}
     assert (ae.delivered, ae.reached, ae.contact_rate) == (3, 3, 0.75)
 
 
