@@ -108,11 +108,12 @@ def to_html(report: Report) -> str:
     )
     plays = _table(
         ["play", "population", "contacts", "texted", "converted", "rate", "holdout",
-         "p50 to outcome", "outcome"],
+         "p50 to outcome", "clicked", "click rate", "outcome"],
         [
             [p.play, p.population, str(p.contacts), str(p.texted), str(p.converted),
              pct(p.conversion_rate), f"{p.lift.holdout_converted}/{p.lift.holdout}",
-             duration(p.time_to_outcome_p50_s), p.outcome]
+             duration(p.time_to_outcome_p50_s),
+             f"{p.contacts_clicked}/{p.contacts_with_links}", pct(p.click_rate), p.outcome]
             for p in report.plays
         ],
     )  # fmt: skip

@@ -194,10 +194,20 @@ class PlayOutcome:
     reply_lift: Lift | None = None
     meeting_lift: Lift | None = None
     opportunity_lift: Lift | None = None
+    # tracked links (store/report_clicks.py): texts of the play in the period with a link,
+    # the contacts they went to, those with a counted click, and the uncounted fetches
+    texts_with_links: int = 0
+    contacts_with_links: int = 0
+    contacts_clicked: int = 0
+    clicks_not_counted: int = 0
 
     @property
     def conversion_rate(self) -> float | None:
         return _rate(self.converted, self.contacts)
+
+    @property
+    def click_rate(self) -> float | None:
+        return _rate(self.contacts_clicked, self.contacts_with_links)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -216,6 +226,11 @@ class PlayOutcome:
             "opportunity_lift": (
                 self.opportunity_lift.as_json() if self.opportunity_lift else None
             ),
+            "texts_with_links": self.texts_with_links,
+            "contacts_with_links": self.contacts_with_links,
+            "contacts_clicked": self.contacts_clicked,
+            "click_rate": self.click_rate,
+            "clicks_not_counted": self.clicks_not_counted,
         }
 
 

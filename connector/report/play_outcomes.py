@@ -17,6 +17,7 @@ from connector.report.model import (
     PlayOutcome,
     Scope,
 )
+from connector.store.report_clicks import PlayClicks, clicks_by_play
 from connector.store.report_plays import Arm, arms, play_counts
 
 
@@ -26,8 +27,12 @@ def play_outcomes(
     """Outcome conversion, time to outcome and holdout lift, per play."""
     counts, velocity = play_counts(conn, scope, outcomes)
     by_arm = arms(conn, scope, outcomes, (HOLDOUT_TREATED, HOLDOUT))
-    names = sorted((counts.keys() | by_arm.keys() | outcomes.keys()) - {NONE_KEY})
-    return [_row(name, counts, by_arm.get(name, {}), velocity, outcomes, scope) for name in names]
+    clicks = clicks_by_play(conn, scope)
+    names = sorted((counts.keys() | by_arm.keys() | outcomes.keys() | clicks.keys()) - {NONE_KEY})
+    return [
+        _row(name, counts, by_arm.get(name, {}), velocity, outcomes, scope, clicks.get(name))
+        for name in names
+    ]
 
 
 def describe_outcome(outcome: Outcome | None, meeting: Sequence[str]) -> str:
@@ -48,10 +53,12 @@ def _row(  # noqa: PLR0917 (one call site, all of its own figures)
     velocity: Mapping[str, Mapping[int, int]],
     outcomes: Mapping[str, Outcome],
     scope: Scope,
+    clicks: PlayClicks | None,
 ) -> PlayOutcome:
     """One play over one population: its treated arm when it has a holdout, else the
     contacts it texted; the lift's exposed arm is that same population."""
     pct = velocity.get(name, {})
+    clicked = clicks or PlayClicks(name, 0, 0, 0, 0)
     empty = Arm(0, 0, 0, 0, 0, 0)
     treated, held = arms.get("exposed", empty), arms.get("holdout", empty)
     if arms:
@@ -76,4 +83,8 @@ def _row(  # noqa: PLR0917 (one call site, all of its own figures)
         opportunity_lift=holdout_lift(treated.opportunities, treated.n, held.opportunities, held.n)
         if arms
         else None,
+        texts_with_links=clicked.texts_with_links,
+        contacts_with_links=clicked.contacts_with_links,
+        contacts_clicked=clicked.contacts_clicked,
+        clicks_not_counted=clicked.not_counted,
     )

@@ -61,6 +61,7 @@ import itertools
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from connector.domain.plays import Outcome
@@ -144,12 +145,23 @@ def nearest_rank(values: Sequence[int], ps: Sequence[int] = (50, 90)) -> dict[in
     return {p: ranked[(n * p + 99) // 100 - 1] for p in ps} if n else {}
 
 
-def business_percentiles(conn: Connection, scope: Scope) -> dict[str, dict[int, int]]:
+# (team, started, answered) -> business seconds: one report reads each answered timer once
+# per grouping (the totals, then the groups), so it computes each calendar span once
+SpentCache = dict[tuple[str | None, datetime, datetime], int]
+
+
+def business_percentiles(
+    conn: Connection, scope: Scope, spent: SpentCache | None = None
+) -> dict[str, dict[int, int]]:
     """Answered timers' response in business seconds of the contact's team calendar."""
+    spent = {} if spent is None else spent
     values: dict[str, list[int]] = {}
     for group, team, started, answered in answered_timers(conn, scope):
-        spent = business_time_between(started, answered, scope.calendar(team))
-        values.setdefault(group, []).append(int(spent.total_seconds()))
+        key = (team, started, answered)
+        if key not in spent:
+            took = business_time_between(started, answered, scope.calendar(team))
+            spent[key] = int(took.total_seconds())
+        values.setdefault(group, []).append(spent[key])
     return {k: nearest_rank(v) for k, v in values.items()}
 
 
@@ -168,14 +180,14 @@ def stage_velocity(conn: Connection, scope: Scope) -> list[StageVelocity]:
     return out
 
 
-def _groups(conn: Connection, scope: Scope) -> list[GroupMetrics]:
+def _groups(conn: Connection, scope: Scope, spent: SpentCache) -> list[GroupMetrics]:
     counts, pct = sla_figures(conn, scope)
     parts: dict[str, Any] = {
         "sends": sends(conn, scope),
         "contacts": contact_figures(conn, scope),
         "sla": counts,
         "pct": pct,
-        "biz": business_percentiles(conn, scope),
+        "biz": business_percentiles(conn, scope, spent),
         "mix": disposition_mix(conn, scope),
         "blocked": blocked_reasons(conn, scope),
         "names": group_names(conn, scope, OWNER_NAME),
@@ -194,12 +206,13 @@ def build_report(
     """Every figure of the report, for one period and grouping."""
     outcomes = outcomes or {}
     with first_outbound(conn, scope):
-        totals = _groups(conn, replace(scope, by=None))
+        spent: SpentCache = {}
+        totals = _groups(conn, replace(scope, by=None), spent)
         total = totals[0] if totals else GroupMetrics(key=ALL_KEY)
         return Report(
             scope=scope,
             total=total,
-            groups=_groups(conn, scope) if scope.by is not None else [],
+            groups=_groups(conn, scope, spent) if scope.by is not None else [],
             plays=play_outcomes(conn, scope, outcomes),
             opt_out_trend=[TrendPoint(*point) for point in opt_out_trend(conn, scope)],
             response_histogram=response_histogram(conn, scope),

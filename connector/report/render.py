@@ -173,6 +173,8 @@ PLAYS = [
     Col("rate", (lambda p: pct(p.conversion_rate))),
     Col("holdout", (lambda p: f"{p.lift.holdout_converted}/{p.lift.holdout}")),
     Col("p50 to outcome", (lambda p: duration(p.time_to_outcome_p50_s))),
+    Col("clicked", (lambda p: f"{p.contacts_clicked}/{p.contacts_with_links}")),
+    Col("click rate", (lambda p: pct(p.click_rate))),
 ]
 LIFTS = [
     Col("play", lambda r: r[0], left=True),

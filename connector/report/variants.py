@@ -1,5 +1,5 @@
 """The report's experiments section: per play with variants, each arm's contacts and its
-sent, reply, meeting and opportunity rates, and each arm against the other arms and the
+sent, reply, click, meeting and opportunity rates, and each arm against the other arms and the
 holdout with a 95% interval (`lift.holdout_lift`: Newcombe's hybrid score interval),
 flagged too small to judge under `lift.MIN_ARM` contacts or `lift.MIN_EVENTS` events.
 
@@ -26,8 +26,7 @@ from connector.store.report_variants import HOLDOUT_ARM, ArmMember, arm_members
 if TYPE_CHECKING:
     from connector.report.model import Scope
 
-METRICS = ("replied", "meetings", "opportunities")  # compared between arms
-# Clicks: smsync records no link clicks yet, so the click rate is not measured (None).
+METRICS = ("replied", "clicked", "meetings", "opportunities")  # compared between arms
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +36,12 @@ class ArmFigures:
     contacts: int
     sent: int
     replied: int
+    clicked: int
     meetings: int
     opportunities: int
-    clicked: int | None = None  # not measured
 
-    def rate(self, count: int | None) -> float | None:
-        return None if count is None or not self.contacts else count / self.contacts
+    def rate(self, count: int) -> float | None:
+        return count / self.contacts if self.contacts else None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -92,7 +91,6 @@ class VariantSection:
         return {
             "arms": [a.as_json() for a in self.arms],
             "comparisons": [c.as_json() for c in self.comparisons],
-            "clicks_measured": False,
         }
 
 
@@ -101,9 +99,9 @@ def figures(members: Sequence[ArmMember], window: timedelta) -> tuple[ArmFigures
     decision."""
     tally: dict[tuple[str, str], list[int]] = {}
     for m in members:
-        row = tally.setdefault((m.play, m.arm), [0, 0, 0, 0, 0])
+        row = tally.setdefault((m.play, m.arm), [0, 0, 0, 0, 0, 0])
         opp = m.opportunity_at is not None and m.opportunity_at - m.first_at <= window
-        for i, hit in enumerate((True, m.sent, m.replied, m.meeting, opp)):
+        for i, hit in enumerate((True, m.sent, m.replied, m.clicked, m.meeting, opp)):
             row[i] += int(hit)
 
     def order(key: tuple[str, str]) -> tuple[str, bool, str]:
@@ -182,7 +180,6 @@ def print_variants(section: VariantSection, console: Console) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    console.print("click: not measured (smsync records no link clicks).")
 
 
 def variants_html(section: VariantSection) -> str:

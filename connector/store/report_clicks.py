@@ -1,15 +1,17 @@
-"""Clicks for `smsync report`, read from the store: per play, the texts that carried a
-tracked link, how many of them a person clicked (counted clicks only), the people who
-clicked, and the fetches that were not counted (previewers, clicks within a second of
-delivery). `connector/report/` may show these; nothing here formats them."""
+"""Clicks for `smsync report`, read from the store: per play, the texts sent in the period
+that carried a tracked link, the contacts they went to, the contacts who clicked one of
+them (a counted click, before the period ends: previewers and clicks within a second of
+delivery are stored flagged and never count), and the fetches that were not counted.
+`connector/report/` assembles and shows these; nothing here formats them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from connector.store.report_scope import Scope
 from connector.store.tables import link_clicks as c
 from connector.store.tables import tracked_links as t
 
@@ -20,57 +22,60 @@ COUNTED = "counted"
 class PlayClicks:
     play: str
     texts_with_links: int  # texts sent in the period carrying at least one tracked link
-    texts_clicked: int  # of those, texts a person clicked (any of its links)
-    people_clicked: int  # distinct records with a counted click
+    contacts_with_links: int  # the contacts those texts went to
+    contacts_clicked: int  # of those, contacts with a counted click on one of them
     not_counted: int  # previewer and too-fast fetches, one per link and kind
 
     @property
     def click_rate(self) -> float | None:
-        """Clicked texts over texts with links; None when no text carried a link."""
-        return self.texts_clicked / self.texts_with_links if self.texts_with_links else None
+        """Contacts who clicked over texted contacts with a link; None when none had one."""
+        return (
+            self.contacts_clicked / self.contacts_with_links if self.contacts_with_links else None
+        )
 
 
-def clicks_by_play(conn: sa.Connection, since: datetime, until: datetime) -> list[PlayClicks]:
-    """Per play, for links made (texts sent) in [since, until), by play name."""
-    in_period = sa.and_(t.c.created_at >= since, t.c.created_at < until, t.c.play.is_not(None))
-    texts: dict[str, int] = {
-        str(play): int(n)
-        for play, n in conn.execute(
-            sa.select(t.c.play, sa.func.count(sa.distinct(t.c.outbox_id)))
-            .where(in_period)
-            .group_by(t.c.play)
+def counted_click(scope: Scope, link: Any) -> Any:
+    """A counted click on tracked link `link` before the period ends."""
+    return (
+        sa.exists()
+        .where(c.c.link_id == link.c.id, c.c.flag == COUNTED, *scope.before_end(c.c.at))
+        .correlate(link)
+    )
+
+
+def clicks_by_play(conn: sa.Connection, scope: Scope) -> dict[str, PlayClicks]:
+    """Per play, for links made (texts sent) in the period."""
+    made = [*scope.clip(t.c.created_at), t.c.play.is_not(None), t.c.contact_id.is_not(None)]
+    clicked = counted_click(scope, t)
+    per_contact = (
+        sa.select(
+            t.c.play,
+            sa.func.count(sa.distinct(t.c.outbox_id)).label("texts"),
+            sa.func.max(sa.case((clicked, 1), else_=0)).label("clicked"),
         )
-    }
-    joined = t.join(c, c.c.link_id == t.c.id)
-    counted = {
-        row.play: (int(row.texts), int(row.people))
-        for row in conn.execute(
-            sa.select(
-                t.c.play,
-                sa.func.count(sa.distinct(t.c.outbox_id)).label("texts"),
-                sa.func.count(sa.distinct(t.c.contact_type + "/" + t.c.contact_id)).label("people"),
-            )
-            .select_from(joined)
-            .where(in_period, c.c.flag == COUNTED)
-            .group_by(t.c.play)
-        )
-    }
+        .where(*made)
+        .group_by(t.c.play, t.c.contact_type, t.c.contact_id)
+        .subquery("per_contact")
+    )
+    p = per_contact
+    rows = conn.execute(
+        sa.select(
+            p.c.play,
+            sa.func.sum(p.c.texts),
+            sa.func.count(),
+            sa.func.sum(p.c.clicked),
+        ).group_by(p.c.play)
+    ).all()
     other: dict[str, int] = {
         str(play): int(n)
         for play, n in conn.execute(
             sa.select(t.c.play, sa.func.count())
-            .select_from(joined)
-            .where(in_period, c.c.flag != COUNTED)
+            .select_from(t.join(c, c.c.link_id == t.c.id))
+            .where(*made, c.c.flag != COUNTED, *scope.before_end(c.c.at))
             .group_by(t.c.play)
         )
     }
-    return [
-        PlayClicks(
-            play=play,
-            texts_with_links=n,
-            texts_clicked=counted.get(play, (0, 0))[0],
-            people_clicked=counted.get(play, (0, 0))[1],
-            not_counted=other.get(play, 0),
-        )
-        for play, n in sorted(texts.items())
-    ]
+    return {
+        str(play): PlayClicks(str(play), int(texts), int(people), int(hit), other.get(str(play), 0))
+        for play, texts, people, hit in rows
+    }

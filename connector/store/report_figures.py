@@ -92,7 +92,7 @@ def contact_figures(conn: sa.Connection, scope: Scope) -> dict[str, tuple[int, i
         sa.select(
             fo.c.key,
             sa.func.count(),
-            count_where(reached(scope, fo)),
+            count_where(reached(fo)),
             count_where(replied),
             count_where(meeting_after(scope, fo, cs, conn.dialect.name)),
             count_where(opted_within(scope, fo, conn.dialect.name)),

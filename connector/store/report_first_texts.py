@@ -14,7 +14,11 @@ from sqlalchemy.sql.selectable import FromClause
 
 from connector.store import tables as tb
 from connector.store.coltypes import UtcDateTime
-from connector.store.report_pipeline import meeting_in_pipeline
+from connector.store.report_pipeline import (
+    PIPELINE_MEETINGS,
+    fill_pipeline_meetings,
+    meeting_in_pipeline,
+)
 from connector.store.report_scope import (
     DELIVERED,
     NONE_KEY,
@@ -23,30 +27,32 @@ from connector.store.report_scope import (
     GroupBy,
     Scope,
 )
+from connector.store.report_scratch import scratch
 from connector.store.report_sql import keyed, seconds_between
 
 # First outbound per (play, contact) and per contact in the period: most figures hang off
 # it, so `build_report` computes it once into two temporary tables (per connection, inside
 # the report's transaction) instead of re-aggregating the messages in every query.
-_scratch = sa.MetaData()
 FIRST_OUT_PLAY = sa.Table(
     "report_first_out_play",
-    _scratch,
+    scratch,
     sa.Column("key", sa.String(191), nullable=False),
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
     sa.Column("first_at", UtcDateTime, nullable=False),
     sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("reached", sa.Integer, nullable=False),  # 1: a text of it was delivered
     sa.Index("ix_report_first_out_play_contact", "contact_type", "contact_id"),
     prefixes=["TEMPORARY"],
 )
 FIRST_OUT_CONTACT = sa.Table(
     "report_first_out_contact",
-    _scratch,
+    scratch,
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
     sa.Column("first_at", UtcDateTime, nullable=False),
     sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("reached", sa.Integer, nullable=False),
     sa.Index("ix_report_first_out_contact_contact", "contact_type", "contact_id", unique=True),
     prefixes=["TEMPORARY"],
 )
@@ -56,7 +62,7 @@ FIRST_OUT_CONTACT = sa.Table(
 # found once from the ledger through the messages' number index, then probed per contact.
 OPTED_TEXTS = sa.Table(
     "report_opted_texts",
-    _scratch,
+    scratch,
     sa.Column("key", sa.String(191), nullable=False),
     sa.Column("contact_type", sa.String(64), nullable=True),
     sa.Column("contact_id", sa.String(64), nullable=False),
@@ -89,23 +95,26 @@ def _fill_opted(conn: sa.Connection, scope: Scope) -> None:
 
 @contextmanager
 def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
-    """Fill the first-outbound tables for the period; drop them when the block ends.
+    """Fill the first-outbound tables, the opted-out texts and the pipeline meetings for the
+    period; drop them when the block ends.
 
     On an error the caller's transaction rolls back, which drops them too (DDL is
     transactional on SQLite and Postgres), so only the happy path drops them here."""
-    _scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
-    _scratch.create_all(conn)
+    scratch.drop_all(conn, checkfirst=True)  # a pooled connection's leftovers, if any
+    scratch.create_all(conn)
     m, fp, fc = tb.messages, FIRST_OUT_PLAY, FIRST_OUT_CONTACT
     play = sa.func.coalesce(m.c.play, NONE_KEY)
     conn.execute(
         sa.insert(fp).from_select(
-            ["key", "contact_type", "contact_id", "first_at", "phone"],
+            ["key", "contact_type", "contact_id", "first_at", "phone", "reached"],
             sa.select(
                 play,
                 m.c.contact_type,
                 m.c.contact_id,
                 sa.func.min(m.c.created_at),
                 sa.func.min(m.c.to_number),
+                # in the same pass (the index covers status): no probe per contact later
+                sa.func.max(sa.case((m.c.status.in_(DELIVERED), 1), else_=0)),
             )
             .where(
                 m.c.direction == "outbound",
@@ -115,25 +124,29 @@ def first_outbound(conn: sa.Connection, scope: Scope) -> Iterator[None]:
             .group_by(play, m.c.contact_type, m.c.contact_id),
         )
     )
-    # per contact = the earliest over its plays (and the least number, as per play)
+    # per contact = the earliest over its plays (and the least number, as per play;
+    # reached by any of them)
     conn.execute(
         sa.insert(fc).from_select(
-            ["contact_type", "contact_id", "first_at", "phone"],
+            ["contact_type", "contact_id", "first_at", "phone", "reached"],
             sa.select(
                 fp.c.contact_type,
                 fp.c.contact_id,
                 sa.func.min(fp.c.first_at),
                 sa.func.min(fp.c.phone),
+                sa.func.max(fp.c.reached),
             ).group_by(fp.c.contact_type, fp.c.contact_id),
         )
     )
     _fill_opted(conn, scope)
+    fill_pipeline_meetings(conn, scope)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {OPTED_TEXTS.name}")
+        conn.exec_driver_sql(f"ANALYZE {PIPELINE_MEETINGS.name}")
         conn.exec_driver_sql(f"ANALYZE {fp.name}")
         conn.exec_driver_sql(f"ANALYZE {fc.name}")
     yield
-    _scratch.drop_all(conn)
+    scratch.drop_all(conn)
 
 
 def first_outbound_by_group(scope: Scope) -> FromClause:
@@ -146,30 +159,23 @@ def first_outbound_by_group(scope: Scope) -> FromClause:
     fc = FIRST_OUT_CONTACT
     key, src = keyed(scope, fc, fc.c.contact_type, fc.c.contact_id)
     return (
-        sa.select(key.label("key"), fc.c.contact_type, fc.c.contact_id, fc.c.first_at, fc.c.phone)
+        sa.select(
+            key.label("key"),
+            fc.c.contact_type,
+            fc.c.contact_id,
+            fc.c.first_at,
+            fc.c.phone,
+            fc.c.reached,
+        )
         .select_from(src)
         .subquery("first_out")
     )
 
 
-def _texts_of(scope: Scope, fo: FromClause, m: Any) -> list[Any]:
-    """Outbound texts in the period to the contact of `fo`'s row (and, grouped by play,
-    from that row's play)."""
-    conds = [
-        m.c.contact_type == fo.c.contact_type,
-        m.c.contact_id == fo.c.contact_id,
-        m.c.direction == "outbound",
-        *scope.clip(m.c.created_at),
-    ]
-    if scope.by is GroupBy.PLAY:
-        conds.append(sa.func.coalesce(m.c.play, NONE_KEY) == fo.c.key)
-    return conds
-
-
-def reached(scope: Scope, fo: FromClause) -> Any:
-    """The contact has a text of the group delivered (status delivered or read)."""
-    m = tb.messages.alias("reach")
-    return sa.exists().where(*_texts_of(scope, fo, m), m.c.status.in_(DELIVERED)).correlate(fo)
+def reached(fo: FromClause) -> Any:
+    """The contact has a text of the group in the period delivered (status delivered or
+    read): the `reached` flag `first_outbound` computed in its one pass over the texts."""
+    return fo.c.reached == 1
 
 
 def opted_within(scope: Scope, fo: FromClause, dialect: str) -> Any:  # noqa: ARG001

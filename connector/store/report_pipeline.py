@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.selectable import FromClause
 
 from connector.store import tables as tb
+from connector.store.coltypes import UtcDateTime
 from connector.store.report_scope import PipelineDefs, Scope
+from connector.store.report_scratch import scratch
 from connector.store.report_sql import count_where, seconds_between
 
 
@@ -52,77 +54,92 @@ def _in_window(scope: Scope, fo: FromClause, at: Any, dialect: str) -> list[Any]
     ]
 
 
+# When each contact's pipeline showed a meeting (see `meeting_in_pipeline`): one row per
+# linked opportunity created at or past a meeting stage ("created") and per entry of one
+# into such a stage ("entered"). Filled once per report by `fill_pipeline_meetings` (few
+# rows: opportunities are far fewer than texts), then probed per row through its index
+# instead of joining links, opportunities and stage history for every texted contact.
+PIPELINE_MEETINGS = sa.Table(
+    "report_pipeline_meetings",
+    scratch,
+    sa.Column("contact_type", sa.String(64), nullable=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_report_pipeline_meetings_contact", "contact_type", "contact_id", "at"),
+    prefixes=["TEMPORARY"],
+)
+CREATED, ENTERED = "created", "entered"
+
+
+def fill_pipeline_meetings(conn: sa.Connection, scope: Scope) -> None:
+    """Fill PIPELINE_MEETINGS (created by the caller with the report's other scratch
+    tables) with every meeting event of the linked, undeleted opportunities; the window
+    after each row's first text is applied when probing, as it depends on the row."""
+    p = scope.pipeline
+    stages = meeting_stages(p)
+    oc, o, pm = tb.opportunity_contacts, tb.opportunities, PIPELINE_MEETINGS
+    joined = oc.join(o, o.c.crm_id == oc.c.opportunity_id)
+    cols = ["contact_type", "contact_id", "kind", "at"]
+    conn.execute(
+        sa.insert(pm).from_select(
+            cols,
+            sa.select(oc.c.contact_type, oc.c.contact_id, sa.literal(CREATED), o.c.created_at)
+            .select_from(joined)
+            .where(
+                o.c.deleted == sa.false(),
+                *scope.before_end(o.c.created_at),
+                sa.or_(_reached(o, stages), is_opportunity(p, o)),
+            ),
+        )
+    )
+    if stages:
+        h = tb.opportunity_stages
+        conn.execute(
+            sa.insert(pm).from_select(
+                cols,
+                sa.select(oc.c.contact_type, oc.c.contact_id, sa.literal(ENTERED), h.c.at)
+                .select_from(joined.join(h, h.c.opportunity_id == o.c.crm_id))
+                .where(o.c.deleted == sa.false(), h.c.stage.in_(stages), *scope.before_end(h.c.at)),
+            )
+        )
+
+
+def _events(scope: Scope, fo: FromClause, dialect: str, alias: str) -> tuple[Any, list[Any]]:
+    """PIPELINE_MEETINGS rows of `fo`'s contact in the window after `fo.first_at`."""
+    pm = PIPELINE_MEETINGS.alias(alias)
+    return pm, [
+        pm.c.contact_type == fo.c.contact_type,
+        pm.c.contact_id == fo.c.contact_id,
+        *_in_window(scope, fo, pm.c.at, dialect),
+    ]
+
+
 def meeting_in_pipeline(scope: Scope, fo: FromClause, dialect: str) -> Any:
     """The contact's pipeline shows a meeting after `fo.first_at` (within the window): one
     of its opportunities entered a stage at or past meeting held then (its history), or
     was created then and is, or once was, at such a stage or counts as an opportunity (so
-    every contact counted with an opportunity also counts with a meeting)."""
-    p = scope.pipeline
-    stages = meeting_stages(p)
-    oc, o = tb.opportunity_contacts.alias("oc_meet"), tb.opportunities.alias("o_meet")
-    linked_to = [
-        oc.c.contact_type == fo.c.contact_type,
-        oc.c.contact_id == fo.c.contact_id,
-        o.c.deleted == sa.false(),
-    ]
-    joined = oc.join(o, o.c.crm_id == oc.c.opportunity_id)
-    # two probes, each an index lookup per row (an OR inside one made SQLite scan)
-    created = (
-        sa.exists()
-        .select_from(joined)
-        .where(
-            *linked_to,
-            *_in_window(scope, fo, o.c.created_at, dialect),
-            sa.or_(_reached(o, stages), is_opportunity(p, o)),
-        )
-        .correlate(fo)
-    )
-    if not stages:
-        return created
-    h = tb.opportunity_stages.alias("h_meet")
-    entered = (
-        sa.exists()
-        .select_from(joined.join(h, h.c.opportunity_id == o.c.crm_id))
-        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
-        .correlate(fo)
-    )
-    return sa.or_(created, entered)
+    every contact counted with an opportunity also counts with a meeting). One probe of
+    PIPELINE_MEETINGS per row."""
+    _, conds = _events(scope, fo, dialect, "pm_meet")
+    return sa.exists().where(*conds).correlate(fo)
 
 
 def meeting_in_pipeline_at(scope: Scope, fo: FromClause, dialect: str) -> Any:
     """When `meeting_in_pipeline` first held: the earliest entry into a stage at or past
     meeting held in the window after `fo.first_at`, else the creation of the first
     opportunity it counts (None when neither)."""
-    p = scope.pipeline
-    stages = meeting_stages(p)
-    oc, o = tb.opportunity_contacts.alias("oc_mat"), tb.opportunities.alias("o_mat")
-    h = tb.opportunity_stages.alias("h_mat")
-    linked_to = [
-        oc.c.contact_type == fo.c.contact_type,
-        oc.c.contact_id == fo.c.contact_id,
-        o.c.deleted == sa.false(),
-    ]
-    entered = (
-        sa.select(sa.func.min(h.c.at))
-        .select_from(
-            oc.join(o, o.c.crm_id == oc.c.opportunity_id).join(h, h.c.opportunity_id == o.c.crm_id)
+
+    def first(kind: str) -> Any:
+        pm, conds = _events(scope, fo, dialect, f"pm_{kind}")
+        return (
+            sa.select(sa.func.min(pm.c.at))
+            .where(*conds, pm.c.kind == kind)
+            .correlate(fo)
+            .scalar_subquery()
         )
-        .where(*linked_to, h.c.stage.in_(stages), *_in_window(scope, fo, h.c.at, dialect))
-        .correlate(fo)
-        .scalar_subquery()
-    )
-    created = (
-        sa.select(sa.func.min(o.c.created_at))
-        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
-        .where(
-            *linked_to,
-            *_in_window(scope, fo, o.c.created_at, dialect),
-            sa.or_(_reached(o, stages), is_opportunity(p, o)),
-        )
-        .correlate(fo)
-        .scalar_subquery()
-    )
-    return sa.func.coalesce(entered, created) if stages else created
+
+    return sa.func.coalesce(first(ENTERED), first(CREATED))
 
 
 def _flag(cond: Any) -> Any:

@@ -8,12 +8,12 @@ window; the definitions, all counted from the contact's first decision in the ar
 
     sent         an outbound text of the play to the contact was accepted by the provider
     replied      an inbound text from the contact
+    clicked      a counted click of the contact on a tracked link of the play (previewers
+                 and clicks within a second of delivery never count)
     meeting      the contact's disposition is a meeting one, set after (smsync wrote it,
                  or the CRM record changed, then)
     opportunity  the first opportunity linked to the contact created after (its time is
-                 returned; the caller applies the window)
-
-Clicks are not measured here: smsync records no click in this schema."""
+                 returned; the caller applies the window)"""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from connector.store import tables as tb
+from connector.store.report_clicks import COUNTED
 
 HOLDOUT_ARM = "holdout"
 
@@ -35,6 +36,7 @@ class ArmMember:
     first_at: datetime
     sent: bool
     replied: bool
+    clicked: bool
     meeting: bool
     opportunity_at: datetime | None
 
@@ -93,6 +95,16 @@ def arm_members(
         inbound.c.created_at > m.c.first_at,
         *(inbound.c.created_at < e for e in end),
     )
+    lc, tl = tb.link_clicks, tb.tracked_links
+    clicked = sa.exists().where(
+        lc.c.contact_type == m.c.contact_type,
+        lc.c.contact_id == m.c.contact_id,
+        lc.c.flag == COUNTED,
+        lc.c.at >= m.c.first_at,
+        *(lc.c.at < e for e in end),
+        tl.c.id == lc.c.link_id,
+        tl.c.play == m.c.play,
+    )
     written = sa.exists().where(
         co.c.target_type == m.c.contact_type,
         co.c.target_id == m.c.contact_id,
@@ -126,6 +138,7 @@ def arm_members(
             m.c.first_at,
             _exists(sent),
             _exists(replied),
+            _exists(clicked),
             sa.case((met, 1), else_=0),
             first_opp,
         )
@@ -138,6 +151,6 @@ def arm_members(
         .where(m.c.arm.is_not(None))
     )
     return [
-        ArmMember(play, arm_name, first_at, bool(s), bool(r), bool(mt), opp_at)
-        for play, arm_name, first_at, s, r, mt, opp_at in conn.execute(stmt)
+        ArmMember(play, arm_name, first_at, bool(s), bool(r), bool(c), bool(mt), opp_at)
+        for play, arm_name, first_at, s, r, c, mt, opp_at in conn.execute(stmt)
     ]

@@ -19,6 +19,7 @@ from connector.engine.outbox_keys import play_key
 from connector.store import SqlStore, links, sms_outbox
 from connector.store import tables as tb
 from connector.store.report_clicks import PlayClicks, clicks_by_play
+from connector.store.report_scope import Scope
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 REF = CrmRef("Contact", "003000000000001AAA")
@@ -148,10 +149,14 @@ def test_clicks_by_play_for_the_report(store: SqlStore) -> None:
         record(conn, made["pricing"], BROWSER, later)
         record(conn, made["demo"], BROWSER, later)  # the same text: clicked once
         record(conn, made["demo"], "WhatsApp/2.23", later)
-        [found] = clicks_by_play(conn, NOW - timedelta(days=1), NOW + timedelta(days=1))
-        assert clicks_by_play(conn, NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
-    assert found == PlayClicks("speed_to_lead", 2, 1, 1, 1)
-    assert found.click_rate == 0.5
+        found = clicks_by_play(conn, Scope(NOW - timedelta(days=1), NOW + timedelta(days=1)))
+        assert clicks_by_play(conn, Scope(NOW + timedelta(days=1), NOW + timedelta(days=2))) == {}
+        # a click after the period ends is not counted in it
+        before = clicks_by_play(conn, Scope(NOW - timedelta(days=1), NOW + timedelta(minutes=2)))
+    # two texts with links to two contacts; one clicked (twice: one text), one fetch a preview
+    assert found == {"speed_to_lead": PlayClicks("speed_to_lead", 2, 2, 1, 1)}
+    assert found["speed_to_lead"].click_rate == 0.5
+    assert before == {"speed_to_lead": PlayClicks("speed_to_lead", 2, 2, 0, 0)}
 
 
 def test_a_text_too_long_once_its_links_are_made_is_refused(store: SqlStore) -> None:

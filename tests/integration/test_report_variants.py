@@ -29,6 +29,55 @@ ARMS = {
     "question": (50, 50, 10, 5, 2),
     "holdout": (40, 0, 4, 2, 1),
 }
+# arm -> (contacts whose text carried a tracked link, of them those with a counted click):
+# the holdout is never texted, so it has no link and no click
+LINKS = {"direct": (40, 12), "question": (30, 7), "holdout": (0, 0)}
+
+
+def _link(conn: sa.Connection, sid: int, cid: str, name: str, at: datetime) -> int:
+    return int(
+        conn.execute(
+            sa.insert(tb.tracked_links)
+            .values(
+                token=f"tok{sid:08d}{name}",
+                outbox_id=sid,
+                link=name,
+                play="trial",
+                contact_type="Lead",
+                contact_id=cid,
+                destination="https://acme.example/pricing",
+                high_intent=False,
+                created_at=at,
+                expires_at=at + timedelta(days=30),
+            )
+            .returning(tb.tracked_links.c.id)
+        ).scalar_one()
+    )
+
+
+def _click(conn: sa.Connection, link_id: int, cid: str, flag: str, at: datetime) -> None:
+    conn.execute(
+        sa.insert(tb.link_clicks).values(
+            link_id=link_id, flag=flag, at=at, contact_type="Lead", contact_id=cid
+        )
+    )
+
+
+def _links(conn: sa.Connection, arm: str, i: int, cid: str, *, sid: int, at: datetime) -> None:
+    """The tracked links of contact `i`'s text, and its clicks: the first `clicked` of the
+    contacts with a link click once; contact 0 of each arm also clicks a second link of the
+    same text (one contact still) and its first link is fetched by a previewer (not
+    counted)."""
+    with_link, clicked = LINKS[arm]
+    if i >= with_link:
+        return
+    pricing = _link(conn, sid, cid, "pricing", at)
+    if i < clicked:
+        _click(conn, pricing, cid, "counted", at + timedelta(minutes=10))
+    if i == 0:
+        demo = _link(conn, sid, cid, "demo", at)
+        _click(conn, demo, cid, "counted", at + timedelta(minutes=11))
+        _click(conn, pricing, cid, "previewer", at + timedelta(seconds=2))
 
 
 def _build(conn: sa.Connection) -> None:
@@ -87,6 +136,8 @@ def _build(conn: sa.Connection) -> None:
                         updated_at=at,
                     )
                 )
+                if direction == "outbound":
+                    _links(conn, arm, i, cid, sid=sid, at=at)
             # opportunities: the first `opps` within the window; the next one 40 days on
             # (outside the 30-day window) and one before the decision (not after it)
             when = None
@@ -206,8 +257,20 @@ def test_per_variant_figures_are_exact(report_json: dict[str, object]) -> None:
         assert a["reply_rate"] == replied / n
         assert a["meeting_rate"] == meetings / n
         assert a["opportunity_rate"] == opps / n
-        assert a["click_rate"] is None  # not measured, never a made-up 0
-    assert section["clicks_measured"] is False
+        assert a["clicked"] == LINKS[name][1]
+        assert a["click_rate"] == LINKS[name][1] / n
+
+
+def test_per_play_clicks_are_exact(report_json: dict[str, object]) -> None:
+    plays = report_json["plays"]
+    assert isinstance(plays, list)
+    [trial] = [p for p in plays if p["play"] == "trial"]
+    with_link = sum(w for w, _ in LINKS.values())
+    clicked = sum(c for _, c in LINKS.values())
+    assert (trial["texts_with_links"], trial["contacts_with_links"]) == (with_link, with_link)
+    assert trial["contacts_clicked"] == clicked
+    assert trial["click_rate"] == clicked / with_link
+    assert trial["clicks_not_counted"] == 2  # the previewer of each arm's contact 0
 
 
 def test_differences_match_reference_intervals(report_json: dict[str, object]) -> None:
@@ -215,11 +278,15 @@ def test_differences_match_reference_intervals(report_json: dict[str, object]) -
     assert isinstance(section, dict)
     found = {(c["variant"], c["against"], c["metric"]): c for c in section["comparisons"]}
     index = {"replied": 2, "meetings": 3, "opportunities": 4}
-    # two variants, each against the other and the holdout, on three metrics
-    assert len(found) == 2 * 2 * 3
+    # two variants, each against the other and the holdout, on four metrics
+    assert len(found) == 2 * 2 * 4
+
+    def count(arm: str, metric: str) -> int:
+        return LINKS[arm][1] if metric == "clicked" else ARMS[arm][index[metric]]
+
     for (arm, against, metric), c in found.items():
-        x1, n1 = ARMS[arm][index[metric]], ARMS[arm][0]
-        x0, n0 = ARMS[against][index[metric]], ARMS[against][0]
+        x1, n1 = count(arm, metric), ARMS[arm][0]
+        x0, n0 = count(against, metric), ARMS[against][0]
         low, high = _reference(x1, n1, x0, n0)
         assert c["lift"] == pytest.approx(x1 / n1 - x0 / n0, abs=1e-12)
         assert c["ci_low"] == pytest.approx(max(-1.0, low), abs=1e-12)
@@ -228,3 +295,6 @@ def test_differences_match_reference_intervals(report_json: dict[str, object]) -
     assert found[("direct", "question", "replied")]["too_small"] is False
     assert found[("question", "holdout", "opportunities")]["too_small"] is True
     assert found[("direct", "holdout", "meetings")]["too_small"] is True  # 2 of 40
+    # 12/60 vs 7/50 clicks: readable; against the holdout's 0/40: too few events there
+    assert found[("direct", "question", "clicked")]["too_small"] is False
+    assert found[("direct", "holdout", "clicked")]["too_small"] is True
