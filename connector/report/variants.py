@@ -101,7 +101,11 @@ def figures(members: Sequence[ArmMember], window: timedelta) -> tuple[ArmFigures
     for m in members:
         row = tally.setdefault((m.play, m.arm), [0, 0, 0, 0, 0, 0])
         opp = m.opportunity_at is not None and m.opportunity_at - m.first_at <= window
-        for i, hit in enumerate((True, m.sent, m.replied, m.clicked, m.meeting, opp)):
+        # a meeting booked or held, as the report's meeting rate counts it: an opportunity
+        # counted is a meeting too, so meeting >= opportunity in every arm
+        held = m.pipeline_meeting_at is not None and m.pipeline_meeting_at - m.first_at <= window
+        meeting = m.meeting or held or opp
+        for i, hit in enumerate((True, m.sent, m.replied, m.clicked, meeting, opp)):
             row[i] += int(hit)
 
     def order(key: tuple[str, str]) -> tuple[str, bool, str]:
@@ -129,7 +133,13 @@ def compare(arms: Sequence[ArmFigures]) -> tuple[Comparison, ...]:
 
 
 def variant_section(conn: Connection, scope: Scope) -> VariantSection:
-    members = arm_members(conn, since=scope.since, until=scope.until, meeting=scope.meeting)
+    members = arm_members(
+        conn,
+        since=scope.since,
+        until=scope.until,
+        meeting=scope.meeting,
+        pipeline=scope.pipeline,
+    )
     arms = figures(members, timedelta(days=scope.pipeline.window_days))
     return VariantSection(arms, compare(arms))
 
@@ -147,6 +157,9 @@ def _points(lift: Lift) -> str:
 
 ARM_HEAD = ("play", "variant", "contacts", "sent", "reply", "click", "meeting", "opportunity")
 DIFF_HEAD = ("play", "variant", "against", "metric", "difference [95% interval]")
+# the terminal shows one play per table (its name in the title), so the columns fit 80
+TERM_ARM_HEAD = ARM_HEAD[1:]
+TERM_DIFF_HEAD = ("variant", "against", "metric", "points", "95% interval", "")
 
 
 def _arm_cells(a: ArmFigures) -> list[str]:
@@ -166,20 +179,43 @@ def _diff_cells(c: Comparison) -> list[str]:
     return [c.play, c.arm, c.against, c.metric, _points(c.lift)]
 
 
+def _term_diff_cells(c: Comparison) -> list[str]:
+    lift = c.lift
+    if lift.lift is None or lift.low is None or lift.high is None:
+        return [c.arm, c.against, c.metric, "no data", "", ""]
+    return [
+        c.arm,
+        c.against,
+        c.metric,
+        f"{lift.lift * 100:+.1f}",
+        f"[{lift.low * 100:+.1f}, {lift.high * 100:+.1f}]",
+        "too small" if lift.too_small else "",
+    ]
+
+
+def _once_per_pair(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """A against B is B against A with the sign turned: the terminal shows each pair once
+    (every variant against the holdout, and each pair of variants in name order)."""
+    return [c for c in comparisons if c.against == HOLDOUT_ARM or c.arm < c.against]
+
+
 def print_variants(section: VariantSection, console: Console) -> None:
-    """The section in the terminal report; nothing when no play has variants."""
-    if not section.arms:
-        return
-    for title, head, rows in (
-        ("Variants (rates of the contacts assigned)", ARM_HEAD, map(_arm_cells, section.arms)),
-        ("Variant differences", DIFF_HEAD, map(_diff_cells, section.comparisons)),
-    ):
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        for name in head:
-            table.add_column(name, justify="left" if name in head[:4] else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    """The section in the terminal report, one play at a time so it fits 80 columns;
+    nothing when no play has variants."""
+    for play in dict.fromkeys(a.play for a in section.arms):
+        arms = [_arm_cells(a)[1:] for a in section.arms if a.play == play]
+        pairs = [c for c in _once_per_pair(section.comparisons) if c.play == play]
+        for title, head, rows in (
+            (f"Variants of {play} (rates of the contacts assigned)", TERM_ARM_HEAD, arms),
+            (f"Variant differences, {play}", TERM_DIFF_HEAD, map(_term_diff_cells, pairs)),
+        ):
+            table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+            for name in head:
+                left = name in ("variant", "against", "metric", "")
+                table.add_column(name, justify="left" if left else "right", no_wrap=True)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
 
 
 def variants_html(section: VariantSection) -> str:

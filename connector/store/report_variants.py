@@ -11,7 +11,10 @@ window; the definitions, all counted from the contact's first decision in the ar
     clicked      a counted click of the contact on a tracked link of the play (previewers
                  and clicks within a second of delivery never count)
     meeting      the contact's disposition is a meeting one, set after (smsync wrote it,
-                 or the CRM record changed, then)
+                 or the CRM record changed, then); or, as the report's meeting rate counts
+                 it, a linked opportunity created at or past a mapped meeting stage, or
+                 entering one, after (its time is returned; the caller applies the window,
+                 and counts an opportunity as a meeting too)
     opportunity  the first opportunity linked to the contact created after (its time is
                  returned; the caller applies the window)"""
 
@@ -25,6 +28,8 @@ import sqlalchemy as sa
 
 from connector.store import tables as tb
 from connector.store.report_clicks import COUNTED
+from connector.store.report_pipeline import _reached, is_opportunity, meeting_stages
+from connector.store.report_scope import PipelineDefs
 
 HOLDOUT_ARM = "holdout"
 
@@ -39,6 +44,7 @@ class ArmMember:
     clicked: bool
     meeting: bool
     opportunity_at: datetime | None
+    pipeline_meeting_at: datetime | None = None
 
 
 def _exists(stmt: sa.Exists) -> sa.Case[int]:
@@ -51,6 +57,7 @@ def arm_members(
     since: datetime | None,
     until: datetime | None,
     meeting: Sequence[str],
+    pipeline: PipelineDefs | None = None,
 ) -> list[ArmMember]:
     """Every contact assigned to an arm of a play that has variants, in the period."""
     d = tb.decision_log
@@ -131,6 +138,46 @@ def arm_members(
         .correlate(m)
         .scalar_subquery()
     )
+    p = pipeline or PipelineDefs()
+    stages = meeting_stages(p)
+    oc2, o2 = tb.opportunity_contacts.alias("oc2"), tb.opportunities.alias("o2")
+    created_meeting = (
+        sa.select(sa.func.min(o2.c.created_at))
+        .select_from(oc2.join(o2, o2.c.crm_id == oc2.c.opportunity_id))
+        .where(
+            oc2.c.contact_type == m.c.contact_type,
+            oc2.c.contact_id == m.c.contact_id,
+            o2.c.deleted == sa.false(),
+            o2.c.created_at >= m.c.first_at,
+            *(o2.c.created_at < e for e in end),
+            sa.or_(_reached(o2, stages), is_opportunity(p, o2)),
+        )
+        .correlate(m)
+        .scalar_subquery()
+    )
+    oc3, o3, h = (
+        tb.opportunity_contacts.alias("oc3"),
+        tb.opportunities.alias("o3"),
+        tb.opportunity_stages.alias("h3"),
+    )
+    entered_meeting = (
+        sa.select(sa.func.min(h.c.at))
+        .select_from(
+            oc3.join(o3, o3.c.crm_id == oc3.c.opportunity_id).join(
+                h, h.c.opportunity_id == o3.c.crm_id
+            )
+        )
+        .where(
+            oc3.c.contact_type == m.c.contact_type,
+            oc3.c.contact_id == m.c.contact_id,
+            o3.c.deleted == sa.false(),
+            h.c.stage.in_(stages),
+            h.c.at >= m.c.first_at,
+            *(h.c.at < e for e in end),
+        )
+        .correlate(m)
+        .scalar_subquery()
+    )
     stmt = (
         sa.select(
             m.c.play,
@@ -141,6 +188,8 @@ def arm_members(
             _exists(clicked),
             sa.case((met, 1), else_=0),
             first_opp,
+            created_meeting,
+            entered_meeting,
         )
         .select_from(
             m.outerjoin(
@@ -151,6 +200,16 @@ def arm_members(
         .where(m.c.arm.is_not(None))
     )
     return [
-        ArmMember(play, arm_name, first_at, bool(s), bool(r), bool(c), bool(mt), opp_at)
-        for play, arm_name, first_at, s, r, c, mt, opp_at in conn.execute(stmt)
+        ArmMember(
+            play,
+            arm_name,
+            first_at,
+            bool(s),
+            bool(r),
+            bool(c),
+            bool(mt),
+            opp_at,
+            min((t for t in (made, went) if t is not None), default=None),
+        )
+        for play, arm_name, first_at, s, r, c, mt, opp_at, made, went in conn.execute(stmt)
     ]

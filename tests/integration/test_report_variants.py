@@ -237,6 +237,12 @@ def report_json(store: SqlStore) -> dict[str, object]:
     shown = text.export_text()
     assert "Variants" in shown
     assert "question" in shown
+    narrow = Console(record=True, width=80)  # COLUMNS=80: every header and cell whole
+    print_report(report, narrow)
+    shown_80 = narrow.export_text()
+    assert "Variant differences, trial" in shown_80
+    assert "opportunity" in shown_80
+    assert "…" not in shown_80
     html = to_html(report)
     assert "<h2>Variants</h2>" in html
     data: dict[str, object] = json.loads(to_json(report))
