@@ -49,12 +49,14 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def api_floor(crm: str, by_object: dict[str, int]) -> int:
-    """The calls the page sizes allow: each object's pages, plus one read of the owner
-    directory (and, on HubSpot, the one search for the newest change)."""
+def api_floor(crm: str, by_object: dict[str, int], *, counts: bool = False) -> int:
+    """The calls the REST page sizes allow: each object's pages, plus one read of the owner
+    directory (and, on HubSpot, the one search for the newest change; on Salesforce with
+    the Bulk threshold on, the one COUNT() per object that chooses REST or Bulk). A Bulk
+    read goes below this floor: its result pages hold far more than a REST page."""
     page = SALESFORCE_PAGE if crm == "salesforce" else HUBSPOT_LIST_PAGE
     pages = sum(max(1, math.ceil(n / page)) for n in by_object.values())
-    return pages + 1 + (crm == "hubspot")
+    return pages + 1 + (crm == "hubspot") + (len(by_object) if counts else 0)
 
 
 def stored_by_object(ctx: Any) -> dict[str, int]:
@@ -212,7 +214,8 @@ def run(
             scan_started = time.perf_counter()
             timed.run(ctx)
             timed_scan = time.perf_counter() - scan_started
-            floor = api_floor(crm, stored_by_object(ctx))
+            counts = crm == "salesforce" and ctx.settings.sf_bulk_threshold > 0
+            floor = api_floor(crm, stored_by_object(ctx), counts=counts)
             ctx.store.close()
     rate = report.contacts / max(spent, 1e-9)
     return {

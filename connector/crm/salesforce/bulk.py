@@ -1,4 +1,5 @@
-"""Bulk API 2.0 query jobs for large reads (docs/api-facts.md, Salesforce Bulk API 2.0).
+"""Bulk API 2.0 query jobs for large reads (README, "Large orgs"; Salesforce's Bulk API
+2.0 developer guide).
 
 A first sync of a big org or a long outage reads tens of thousands of changed rows; REST
 pages hold 2,000 each, one API call apiece, where a query job costs a create, a few polls
