@@ -9,6 +9,7 @@ from html import escape
 from connector.report.lift import Lift
 from connector.report.model import GroupMetrics, PlayOutcome, TrendPoint
 from connector.report.render import lift_cell, pct
+from connector.report.variants import VariantSection, once_per_pair
 
 W, H, PAD = 640, 240, 40
 RATES = (
@@ -143,9 +144,26 @@ def lift_svg(plays: Sequence[PlayOutcome]) -> str:
         )
         if lift is not None and lift.lift is not None
     ]
+    return _lift_rows_svg(title, rows, 230)
+
+
+def variants_svg(section: VariantSection) -> str:
+    """Each pair of a play's variants, and each variant against the holdout, on every
+    metric: the difference with its 95% interval; nothing when no play has variants."""
+    if not section.arms:
+        return ""
+    rows = [
+        (f"{c.play} {c.arm} vs {c.against}: {c.metric}", c.lift)
+        for c in once_per_pair(section.comparisons)
+        if c.lift.lift is not None
+    ]
+    return _lift_rows_svg("Variant differences with 95% interval", rows, 330)
+
+
+def _lift_rows_svg(title: str, rows: Sequence[tuple[str, Lift]], label_w: int) -> str:
     if not rows:
         return _empty(title)
-    row, label_w = 22, 230
+    row = 22
     x0, width = label_w + 10, W - label_w - 30
     bounds = [abs(v) for _, lift in rows for v in (lift.low, lift.high) if v is not None]
     scale = max([0.05, *bounds])

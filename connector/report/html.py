@@ -15,6 +15,7 @@ from connector.report.charts import (
     pipeline_svg,
     rates_svg,
     trend_svg,
+    variants_svg,
 )
 from connector.report.model import OPT_OUT_WINDOW_S, GroupMetrics, Report
 from connector.report.render import (
@@ -162,7 +163,7 @@ window after the contact's first text; win rate is won over closed.</p>
 <h2>Lift vs holdout</h2>
 {lift_svg(report.plays)}
 {lifts}
-{variants_html(report.variants)}<h2>Opt-out trend</h2>
+{variants_html(report.variants, variants_svg(report.variants))}<h2>Opt-out trend</h2>
 {trend_svg(report.opt_out_trend)}
 {trend}
 </body></html>

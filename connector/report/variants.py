@@ -193,7 +193,7 @@ def _term_diff_cells(c: Comparison) -> list[str]:
     ]
 
 
-def _once_per_pair(comparisons: Sequence[Comparison]) -> list[Comparison]:
+def once_per_pair(comparisons: Sequence[Comparison]) -> list[Comparison]:
     """A against B is B against A with the sign turned: the terminal shows each pair once
     (every variant against the holdout, and each pair of variants in name order)."""
     return [c for c in comparisons if c.against == HOLDOUT_ARM or c.arm < c.against]
@@ -204,7 +204,7 @@ def print_variants(section: VariantSection, console: Console) -> None:
     nothing when no play has variants."""
     for play in dict.fromkeys(a.play for a in section.arms):
         arms = [_arm_cells(a)[1:] for a in section.arms if a.play == play]
-        pairs = [c for c in _once_per_pair(section.comparisons) if c.play == play]
+        pairs = [c for c in once_per_pair(section.comparisons) if c.play == play]
         for title, head, rows in (
             (f"Variants of {play} (rates of the contacts assigned)", TERM_ARM_HEAD, arms),
             (f"Variant differences, {play}", TERM_DIFF_HEAD, map(_term_diff_cells, pairs)),
@@ -218,8 +218,9 @@ def print_variants(section: VariantSection, console: Console) -> None:
             console.print(table)
 
 
-def variants_html(section: VariantSection) -> str:
-    """The section as HTML tables; empty when no play has variants."""
+def variants_html(section: VariantSection, chart: str = "") -> str:
+    """The section as HTML tables under its chart (`charts.variants_svg`); empty when no
+    play has variants."""
     if not section.arms:
         return ""
 
@@ -232,4 +233,4 @@ def variants_html(section: VariantSection) -> str:
 
     arms = table(ARM_HEAD, [_arm_cells(a) for a in section.arms])
     diffs = table(DIFF_HEAD, [_diff_cells(c) for c in section.comparisons])
-    return f"<h2>Variants</h2>\n{arms}\n<h3>Variant differences</h3>\n{diffs}\n"
+    return f"<h2>Variants</h2>\n{chart}\n{arms}\n<h3>Variant differences</h3>\n{diffs}\n"

@@ -23,6 +23,7 @@ CHARTS = [
     "Pipeline influenced by group",
     "Outcome conversion by play",
     "Lift vs holdout with 95% interval",
+    "Variant differences with 95% interval",  # the shipped speed_to_lead has two variants
     "Opt-out rate by day of first text",
 ]
 

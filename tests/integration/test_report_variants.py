@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -245,6 +246,12 @@ def report_json(store: SqlStore) -> dict[str, object]:
     assert "…" not in shown_80
     html = to_html(report)
     assert "<h2>Variants</h2>" in html
+    chart = re.search(
+        r'<svg [^>]*aria-label="Variant differences with 95% interval".*?</svg>', html, re.DOTALL
+    )
+    assert chart is not None
+    # each pair once: direct vs question, and each against the holdout; 4 metrics each
+    assert chart.group(0).count("<circle ") == (1 + 2) * 4
     data: dict[str, object] = json.loads(to_json(report))
     return data
 
