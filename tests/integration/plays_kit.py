@@ -11,15 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import requests
 import sqlalchemy as sa
 
-from connector.config import load_mapping, load_plays, to_policy
+from connector.config import Settings, load_mapping, load_plays, to_policy
 from connector.domain.governance import number_facts
 from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.domain.zones import state_code, state_zones
 from connector.engine import pull
 from connector.engine.context import EngineContext
 from connector.engine.plan import PlaysPlanner
+from connector.runtime.webhooks import build_webhook_app
 from connector.runtime.wiring import build
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
@@ -29,6 +31,7 @@ from connector.store.migrate import upgrade
 from connector.store.records import SmsOutboxRow
 from tests.contract.adapters import build_case
 from tests.sandbox_kit import sandbox_settings
+from tests.serve_kit import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,3 +153,19 @@ def make_world(
     finally:
         ctx.store.close()
         sandbox.state.clock.set(datetime.now(UTC))
+
+
+@contextmanager
+def webhooks_served(world: World, sandbox: Sandbox) -> Iterator[str]:
+    """The world's signed webhook app on a loopback port, and the sandbox's Twilio told to
+    post to it, so handset replies reach the world's store as they would `smsync run`."""
+    hook = Settings(TWILIO_AUTH_TOKEN=sandbox.credentials.twilio_auth_token, database_url=world.db)
+    app = build_webhook_app(hook, world.ctx.store, clock=sandbox.state.clock)
+    with Served(app) as served:
+        r = requests.post(
+            f"{sandbox.urls['admin']}/__sandbox/twilio/webhook",
+            json={"base_url": served.url},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        yield served.url

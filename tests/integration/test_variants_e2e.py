@@ -13,16 +13,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from connector.config import Settings
 from connector.domain.model import ContactState
 from connector.domain.variants import assign
 from connector.engine import send
 from connector.engine.cycle import run_cycle
 from connector.engine.explain import explain
-from connector.runtime.webhooks import build_webhook_app
 from connector.sandbox.server import Sandbox
-from tests.integration.plays_kit import World, make_world
-from tests.serve_kit import Served
+from tests.integration.plays_kit import World, make_world, webhooks_served
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "tests" / "data" / "plays" / "language_variants.yaml"
@@ -43,17 +40,9 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture(params=["salesforce", "hubspot"])
 def world(request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
     start = MORNING - timedelta(hours=1)
-    with make_world(request.param, sandbox, tmp_path, PLAYS, seeded_at=start, start=MORNING) as w:
-        hook = Settings(TWILIO_AUTH_TOKEN=sandbox.credentials.twilio_auth_token, database_url=w.db)
-        app = build_webhook_app(hook, w.ctx.store, clock=sandbox.state.clock)
-        with Served(app) as served:
-            r = requests.post(
-                f"{sandbox.urls['admin']}/__sandbox/twilio/webhook",
-                json={"base_url": served.url},
-                timeout=10,
-            )
-            assert r.status_code == 200, r.text
-            yield w
+    made = make_world(request.param, sandbox, tmp_path, PLAYS, seeded_at=start, start=MORNING)
+    with made as w, webhooks_served(w, sandbox):
+        yield w
 
 
 def _segment(world: World, person: ContactState, segment: str, value: str) -> None:
