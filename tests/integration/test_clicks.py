@@ -76,8 +76,9 @@ def served(world: World) -> Iterator[str]:
         yield running.url
 
 
-def texted(world: World) -> tuple[ContactState, str]:
-    """A person speed_to_lead texts, and the token of the pricing link in their text."""
+def speed_to_lead_text(world: World) -> tuple[ContactState, dict[str, Any]]:
+    """A person (opted in, not held out, in New York) whom speed_to_lead texts at 12:03,
+    and the text the handset got."""
     plays = world.ctx.planner.policy.plays  # type: ignore[union-attr]
     while True:
         person = world.person_only_in_new_york()
@@ -92,6 +93,12 @@ def texted(world: World) -> tuple[ContactState, str]:
     assert send.run(world.ctx).sent == 1
     assert person.phone is not None
     [text] = world.texts_to(person.phone)
+    return person, text
+
+
+def texted(world: World) -> tuple[ContactState, str]:
+    """A person speed_to_lead texts, and the token of the pricing link in their text."""
+    person, text = speed_to_lead_text(world)
     found = re.search(r"/l/([A-Za-z0-9_-]{22}) ", text["body"])
     assert found is not None, text["body"]
     assert person.phone not in text["body"]

@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.domain.holdout import assign
-from connector.domain.model import ConsentStatus, ContactState
-from connector.engine import send
+from connector.domain.model import ContactState
 from connector.runtime.app import build_app
 from connector.runtime.readiness import Readiness
 from connector.runtime.webhooks import build_webhook_app, webhook_routes
@@ -37,6 +35,7 @@ from tests.integration.test_clicks import (
     PREVIEWERS,
     clicks_table,
     crm_rows,
+    speed_to_lead_text,
     to_crm,
 )
 from tests.serve_kit import Served
@@ -90,20 +89,7 @@ def admin(world: World, path: str, **body: Any) -> dict[str, Any]:
 def texted(world: World) -> tuple[ContactState, str, str]:
     """A person speed_to_lead texts through Link Shortening: the person, the short link
     in the text they got, and the text's sid."""
-    plays = world.ctx.planner.policy.plays  # type: ignore[union-attr]
-    while True:
-        person = world.person_only_in_new_york()
-        held = assign(str(person.ref), "speed_to_lead", plays["speed_to_lead"].holdout_percent)
-        if person.consent is ConsentStatus.OPTED_IN and not held.held_out:
-            break
-    world.edit(person, "time_zone", "America/New_York")
-    world.at(MORNING + timedelta(hours=2))
-    world.edit(person, "lifecycle_stage", "mql")
-    world.pull()
-    world.at(MORNING + timedelta(hours=2, minutes=3))
-    assert send.run(world.ctx).sent == 1
-    assert person.phone is not None
-    [text] = world.texts_to(person.phone)
+    person, text = speed_to_lead_text(world)
     found = SHORT.search(text["body"])
     assert found is not None, text["body"]
     assert "/l/" not in text["body"]
