@@ -38,18 +38,34 @@ def record(
     phone: str | None,
     play: str | None,
 ) -> int:
+    found = entry(evaluation, contact=contact, phone=phone, play=play)
+    return decisions.append(
+        conn,
+        found.decision,
+        at,
+        contact=found.contact,
+        phone=found.phone,
+        play=found.play,
+        details=found.details,
+        variant=found.variant,
+    )
+
+
+def entry(
+    evaluation: Evaluation, *, contact: CrmRef | None, phone: str | None, play: str | None
+) -> decisions.Entry:
+    """The log row `record` writes, counted: for `decisions.append_many` (a page of
+    contacts planned at once)."""
     reasons = _reasons(evaluation)
     decision = Decision(evaluation.verdict, tuple(r.code for r in reasons), evaluation.send_at)
     for code in decision.reasons or ("none",):
         SMS_DECISIONS.labels(verdict=decision.verdict.value, reason=code).inc()
-    return decisions.append(
-        conn,
+    return decisions.Entry(
         decision,
-        at,
+        details(evaluation, reasons),
         contact=contact,
         phone=phone,
         play=play,
-        details=details(evaluation, reasons),
         variant=evaluation.variant.variant if evaluation.variant is not None else None,
     )
 

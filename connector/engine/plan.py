@@ -8,8 +8,8 @@ change queues nothing twice and the send step can re-check the play's expiry."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -26,16 +26,16 @@ from connector.domain.governance import (
     evaluate_batch,
 )
 from connector.domain.instants import parse_instant
-from connector.domain.model import ContactState, Verdict
+from connector.domain.model import ContactState, CrmRef, Verdict
 from connector.domain.policy import Policy
 from connector.domain.signals import Signal, SignalKind
 from connector.domain.template_values import MEETING
 from connector.engine import contact_context
-from connector.engine.decisions import record
+from connector.engine.decisions import entry, record
 from connector.engine.drop_tasks import call_instead
 from connector.engine.outbox_keys import play_key
 from connector.ports import Connection
-from connector.store import sms_outbox
+from connector.store import decisions, sms_outbox
 
 log = structlog.get_logger(__name__)
 
@@ -135,70 +135,166 @@ class PlaysPlanner:
         self, conn: Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
     ) -> list[PlanOutcome]:
         """Decide, log and queue; the outcomes say what happened to each candidate."""
-        if contact.deleted:
-            return []
+        return self.evaluate_many(conn, [(contact, signals)], now)[0]
+
+    def evaluate_many(
+        self, conn: Connection, items: Sequence[PlanItem], now: datetime
+    ) -> list[list[PlanOutcome]]:
+        """`evaluate` of many contacts, in order, set-based: a page of due contacts costs a
+        few queries, not a few per contact (issue #21). Each segment is read, decided, then
+        written; it never holds two contacts sharing a record or a number, so none is
+        decided on what another's writes in the same segment would have changed."""
+        out: list[list[PlanOutcome]] = []
+        for segment in _segments(items):
+            out += self._evaluate_segment(conn, segment, now)
+        return out
+
+    def _evaluate_segment(
+        self, conn: Connection, segment: Sequence[PlanItem], now: datetime
+    ) -> list[list[PlanOutcome]]:
+        found = [
+            (contact, [] if contact.deleted else self.candidates(contact, signals, now))
+            for contact, signals in segment
+        ]
         # a trigger already decided and queued (the booking queued its reminder; the clock
         # sees the same date come due) is not decided again: one decision per trigger
-        candidates = [
-            c
-            for c in self.candidates(contact, signals, now)
-            if c.play is None
-            or c.triggered_at is None
-            or sms_outbox.by_key(conn, play_key(c.play.name, contact.ref, c.triggered_at)) is None
-        ]
-        if not candidates:
-            return []
-        ctx = contact_context.load(conn, contact, default_zone=self.policy.quiet_hours.default_zone)
-        results = evaluate_batch(candidates, ctx, self.policy, now, preempt=True)
-        outcomes: list[PlanOutcome] = []
-        for candidate, evaluated in zip(candidates, results, strict=True):
-            play = candidate.play
-            assert play is not None
-            assert candidate.triggered_at is not None
-            result = _take_place(conn, evaluated, play, now)
-            record(conn, result, now, contact=contact.ref, phone=contact.phone, play=play.name)
-            queued = False
-            if result.verdict is Verdict.BLOCK:
-                call_instead(
-                    conn,
-                    play,
-                    contact.ref,
-                    result.reasons,
-                    candidate.triggered_at,
-                    now=now,
-                    owner_id=contact.owner_id,
-                )
-            else:
-                assert result.send_at is not None
-                assert result.body is not None
-                assert contact.phone is not None  # governance blocks a missing number
-                queued = sms_outbox.enqueue(
-                    conn,
-                    play_key(play.name, contact.ref, candidate.triggered_at),
-                    to=contact.phone,
-                    body=result.body,
-                    send_at=result.send_at,
-                    now=now,
-                    contact=contact.ref,
-                    play=play.name,
-                )
-            outcomes.append(
-                PlanOutcome(
-                    play.name, result.verdict, result.decision.reasons, result.send_at, queued
-                )
-            )
-        log.info(
-            "plan.evaluated",
-            contact=str(contact.ref),
-            candidates=len(candidates),
-            queued=sum(o.queued for o in outcomes),
+        queued_keys = sms_outbox.existing_keys(
+            conn, (key for contact, cands in found for c in cands if (key := _key(c, contact)))
         )
-        return outcomes
+        todo = [
+            (i, contact, kept)
+            for i, (contact, cands) in enumerate(found)
+            if (kept := [c for c in cands if _key(c, contact) not in queued_keys])
+        ]
+        contexts = contact_context.load_many(
+            conn,
+            [contact for _, contact, _ in todo],
+            default_zone=self.policy.quiet_hours.default_zone,
+        )
+        writes = _Writes(conn, now)
+        decided: list[tuple[int, ContactState, list[tuple[str, Evaluation, str | None]]]] = []
+        for (i, contact, candidates), ctx in zip(todo, contexts, strict=True):
+            results = evaluate_batch(candidates, ctx, self.policy, now, preempt=True)
+            rows = [
+                _decide(writes, contact, candidate, evaluated)
+                for candidate, evaluated in zip(candidates, results, strict=True)
+            ]
+            decided.append((i, contact, rows))
+        writes.flush()
+        out: list[list[PlanOutcome]] = [[] for _ in segment]
+        for i, contact, rows in decided:
+            out[i] = [
+                PlanOutcome(
+                    play,
+                    result.verdict,
+                    result.decision.reasons,
+                    result.send_at,
+                    key is not None and key in writes.queued,
+                )
+                for play, result, key in rows
+            ]
+            log.info(
+                "plan.evaluated",
+                contact=str(contact.ref),
+                candidates=len(rows),
+                queued=sum(o.queued for o in out[i]),
+            )
+        return out
 
     def plan(
         self, conn: Connection, contact: ContactState, signals: Sequence[Signal], now: datetime
     ) -> int:
-        return sum(o.queued for o in self.evaluate(conn, contact, signals, now))
+        return self.plan_many(conn, [(contact, signals)], now)
+
+    def plan_many(self, conn: Connection, items: Sequence[PlanItem], now: datetime) -> int:
+        """`plan` of many contacts (a page of due contacts); how many sends were queued."""
+        return sum(o.queued for outcomes in self.evaluate_many(conn, items, now) for o in outcomes)
+
+
+PlanItem = tuple[ContactState, Sequence[Signal]]  # a contact and the signals it gave
+SEGMENT = 500  # contacts read and written together, at most
+
+
+def _segments(items: Sequence[PlanItem]) -> Iterator[list[PlanItem]]:
+    """The items cut, in order, where a record or a number comes again (or at `SEGMENT`):
+    within a segment each is there once, so reading every contact's context before
+    writing any decision sees what the one-by-one plan saw."""
+    segment: list[PlanItem] = []
+    refs: set[CrmRef] = set()
+    phones: set[str] = set()
+    for item in items:
+        contact = item[0]
+        if (
+            contact.ref in refs
+            or (contact.phone is not None and contact.phone in phones)
+            or len(segment) >= SEGMENT
+        ):
+            yield segment
+            segment, refs, phones = [], set(), set()
+        segment.append(item)
+        refs.add(contact.ref)
+        if contact.phone is not None:
+            phones.add(contact.phone)
+    if segment:
+        yield segment
+
+
+def _key(candidate: SendCandidate, contact: ContactState) -> str | None:
+    """The outbox key a play's candidate would queue under (None: not a play's)."""
+    if candidate.play is None or candidate.triggered_at is None:
+        return None
+    return play_key(candidate.play.name, contact.ref, candidate.triggered_at)
+
+
+@dataclass
+class _Writes:
+    """A segment's decisions and texts, written in one statement each; `queued` holds the
+    keys inserted so far."""
+
+    conn: Connection
+    now: datetime
+    decisions: list[decisions.Entry] = field(default_factory=list)
+    texts: list[sms_outbox.Queued] = field(default_factory=list)
+    queued: set[str] = field(default_factory=set)
+
+    def flush(self) -> None:
+        decisions.append_many(self.conn, self.decisions, self.now)
+        self.queued |= sms_outbox.enqueue_many(self.conn, self.texts, self.now)
+        self.decisions, self.texts = [], []
+
+
+def _decide(
+    writes: _Writes, contact: ContactState, candidate: SendCandidate, evaluated: Evaluation
+) -> tuple[str, Evaluation, str | None]:
+    """One candidate's decision and text into `writes`; (play, result, the key of the
+    text to queue, None when blocked)."""
+    play = candidate.play
+    assert play is not None
+    assert candidate.triggered_at is not None
+    if evaluated.displaces is not None:
+        writes.flush()  # the log keeps the order of the one-by-one plan
+    conn, now = writes.conn, writes.now
+    result = _take_place(conn, evaluated, play, now)
+    writes.decisions.append(entry(result, contact=contact.ref, phone=contact.phone, play=play.name))
+    if result.verdict is Verdict.BLOCK:
+        call_instead(
+            conn,
+            play,
+            contact.ref,
+            result.reasons,
+            candidate.triggered_at,
+            now=now,
+            owner_id=contact.owner_id,
+        )
+        return play.name, result, None
+    assert result.send_at is not None
+    assert result.body is not None
+    assert contact.phone is not None  # governance blocks a missing number
+    key = play_key(play.name, contact.ref, candidate.triggered_at)
+    writes.texts.append(
+        sms_outbox.Queued(key, contact.phone, result.body, result.send_at, contact.ref, play.name)
+    )
+    return play.name, result, key
 
 
 def _take_place(conn: Connection, result: Evaluation, play: p.Play, now: datetime) -> Evaluation:

@@ -33,7 +33,7 @@ from connector.domain.model import ContactState, CrmRef
 from connector.domain.signals import Signal, became_inactive, date_due
 from connector.engine.contact_context import LAST_ACTIVITY
 from connector.engine.context import EngineContext
-from connector.engine.plan import PlaysPlanner
+from connector.engine.plan import PlanItem, PlaysPlanner
 from connector.ports import Connection, Cursor
 from connector.store import contacts, cursors, timed_index
 
@@ -207,12 +207,14 @@ def run(ctx: EngineContext) -> TimedReport:
     while True:
         with ctx.store.begin() as conn:
             found, read, after = due_now(conn, watch, since, now, after)
-            for ref, signals in found:
-                state = contacts.get(conn, ref)
-                if state is None or state.deleted:
-                    continue
-                report.signals += len(signals)
-                report.sends_planned += planner.plan(conn, state, signals, now)
+            states = contacts.get_many(conn, [ref for ref, _ in found])
+            items: list[PlanItem] = [
+                (state, signals)
+                for ref, signals in found
+                if (state := states.get(ref)) is not None and not state.deleted
+            ]
+            report.signals += sum(len(signals) for _, signals in items)
+            report.sends_planned += planner.plan_many(conn, items, now)
         report.due += read
         if read < PAGE:
             break

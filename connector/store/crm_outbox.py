@@ -227,3 +227,70 @@ def queued_for(conn: sa.Connection, target: CrmRef, kind: str) -> bool:
         .limit(1)
     ).first()
     return hit is not None
+
+
+def queued_for_many(conn: sa.Connection, targets: Sequence[CrmRef], kind: str) -> set[CrmRef]:
+    """Which of these records `queued_for` a write of `kind`, one query per object type."""
+    found: set[CrmRef] = set()
+    for object_type, ids in _ids_by_type(targets).items():
+        rows = conn.execute(_QUEUED_FOR, {"kind": kind, "object_type": object_type, "ids": ids})
+        found.update(CrmRef(object_type, target_id) for target_id in rows.scalars())
+    return found
+
+
+_QUEUED_FOR = (
+    sa.select(t.c.target_id)
+    .where(
+        t.c.kind == sa.bindparam("kind"),
+        t.c.target_type == sa.bindparam("object_type"),
+        t.c.target_id.in_(sa.bindparam("ids", expanding=True)),
+        t.c.state.in_(("pending", "claimed")),
+    )
+    .distinct()
+)
+
+
+def written_within(
+    conn: sa.Connection,
+    targets: Sequence[CrmRef],
+    kinds: Sequence[str],
+    between: tuple[datetime, datetime],
+) -> dict[CrmRef, list[tuple[datetime, datetime | None]]]:
+    """The writes of `kinds` on these records that reached the CRM and were queued or last
+    written within `between` (inclusive): (queued, last written) per record, one query per
+    object type. `written_around` of many records is these, narrowed to each one's
+    windows by the caller."""
+    found: dict[CrmRef, list[tuple[datetime, datetime | None]]] = {}
+    lo, hi = between
+    for object_type, ids in _ids_by_type(targets).items():
+        rows = conn.execute(
+            _WRITTEN_WITHIN,
+            {"object_type": object_type, "ids": ids, "kinds": list(kinds), "lo": lo, "hi": hi},
+        )
+        for row in rows:
+            ref = CrmRef(object_type, row.target_id)
+            found.setdefault(ref, []).append((row.created_at, row.done_at))
+    return found
+
+
+_WRITTEN_WITHIN = (
+    sa.select(t.c.target_id, t.c.created_at, t.c.done_at)
+    .where(
+        t.c.target_type == sa.bindparam("object_type"),
+        t.c.target_id.in_(sa.bindparam("ids", expanding=True)),
+        t.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+        t.c.state == "done",
+        sa.or_(
+            t.c.created_at.between(sa.bindparam("lo"), sa.bindparam("hi")),
+            t.c.done_at.between(sa.bindparam("lo"), sa.bindparam("hi")),
+        ),
+    )
+    .order_by(t.c.id)
+)
+
+
+def _ids_by_type(refs: Sequence[CrmRef]) -> dict[str, list[str]]:
+    by_type: dict[str, list[str]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.object_type, []).append(ref.id)
+    return by_type

@@ -8,6 +8,7 @@ status with a nonsensical code still moves the message on, with the code unknown
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -202,3 +203,20 @@ def last_inbound_at(conn: sa.Connection, phone: str) -> datetime | None:
         )
     ).scalar_one_or_none()
     return at
+
+
+def last_inbound_of(conn: sa.Connection, phones: Iterable[str]) -> dict[str, datetime]:
+    """`last_inbound_at` of many numbers in one query; a number that never texted us is
+    absent."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return {}
+    rows = conn.execute(_LAST_INBOUND_OF, {"phones": wanted})
+    return {row.from_number: row.last for row in rows}
+
+
+_LAST_INBOUND_OF = (
+    sa.select(t.c.from_number, sa.func.max(t.c.created_at).label("last"))
+    .where(t.c.from_number.in_(sa.bindparam("phones", expanding=True)), t.c.direction == "inbound")
+    .group_by(t.c.from_number)
+)

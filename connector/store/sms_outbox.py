@@ -5,6 +5,7 @@ dead row (`bury`) is never claimed, so never sent, again."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from connector.domain.model import CrmRef
 from connector.store import claims
-from connector.store.dialect import insert_if_absent
+from connector.store.dialect import insert, insert_if_absent
 from connector.store.records import Exhausted, SmsOutboxRow
 from connector.store.tables import sms_outbox as t
 
@@ -29,19 +30,49 @@ def enqueue(
     play: str | None = None,
 ) -> bool:
     """Queue a text; False when a row with this key already exists (nothing changes)."""
-    values = {
-        "idempotency_key": idempotency_key,
+    text = Queued(idempotency_key, to, body, send_at, contact, play)
+    return insert_if_absent(conn, t, _values(text, now), ["idempotency_key"])
+
+
+class Queued(NamedTuple):
+    """One text for `enqueue_many`, with `enqueue`'s arguments."""
+
+    idempotency_key: str
+    to: str
+    body: str
+    send_at: datetime
+    contact: CrmRef | None = None
+    play: str | None = None
+
+
+def enqueue_many(conn: sa.Connection, texts: Sequence[Queued], now: datetime) -> set[str]:
+    """`enqueue` of many texts in one statement, in order; the keys of those inserted (a
+    key already queued changes nothing and is absent)."""
+    if not texts:
+        return set()
+    rows = [_values(text, now) for text in texts]
+    stmt = (
+        insert(conn, t)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(t.c.idempotency_key)
+    )
+    return set(conn.execute(stmt, rows).scalars())
+
+
+def _values(text: Queued, now: datetime) -> dict[str, Any]:
+    contact = text.contact
+    return {
+        "idempotency_key": text.idempotency_key,
         "contact_type": contact.object_type if contact else None,
         "contact_id": contact.id if contact else None,
-        "to_number": to,
-        "body": body,
-        "play": play,
-        "send_at": send_at,
+        "to_number": text.to,
+        "body": text.body,
+        "play": text.play,
+        "send_at": text.send_at,
         "state": "pending",
         "attempts": 0,
         "created_at": now,
     }
-    return insert_if_absent(conn, t, values, ["idempotency_key"])
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
@@ -173,6 +204,19 @@ def by_key(conn: sa.Connection, idempotency_key: str) -> SmsOutboxRow | None:
     return None if row is None else _row(row)
 
 
+def existing_keys(conn: sa.Connection, keys: Iterable[str]) -> set[str]:
+    """Which of these idempotency keys have a row (`by_key` of many, in one query)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    return set(conn.execute(_EXISTING, {"keys": wanted}).scalars())
+
+
+_EXISTING = sa.select(t.c.idempotency_key).where(
+    t.c.idempotency_key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
 def counts(conn: sa.Connection) -> dict[str, int]:
     """Rows per state, for metrics and reports."""
     rows = conn.execute(sa.select(t.c.state, sa.func.count()).group_by(t.c.state))
@@ -230,10 +274,30 @@ def live_to(conn: sa.Connection, phone: str, exclude_id: int | None = None) -> l
     ).where(t.c.to_number == phone, t.c.state.in_(LIVE_STATES))
     if exclude_id is not None:
         stmt = stmt.where(t.c.id != exclude_id)
-    return [
-        LiveSend(r.id, r.idempotency_key, r.play, r.done_at or r.send_at, r.state == "pending")
-        for r in conn.execute(stmt)
-    ]
+    return [_live(r) for r in conn.execute(stmt.order_by(t.c.id))]
+
+
+def live_to_many(conn: sa.Connection, phones: Iterable[str]) -> dict[str, list[LiveSend]]:
+    """`live_to` of many numbers in one query; a number with no live text is absent."""
+    found: dict[str, list[LiveSend]] = {}
+    wanted = sorted(set(phones))
+    if wanted:
+        for r in conn.execute(_LIVE_TO_MANY, {"phones": wanted}):
+            found.setdefault(r.to_number, []).append(_live(r))
+    return found
+
+
+_LIVE_TO_MANY = (
+    sa.select(
+        t.c.id, t.c.idempotency_key, t.c.play, t.c.send_at, t.c.done_at, t.c.state, t.c.to_number
+    )
+    .where(t.c.to_number.in_(sa.bindparam("phones", expanding=True)), t.c.state.in_(LIVE_STATES))
+    .order_by(t.c.id)
+)
+
+
+def _live(r: Any) -> LiveSend:  # a row of `live_to` or `live_to_many`
+    return LiveSend(r.id, r.idempotency_key, r.play, r.done_at or r.send_at, r.state == "pending")
 
 
 def failed_with(conn: sa.Connection, phone: str, error_prefix: str) -> bool:
@@ -249,6 +313,23 @@ def failed_with(conn: sa.Connection, phone: str, error_prefix: str) -> bool:
         .limit(1)
     ).first()
     return hit is not None
+
+
+def failed_with_any(conn: sa.Connection, phones: Iterable[str], error_prefix: str) -> set[str]:
+    """Which of these numbers `failed_with` an error starting `error_prefix`, in one query."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        sa.select(t.c.to_number)
+        .where(
+            t.c.to_number.in_(wanted),
+            t.c.state == "failed",
+            t.c.last_error.like(f"{error_prefix}%"),
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
 
 
 def provider_sids_to(conn: sa.Connection, phone: str, exclude_id: int) -> set[str]:
