@@ -63,6 +63,13 @@ def run(ctx: EngineContext) -> PullReport:
     # records new to the store after the first pull are news (a lead just created), so
     # they signal; on the first pull they are the backlog, and stay quiet
     news = since is not None
+    if not news:
+        # a first pull indexes every contact it stores, so the clock's index is built
+        # here, while the store is still empty, instead of rebuilt from every contact by
+        # the first scan after it
+        watch = timed.watch_of(ctx)
+        if watch is not None:
+            timed.ensure_index(ctx, watch, ctx.clock.now())
     for batch, owners in Prefetch(_pages(ctx, since), PREFETCH, "pull-prefetch"):
         with ctx.store.begin() as conn:
             now = ctx.clock.now()
