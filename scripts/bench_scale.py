@@ -14,7 +14,10 @@ the consent look-ups per record, no prefetch), into a fresh store of its own, an
 `api_floor_calls` is what the page sizes allow: per object pulled, ceil(records / page)
 (Salesforce 2000 a query page, HubSpot 100 a list page), plus one read of the owner
 directory, plus on HubSpot the one search that reads the newest change.
-`timed_scan_s` is one scan of the timed triggers over the pulled store.
+`timed_scan_s` is one whole run of the timed triggers over the pulled store (the index
+scan and the planning of each send found due); `timed_due`, `timed_sends_planned` and
+`timed_rebuilt` say what it read, planned, and rebuilt of the index (0: the first pull
+built it).
 
 The last line is one JSON object."""
 
@@ -212,7 +215,7 @@ def run(
             by_endpoint = calls(info, crm) - calls_before
             peak = peak_rss_mb()
             scan_started = time.perf_counter()
-            timed.run(ctx)
+            scanned = timed.run(ctx)
             timed_scan = time.perf_counter() - scan_started
             counts = crm == "salesforce" and ctx.settings.sf_bulk_threshold > 0
             floor = api_floor(crm, stored_by_object(ctx), counts=counts)
@@ -231,6 +234,9 @@ def run(
         "contacts_per_cpu_s": round(rate, 1),
         "peak_rss_mb": round(peak, 1),
         "timed_scan_s": round(timed_scan, 3),
+        "timed_due": scanned.due,
+        "timed_rebuilt": scanned.rebuilt,
+        "timed_sends_planned": scanned.sends_planned,
         "per_row_sample": baseline["contacts"],
         "per_row_contacts_per_cpu_s": round(baseline["contacts_per_cpu_s"], 1),
         "speedup_vs_per_row": round(rate / max(baseline["contacts_per_cpu_s"], 1e-9), 2),

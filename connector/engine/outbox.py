@@ -9,6 +9,7 @@ written once more. Both are upserts by external id at the CRM, so nothing is dup
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from connector.domain.model import CrmWrite
@@ -20,4 +21,23 @@ def put(conn: Connection, write: CrmWrite, now: datetime) -> bool:
     """Queue `write`, or fold it into the row already queued for its external id.
 
     Returns True when something new will be written."""
-    return crm_outbox.enqueue(conn, write, now) or crm_outbox.fold_in(conn, write)
+    return bool(put_many(conn, [write], now))
+
+
+def put_many(conn: Connection, writes: Sequence[CrmWrite], now: datetime) -> int:
+    """`put` of many writes in order, the new ones inserted a few hundred a statement (a
+    pull's consent writes): each write whose external id is already queued, by an earlier
+    transaction or earlier in `writes`, is folded in as `put` would. Returns how many
+    will write something new."""
+    firsts: dict[str, CrmWrite] = {}
+    for write in writes:
+        firsts.setdefault(write.external_id, write)
+    inserted = crm_outbox.enqueue_many(conn, list(firsts.values()), now)
+    changed = len(inserted)
+    pending_first = set(inserted)  # the first write of each of these is the row inserted
+    for write in writes:
+        if write.external_id in pending_first:
+            pending_first.discard(write.external_id)
+        else:
+            changed += int(crm_outbox.fold_in(conn, write))
+    return changed

@@ -12,9 +12,11 @@ first pull brings. Each batch's owner names come from the CRM's user directory f
 A batch is applied set-based, so a first pull of a large org keeps up with the CRM's API
 (docs/architecture.md, "The pull at scale"): it is cut into segments where a record or a
 number comes again (`segments`), each segment's previous states are read and its new ones
-upserted in one statement each (`persist`), the consent ledgers of its numbers read in one
-query, and only what a record changes (a consent event, a correction, a send) costs a
-statement of its own. The next page is fetched on a bounded prefetch thread
+upserted in one statement each (`persist`), and the consent its records show applied to
+the ledger, the records sharing their numbers and the CRM outbox in a few statements for
+the whole segment (`consent_sync.apply_pulled`); only a send costs statements of its own.
+Each segment's consent is applied before its records' journeys and plays, so a play sees
+the ledger its record's fields just moved. The next page is fetched on a bounded prefetch thread
 (`engine.prefetch`) while this one is applied; every CRM call of the pull is on it."""
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from datetime import datetime
 
 import structlog
 
-from connector.domain import consent as consent_rules
-from connector.domain.model import ConsentRecord, ConsentStatus, ContactState, CrmRef
+from connector.domain.model import ContactState, CrmRef
 from connector.domain.signals import changes
 from connector.engine import consent_sync, journey, timed
 from connector.engine.context import EngineContext
@@ -62,13 +63,21 @@ def run(ctx: EngineContext) -> PullReport:
     # records new to the store after the first pull are news (a lead just created), so
     # they signal; on the first pull they are the backlog, and stay quiet
     news = since is not None
+    if not news:
+        # a first pull indexes every contact it stores, so the clock's index is built
+        # here, while the store is still empty, instead of rebuilt from every contact by
+        # the first scan after it
+        watch = timed.watch_of(ctx)
+        if watch is not None:
+            timed.ensure_index(ctx, watch, ctx.clock.now())
     for batch, owners in Prefetch(_pages(ctx, since), PREFETCH, "pull-prefetch"):
         with ctx.store.begin() as conn:
             now = ctx.clock.now()
             states = with_owner_names(batch.contacts, owners)
+            row_ids: dict[CrmRef, int] = {}
             for segment in segments(states):
-                _apply(ctx, conn, segment, now, report, news=news)
-            timed.index_contacts(ctx, conn, states)  # the clock's instants of these states
+                row_ids.update(_apply(ctx, conn, segment, now, report, news=news))
+            timed.index_contacts(ctx, conn, states, row_ids)  # their clock's instants
             if batch.cursor is not None:
                 cursors.set_(conn, name, batch.cursor, now)
         report.batches += 1
@@ -118,15 +127,14 @@ def segments(states: Sequence[ContactState]) -> Iterator[list[ContactState]]:
 
 def persist(
     conn: Connection, states: Sequence[ContactState], now: datetime
-) -> dict[CrmRef, ContactState]:
+) -> tuple[dict[CrmRef, ContactState], dict[CrmRef, int]]:
     """Where a batch of changed contact states is persisted: the previous states read in
-        one query, the new ones upserted in one statement. Returns the previous states (a
-        record new to the store is absent). Whatever is kept per contact state (an index of
-        its next timed instants, `timed.index_contacts`, called by `run` once the batch's
-    segments are applied) belongs with it, in the same transaction."""
+    one query, the new ones upserted in one statement. Returns the previous states (a
+    record new to the store is absent) and every record's row id. Whatever is kept per
+    contact state (an index of its next timed instants, `timed.index_contacts`, called by
+    `run` once the batch's segments are applied) belongs with it, in the same transaction."""
     previous = contacts.get_many(conn, [state.ref for state in states])
-    contacts.upsert_many(conn, states, now)
-    return previous
+    return previous, contacts.upsert_many(conn, states, now)
 
 
 def _apply(
@@ -137,33 +145,19 @@ def _apply(
     report: PullReport,
     *,
     news: bool,
-) -> None:
-    previous = persist(conn, segment, now)
-    histories = consent.histories(conn, (c.phone for c in segment if c.phone and not c.deleted))
+) -> dict[CrmRef, int]:
+    previous, row_ids = persist(conn, segment, now)
+    numbered = [c for c in segment if c.phone and not c.deleted]
+    histories = consent.histories(conn, (c.phone for c in numbered if c.phone))
+    pulled = consent_sync.apply_pulled(conn, numbered, histories, now)
+    report.consent_changes += pulled.events
+    report.crm_writes += pulled.writes
     for contact in segment:
         before = previous.get(contact.ref)
         report.contacts += 1
         signals = changes(before, contact, new_record_signals=news)
         report.signals += len(signals)
         report.crm_writes += journey.after_pull(ctx.mapping, conn, before, contact, now)
-        phone = contact.phone
-        if phone and not contact.deleted:
-            history: list[ConsentRecord] | None = histories.get(phone, [])
-            if contact.consent is not ConsentStatus.UNKNOWN:
-                decision = consent_rules.decide_crm_consent(
-                    history or [],
-                    contact.consent,
-                    None,
-                    None,
-                    phone=phone,
-                    observed_at=now,
-                    evidence_text=f"CRM field on {contact.ref}",
-                )
-                if decision.record is not None:
-                    report.consent_changes += 1
-                    report.crm_writes += consent_sync.record_event(conn, decision.record, now)
-                    history = None  # the ledger moved: `correct` reads it again
-            if history is None or history:  # an empty ledger corrects nothing
-                report.crm_writes += consent_sync.correct(conn, phone, now)
         if ctx.planner is not None and not contact.deleted:
             report.sends_planned += ctx.planner.plan(conn, contact, signals, now)
+    return row_ids

@@ -21,7 +21,7 @@ segments, as the full scan did, so a stale instant can never fire."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,14 +107,19 @@ def instants(segments: dict[str, str], watch: _Watch) -> dict[str, datetime]:
     return found
 
 
-def index_contacts(ctx: EngineContext, conn: Connection, states: Sequence[ContactState]) -> None:
+def index_contacts(
+    ctx: EngineContext,
+    conn: Connection,
+    states: Sequence[ContactState],
+    ids: Mapping[CrmRef, int],
+) -> None:
     """Replace these contacts' instants with those of their new state (none when deleted or
-    without a number); call in the transaction that stores the states."""
+    without a number); call in the transaction that stores the states, with the row ids
+    storing them gave (`contacts.upsert_many`)."""
     watch = watch_of(ctx)
     if watch is None or not states:
         return
     latest = {state.ref: state for state in states}
-    ids = timed_index.contact_ids(conn, list(latest))
     marks = [
         (ids[ref], instants(state.segments, watch) if state.phone and not state.deleted else {})
         for ref, state in latest.items()

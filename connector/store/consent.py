@@ -6,7 +6,7 @@ is NULL when it holds for every purpose."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,23 @@ from connector.store.tables import consent_ledger as t
 def append(conn: sa.Connection, record: ConsentRecord, now: datetime) -> bool:
     """Record one consent event. Returns False when the same evidence (phone, source,
     evidence sid) is already in the ledger: a replayed STOP is one entry."""
-    values = {
+    return insert_if_absent(conn, t, consent_chain.chained(conn, t, _values(record, now)))
+
+
+def append_many(conn: sa.Connection, records: Sequence[ConsentRecord], now: datetime) -> None:
+    """Record many consent events without evidence (a pull's CRM fields) in order, chained
+    with one read of the head and inserted by one executemany. Entries without an evidence
+    sid never collide in the ledger's unique key (NULLs are distinct), so each is a row."""
+    if not records:
+        return
+    if any(record.evidence_sid is not None for record in records):
+        raise ValueError("append_many takes entries without evidence; use append for those")
+    rows = [_values(record, now) for record in records]
+    conn.execute(sa.insert(t), consent_chain.chained_many(conn, t, rows))
+
+
+def _values(record: ConsentRecord, now: datetime) -> dict[str, Any]:
+    return {
         "phone": record.phone,
         "status": record.status.value,
         "scope": record.scope.value,
@@ -32,7 +48,6 @@ def append(conn: sa.Connection, record: ConsentRecord, now: datetime) -> bool:
         "at": record.at,
         "recorded_at": now,
     }
-    return insert_if_absent(conn, t, consent_chain.chained(conn, t, values))
 
 
 def latest(

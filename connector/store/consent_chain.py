@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,8 +58,23 @@ def head(conn: sa.Connection, table: sa.Table) -> str:
 
 def chained(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` with its `prev_hash` and `row_hash`, ready to insert."""
+    return chained_many(conn, table, [values])[0]
+
+
+def chained_many(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """`rows` hung one after the other on the chain's head (read once, the lock taken), to
+    be inserted in this order in this transaction: each row's predecessor is the one
+    before it. Only for rows that cannot collide with a unique key (an insert skipped on
+    conflict would leave the next row hanging on a row that is not there)."""
     prev = head(conn, table)
-    return {**values, "prev_hash": prev, "row_hash": row_hash(prev, values)}
+    out: list[dict[str, Any]] = []
+    for values in rows:
+        own = row_hash(prev, values)
+        out.append({**values, "prev_hash": prev, "row_hash": own})
+        prev = own
+    return out
 
 
 @dataclass(frozen=True, slots=True)

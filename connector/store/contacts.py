@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from connector.domain.model import (
     TzSource,
 )
 from connector.store import sla
-from connector.store.dialect import insert
+from connector.store.dialect import insert_rows
 from connector.store.tables import contact_state as t
 
 
@@ -26,12 +26,21 @@ def upsert(conn: sa.Connection, contact: ContactState, now: datetime) -> None:
     upsert_many(conn, [contact], now)
 
 
-def upsert_many(conn: sa.Connection, states: Sequence[ContactState], now: datetime) -> None:
-    """Insert or replace the states of many records in one executemany of one cached
-    INSERT ... ON CONFLICT DO UPDATE (a pull's batch: no statement built per row)."""
-    if not states:
-        return
-    conn.execute(_upsert_statement(conn), [_row(contact, now) for contact in states])
+def upsert_many(
+    conn: sa.Connection, states: Sequence[ContactState], now: datetime
+) -> dict[CrmRef, int]:
+    """Insert or replace the states of many records, each record at most once, in a few
+    statements (`dialect.insert_rows`: a pull's batch, no statement built per row).
+    Returns each record's row id (what per-contact tables such as the timed index key on)."""
+    rows = insert_rows(
+        conn,
+        t,
+        [_row(contact, now) for contact in states],
+        conflict_on=("crm_object_type", "crm_id"),
+        update=_KEPT,
+        returning=("id", "crm_object_type", "crm_id"),
+    )
+    return {CrmRef(row.crm_object_type, row.crm_id): int(row.id) for row in rows}
 
 
 _KEPT = (
@@ -50,20 +59,6 @@ _KEPT = (
     "deleted",
     "updated_at",
 )
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert_statement(conn: sa.Connection) -> Any:
-    dialect = conn.dialect.name
-    stmt = _UPSERTS.get(dialect)
-    if stmt is None:
-        base = insert(conn, t)
-        stmt = base.on_conflict_do_update(
-            index_elements=["crm_object_type", "crm_id"],
-            set_={name: base.excluded[name] for name in _KEPT},
-        )
-        _UPSERTS[dialect] = stmt
-    return stmt
 
 
 def _row(contact: ContactState, now: datetime) -> dict[str, Any]:
@@ -125,21 +120,31 @@ def get(conn: sa.Connection, ref: CrmRef) -> ContactState | None:
 
 def find_by_phone(conn: sa.Connection, phone: str) -> list[ContactState]:
     """Every record holding this number (deleted ones excluded); several stay several."""
-    rows = conn.execute(_BY_PHONE, {"phone": phone}).all()
+    return find_by_phones(conn, [phone]).get(phone, [])
+
+
+def find_by_phones(conn: sa.Connection, phones: Iterable[str]) -> dict[str, list[ContactState]]:
+    """`find_by_phone` of many numbers in one query for the records and one for their open
+    SLA timers (a pull's batch); a number no live record holds is absent."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return {}
+    rows = conn.execute(_BY_PHONES, {"phones": wanted}).all()
     if not rows:
-        return []
+        return {}
     refs = [CrmRef(row.crm_object_type, row.crm_id) for row in rows]
     timers = sla.open_timers_of(conn, refs)
-    return [
-        _state(row, ref, timer.timer if (timer := timers.get(ref)) else None)
-        for row, ref in zip(rows, refs, strict=True)
-    ]
+    found: dict[str, list[ContactState]] = {}
+    for row, ref in zip(rows, refs, strict=True):
+        timer = timers.get(ref)
+        found.setdefault(row.phone, []).append(_state(row, ref, timer.timer if timer else None))
+    return found
 
 
-_BY_PHONE = (
+_BY_PHONES = (
     sa.select(t)
-    .where(t.c.phone == sa.bindparam("phone"), t.c.deleted.is_(False))
-    .order_by(t.c.crm_object_type, t.c.crm_id)
+    .where(t.c.phone.in_(sa.bindparam("phones", expanding=True)), t.c.deleted.is_(False))
+    .order_by(t.c.phone, t.c.crm_object_type, t.c.crm_id)
 )
 
 
@@ -187,6 +192,18 @@ def set_consent_for_phone(
         _SET_CONSENT, {"p_phone": phone, "p_consent": consent.value, "p_now": now}
     )
     return int(result.rowcount)
+
+
+def set_consent_for_phones(
+    conn: sa.Connection, consents: Mapping[str, ConsentStatus], now: datetime
+) -> None:
+    """`set_consent_for_phone` of many numbers in one executemany (a pull's batch)."""
+    if consents:
+        params = [
+            {"p_phone": phone, "p_consent": status.value, "p_now": now}
+            for phone, status in consents.items()
+        ]
+        conn.execute(_SET_CONSENT, params)
 
 
 _SET_CONSENT = (

@@ -17,14 +17,32 @@ import sqlalchemy as sa
 from connector.domain.model import CrmRef, CrmWrite
 from connector.store import claims
 from connector.store.database import dumps
-from connector.store.dialect import insert_if_absent, lock_row
+from connector.store.dialect import insert_rows, lock_row
 from connector.store.records import CrmOutboxRow, Exhausted
 from connector.store.tables import crm_outbox as t
 
 
 def enqueue(conn: sa.Connection, write: CrmWrite, now: datetime) -> bool:
     """Queue a write; False when its external id is already queued (nothing changes)."""
-    values = {
+    return bool(enqueue_many(conn, [write], now))
+
+
+def enqueue_many(conn: sa.Connection, writes: Sequence[CrmWrite], now: datetime) -> set[str]:
+    """Queue many writes with distinct external ids in a few statements
+    (`dialect.insert_rows`); the external ids newly queued (one already queued is left as
+    it is, as `enqueue` leaves it)."""
+    rows = insert_rows(
+        conn,
+        t,
+        [_values(write, now) for write in writes],
+        conflict_on=("external_id",),
+        returning=("external_id",),
+    )
+    return {str(row.external_id) for row in rows}
+
+
+def _values(write: CrmWrite, now: datetime) -> dict[str, Any]:
+    return {
         "external_id": write.external_id,
         "kind": write.kind,
         "target_type": write.target.object_type,
@@ -36,7 +54,6 @@ def enqueue(conn: sa.Connection, write: CrmWrite, now: datetime) -> bool:
         "attempts": 0,
         "created_at": now,
     }
-    return insert_if_absent(conn, t, values, ["external_id"])
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:

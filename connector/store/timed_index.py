@@ -14,30 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.domain.model import CrmRef
-from connector.store.dialect import insert
+from connector.store.dialect import insert, insert_rows
 from connector.store.tables import contact_state as contacts
 from connector.store.tables import timed_instants as t
 
 CHUNK = 500  # ids per IN list: well under SQLite's bound variables and Postgres's limits
 Instants = dict[str, datetime]  # trigger key -> due instant
-
-
-def contact_ids(conn: sa.Connection, refs: Sequence[CrmRef]) -> dict[CrmRef, int]:
-    """Row ids of these records (their index rows are keyed by it)."""
-    wanted = set(refs)
-    found: dict[CrmRef, int] = {}
-    ids = sorted({ref.id for ref in wanted})
-    for start in range(0, len(ids), CHUNK):
-        rows = conn.execute(
-            sa.select(contacts.c.id, contacts.c.crm_object_type, contacts.c.crm_id).where(
-                contacts.c.crm_id.in_(ids[start : start + CHUNK])
-            )
-        )
-        for row in rows:
-            ref = CrmRef(row.crm_object_type, row.crm_id)
-            if ref in wanted:
-                found[ref] = int(row.id)
-    return found
 
 
 def replace(conn: sa.Connection, marks: Sequence[tuple[int, Instants]]) -> None:
@@ -50,8 +32,7 @@ def replace(conn: sa.Connection, marks: Sequence[tuple[int, Instants]]) -> None:
         for contact_id, found in marks
         for key, at in found.items()
     ]
-    if rows:
-        conn.execute(sa.insert(t), rows)
+    insert_rows(conn, t, rows)
 
 
 def add(conn: sa.Connection, marks: Sequence[tuple[int, Instants]]) -> None:

@@ -133,7 +133,8 @@ def world(sandbox: Sandbox, tmp_path: Path) -> Iterator[World]:
 
 def test_a_moved_meeting_is_reminded_at_its_new_time_only(world: World) -> None:
     person = world.person_only_in_new_york()
-    assert timed.run(world.ctx).rebuilt > 0  # the index exists before the meeting is set
+    assert _index_rows(world.ctx)  # the first pull built the index before the meeting is set
+    assert timed.run(world.ctx).rebuilt == 0  # the clock's first scan, from now on
     meeting, later = NOW + timedelta(hours=5), NOW + timedelta(hours=6)
     crm_field = world.ctx.mapping.field_map(person.ref.object_type).segments["meeting_time"]
 
@@ -166,3 +167,24 @@ def test_a_moved_meeting_is_reminded_at_its_new_time_only(world: World) -> None:
     rows = [r for r in world.rows(person.ref.id) if r.play == "no_show_prevention"]
     assert len(rows) == 1  # one reminder, queued at the new time's scan
     assert later - timedelta(hours=2) <= rows[0].send_at <= later
+
+
+def _index_rows(ctx: EngineContext) -> set[tuple[int, str, datetime]]:
+    with ctx.store.begin() as conn:
+        rows = conn.execute(sa.select(tb.timed_instants)).all()
+    return {(row.contact_id, row.trigger, row.due_at) for row in rows}
+
+
+def test_the_first_pull_builds_the_index_a_rebuild_would(world: World) -> None:
+    """A first pull indexes every contact it stores, so the first scan rebuilds nothing
+    (at 1,000,000 contacts a rebuild reads them all again), and its index is the one a
+    rebuild from the stored contacts gives."""
+    built = _index_rows(world.ctx)
+    assert len(built) >= 10  # the world's people with meetings, renewals, last activity
+    assert timed.run(world.ctx).rebuilt == 0
+    with world.ctx.store.begin() as conn:  # forget the index: the next scan rebuilds it
+        conn.execute(sa.delete(tb.cursors).where(tb.cursors.c.name == timed.index_name(world.ctx)))
+    watch = timed.watch_of(world.ctx)
+    assert watch is not None
+    assert timed.ensure_index(world.ctx, watch, NOW) > 0
+    assert _index_rows(world.ctx) == built
