@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from connector.domain.model import CrmRef, Decision, Verdict
+from connector.store.dialect import insert_rows
 from connector.store.records import DecisionEntry
 from connector.store.tables import decision_log as t
 
@@ -59,9 +60,9 @@ class Entry(NamedTuple):
 
 
 def append_many(conn: sa.Connection, entries: Sequence[Entry], at: datetime) -> None:
-    """`append` of many decisions in one statement, in order (a page of planned contacts)."""
-    if entries:
-        conn.execute(sa.insert(t), [_values(e, at) for e in entries])
+    """`append` of many decisions in one statement (`dialect.insert_rows`), in order: a
+    page of planned contacts."""
+    insert_rows(conn, t, [_values(e, at) for e in entries])
 
 
 def _values(e: Entry, at: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from connector.domain.model import CrmRef
 from connector.store import claims
-from connector.store.dialect import insert, insert_if_absent
+from connector.store.dialect import insert_if_absent, insert_rows
 from connector.store.records import Exhausted, SmsOutboxRow
 from connector.store.tables import sms_outbox as t
 
@@ -46,17 +46,16 @@ class Queued(NamedTuple):
 
 
 def enqueue_many(conn: sa.Connection, texts: Sequence[Queued], now: datetime) -> set[str]:
-    """`enqueue` of many texts in one statement, in order; the keys of those inserted (a
-    key already queued changes nothing and is absent)."""
-    if not texts:
-        return set()
-    rows = [_values(text, now) for text in texts]
-    stmt = (
-        insert(conn, t)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(t.c.idempotency_key)
+    """`enqueue` of many texts in one statement (`dialect.insert_rows`), in order; the keys
+    of those inserted (a key already queued changes nothing and is absent)."""
+    rows = insert_rows(
+        conn,
+        t,
+        [_values(text, now) for text in texts],
+        conflict_on=["idempotency_key"],
+        returning=["idempotency_key"],
     )
-    return set(conn.execute(stmt, rows).scalars())
+    return {row.idempotency_key for row in rows}
 
 
 def _values(text: Queued, now: datetime) -> dict[str, Any]:
