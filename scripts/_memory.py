@@ -5,6 +5,7 @@ by a large parent (a pytest worker) would report the parent's peak, not its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 from pathlib import Path
@@ -24,3 +25,15 @@ def peak_rss_mb() -> float:
         return status_kb(os.getpid(), "VmHWM") / 1024
     except (OSError, RuntimeError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Start this process's VmHWM over from its current RSS (Linux 4.0+), so a peak read
+    later is that of what ran after, not of an earlier phase; a no-op elsewhere."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
+
+
+def rss_mb() -> float:
+    """This process's resident set now (VmRSS), in MB."""
+    return status_kb(os.getpid(), "VmRSS") / 1024

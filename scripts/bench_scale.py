@@ -13,7 +13,10 @@ the consent look-ups per record, no prefetch), into a fresh store of its own, an
 
 `api_floor_calls` is what the page sizes allow: per object pulled, ceil(records / page)
 (Salesforce 2000 a query page, HubSpot 100 a list page), plus one read of the owner
-directory, plus on HubSpot the one search that reads the newest change.
+directory, plus on HubSpot the one search that reads the newest change; on Salesforce an
+object above `SMSYNC_SF_BULK_THRESHOLD` counts its Bulk API 2.0 job instead (describe,
+create, one poll, one results call per 5,000 rows) and each object its COUNT().
+`api_floor_calls_rest` is the floor had every object been read by REST pages.
 `timed_scan_s` is one whole run of the timed triggers over the pulled store (the index
 scan and the planning of each send found due); `timed_due`, `timed_sends_planned` and
 `timed_rebuilt` say what it read, planned, and rebuilt of the index (0: the first pull
@@ -52,13 +55,23 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def api_floor(crm: str, by_object: dict[str, int], *, counts: bool = False) -> int:
-    """The calls the REST page sizes allow: each object's pages, plus one read of the owner
+def api_floor(
+    crm: str, by_object: dict[str, int], *, counts: bool = False, bulk_above: int = 0
+) -> int:
+    """The calls the page sizes allow: each object's pages, plus one read of the owner
     directory (and, on HubSpot, the one search for the newest change; on Salesforce with
-    the Bulk threshold on, the one COUNT() per object that chooses REST or Bulk). A Bulk
-    read goes below this floor: its result pages hold far more than a REST page."""
+    the Bulk threshold on, the one COUNT() per object that chooses REST or Bulk). An object
+    with more rows than `bulk_above` (> 0) is read by a Bulk API 2.0 job: its describe,
+    the job's create, at least one poll, and one results call per `MAX_RECORDS` rows."""
+    from connector.crm.salesforce.bulk import MAX_RECORDS
+
     page = SALESFORCE_PAGE if crm == "salesforce" else HUBSPOT_LIST_PAGE
-    pages = sum(max(1, math.ceil(n / page)) for n in by_object.values())
+    pages = sum(
+        3 + math.ceil(n / MAX_RECORDS)
+        if crm == "salesforce" and 0 < bulk_above < n
+        else max(1, math.ceil(n / page))
+        for n in by_object.values()
+    )
     return pages + 1 + (crm == "hubspot") + (len(by_object) if counts else 0)
 
 
@@ -185,7 +198,7 @@ def per_row_sample(crm: str, url: str, sample: int) -> dict[str, float]:
 def run(
     contacts: int, crm: str, db: str, sample: int, profile: Path | None = None
 ) -> dict[str, Any]:
-    from _memory import peak_rss_mb
+    from _memory import peak_rss_mb, reset_peak, rss_mb
 
     from connector.engine import pull, timed
     from connector.logs import configure
@@ -202,6 +215,11 @@ def run(
         with fresh_store(db, tmp, "batched") as url:
             ctx = engine(crm, url)
             calls_before = calls(info, crm)
+            import gc
+
+            gc.collect()
+            reset_peak()  # the pull's own peak, not the per-row sample's before it
+            rss_before = rss_mb()
             cpu_before = cpu_s()
             started = time.perf_counter()
             if profile is None:
@@ -218,7 +236,9 @@ def run(
             scanned = timed.run(ctx)
             timed_scan = time.perf_counter() - scan_started
             counts = crm == "salesforce" and ctx.settings.sf_bulk_threshold > 0
-            floor = api_floor(crm, stored_by_object(ctx), counts=counts)
+            stored = stored_by_object(ctx)
+            floor = api_floor(crm, stored, counts=counts, bulk_above=ctx.settings.sf_bulk_threshold)
+            rest_floor = api_floor(crm, stored, counts=counts)
             ctx.store.close()
     rate = report.contacts / max(spent, 1e-9)
     return {
@@ -228,11 +248,13 @@ def run(
         "api_calls": by_endpoint.total(),
         "api_calls_by_endpoint": dict(sorted(by_endpoint.items())),
         "api_floor_calls": floor,
+        "api_floor_calls_rest": rest_floor,
         "wall_s": round(wall, 2),
         "contacts_per_s": round(report.contacts / max(wall, 1e-9), 1),
         "cpu_s": round(spent, 2),
         "contacts_per_cpu_s": round(rate, 1),
         "peak_rss_mb": round(peak, 1),
+        "rss_before_pull_mb": round(rss_before, 1),
         "timed_scan_s": round(timed_scan, 3),
         "timed_due": scanned.due,
         "timed_rebuilt": scanned.rebuilt,

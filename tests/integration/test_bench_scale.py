@@ -60,6 +60,8 @@ def test_a_small_scale_run_reports_every_key_at_the_api_floor(crm: str) -> None:
     assert 0 < result["peak_rss_mb"] < 300
     assert result["per_row_sample"] >= 200
     assert result["speedup_vs_per_row"] > 0
+    assert result["timed_rebuilt"] == 0  # the first pull built the clock's index
+    assert result["api_floor_calls_rest"] >= result["api_floor_calls"]
 
 
 @pytest.mark.slow
