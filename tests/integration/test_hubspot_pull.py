@@ -109,3 +109,34 @@ def test_incremental_pull_does_not_loop_when_one_timestamp_holds_many(sb: Sandbo
     assert len(got) == 450
     # backfill: newest + 5 list pages; then newest + 3 keyset pages of 200, 200 and 50
     assert crm.api.calls == 6 + 4
+
+
+def test_a_backfill_remembers_only_what_the_next_pull_can_read_again(sb: Sandbox) -> None:
+    """A first pull of a million contacts kept every id for the next pull's dedupe (about
+    100 MB); only records inside the next pull's lookback are remembered, and that pull
+    still emits none of them twice."""
+    account: Account = fresh_account(sb, contacts=0)
+    emulator = account.emulator
+    emulator.configure_limits(ten_secondly=1_000_000, daily=100_000_000, search_per_second=100_000)
+    emulator.seed(generate(300, seed=5))
+    clock = sb.state.clock
+    clock.advance(86_400)  # the seeded records are a day old
+    store = emulator.portal.stores["contacts"]
+    recent = sorted(store.records.values(), key=lambda r: r.num)[:7]
+    now = clock.now()
+    for rec in recent:
+        store.update(rec, {"smsync_active_motion": "renewal"}, iso_ms(now), now.timestamp())
+    crm = account.adapter(tier=UNLIMITED)
+
+    backfill: list[ContactState] = []
+    cursor = None
+    remembered = 0
+    for batch in crm.pull(None):  # list pages of 100
+        backfill.extend(batch.contacts)
+        cursor = batch.cursor or cursor
+        remembered = max(remembered, len(crm.puller._emitted))
+    assert len({s.ref for s in backfill}) == len(backfill) == 300
+    assert remembered == 7  # while it ran: the recent ones, not the 293 a day old
+    clock.advance(1)
+    again, _ = _pull(crm, cursor)  # re-reads the lookback: the 7 recent, already emitted
+    assert again == []

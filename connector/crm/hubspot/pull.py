@@ -170,6 +170,10 @@ class ContactPuller:
         again by the next incremental pull."""
         after: str | None = None
         seen_after: set[str] = set()
+        # only what the next incremental pull can read again is remembered for its dedupe:
+        # older records would be forgotten at the end anyway, and remembering each of a
+        # million grew the process by about 100 MB
+        remember_from = None if top is None else self._horizon(top.stamp_ms - self.lookback_ms)
         while True:
             kwargs: dict[str, Any] = {
                 "limit": LIST_PAGE,
@@ -183,7 +187,7 @@ class ContactPuller:
             ).data
             rows = [r for r in map(_row, page.get("results") or []) if r is not None]
             nxt = _next_after(page)
-            states = self._emit(rows)
+            states = self._emit(rows, remember_from)
             if nxt is None:
                 yield PullBatch(states, self._cursor(top) if top else None)
                 break
@@ -197,15 +201,21 @@ class ContactPuller:
 
     # dedupe --------------------------------------------------------------------------
 
-    def _emit(self, rows: list[_Row]) -> list[ContactState]:
+    def _emit(self, rows: list[_Row], remember_from: int | None = None) -> list[ContactState]:
+        """The rows not emitted before at the same stamp; each remembered unless its stamp
+        is before `remember_from`."""
         out: list[ContactState] = []
         for r in rows:
             if self._emitted.get(r.id) == r.stamp_ms:
                 continue
-            self._emitted[r.id] = r.stamp_ms
+            if remember_from is None or r.stamp_ms >= remember_from:
+                self._emitted[r.id] = r.stamp_ms
             out.append(self.mapper.to_state(r.id, r.props))
         return out
 
+    def _horizon(self, stamp_ms: int) -> int:
+        return stamp_ms - self.lookback_ms  # keep a second lookback's worth of slack
+
     def _forget_before(self, stamp_ms: int) -> None:
-        horizon = stamp_ms - self.lookback_ms  # keep a second lookback's worth of slack
+        horizon = self._horizon(stamp_ms)
         self._emitted = {k: v for k, v in self._emitted.items() if v >= horizon}
