@@ -150,6 +150,8 @@ messages = sa.Table(
     sa.Index(None, "contact_type", "contact_id", "direction", "created_at"),
     # "was this number texted in the week before its STOP" as one probe (the report)
     sa.Index(None, "to_number", "direction", "created_at"),
+    # a page of due contacts' last replies, by number, in one query (the clock's planning)
+    sa.Index("ix_messages_from_number", "from_number", "direction", "created_at"),
     # outbound in a period; the trailing columns cover every other column the report reads
     sa.Index(
         "ix_messages_direction_created_at",
@@ -219,6 +221,7 @@ sms_outbox = sa.Table(
     sa.CheckConstraint(_in("state", SMS_STATES), name="state"),
     sa.Index(None, "state", "send_at"),
     sa.Index(None, "provider_sid"),  # a provider's click event names the text by its sid
+    sa.Index("ix_sms_outbox_to_number", "to_number"),  # a page's texts queued, by number
 )
 
 crm_outbox = sa.Table(

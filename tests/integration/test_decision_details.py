@@ -205,6 +205,7 @@ def test_0004_keeps_old_decisions_and_explain_still_prints_them(db_url: str) -> 
             "0013",
             "0014",
             "0015",
+            "0016",
         ]
 
         play = make_play()

@@ -67,6 +67,7 @@ def test_upgrade_creates_schema_then_is_a_no_op(db_url: str) -> None:
         "0013",
         "0014",
         "0015",
+        "0016",
     ]
     assert applied[-1] == head()
     assert current(db_url) == head()

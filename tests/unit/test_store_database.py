@@ -89,8 +89,9 @@ def test_upgrade_on_a_brand_new_relative_path(
         "0013",
         "0014",
         "0015",
+        "0016",
     ]
-    assert current("sqlite:///var/smsync.db") == "0015"
+    assert current("sqlite:///var/smsync.db") == "0016"
     engine = make_engine("sqlite:///var/smsync.db")
     try:
         with engine.connect() as conn:
