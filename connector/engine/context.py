@@ -39,6 +39,16 @@ class Planner(Protocol):
         Returns how many sends were queued."""
         ...
 
+    def plan_many(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[ContactState, Sequence[Signal]]],
+        now: datetime,
+    ) -> int:
+        """`plan` of many contacts in order, their contexts read and their decisions written
+        a page at a time (a pull's segment, the clock's page of due contacts)."""
+        ...
+
 
 def _ignore(_step: str) -> None:
     return None

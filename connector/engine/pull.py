@@ -14,9 +14,10 @@ A batch is applied set-based, so a first pull of a large org keeps up with the C
 number comes again (`segments`), each segment's previous states are read and its new ones
 upserted in one statement each (`persist`), and the consent its records show applied to
 the ledger, the records sharing their numbers and the CRM outbox in a few statements for
-the whole segment (`consent_sync.apply_pulled`); only a send costs statements of its own.
-Each segment's consent is applied before its records' journeys and plays, so a play sees
-the ledger its record's fields just moved. The next page is fetched on a bounded prefetch thread
+the whole segment (`consent_sync.apply_pulled`), and the records that signal something
+planned together after their journeys' writes (`PlaysPlanner.plan_many`). Each segment's
+consent is applied before its records' journeys and plays, so a play sees the ledger its
+record's fields just moved. The next page is fetched on a bounded prefetch thread
 (`engine.prefetch`) while this one is applied; every CRM call of the pull is on it."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from datetime import datetime
 import structlog
 
 from connector.domain.model import ContactState, CrmRef
-from connector.domain.signals import changes
+from connector.domain.signals import Signal, changes
 from connector.engine import consent_sync, journey, timed
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
@@ -152,12 +153,15 @@ def _apply(
     pulled = consent_sync.apply_pulled(conn, numbered, histories, now)
     report.consent_changes += pulled.events
     report.crm_writes += pulled.writes
+    planned: list[tuple[ContactState, Sequence[Signal]]] = []
     for contact in segment:
         before = previous.get(contact.ref)
         report.contacts += 1
         signals = changes(before, contact, new_record_signals=news)
         report.signals += len(signals)
         report.crm_writes += journey.after_pull(ctx.mapping, conn, before, contact, now)
-        if ctx.planner is not None and not contact.deleted:
-            report.sends_planned += ctx.planner.plan(conn, contact, signals, now)
+        if signals and not contact.deleted:
+            planned.append((contact, signals))
+    if ctx.planner is not None and planned:  # a contact's plays see its journey's writes
+        report.sends_planned += ctx.planner.plan_many(conn, planned, now)
     return row_ids
