@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 
 import structlog
@@ -26,7 +27,7 @@ from connector.domain.governance import (
     evaluate_batch,
 )
 from connector.domain.instants import parse_instant
-from connector.domain.model import ContactState, CrmRef, Verdict
+from connector.domain.model import ContactState, Verdict
 from connector.domain.policy import Policy
 from connector.domain.signals import Signal, SignalKind
 from connector.domain.template_values import MEETING
@@ -34,6 +35,7 @@ from connector.engine import contact_context
 from connector.engine.decisions import entry, record
 from connector.engine.drop_tasks import call_instead
 from connector.engine.outbox_keys import play_key
+from connector.engine.segments import apart
 from connector.ports import Connection
 from connector.store import decisions, sms_outbox
 
@@ -216,27 +218,10 @@ SEGMENT = 500  # contacts read and written together, at most
 
 
 def _segments(items: Sequence[PlanItem]) -> Iterator[list[PlanItem]]:
-    """The items cut, in order, where a record or a number comes again (or at `SEGMENT`):
-    within a segment each is there once, so reading every contact's context before
-    writing any decision sees what the one-by-one plan saw."""
-    segment: list[PlanItem] = []
-    refs: set[CrmRef] = set()
-    phones: set[str] = set()
-    for item in items:
-        contact = item[0]
-        if (
-            contact.ref in refs
-            or (contact.phone is not None and contact.phone in phones)
-            or len(segment) >= SEGMENT
-        ):
-            yield segment
-            segment, refs, phones = [], set(), set()
-        segment.append(item)
-        refs.add(contact.ref)
-        if contact.phone is not None:
-            phones.add(contact.phone)
-    if segment:
-        yield segment
+    """The items cut, in order, where a record or a number comes again or at `SEGMENT`
+    (`engine.segments`): reading every contact's context before writing any decision
+    then sees what the one-by-one plan saw."""
+    return apart(items, itemgetter(0), limit=SEGMENT)
 
 
 def _key(candidate: SendCandidate, contact: ContactState) -> str | None:

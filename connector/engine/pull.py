@@ -34,6 +34,7 @@ from connector.engine import consent_sync, journey, timed
 from connector.engine.context import EngineContext
 from connector.engine.owners import with_owner_names
 from connector.engine.prefetch import Prefetch
+from connector.engine.segments import apart
 from connector.ports import Connection, Cursor, Owner, PullBatch
 from connector.store import consent, contacts, cursors
 
@@ -107,23 +108,14 @@ def _pages(
 
 
 def segments(states: Sequence[ContactState]) -> Iterator[list[ContactState]]:
-    """The batch cut where a record or a number comes again, in order: within a segment
-    each record and each number is there once, so persisting the whole segment first
-    shows every per-record step (the consent ledger's look-ups by number) exactly what it
-    saw when records were applied one by one."""
-    segment: list[ContactState] = []
-    refs: set[CrmRef] = set()
-    phones: set[str] = set()
-    for state in states:
-        if state.ref in refs or (state.phone is not None and state.phone in phones):
-            yield segment
-            segment, refs, phones = [], set(), set()
-        segment.append(state)
-        refs.add(state.ref)
-        if state.phone is not None:
-            phones.add(state.phone)
-    if segment:
-        yield segment
+    """The batch cut where a record or a number comes again (`engine.segments`), so
+    persisting a whole segment first shows every per-record step (the consent ledger's
+    look-ups by number) exactly what it saw when records were applied one by one."""
+    return apart(states, _itself)
+
+
+def _itself(state: ContactState) -> ContactState:
+    return state
 
 
 def persist(
