@@ -31,6 +31,7 @@ from connector.engine.clicks import Click, record_provider
 from connector.metrics import LINK_CLICKS, WEBHOOKS
 from connector.ports import Clock, Connection, Store
 from connector.runtime.group_commit import GroupCommit
+from connector.runtime.signed import forbidden, signed_url
 from connector.sms.twilio import signature
 
 log = structlog.get_logger(__name__)
@@ -97,18 +98,12 @@ class ClickHook:
         self.clock = clock
         self.commits: GroupCommit[Click | None] = GroupCommit(store, concurrency=db_concurrency)
 
-    def _url(self, request: Request) -> str:
-        if self.public_base_url is not None:
-            return signature.public_url(self.public_base_url, CLICK_HOOK_PATH, request.url.query)
-        return str(request.url)
-
     async def click(self, request: Request) -> Response:
         raw = await request.body()  # bounded by BodyLimit while it was read
         given = request.headers.get("x-twilio-signature")
-        if not signature.verify_json(self.auth_token, self._url(request), raw, given):
-            WEBHOOKS.labels("click", "forbidden").inc()
-            log.warning("webhook.forbidden", kind="click", reason="signature mismatch")
-            return Response("invalid signature", status_code=403, media_type="text/plain")
+        url = signed_url(request, self.public_base_url, CLICK_HOOK_PATH)
+        if not signature.verify_json(self.auth_token, url, raw, given):
+            return forbidden("click", given)
         try:
             sid, link, agent, at = parse_click(raw, self.clock.now())
         except MalformedClickError as exc:

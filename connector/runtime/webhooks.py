@@ -40,6 +40,7 @@ from connector.runtime.click_hooks import CLICK_HOOK_PATH, ClickHook
 from connector.runtime.click_hooks import MAX_BODY_BYTES as CLICK_MAX_BODY_BYTES
 from connector.runtime.group_commit import GroupCommit
 from connector.runtime.http_guard import EXCEPTION_HANDLERS, guarded
+from connector.runtime.signed import forbidden, signed_url
 from connector.sms.twilio import signature
 from connector.sms.twilio.client import INBOUND_PATH, STATUS_PATH
 from connector.sms.twilio.webhooks import (
@@ -112,25 +113,13 @@ class TwilioWebhooks:
         self.clock = clock
         self.commits: GroupCommit[bool] = GroupCommit(store, concurrency=db_concurrency)
 
-    def url_of(self, request: Request, path: str) -> str:
-        """The URL Twilio signed: the public base URL when configured, else this request's."""
-        query = request.url.query
-        if self.public_base_url is not None:
-            return signature.public_url(self.public_base_url, path, query)
-        return str(request.url)
-
     async def _verified(self, request: Request, path: str, kind: Kind) -> dict[str, str] | Response:
         raw = await request.body()  # bounded by BodyLimit while it was read
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         given = request.headers.get("x-twilio-signature")
-        if not signature.verify(self.auth_token, self.url_of(request, path), pairs, given):
-            WEBHOOKS.labels(kind, "forbidden").inc()
-            log.warning(
-                "webhook.forbidden",
-                kind=kind,
-                reason="missing signature" if not given else "signature mismatch",
-            )
-            return Response("invalid signature", status_code=403, media_type="text/plain")
+        url = signed_url(request, self.public_base_url, path)
+        if not signature.verify(self.auth_token, url, pairs, given):
+            return forbidden(kind, given)
         params: dict[str, str] = {}
         for name, value in pairs:
             params.setdefault(name, value)
