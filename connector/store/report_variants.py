@@ -20,9 +20,10 @@ window; the definitions, all counted from the contact's first decision in the ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -124,36 +125,11 @@ def arm_members(
         cs.c.disposition.in_(list(meeting)),
         sa.or_(cs.c.crm_modstamp >= m.c.first_at, written),
     )
-    oc, o = tb.opportunity_contacts, tb.opportunities
-    first_opp = (
-        sa.select(sa.func.min(o.c.created_at))
-        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
-        .where(
-            oc.c.contact_type == m.c.contact_type,
-            oc.c.contact_id == m.c.contact_id,
-            o.c.deleted == sa.false(),
-            o.c.created_at >= m.c.first_at,
-            *(o.c.created_at < e for e in end),
-        )
-        .correlate(m)
-        .scalar_subquery()
-    )
+    first_opp = _first_opportunity(m, end, "1")
     p = pipeline or PipelineDefs()
     stages = meeting_stages(p)
-    oc2, o2 = tb.opportunity_contacts.alias("oc2"), tb.opportunities.alias("o2")
-    created_meeting = (
-        sa.select(sa.func.min(o2.c.created_at))
-        .select_from(oc2.join(o2, o2.c.crm_id == oc2.c.opportunity_id))
-        .where(
-            oc2.c.contact_type == m.c.contact_type,
-            oc2.c.contact_id == m.c.contact_id,
-            o2.c.deleted == sa.false(),
-            o2.c.created_at >= m.c.first_at,
-            *(o2.c.created_at < e for e in end),
-            sa.or_(_reached(o2, stages), is_opportunity(p, o2)),
-        )
-        .correlate(m)
-        .scalar_subquery()
+    created_meeting = _first_opportunity(
+        m, end, "2", lambda o2: sa.or_(_reached(o2, stages), is_opportunity(p, o2))
     )
     oc3, o3, h = (
         tb.opportunity_contacts.alias("oc3"),
@@ -213,3 +189,29 @@ def arm_members(
         )
         for play, arm_name, first_at, s, r, c, mt, opp_at, made, went in conn.execute(stmt)
     ]
+
+
+def _first_opportunity(
+    m: Any,
+    end: Sequence[Any],
+    name: str,
+    which: Callable[[Any], sa.ColumnElement[bool]] | None = None,
+) -> Any:
+    """When the first opportunity of the texted contact (of those `which` keeps) was
+    created in the contact's window; `name` tells the aliases apart."""
+    oc = tb.opportunity_contacts.alias(f"oc{name}")
+    o = tb.opportunities.alias(f"o{name}")
+    return (
+        sa.select(sa.func.min(o.c.created_at))
+        .select_from(oc.join(o, o.c.crm_id == oc.c.opportunity_id))
+        .where(
+            oc.c.contact_type == m.c.contact_type,
+            oc.c.contact_id == m.c.contact_id,
+            o.c.deleted == sa.false(),
+            o.c.created_at >= m.c.first_at,
+            *(o.c.created_at < e for e in end),
+            *(() if which is None else (which(o),)),
+        )
+        .correlate(m)
+        .scalar_subquery()
+    )
