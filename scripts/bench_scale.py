@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import json
 import math
 import os
@@ -215,8 +216,6 @@ def run(
         with fresh_store(db, tmp, "batched") as url:
             ctx = engine(crm, url)
             calls_before = calls(info, crm)
-            import gc
-
             gc.collect()
             reset_peak()  # the pull's own peak, not the per-row sample's before it
             rss_before = rss_mb()
