@@ -254,11 +254,16 @@ def test_a_vendor_refusing_the_credentials_stops_the_start(
 def test_an_unreachable_vendor_stops_the_start_naming_the_host(
     sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
 ) -> None:
-    port = free_port()  # nothing listens there
-    db = tmp_path / "var" / "smsync.db"
-    car = Sidecar(sandbox, db, TWILIO_BASE_URL=f"http://127.0.0.1:{port}")
-    sidecars.append(car)
-    err = refused_start(car, db)
+    # The port stays bound, never listening, for the whole test: a connection is refused at
+    # once, and no server of a test running beside this one can be given it meanwhile
+    # (a freed port was, and the check then timed out instead of being refused).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = int(held.getsockname()[1])
+        db = tmp_path / "var" / "smsync.db"
+        car = Sidecar(sandbox, db, TWILIO_BASE_URL=f"http://127.0.0.1:{port}")
+        sidecars.append(car)
+        err = refused_start(car, db)
     assert f"Twilio: cannot reach 127.0.0.1:{port} (ConnectionError)" in err
     assert "check TWILIO_BASE_URL" in err
 
