@@ -18,13 +18,14 @@ def send(
     body: Annotated[str | None, typer.Option(help="Override the play's text")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
 ) -> None:
-    """A manual send, governed like every other."""
+    """A manual send, governed like every other; on the sidecar's clock (the sandbox's with
+    SMSYNC_SANDBOX_CLOCK_URL), so quiet hours are the ones `smsync run` would apply."""
     from connector.clock import UtcClock
     from connector.config import load_settings
     from connector.engine.links import LinkMaker
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
-    from connector.runtime.wiring import open_store, sms_adapter, worker_id
+    from connector.runtime.wiring import clock_for, open_store, sms_adapter, worker_id
     from connector.store.migrate import database_errors
 
     settings = load_settings()
@@ -32,6 +33,9 @@ def send(
     if policy is None:
         fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
     play_of(policy, play)  # a typo is reported before the database is looked at
+    clock = clock_for(settings)
+    if isinstance(clock, UtcClock) and clock.follow is not None:
+        clock.follow.sync()  # an unreadable sandbox clock: exit 2 naming the fix
     sms = None if dry_run else sms_adapter(settings)
     store = open_store(settings)
     try:
@@ -39,7 +43,7 @@ def send(
             result = manual_send(
                 store,
                 sms,
-                UtcClock(),
+                clock,
                 policy,
                 contact_id=record_id(contact),
                 play=play,
@@ -52,6 +56,8 @@ def send(
         fail(f"send: {exc}")
     finally:
         store.close()
+        if isinstance(clock, UtcClock):
+            clock.close()
     typer.echo(json.dumps(result.as_dict(), sort_keys=True))
     if result.verdict.value == "block" or result.outcome in ("blocked", "failed"):
         raise typer.Exit(1)

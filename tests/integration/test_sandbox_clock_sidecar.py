@@ -1,10 +1,12 @@
 """#15 part 6: `SMSYNC_SANDBOX_CLOCK_URL` makes a hand-run `smsync run` live on the
 sandbox's clock: its jobs run (and are recorded) at the sandbox's time, and follow it when
-it is moved; a clock URL that cannot be read stops the start with exit 2 and the fix."""
+it is moved; a clock URL that cannot be read stops the start with exit 2 and the fix.
+`smsync send` decides on the same clock."""
 
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,9 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from connector.domain.model import ConsentStatus, ContactState, CrmRef
 from connector.sandbox.server import Sandbox
+from connector.store import SqlStore, contacts
+from tests.cli_kit import ROOT, smsync
 from tests.integration.test_runtime_service import Sidecar, free_port
 
+PLAYS = ROOT / "tests" / "data" / "plays" / "scenario.yaml"
 PINNED = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)  # a Tuesday, 15:00 in New York
 
 
@@ -101,3 +107,56 @@ def test_an_unreadable_clock_url_stops_the_start_with_the_fix(
     assert car.proc.returncode == 2, err[-2000:]
     assert "SMSYNC_SANDBOX_CLOCK_URL" in err
     assert "Traceback" not in err
+
+
+def _one_contact(tmp_path: Path) -> dict[str, str]:
+    db = f"sqlite:///{tmp_path / 'send.db'}"
+    assert smsync("db", "upgrade", env={"SMSYNC_DATABASE_URL": db}).returncode == 0
+    store = SqlStore.from_url(db)
+    try:
+        with store.begin() as conn:
+            person = ContactState(
+                CrmRef("Contact", "003X"), "+12125550123", consent=ConsentStatus.OPTED_IN
+            )
+            contacts.upsert(conn, person, PINNED)
+    finally:
+        store.close()
+    return {"SMSYNC_DATABASE_URL": db, "SMSYNC_PLAYS": str(PLAYS)}
+
+
+def test_a_manual_send_decides_quiet_hours_on_the_sandbox_clock(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """`smsync send` beside a sidecar on the sandbox's clock applies the same quiet hours:
+    the sandbox's 15:00 in New York sends, its 22:00 defers to 08:00 of its next day,
+    whatever the wall clock says."""
+    env = {
+        **_one_contact(tmp_path),
+        "SMSYNC_SANDBOX_CLOCK_URL": f"{sandbox.urls['admin']}/__sandbox/clock",
+    }
+    args = ("send", "--contact", "003X", "--play", "meeting_confirmation", "--dry-run")
+    _set_clock(sandbox, PINNED)
+    day = smsync(*args, env=env)
+    assert day.returncode == 0, day.stderr[-2000:]
+    assert json.loads(day.stdout)["verdict"] == "allow"
+    _set_clock(sandbox, PINNED + timedelta(hours=7))  # 22:00 in New York
+    night = json.loads(smsync(*args, env=env).stdout)
+    assert night["verdict"] == "defer"
+    assert [r["code"] for r in night["reasons"]] == ["quiet_hours"]
+    assert "it is 22:00 there" in night["reasons"][0]["detail"]
+    assert night["send_at"] == "2026-03-04T13:00:00+00:00"  # 08:00 the sandbox's next day
+
+
+def test_a_manual_send_with_an_unreadable_clock_url_exits_2_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **_one_contact(tmp_path),
+        "SMSYNC_SANDBOX_CLOCK_URL": f"http://127.0.0.1:{free_port()}/__sandbox/clock",
+    }
+    result = smsync(
+        "send", "--contact", "003X", "--play", "meeting_confirmation", "--dry-run", env=env
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "SMSYNC_SANDBOX_CLOCK_URL: cannot read the clock" in result.stderr
+    assert "Traceback" not in result.stderr
