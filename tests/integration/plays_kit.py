@@ -27,9 +27,9 @@ from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import contacts, sms_outbox
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
 from connector.store.records import SmsOutboxRow
 from tests.contract.adapters import build_case
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 from tests.serve_kit import Served
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from connector.store import SqlStore
 from connector.store.database import safe_url
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 from tests.scratch import scratch_schema
 
 PG_ENV = "SMSYNC_TEST_DATABASE_URL"

@@ -32,8 +32,8 @@ from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox
-from connector.store.migrate import upgrade
 from tests.integration import hubspot_kit
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, inbox
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from connector.engine.decisions import record
 from connector.engine.explain import Explanation, explain
 from connector.store import SqlStore
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 from tests.unit.governance_kit import (
     CRM_CHICAGO,
     NOON_NY,

@@ -29,8 +29,8 @@ from connector.runtime.wiring import build
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import contacts
-from connector.store.migrate import upgrade
 from connector.store.tables import contact_state
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 from tests.serve_kit import Served
 

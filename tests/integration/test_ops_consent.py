@@ -24,9 +24,9 @@ from connector.domain.model import (
 from connector.ops.consent_audit import export, show
 from connector.store import SqlStore, consent, decisions
 from connector.store.consent_chain import GENESIS, row_hash, verify
-from connector.store.migrate import upgrade
 from connector.store.tables import consent_ledger, messages
 from tests.cli_kit import ROOT, smsync
+from tests.migrated import upgrade
 
 PHONE = "+14155550123"
 OTHER = "+14155550199"

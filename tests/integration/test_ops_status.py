@@ -21,8 +21,8 @@ from connector.ports import Cursor
 from connector.runtime.registry import build_jobs
 from connector.runtime.wiring import Components
 from connector.store import SqlStore, crm_outbox, cursors, failure_ledger, inbox, sms_outbox
-from connector.store.migrate import upgrade
 from tests.cli_kit import smsync
+from tests.migrated import upgrade
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 

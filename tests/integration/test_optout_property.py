@@ -36,7 +36,7 @@ from connector.runtime.webhooks import build_webhook_app
 from connector.runtime.wiring import build
 from connector.sandbox.server import Sandbox
 from connector.store import consent, contacts
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 from tests.serve_kit import Served
 

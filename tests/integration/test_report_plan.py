@@ -11,8 +11,8 @@ from sqlalchemy import event
 
 from connector.report.queries import GroupBy, Scope, build_report
 from connector.store import SqlStore
-from connector.store.migrate import upgrade
 from tests.integration import report_kit as kit
+from tests.migrated import upgrade
 
 
 def test_report_uses_the_message_indexes_and_cleans_up(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from connector.report.model import GroupBy, PipelineDefs, Report, Scope
 from connector.report.queries import build_report
 from connector.store import SqlStore
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
 from tests.integration import report_kit as kit
+from tests.migrated import upgrade
 
 CONTACTS = [f"p{i}" for i in range(6)]
 HOURS = st.integers(min_value=-48, max_value=24 * 10)

@@ -22,7 +22,7 @@ from connector.runtime.service import expire_dead_leases
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = 30

@@ -30,8 +30,8 @@ from connector.sandbox.hubspot.emulator import HubSpotEmulator
 from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, make_engine
-from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox as outbox_table
+from tests.migrated import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_MAPPING = ROOT / "tests" / "data" / "mappings" / "three_problems.yaml"

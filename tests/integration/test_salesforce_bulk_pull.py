@@ -27,8 +27,8 @@ from connector.sandbox.salesforce.store import truncate_ms
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
 from tests.integration.test_salesforce_pull import add_leads
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.seed import generate
 from connector.sandbox.server import Sandbox
 from connector.store import SqlStore, crm_outbox, failure_ledger
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 from tests.sandbox_kit import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]

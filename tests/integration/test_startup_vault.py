@@ -10,8 +10,8 @@ from pathlib import Path
 from connector.ports import TokenPair
 from connector.runtime.vault import StartupVault
 from connector.store import SqlStore
-from connector.store.migrate import upgrade
 from connector.store.oauth_tokens import StoreTokenVault
+from tests.migrated import upgrade
 
 NOON = datetime(2026, 3, 2, 12, tzinfo=UTC)
 

@@ -78,7 +78,7 @@ def test_one_webhook_five_times_concurrently_to_two_replicas_is_one_row(
 def sqlite_store(tmp_path: object) -> Iterator[SqlStore]:
     from pathlib import Path
 
-    from connector.store.migrate import upgrade
+    from tests.migrated import upgrade
 
     assert isinstance(tmp_path, Path)
     url = f"sqlite:///{tmp_path / 'smsync.db'}"

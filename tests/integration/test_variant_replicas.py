@@ -16,9 +16,9 @@ from connector.domain.holdout import assign as holdout
 from connector.domain.variants import assign
 from connector.store import SqlStore
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
 from tests.integration.store_fixtures import postgres_base_url, scratch_postgres
 from tests.integration.variant_replica import contact
+from tests.migrated import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 150

@@ -39,7 +39,7 @@ from connector.runtime.readiness import Readiness
 from connector.runtime.webhooks import webhook_routes
 from connector.store import SqlStore
 from connector.store import tables as tb
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_hex(16)

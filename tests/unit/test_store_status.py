@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from connector.domain.model import Direction, Message, MessageStatus
 from connector.store import messages
 from connector.store.database import SqlStore
-from connector.store.migrate import upgrade
+from tests.migrated import upgrade
 
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
 OUTBOUND = [

@@ -21,9 +21,9 @@ from connector.config import Settings
 from connector.domain.model import Direction, Message, MessageStatus
 from connector.runtime.webhooks import EMPTY_TWIML, build_webhook_app
 from connector.store import SqlStore, inbox, messages
-from connector.store.migrate import upgrade
 from connector.store.tables import inbox as inbox_table
 from connector.store.tables import message_events
+from tests.migrated import upgrade
 
 TOKEN = secrets.token_hex(16)
 PUBLIC = "https://sms.example.com"  # what Twilio calls; the app binds elsewhere

@@ -17,8 +17,8 @@ from connector.engine.writeback import Writeback, WritebackPolicy
 from connector.errors import AuthError, QuotaExhaustedError, RateLimitedError, RetriableError
 from connector.ports import Cursor, Owner, PullBatch
 from connector.store import SqlStore, crm_outbox, failure_ledger
-from connector.store.migrate import upgrade
 from connector.store.tables import crm_outbox as outbox_table
+from tests.migrated import upgrade
 
 
 class Clock:
