@@ -21,8 +21,8 @@ import pytest
 from tests.integration.store_fixtures import postgres_base_url, scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-SENDS = 400
-WRITES = 400
+SENDS = 200
+WRITES = 200
 
 
 def drive(url: str) -> dict[str, Any]:
