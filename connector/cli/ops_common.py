@@ -1,5 +1,5 @@
 """What the operator commands share: the store opened only when already migrated (a read
-never creates a database), ISO times, and who is acting."""
+never creates a database), the sidecar's now, ISO times, and who is acting."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ def migrated_store() -> Iterator[sa.Connection]:
             yield conn
     finally:
         store.close()
+
+
+def sidecar_now() -> datetime:
+    """Now on the clock `smsync run` keeps: the wall clock, or the sandbox's with
+    SMSYNC_SANDBOX_CLOCK_URL (exit 2 naming the fix when it cannot be read), so ages and a
+    retry's due time agree with the rows the sidecar writes."""
+    from connector.clock import UtcClock
+    from connector.config import load_settings
+    from connector.runtime.wiring import clock_for
+
+    clock = clock_for(load_settings())
+    if not isinstance(clock, UtcClock):
+        return clock.now()
+    try:
+        return clock.follow.sync() if clock.follow is not None else clock.now()
+    finally:
+        clock.close()
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:

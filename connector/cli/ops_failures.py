@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from connector.cli.app import app, fail
-from connector.cli.ops_common import actor, migrated_store, parse_time, when
+from connector.cli.ops_common import actor, migrated_store, parse_time, sidecar_now, when
 
 if TYPE_CHECKING:
     from connector.ops.failures import Queue
@@ -80,7 +79,7 @@ def retry(
     if reason is not None and not all_:
         fail("failures retry: --reason goes with --all")
     who = actor(by)
-    now = datetime.now(UTC)
+    now = sidecar_now()
     with migrated_store() as conn:
         if all_:
             targets = [
@@ -111,9 +110,10 @@ def drop(
 
     who = actor(by)
     targets = _targets(ids)
+    now = sidecar_now()
     with migrated_store() as conn:
         try:
-            done = do_drop(conn, targets, who, why, datetime.now(UTC))
+            done = do_drop(conn, targets, who, why, now)
         except ActionError as exc:
             fail(f"failures drop: {exc}; nothing changed")
     for d in done:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from connector.cli.app import app
-from connector.cli.ops_common import migrated_store
+from connector.cli.ops_common import migrated_store, sidecar_now
 
 
 @app.command()
@@ -22,8 +21,9 @@ def status(
 
     s = load_settings()
     thresholds = Thresholds(s.alert_writeback_lag_s, s.alert_job_failures, s.alert_api_budget_pct)
+    now = sidecar_now()
     with migrated_store() as conn:
-        found = build(conn, datetime.now(UTC), thresholds)
+        found = build(conn, now, thresholds)
     typer.echo(json.dumps(found, sort_keys=True) if as_json else "\n".join(lines(found)))
     if not found["healthy"]:
         raise typer.Exit(1)

@@ -31,7 +31,7 @@ from connector.ops.consent_audit import show
 from connector.ops.failure_actions import ActionError, retry
 from connector.ops.failures import FailureIdError, list_failures, parse_id
 from connector.ops.status import Thresholds, build
-from connector.ports import Store
+from connector.ports import Clock, Store
 from connector.store.tables import decision_log
 
 COOKIE = "smsync_admin"
@@ -54,7 +54,11 @@ class Admin:
     settings: Settings
     store: Store
     token: str
-    now: Callable[[], float] = time.time
+    now: Callable[[], float] = time.time  # sessions: wall seconds
+    clock: Clock | None = None  # the store's times (the sandbox's with its clock URL)
+
+    def _at(self) -> datetime:
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
 
     # -- who is asking ------------------------------------------------------------------
     def session(self) -> str:
@@ -86,7 +90,7 @@ class Admin:
             s.alert_writeback_lag_s, s.alert_job_failures, s.alert_api_budget_pct
         )
         with self.store.begin() as conn:
-            status = build(conn, datetime.now(UTC), thresholds)
+            status = build(conn, self._at(), thresholds)
             failures = [f.as_json() for f in list_failures(conn)]
         return view.page(
             "smsync admin",
@@ -150,7 +154,7 @@ class Admin:
 
         def act() -> None:
             with self.store.begin() as conn:
-                retry(conn, [target], "admin-page", datetime.now(UTC))
+                retry(conn, [target], "admin-page", self._at())
 
         try:
             await anyio.to_thread.run_sync(act)
@@ -187,8 +191,11 @@ class Admin:
         ]
 
 
-def admin_routes(settings: Settings, store: Store) -> list[BaseRoute]:
+def admin_routes(
+    settings: Settings, store: Store, *, clock: Clock | None = None
+) -> list[BaseRoute]:
     """The admin routes when SMSYNC_ADMIN_TOKEN is set; none otherwise (off by default)."""
     if settings.admin_token is None:
         return []
-    return Admin(settings, store, settings.admin_token.get_secret_value()).routes()
+    token = settings.admin_token.get_secret_value()
+    return Admin(settings, store, token, clock=clock).routes()

@@ -198,7 +198,7 @@ class Service:
             webhooks=[
                 *webhook_routes(s, parts.store, clock=parts.clock),
                 *api_routes(s, parts.engine),
-                *admin_routes(s, parts.store),
+                *admin_routes(s, parts.store, clock=parts.clock),
                 *link_routes(parts.store, clock=parts.clock, on_click=lambda: jobs.wake("ingest")),
             ],
             on_webhook=lambda: jobs.wake("ingest"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from connector.config import Settings
 from connector.domain.model import (
@@ -32,6 +33,7 @@ from connector.ops.admin import admin_routes
 from connector.runtime.app import build_app
 from connector.runtime.readiness import Readiness
 from connector.store import SqlStore, consent, crm_outbox, decisions, failure_ledger
+from connector.store.tables import ops_actions
 from tests.serve_kit import Served
 
 TOKEN = "admin-token-0123456789"
@@ -198,3 +200,33 @@ def test_the_pages_render_in_headless_chromium_with_the_network_blocked(
         assert not re.search(r"\b(src|href)\s*=", reply.text)
         assert_no_number(dom)
     assert (tmp_path / "home.png").stat().st_size > 10_000  # a page was drawn
+
+
+def test_the_admin_acts_on_the_sidecars_clock(store: SqlStore) -> None:
+    """A retry from the page is recorded at the sidecar's time (the sandbox's when it
+    follows one), as `smsync failures retry` is: the audit agrees with the store."""
+    seeded(store)
+    at = T0 + timedelta(minutes=5)
+    settings = Settings.model_validate({"admin_token": TOKEN})
+    app = build_app(Readiness({}), webhooks=admin_routes(settings, store, clock=Fixed(at)))
+    with Served(app) as served:
+        browser = requests.Session()
+        page = browser.post(f"{served.url}/admin/login", data={"token": TOKEN}, timeout=10).text
+        form = re.search(r'name="csrf" value="([0-9a-f]+)">.*?name="id" value="(crm-\d+)"', page)
+        assert form is not None
+        csrf, failure = form.groups()
+        done = browser.post(
+            f"{served.url}/admin/failures/retry", data={"id": failure, "csrf": csrf}, timeout=10
+        )
+        assert done.status_code == 200
+    with store.begin() as conn:
+        recorded = conn.execute(sa.select(ops_actions.c.at)).scalar_one()
+    assert recorded == at
+
+
+class Fixed:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
-from connector.domain.model import ConsentStatus, ContactState, CrmRef
+from connector.domain.model import ConsentStatus, ContactState, CrmRef, CrmWrite
 from connector.sandbox.server import Sandbox
-from connector.store import SqlStore, contacts
+from connector.store import SqlStore, contacts, crm_outbox
+from connector.store.tables import crm_outbox as outbox_table
+from connector.store.tables import ops_actions
 from tests.cli_kit import ROOT, smsync
 from tests.integration.test_runtime_service import Sidecar, free_port
 
@@ -160,3 +163,40 @@ def test_a_manual_send_with_an_unreadable_clock_url_exits_2_with_the_fix(
     assert result.returncode == 2, result.stderr[-2000:]
     assert "SMSYNC_SANDBOX_CLOCK_URL: cannot read the clock" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_operator_commands_act_on_the_sandbox_clock(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`failures retry` and `drop` record the sidecar's time (the audit trail and a dead
+    write's end agree with the rows `smsync run` writes on the sandbox's clock), and
+    `status` measures ages from it."""
+    env = {
+        **_one_contact(tmp_path),
+        "SMSYNC_SANDBOX_CLOCK_URL": f"{sandbox.urls['admin']}/__sandbox/clock",
+        "USER": "ops-tester",
+    }
+    url = env["SMSYNC_DATABASE_URL"]
+    failing = CrmWrite("activity", "sms:SM1", CrmRef("Contact", "003X"), {"body": "hi"})
+    store = SqlStore.from_url(url)
+    try:
+        with store.begin() as conn:
+            crm_outbox.enqueue(conn, failing, PINNED - timedelta(minutes=10))
+            conn.execute(sa.update(outbox_table).values(last_error="REQUEST_LIMIT_EXCEEDED"))
+            row_id = conn.execute(sa.select(outbox_table.c.id)).scalar_one()
+    finally:
+        store.close()
+    _set_clock(sandbox, PINNED)
+    shown = smsync("status", "--json", env=env)
+    status = json.loads(shown.stdout)
+    assert abs(datetime.fromisoformat(status["at"]) - PINNED) < timedelta(minutes=1), status
+    assert 590 <= status["lag"]["writeback_s"] <= 660, status["lag"]  # not months
+    dropped = smsync("failures", "drop", f"crm-{row_id}", "--why", "test", env=env)
+    assert dropped.returncode == 0, dropped.stderr[-2000:]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            at = conn.execute(sa.select(ops_actions.c.at)).scalar_one()
+            ended = conn.execute(sa.select(outbox_table.c.done_at)).scalar_one()
+    finally:
+        engine.dispose()
+    for instant in (at, ended):  # the audit trail and the write's end: the sandbox's time
+        assert abs(instant.replace(tzinfo=UTC) - PINNED) < timedelta(minutes=1), instant
