@@ -36,15 +36,12 @@ def sidecar_now() -> datetime:
     """Now on the clock `smsync run` keeps: the wall clock, or the sandbox's with
     SMSYNC_SANDBOX_CLOCK_URL (exit 2 naming the fix when it cannot be read), so ages and a
     retry's due time agree with the rows the sidecar writes."""
-    from connector.clock import UtcClock
     from connector.config import load_settings
     from connector.runtime.wiring import clock_for
 
     clock = clock_for(load_settings())
-    if not isinstance(clock, UtcClock):
-        return clock.now()
     try:
-        return clock.follow.sync() if clock.follow is not None else clock.now()
+        return clock.sync()
     finally:
         clock.close()
 

@@ -20,11 +20,11 @@ def send(
 ) -> None:
     """A manual send, governed like every other; on the sidecar's clock (the sandbox's with
     SMSYNC_SANDBOX_CLOCK_URL), so quiet hours are the ones `smsync run` would apply."""
-    from connector.clock import UtcClock
     from connector.config import load_settings
     from connector.engine.links import LinkMaker
     from connector.engine.manual import UnknownContactError, manual_send, play_of
     from connector.engine.plan import load_policy
+    from connector.errors import ConfigError
     from connector.runtime.wiring import clock_for, open_store, sms_adapter, worker_id
     from connector.store.migrate import database_errors
 
@@ -34,8 +34,11 @@ def send(
         fail("send: no plays file; set SMSYNC_PLAYS (or add mappings/plays.yaml)")
     play_of(policy, play)  # a typo is reported before the database is looked at
     clock = clock_for(settings)
-    if isinstance(clock, UtcClock) and clock.follow is not None:
-        clock.follow.sync()  # an unreadable sandbox clock: exit 2 naming the fix
+    try:
+        clock.sync()  # an unreadable sandbox clock: exit 2 naming the fix
+    except ConfigError:
+        clock.close()
+        raise
     sms = None if dry_run else sms_adapter(settings)
     store = open_store(settings)
     try:
@@ -56,8 +59,7 @@ def send(
         fail(f"send: {exc}")
     finally:
         store.close()
-        if isinstance(clock, UtcClock):
-            clock.close()
+        clock.close()
     typer.echo(json.dumps(result.as_dict(), sort_keys=True))
     if result.verdict.value == "block" or result.outcome in ("blocked", "failed"):
         raise typer.Exit(1)

@@ -95,7 +95,7 @@ def load_config(
     return config, chosen
 
 
-def clock_for(settings: Settings) -> Clock:
+def clock_for(settings: Settings) -> UtcClock:
     """The wall clock, or the clock at SMSYNC_SANDBOX_CLOCK_URL (read first by `build`)."""
     if settings.sandbox_clock_url:
         return UtcClock(FollowedOffset(settings.sandbox_clock_url))
@@ -210,8 +210,8 @@ def build(
         planner=planner,
         require_sms=require_sms,
     )
-    if isinstance(c.clock, UtcClock) and c.clock.follow is not None:
-        c.clock.follow.sync()  # a sandbox clock that cannot be read stops here, before any job
+    if isinstance(c.clock, UtcClock):
+        c.clock.sync()  # a sandbox clock that cannot be read stops here, before any job
     db = store if store is not None else open_store(settings)
     if isinstance(c.token_vault, StartupVault):
         c.token_vault.attach(db)
