@@ -41,7 +41,9 @@ def status(
         fields = dict(write.fields)
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
-        queue(conn, replace(write, fields=fields), now, report)
+        # the activity keeps the owner it was logged with (a rep's text stays the rep's):
+        # no owner here leaves the queued row's, and the CRM record's, as they are
+        queue(conn, replace(write, fields=fields, owner_id=None), now, report)
         report.crm_writes += int(in_motion(ctx, conn, message, target))
     failure = failure_in(p)
     if failure is SmsFailure.OPTED_OUT:

@@ -182,6 +182,20 @@ def test_a_rep_texts_back_from_the_crm_through_the_real_job(world: World, rep: C
     person_row = record(world, person.ref.object_type, person.ref.id)
     assert not person_row.get(sla_field)
 
+    # Twilio reports the text delivered: the same activity says so and stays the sender's
+    world.at(MORNING + timedelta(minutes=25))
+    tick = requests.post(f"{world.sandbox.urls['admin']}/__sandbox/twilio/tick", timeout=10)
+    assert tick.status_code == 200, tick.text
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        run_cycle(world.ctx)
+        [act] = rows(world, m.activity.object, m.activity.external_id_field, f"sms:{text['sid']}")
+        if "delivered" in str(act.get("Description" if sf else "hs_communication_body")):
+            break
+        time.sleep(0.2)
+    assert "delivered" in str(act.get("Description" if sf else "hs_communication_body")), act
+    assert act["OwnerId" if sf else "hubspot_owner_id"] == sender
+
 
 def _keys(conn: Any) -> list[str]:
     import sqlalchemy as sa
