@@ -80,8 +80,11 @@ class RowSettler:
                 # a rep's text from the CRM is the rep's activity; others the owner's
                 rep = rep_sends.by_key(conn, row.idempotency_key)
                 logged = crm_records.logged(conn, stored, row.contact)
-                if rep is not None and rep.owner_id:
-                    logged = replace(logged, owner_id=rep.owner_id)
+                if rep is not None:  # the rep's activity, on the rep's own record if it can
+                    fields = {**logged.fields, "into_record": rep.crm_id}
+                    logged = replace(
+                        logged, owner_id=rep.owner_id or logged.owner_id, fields=fields
+                    )
                 outbox.put(conn, logged, now)
                 if kind_of(row.idempotency_key) is SendKind.MANUAL:
                     # the rep answered: SLA met, follow-up closed, the record's fields too

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -22,12 +22,13 @@ import requests
 from connector.config import RepSend
 from connector.demo.crm_admin import CrmAdmin
 from connector.demo.reps import text_back
-from connector.domain.model import ContactState
+from connector.domain.model import ContactState, CrmWrite
 from connector.engine import rep_send, send
 from connector.engine.cycle import run_cycle
 from connector.runtime.jobs import Jobs
 from connector.runtime.registry import build_jobs, rep_send_job, writeback_job
 from connector.runtime.wiring import build
+from connector.sandbox.salesforce.emulator import SalesforceEmulator
 from connector.sandbox.server import Sandbox
 from connector.store import rep_sends, sla, sms_outbox
 from tests.integration.plays_kit import World, make_world, webhooks_served
@@ -168,6 +169,12 @@ def test_a_rep_texts_back_from_the_crm_through_the_real_job(world: World, rep: C
     # the rep's activity, owned by the rep who created the record (not the record's owner)
     [act] = rows(world, m.activity.object, m.activity.external_id_field, f"sms:{text['sid']}")
     assert act["OwnerId" if sf else "hubspot_owner_id"] == sender
+    if sf:  # one Task on the timeline: the rep's own, now the text's activity
+        assert act["Id"] == task_id
+        assert act[cfg.result_field] == "sent"
+        assert act["Subject"] == f"SMS sent: {body}"
+        texts = [t for t in rows(world, "Task", "WhoId", person.ref.id) if body in t["Description"]]
+        assert [t["Id"] for t in texts] == [task_id]
     # the follow-up closed, the SLA met, sla_due cleared
     with world.ctx.store.begin() as conn:
         [timer] = sla.for_contact(conn, person.ref)
@@ -353,3 +360,36 @@ def test_a_text_in_quiet_hours_waits_and_the_record_says_so(world: World, rep: C
     assert rep_send.run(world.ctx).written == 1
     row = record(world, cfg.object, task_id)
     assert (row[cfg.result_field], row[cfg.status_field]) == ("sent", cfg.done_status)
+
+
+@pytest.mark.parametrize("world", ["salesforce"], indirect=True)
+def test_a_reps_task_deleted_before_the_log_gets_the_text_its_own_task(
+    world: World, rep: CrmAdmin
+) -> None:
+    """The text went; the rep deleted the Task before writeback logged it: the activity
+    is a Task of its own (an update by Id of a deleted Task cannot land), written once."""
+    cfg, m = cfg_of(world), world.ctx.mapping
+    person = world.person_only_in_new_york()
+    task_id = text_back(rep, cfg, person.ref, other_rep(world, person), "see you at 10")
+    emulator = cast("SalesforceEmulator", world.sandbox.emulators["salesforce"])
+    emulator.writer.delete(emulator.schema["Task"], task_id)
+    sid = "SM" + "7" * 32
+    write = CrmWrite(
+        "activity",
+        f"sms:{sid}",
+        person.ref,
+        {
+            "message_sid": sid,
+            "direction": "outbound",
+            "body": "see you at 10",
+            "at": MORNING,
+            "status": "sent",
+            "into_record": task_id,
+        },
+    )
+    for _ in range(2):  # a replay updates the Task it made
+        [result] = world.ctx.crm.write([write])
+        assert result.ok, result
+    [act] = rows(world, m.activity.object, m.activity.external_id_field, f"sms:{sid}")
+    assert act["Id"] != task_id
+    assert act["Subject"] == "SMS sent: see you at 10"

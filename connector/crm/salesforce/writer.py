@@ -7,12 +7,16 @@
 - Field updates are `PATCH composite/sobjects` by Id (an idempotent overwrite). Updates of
   one record in one call are merged (later keys win): Salesforce refuses a list holding an
   Id twice, and one record costs less than two.
+- A rep's text (`into_record`: the rep's `rep_send:` Task, when it is the activity object)
+  is logged INTO that Task, by Id, with the external id set on it: one Task per text on
+  the timeline, which later status updates find by external id. If that Task is gone by
+  then, the activity is upserted as a Task of its own.
 - `allOrNone` is false: a refused record fails alone, classified by the errors table."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -114,6 +118,13 @@ class Writer:
                     rec.body.update(body)
                     rec.writes.append(i)
                     continue
+                into = self._into(w)
+                if into is not None:
+                    body = self.mapping.activity(w, direction_field=direction) | {"Id": into}
+                    rec = updates.setdefault(into, _Record({}))
+                    rec.body.update(body)
+                    rec.writes.append(i)
+                    continue
                 if kind == "activity":
                     key = (cfg.activity.object, cfg.activity.external_id_field)
                     body = self.mapping.activity(w, direction_field=direction)
@@ -143,8 +154,38 @@ class Writer:
         )
         return units
 
+    def _into(self, write: CrmWrite) -> str | None:
+        """The rep's Task a rep's text is logged into, when the mapping's `rep_send:`
+        records are activity records (a Task both); None: an upsert of its own."""
+        into = write.fields.get("into_record") if write.kind == "activity" else None
+        rep = self.mapping.config.rep_send
+        if not isinstance(into, str) or not into or rep is None:
+            return None
+        return into if rep.object == self.mapping.config.activity.object else None
+
     # sending -----------------------------------------------------------------------------
     def write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
+        out = self._write(writes)
+        # a rep's Task deleted (or not writable) since the text went: its own Task instead
+        gone = [
+            i
+            for i, (w, r) in enumerate(zip(writes, out, strict=True))
+            if not r.ok and not r.retriable and self._into(w) is not None
+        ]
+        if gone:
+            alone = [
+                replace(writes[i], fields={**writes[i].fields, "into_record": None}) for i in gone
+            ]
+            log.info(
+                "salesforce.rep_task_gone",
+                writes=len(alone),
+                codes=sorted({out[i].error_code or "" for i in gone}),
+            )
+            for i, result in zip(gone, self._write(alone), strict=True):
+                out[i] = result
+        return out
+
+    def _write(self, writes: Sequence[CrmWrite]) -> list[WriteResult]:
         results: list[WriteResult | None] = [None] * len(writes)
         units = self._units(writes, results)
         base = f"/services/data/v{self.api.version}/"
