@@ -193,7 +193,7 @@ def test_a_rep_texts_back_from_the_crm_through_the_real_job(world: World, rep: C
     world.at(MORNING + timedelta(minutes=25))
     tick = requests.post(f"{world.sandbox.urls['admin']}/__sandbox/twilio/tick", timeout=10)
     assert tick.status_code == 200, tick.text
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         run_cycle(world.ctx)
         [act] = rows(world, m.activity.object, m.activity.external_id_field, f"sms:{text['sid']}")
