@@ -121,6 +121,7 @@ class Writer:
                 into = self._into(w)
                 if into is not None:
                     body = self.mapping.activity(w, direction_field=direction) | {"Id": into}
+                    body.pop("TaskSubtype", None)  # set when a Task is created, not after
                     rec = updates.setdefault(into, _Record({}))
                     rec.body.update(body)
                     rec.writes.append(i)
