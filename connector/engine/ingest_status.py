@@ -37,13 +37,13 @@ def status(
     target = messages.contact_of(conn, sid)
     code = message.error_code
     if target is not None and message.status.terminal:
-        write = crm_records.logged(conn, message, target)
+        # the activity keeps the owner it was logged with (a rep's text stays the rep's):
+        # no owner here leaves the queued row's, and the CRM record's, as they are
+        write = crm_records.activity(message, target)
         fields = dict(write.fields)
         if code is not None:
             fields["status"] = f"{message.status.value} ({code})"
-        # the activity keeps the owner it was logged with (a rep's text stays the rep's):
-        # no owner here leaves the queued row's, and the CRM record's, as they are
-        queue(conn, replace(write, fields=fields, owner_id=None), now, report)
+        queue(conn, replace(write, fields=fields), now, report)
         report.crm_writes += int(in_motion(ctx, conn, message, target))
     failure = failure_in(p)
     if failure is SmsFailure.OPTED_OUT:
