@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from connector.config import MappingConfig, Settings
 from connector.errors import ConfigError
-from connector.ports import CrmPort, IdMap, TokenVault
+from connector.ports import Clock, CrmPort, IdMap, TokenVault
 
 if TYPE_CHECKING:
     from connector.crm.hubspot.auth import TokenSource
@@ -21,6 +21,7 @@ def build_crm(
     id_map: IdMap | None = None,
     token_vault: TokenVault | None = None,
     hubspot_tokens: TokenSource | None = None,
+    clock: Clock | None = None,
 ) -> CrmPort:
     """The adapter for `SMSYNC_CRM`, checked against the mapping file's own `crm:`.
     `hubspot_tokens`: a token source to share with the caller (the readiness checks)."""
@@ -32,7 +33,7 @@ def build_crm(
     if settings.crm == "salesforce":
         from connector.crm.salesforce.client import SalesforceCrm
 
-        return SalesforceCrm.from_settings(settings, mapping)
+        return SalesforceCrm.from_settings(settings, mapping, clock=clock)
     from connector.crm.hubspot.client import HubSpotCrm
 
     return HubSpotCrm.from_settings(

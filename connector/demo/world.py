@@ -208,7 +208,7 @@ class DemoWorld:
         parts = build(settings, store=store, clock=clock, require_sms=True)
         self._parts = parts
         hooks = [*webhook_routes(settings, store, clock=clock), *link_routes(store, clock=clock)]
-        checks = standard_checks(settings, store, hubspot_tokens=parts.hubspot_tokens)
+        checks = standard_checks(settings, store, hubspot_tokens=parts.hubspot_tokens, clock=clock)
         self._served = Served(build_app(Readiness(checks, cache_s=5.0), webhooks=hooks), sock)
         self._served.start()
         r = requests.post(

@@ -33,7 +33,7 @@ from connector.crm.salesforce.auth import SessionManager, credentials_hint
 from connector.errors import AuthError, ConfigError, RetriableError
 from connector.logs import register_secret, scrub_text
 from connector.metrics import READY
-from connector.ports import Store
+from connector.ports import Clock, Store
 from connector.retry import RetryPolicy
 from connector.store import database
 
@@ -166,11 +166,11 @@ def _answer(vendor: str, response: requests.Response, fix: str) -> None:
         raise ConfigError(f"{vendor} answered HTTP {code} at {host}; check its base URL")
 
 
-def salesforce_check(settings: Settings) -> Check:
+def salesforce_check(settings: Settings, clock: Clock | None = None) -> Check:
     """A login (reused until refused) and one `limits` read with its token."""
     verify: str | bool = str(settings.ca_file) if settings.ca_file else True
     sessions = SessionManager(
-        settings, verify=verify, policy=RetryPolicy(attempts=1, max_total_s=10.0)
+        settings, verify=verify, policy=RetryPolicy(attempts=1, max_total_s=10.0), clock=clock
     )
     http = _session(settings)
     fix = credentials_hint(settings)
@@ -240,11 +240,11 @@ def twilio_check(settings: Settings) -> Check:
 
 
 def vendor_checks(
-    settings: Settings, *, hubspot_tokens: TokenSource | None = None
+    settings: Settings, *, hubspot_tokens: TokenSource | None = None, clock: Clock | None = None
 ) -> dict[str, Check]:
     """crm and sms: what `/readyz` and the start-up checks call."""
     crm = (
-        salesforce_check(settings)
+        salesforce_check(settings, clock)
         if settings.crm == "salesforce"
         else hubspot_check(settings, hubspot_tokens)
     )
@@ -252,12 +252,16 @@ def vendor_checks(
 
 
 def standard_checks(
-    settings: Settings, store: Store, *, hubspot_tokens: TokenSource | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    hubspot_tokens: TokenSource | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Check]:
     """database, crm and sms, as `/readyz` reports them."""
     return {
         "database": database_check(store),
-        **vendor_checks(settings, hubspot_tokens=hubspot_tokens),
+        **vendor_checks(settings, hubspot_tokens=hubspot_tokens, clock=clock),
     }
 
 

@@ -146,7 +146,9 @@ class Service:
             path = sqlite_path(s.database_url)
             if path is not None and path.exists():  # a restart: no second replica refreshes
                 guard = _guard(s.database_url, path)  # the HubSpot token under the first
-            checks = vendor_checks(s, hubspot_tokens=configured.hubspot_tokens)
+            checks = vendor_checks(
+                s, hubspot_tokens=configured.hubspot_tokens, clock=configured.clock
+            )
             startup.reach_vendors(s, checks)
             at_start(  # the files against the live org: warn, or with strict exit 2
                 s,
@@ -191,7 +193,9 @@ class Service:
         checks = (
             self.checks
             if self.checks is not None
-            else standard_checks(s, parts.store, hubspot_tokens=parts.hubspot_tokens)
+            else standard_checks(
+                s, parts.store, hubspot_tokens=parts.hubspot_tokens, clock=parts.clock
+            )
         )
         app = build_app(
             Readiness(checks, cache_s=s.ready_cache_s, on_recover=on_recover(parts)),

@@ -217,7 +217,9 @@ def build(
         c.token_vault.attach(db)
     local_map = settings.crm == "hubspot" and c.mapping.idempotency_mode == "local_map"
     id_map = StoreIdMap(db, c.clock.now) if local_map else None
-    crm = build_crm(settings, c.mapping, id_map=id_map, hubspot_tokens=c.hubspot_tokens)
+    crm = build_crm(
+        settings, c.mapping, id_map=id_map, hubspot_tokens=c.hubspot_tokens, clock=c.clock
+    )
     sms = c.sms
     reconcile: Callable[[], PollResult] | None = None
     if sms is not None:

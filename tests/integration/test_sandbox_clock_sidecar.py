@@ -200,3 +200,50 @@ def test_operator_commands_act_on_the_sandbox_clock(sandbox: Sandbox, tmp_path: 
         engine.dispose()
     for instant in (at, ended):  # the audit trail and the write's end: the sandbox's time
         assert abs(instant.replace(tzinfo=UTC) - PINNED) < timedelta(minutes=1), instant
+
+
+def _pulled_ok_after(db: Path, at: datetime, timeout: float = 45) -> None:
+    """Wait for a pull that started at or after `at` (sandbox time) and ended ok."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT started_at, outcome, error FROM job_runs WHERE job = 'pull'"
+            ).fetchall()
+        done = [
+            (outcome, error)
+            for started, outcome, error in rows
+            if datetime.fromisoformat(str(started)).replace(tzinfo=UTC) >= at
+        ]
+        if any(outcome == "ok" for outcome, _ in done):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no pull ok after {at}: {done}")
+
+
+def test_a_sandbox_clock_ahead_of_the_wall_clock_still_logs_in(
+    sandbox: Sandbox, tmp_path: Path, sidecars: list[Sidecar]
+) -> None:
+    """The sidecar dates its Salesforce JWT on its own clock: with the sandbox's clock
+    hours ahead (moved forward by hand, as README shows), the start-up login and the
+    re-login after the session's two hours both hold. Dated by the wall clock, the
+    assertion had expired on the sandbox's clock and the start was refused. (A login in
+    the second before the sidecar re-reads a moved clock can still be refused once; the
+    next one holds.)"""
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=6)
+    _set_clock(sandbox, ahead)
+    db = tmp_path / "smsync.db"
+    car = Sidecar(
+        sandbox,
+        db,
+        SMSYNC_SANDBOX_CLOCK_URL=f"{sandbox.urls['admin']}/__sandbox/clock",
+        SMSYNC_PULL_INTERVAL_S="1",
+    )
+    sidecars.append(car)
+    car.wait_healthy()
+    _pulled_ok_after(db, ahead)
+    later = ahead + timedelta(hours=3)  # past the session's lifetime: a new login
+    _set_clock(sandbox, later)
+    _pulled_ok_after(db, later)
+    code, _took, err = car.terminate()
+    assert code == 0, err[-2000:]

@@ -23,6 +23,7 @@ import structlog
 
 from connector.config import Settings, env_name, is_unset
 from connector.errors import AuthError, ConfigError, RetriableError
+from connector.ports import Clock
 from connector.retry import RetryPolicy, retrying
 
 log = structlog.get_logger(__name__)
@@ -74,9 +75,11 @@ def _require_flow(settings: Settings, grant: str) -> None:
         )
 
 
-def token_form(settings: Settings) -> dict[str, str]:
+def token_form(settings: Settings, *, now: float | None = None) -> dict[str, str]:
     """The form of `POST /services/oauth2/token` for the configured flow; a ConfigError,
-    before any call, when the flow is incomplete or the JWT key does not read as a key."""
+    before any call, when the flow is incomplete or the JWT key does not read as a key.
+    `now` (epoch seconds, default the wall clock) dates the JWT: the sidecar's clock, so
+    one living on the sandbox's clock signs assertions the sandbox holds current."""
     grant = grant_of(settings)
     _require_flow(settings, grant)
     if grant == "jwt":
@@ -93,7 +96,7 @@ def token_form(settings: Settings) -> dict[str, str]:
             "iss": settings.sf_client_id,
             "sub": settings.sf_username,
             "aud": settings.sf_login_url,
-            "exp": int(time.time()) + JWT_LIFETIME_S,
+            "exp": int(time.time() if now is None else now) + JWT_LIFETIME_S,
         }
         try:
             assertion = jwt.encode(claims, key, algorithm="RS256")
@@ -163,8 +166,10 @@ class SessionManager:
         verify: str | bool,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.verify = verify
         self.policy = policy or RetryPolicy(attempts=4, max_total_s=60)
         self.sleep = sleep
@@ -181,8 +186,11 @@ class SessionManager:
         verify: str | bool,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] | None = None,
+        clock: Clock | None = None,
     ) -> SessionManager:
-        """One manager (so one lock and one session) per org identity in this process."""
+        """One manager (so one lock and one session) per org identity in this process.
+        A `clock` given (the sidecar's) dates its logins from then on, whoever made it
+        first (the start-up org check makes it without one)."""
         key = (
             settings.sf_login_url,
             str(settings.sf_client_id),
@@ -192,8 +200,10 @@ class SessionManager:
         with cls._shared_lock:
             found = cls._shared.get(key)
             if found is None:
-                found = cls(settings, verify=verify, policy=policy, sleep=sleep)
+                found = cls(settings, verify=verify, policy=policy, sleep=sleep, clock=clock)
                 cls._shared[key] = found
+            elif clock is not None:
+                found.clock = clock
             return found
 
     def current(self) -> Login:
@@ -217,7 +227,8 @@ class SessionManager:
         body: Any = None
         for attempt in retrying("salesforce.login", self.policy, **kwargs):
             with attempt:
-                form = token_form(self.settings)  # a fresh JWT on every attempt
+                now = self.clock.now().timestamp() if self.clock is not None else None
+                form = token_form(self.settings, now=now)  # a fresh JWT on every attempt
                 try:
                     # a short-lived session: logins are rare, and nothing shared stays open
                     with requests.Session() as http:

@@ -36,6 +36,7 @@ from connector.domain.phones import try_e164
 from connector.errors import SmsyncError
 from connector.logs import mask_phone
 from connector.ports import (
+    Clock,
     Cursor,
     Owner,
     PipelineBatch,
@@ -116,6 +117,7 @@ class SalesforceCrm:
         *,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] | None = None,
+        clock: Clock | None = None,
     ) -> SalesforceCrm:
         """Nothing is called yet: the first pull, lookup or write logs in. An incomplete
         login flow is a ConfigError now, offline, rather than at the first pull."""
@@ -125,7 +127,7 @@ class SalesforceCrm:
         http.verify = verify
         usage = ApiUsage(settings.api_usage_stop_share)
         http.hooks["response"].append(usage.hook)
-        sessions = SessionManager.shared(settings, verify=verify, sleep=sleep)
+        sessions = SessionManager.shared(settings, verify=verify, sleep=sleep, clock=clock)
         api = SalesforceApi(
             sessions,
             http,
