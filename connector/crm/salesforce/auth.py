@@ -78,8 +78,10 @@ def _require_flow(settings: Settings, grant: str) -> None:
 def token_form(settings: Settings, *, now: float | None = None) -> dict[str, str]:
     """The form of `POST /services/oauth2/token` for the configured flow; a ConfigError,
     before any call, when the flow is incomplete or the JWT key does not read as a key.
-    `now` (epoch seconds, default the wall clock) dates the JWT: the sidecar's clock, so
-    one living on the sandbox's clock signs assertions the sandbox holds current."""
+    `now` (epoch seconds, the sidecar's clock) dates the JWT when it is later than the
+    wall clock: a sidecar on a sandbox clock moved ahead signs assertions the sandbox holds
+    current, while Salesforce itself, a clock behind (a test's frozen one) and no clock
+    all get the wall clock's."""
     grant = grant_of(settings)
     _require_flow(settings, grant)
     if grant == "jwt":
@@ -96,7 +98,7 @@ def token_form(settings: Settings, *, now: float | None = None) -> dict[str, str
             "iss": settings.sf_client_id,
             "sub": settings.sf_username,
             "aud": settings.sf_login_url,
-            "exp": int(time.time() if now is None else now) + JWT_LIFETIME_S,
+            "exp": int(max(time.time(), now or 0.0)) + JWT_LIFETIME_S,
         }
         try:
             assertion = jwt.encode(claims, key, algorithm="RS256")
